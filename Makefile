@@ -1,0 +1,61 @@
+# postdove: build, test and install.
+#   make            build every command into bin/
+#   make test       gofmt/vet check and the whole suite (unit, compat/, tests/)
+#   make install    install commands at CentOS 7's paths, stock configs where missing
+#   make bench      benchmarks against Debian's Postfix (the compat/ oracle)
+
+GO      ?= go
+PREFIX  ?= /usr
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+CMDS := $(notdir $(wildcard cmd/*))
+
+# Where each command lives on CentOS 7 (postfix and dovecot packages).
+SBIN_CMDS    := postfix postconf postmap postalias postqueue postsuper sendmail postdrop dovecot
+BIN_CMDS     := doveconf doveadm
+LIBEXEC_CMDS := dovecot-lda
+SENDMAIL_LINKS := newaliases mailq
+
+.PHONY: all build test vet bench install clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -o bin/ ./cmd/...
+	@for l in $(SENDMAIL_LINKS); do [ -x bin/sendmail ] && ln -sf sendmail bin/$$l || true; done
+
+vet:
+	@out=$$(gofmt -l cmd pkg compat tests 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: build vet
+	$(GO) test -race -count=1 ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./compat/...
+
+install: build
+	@set -e; \
+	inst() { install -d "$(DESTDIR)$$2"; install -m "$$3" "bin/$$1" "$(DESTDIR)$$2/$$1"; echo "installed $$2/$$1"; }; \
+	for c in $(SBIN_CMDS); do [ -x bin/$$c ] || continue; \
+		case $$c in postdrop|postqueue) inst $$c $(PREFIX)/sbin 2755 ;; *) inst $$c $(PREFIX)/sbin 0755 ;; esac; done; \
+	for c in $(BIN_CMDS); do [ -x bin/$$c ] && inst $$c $(PREFIX)/bin 0755 || true; done; \
+	for c in $(LIBEXEC_CMDS); do [ -x bin/$$c ] && inst $$c $(PREFIX)/libexec/dovecot 0755 || true; done; \
+	if [ -x bin/sendmail ]; then install -d "$(DESTDIR)$(PREFIX)/bin"; \
+		for l in $(SENDMAIL_LINKS); do ln -sf ../sbin/sendmail "$(DESTDIR)$(PREFIX)/bin/$$l"; echo "linked $(PREFIX)/bin/$$l"; done; fi; \
+	if [ -z "$(DESTDIR)" ]; then \
+		getent group postdrop >/dev/null || groupadd -r postdrop; \
+		getent passwd postfix >/dev/null || useradd -r -U -d /var/spool/postfix -s /usr/sbin/nologin -c "Postfix mail system" postfix; \
+		for g in postdrop postfix; do chgrp $$g /dev/null 2>/dev/null; done; chgrp root /dev/null 2>/dev/null || true; \
+		[ ! -e $(PREFIX)/sbin/postdrop ] || chgrp postdrop $(PREFIX)/sbin/postdrop $(PREFIX)/sbin/postqueue 2>/dev/null || true; \
+	fi; \
+	cd etc && find . -type f | sed 's|^\./||' | while read -r f; do \
+		case $$f in systemd/*) dst="$(DESTDIR)$(UNITDIR)/$${f#systemd/}" ;; *) dst="$(DESTDIR)$(SYSCONFDIR)/$$f" ;; esac; \
+		if [ -e "$$dst" ]; then echo "kept existing $$dst"; else install -D -m 0644 "$$f" "$$dst"; echo "installed $$dst"; fi; \
+	done
+
+clean:
+	rm -rf bin
