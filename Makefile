@@ -39,22 +39,24 @@ bench: build
 
 install: build
 	@set -e; \
-	inst() { install -d "$(DESTDIR)$$2"; install -m "$$3" "bin/$$1" "$(DESTDIR)$$2/$$1"; echo "installed $$2/$$1"; }; \
-	for c in $(SBIN_CMDS); do [ -x bin/$$c ] || continue; \
-		case $$c in postdrop|postqueue) inst $$c $(PREFIX)/sbin 2755 ;; *) inst $$c $(PREFIX)/sbin 0755 ;; esac; done; \
-	for c in $(BIN_CMDS); do [ -x bin/$$c ] && inst $$c $(PREFIX)/bin 0755 || true; done; \
-	for c in $(LIBEXEC_CMDS); do [ -x bin/$$c ] && inst $$c $(PREFIX)/libexec/dovecot 0755 || true; done; \
-	if [ -x bin/sendmail ]; then install -d "$(DESTDIR)$(PREFIX)/bin"; \
-		for l in $(SENDMAIL_LINKS); do ln -sf ../sbin/sendmail "$(DESTDIR)$(PREFIX)/bin/$$l"; echo "linked $(PREFIX)/bin/$$l"; done; fi; \
 	if [ -z "$(DESTDIR)" ]; then \
 		getent group postdrop >/dev/null || groupadd -r postdrop; \
-		getent passwd postfix >/dev/null || useradd -r -U -d /var/spool/postfix -s /usr/sbin/nologin -c "Postfix mail system" postfix; \
-		for g in postdrop postfix; do chgrp $$g /dev/null 2>/dev/null; done; chgrp root /dev/null 2>/dev/null || true; \
-		[ ! -e $(PREFIX)/sbin/postdrop ] || chgrp postdrop $(PREFIX)/sbin/postdrop $(PREFIX)/sbin/postqueue 2>/dev/null || true; \
-	fi; \
-	cd etc && find . -type f | sed 's|^\./||' | while read -r f; do \
+		if ! getent passwd postfix >/dev/null; then \
+			if getent group postfix >/dev/null; then g="-g postfix"; else g="-U"; fi; \
+			useradd -r $$g -d /var/spool/postfix -s /usr/sbin/nologin -c "Postfix mail system" postfix; \
+		fi; \
+		sgid="-g postdrop -m 2755"; \
+	else sgid="-m 0755"; fi; \
+	inst() { install -d "$(DESTDIR)$$2"; install $$3 "bin/$$1" "$(DESTDIR)$$2/$$1"; echo "installed $$2/$$1"; }; \
+	for c in $(SBIN_CMDS); do [ -x bin/$$c ] || continue; \
+		case $$c in postdrop|postqueue) inst $$c $(PREFIX)/sbin "$$sgid" ;; *) inst $$c $(PREFIX)/sbin "-m 0755" ;; esac; done; \
+	for c in $(BIN_CMDS); do if [ -x bin/$$c ]; then inst $$c $(PREFIX)/bin "-m 0755"; fi; done; \
+	for c in $(LIBEXEC_CMDS); do if [ -x bin/$$c ]; then inst $$c $(PREFIX)/libexec/dovecot "-m 0755"; fi; done; \
+	if [ -x bin/sendmail ]; then install -d "$(DESTDIR)$(PREFIX)/bin"; \
+		for l in $(SENDMAIL_LINKS); do ln -sfn ../sbin/sendmail "$(DESTDIR)$(PREFIX)/bin/$$l"; echo "linked $(PREFIX)/bin/$$l -> ../sbin/sendmail"; done; fi; \
+	cd etc && find . -type f | LC_ALL=C sort | sed 's|^\./||' | while read -r f; do \
 		case $$f in systemd/*) dst="$(DESTDIR)$(UNITDIR)/$${f#systemd/}" ;; *) dst="$(DESTDIR)$(SYSCONFDIR)/$$f" ;; esac; \
-		if [ -e "$$dst" ]; then echo "kept existing $$dst"; else install -D -m 0644 "$$f" "$$dst"; echo "installed $$dst"; fi; \
+		if [ -e "$$dst" ] || [ -L "$$dst" ]; then echo "kept existing $$dst"; else install -D -m 0644 "$$f" "$$dst"; echo "installed $$dst"; fi; \
 	done
 
 clean:
