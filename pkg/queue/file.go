@@ -1,0 +1,461 @@
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Status is a recipient's one-byte delivery state in a queue file.
+type Status byte
+
+// Recipient states.
+const (
+	Pending   Status = '-' // not yet tried
+	Delivered Status = 'D' // done: delivered
+	Bounced   Status = 'B' // done: returned to the sender
+	TempFail  Status = 'T' // last attempt deferred; still to do
+)
+
+// Done reports whether no more delivery attempts are due.
+func (s Status) Done() bool { return s == Delivered || s == Bounced }
+
+func (s Status) valid() bool {
+	return s == Pending || s == Delivered || s == Bounced || s == TempFail
+}
+
+// Recipient is one envelope recipient.
+type Recipient struct {
+	Address string // the recipient as it will be delivered
+	Orig    string // the original recipient (before rewriting), or ""
+	Status  Status
+	offset  int64 // of the status byte in the file
+}
+
+// Well-known attribute names.
+const (
+	AttrMessageID = "message_id"
+	AttrLogIdent  = "log_ident"
+)
+
+// Message is a queue file's envelope.
+type Message struct {
+	ID         string // queue ID (the file name)
+	Queue      string // the queue it was read from
+	Arrival    time.Time
+	Sender     string // "" is the null sender
+	Recipients []Recipient
+	Attrs      map[string]string
+	Size       int64 // content length in bytes
+	Offset     int64 // where the content starts in the file
+}
+
+// CorruptError is a queue file the reader cannot accept. The caller moves
+// it to the corrupt queue and logs the reason.
+type CorruptError struct {
+	Path   string
+	Line   int // 0 when not about one envelope line
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s: line %d: %s", e.Path, e.Line, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, e.Reason)
+}
+
+const (
+	magic      = "postdove-queue 1"
+	maxEnvLine = 1 << 20 // 1 MB: longer envelope lines are corrupt
+	numWidth   = 16
+)
+
+// Writer writes one new queue file. Write appends content; Commit makes
+// it a queued message; Abort throws it away.
+type Writer struct {
+	q          *Queue
+	name       string
+	f          *os.File
+	tmp        string
+	sizeOffset int64 // of the content line's numbers
+	content    int64 // offset of the content
+	size       int64
+	done       bool
+}
+
+// Create starts a new message in queue name with envelope m (its ID,
+// Queue, Size and Offset are ignored; a zero Arrival means now). The
+// recipients are fixed here: content follows with Write.
+func (q *Queue) Create(name string, m *Message) (*Writer, error) {
+	env, sizeOff, err := encodeEnvelope(m)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(q.Dir, name)
+	mode := os.FileMode(0600)
+	if name == Maildrop {
+		mode = 0644 // read by pickup as the mail owner
+	}
+	var f *os.File
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = filepath.Join(dir, fmt.Sprintf("tmp.%d.%d", os.Getpid(), time.Now().UnixNano()+int64(i)))
+		f, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if err == nil {
+			break
+		}
+		if !os.IsExist(err) || i > 100 {
+			return nil, fmt.Errorf("create file %s: %w", tmp, unwrapPath(err))
+		}
+	}
+	w := &Writer{q: q, name: name, f: f, tmp: tmp, sizeOffset: int64(sizeOff), content: int64(len(env))}
+	if _, err := f.Write(env); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("write file %s: %w", tmp, unwrapPath(err))
+	}
+	return w, nil
+}
+
+// Write appends message content.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("queue file already closed")
+	}
+	n, err := w.f.Write(p)
+	w.size += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("write file %s: %w", w.tmp, unwrapPath(err))
+	}
+	return n, nil
+}
+
+// ReadFrom appends all of r as content.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{w}, r)
+}
+
+// Commit finishes the file: it records the content size, fsyncs the file,
+// gives it its queue ID and fsyncs the directory. Only when Commit
+// returns nil is the message queued.
+func (w *Writer) Commit() (string, error) {
+	if w.done {
+		return "", errors.New("queue file already closed")
+	}
+	defer w.Abort()
+	nums := fmt.Sprintf("%0*d %0*d", numWidth, w.content, numWidth, w.size)
+	if _, err := w.f.WriteAt([]byte(nums), w.sizeOffset); err != nil {
+		return "", fmt.Errorf("write file %s: %w", w.tmp, unwrapPath(err))
+	}
+	if err := w.f.Sync(); err != nil {
+		return "", fmt.Errorf("fsync file %s: %w", w.tmp, unwrapPath(err))
+	}
+	fi, err := w.f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("fstat %s: %w", w.tmp, unwrapPath(err))
+	}
+	var inode uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		inode = st.Ino
+	}
+	for tries := 0; ; tries++ {
+		now := time.Now()
+		id := ShortID(now, inode)
+		if w.q.LongIDs {
+			id = LongID(now, inode)
+		}
+		if err := w.q.mkSubdir(w.name, id); err != nil {
+			return "", err
+		}
+		final := w.q.Path(w.name, id)
+		err := os.Link(w.tmp, final)
+		if err == nil {
+			if err := os.Remove(w.tmp); err != nil {
+				return "", fmt.Errorf("remove %s: %w", w.tmp, unwrapPath(err))
+			}
+			if err := syncDir(filepath.Dir(final)); err != nil {
+				return "", err
+			}
+			if err := syncDir(filepath.Dir(w.tmp)); err != nil {
+				return "", err
+			}
+			w.tmp = ""
+			return id, nil
+		}
+		if !os.IsExist(err) || tries > 1000 {
+			return "", fmt.Errorf("link %s to %s: %w", w.tmp, final, unwrapPath(err))
+		}
+		time.Sleep(time.Microsecond) // same ID: wait for the clock to move
+	}
+}
+
+// Abort discards an uncommitted file. It is safe after Commit.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.f.Close()
+	if w.tmp != "" {
+		os.Remove(w.tmp)
+	}
+}
+
+// Enqueue writes a whole message to queue name and returns its queue ID.
+func (q *Queue) Enqueue(name string, m *Message, content io.Reader) (string, error) {
+	w, err := q.Create(name, m)
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.ReadFrom(content); err != nil {
+		w.Abort()
+		return "", err
+	}
+	return w.Commit()
+}
+
+// encodeEnvelope returns the envelope text and the offset of the content
+// line's numbers in it.
+func encodeEnvelope(m *Message) ([]byte, int, error) {
+	var b bytes.Buffer
+	arrival := m.Arrival
+	if arrival.IsZero() {
+		arrival = time.Now()
+	}
+	fmt.Fprintf(&b, "%s\narrival %d %d\n", magic, arrival.Unix(), arrival.Nanosecond()/1000)
+	b.WriteString("content ")
+	sizeOff := b.Len()
+	fmt.Fprintf(&b, "%0*d %0*d\n", numWidth, 0, numWidth, 0)
+	fmt.Fprintf(&b, "sender %s\n", strconv.Quote(m.Sender))
+	keys := make([]string, 0, len(m.Attrs))
+	for k := range m.Attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "attr %s %s\n", strconv.Quote(k), strconv.Quote(m.Attrs[k]))
+	}
+	if len(m.Recipients) == 0 {
+		return nil, 0, errors.New("queue file: no recipients")
+	}
+	for _, r := range m.Recipients {
+		st := r.Status
+		if st == 0 {
+			st = Pending
+		}
+		if !st.valid() {
+			return nil, 0, fmt.Errorf("queue file: bad recipient status %q", byte(st))
+		}
+		fmt.Fprintf(&b, "rcpt %c %s %s\n", byte(st), strconv.Quote(r.Address), strconv.Quote(r.Orig))
+	}
+	b.WriteString("end\n")
+	return b.Bytes(), sizeOff, nil
+}
+
+// File is an open queue file.
+type File struct {
+	Message
+	Path string
+	f    *os.File
+}
+
+// Open opens message id in queue name and reads its envelope. A file
+// that does not parse gives a *CorruptError.
+func (q *Queue) Open(name, id string) (*File, error) {
+	p, err := q.locate(name, id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		if os.IsPermission(err) {
+			f, err = os.Open(p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", p, unwrapPath(err))
+		}
+	}
+	m, err := readEnvelope(f, p)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	m.ID, m.Queue = id, name
+	return &File{Message: *m, Path: p, f: f}, nil
+}
+
+// ReadEnvelope returns the envelope of message id in queue name.
+func (q *Queue) ReadEnvelope(name, id string) (*Message, error) {
+	f, err := q.Open(name, id)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m := f.Message
+	return &m, nil
+}
+
+// Content returns a reader of the message content.
+func (f *File) Content() io.Reader {
+	return io.NewSectionReader(f.f, f.Offset, f.Size)
+}
+
+// SetStatus records recipient i's new status in place (pwrite + fsync).
+func (f *File) SetStatus(i int, st Status) error {
+	if i < 0 || i >= len(f.Recipients) {
+		return fmt.Errorf("%s: no recipient #%d", f.Path, i)
+	}
+	if !st.valid() {
+		return fmt.Errorf("bad recipient status %q", byte(st))
+	}
+	if _, err := f.f.WriteAt([]byte{byte(st)}, f.Recipients[i].offset); err != nil {
+		return fmt.Errorf("write file %s: %w", f.Path, unwrapPath(err))
+	}
+	if err := f.f.Sync(); err != nil {
+		return fmt.Errorf("fsync file %s: %w", f.Path, unwrapPath(err))
+	}
+	f.Recipients[i].Status = st
+	return nil
+}
+
+// Close closes the file.
+func (f *File) Close() error { return f.f.Close() }
+
+func readEnvelope(f *os.File, path string) (*Message, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("fstat %s: %w", path, unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &CorruptError{Path: path, Reason: "not a regular file"}
+	}
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, fi.Size()), 64<<10)
+	m := &Message{Attrs: map[string]string{}}
+	var pos int64
+	bad := func(line int, format string, a ...any) error {
+		return &CorruptError{Path: path, Line: line, Reason: fmt.Sprintf(format, a...)}
+	}
+	haveContent := false
+	for line := 1; ; line++ {
+		raw, err := readLine(br)
+		if err == errLong {
+			return nil, bad(line, "envelope line too long")
+		}
+		if err != nil {
+			return nil, bad(0, "premature end of file")
+		}
+		start := pos
+		pos += int64(len(raw)) + 1
+		text := string(raw)
+		if line == 1 {
+			if text != magic {
+				return nil, bad(line, "not a postdove queue file")
+			}
+			continue
+		}
+		key, rest, _ := strings.Cut(text, " ")
+		switch key {
+		case "arrival":
+			var sec, usec int64
+			if n, _ := fmt.Sscanf(rest, "%d %d", &sec, &usec); n != 2 || usec < 0 || usec > 999999 {
+				return nil, bad(line, "bad arrival time")
+			}
+			m.Arrival = time.Unix(sec, usec*1000)
+		case "content":
+			if n, _ := fmt.Sscanf(rest, "%d %d", &m.Offset, &m.Size); n != 2 || len(rest) != 2*numWidth+1 {
+				return nil, bad(line, "bad content line")
+			}
+			haveContent = true
+		case "sender":
+			s, err := strconv.Unquote(rest)
+			if err != nil {
+				return nil, bad(line, "bad sender")
+			}
+			m.Sender = s
+		case "attr":
+			f, err := unquoteFields(rest, 2)
+			if err != nil {
+				return nil, bad(line, "bad attribute")
+			}
+			m.Attrs[f[0]] = f[1]
+		case "rcpt":
+			if len(rest) < 2 || rest[1] != ' ' || !Status(rest[0]).valid() {
+				return nil, bad(line, "bad recipient status")
+			}
+			f, err := unquoteFields(rest[2:], 2)
+			if err != nil {
+				return nil, bad(line, "bad recipient")
+			}
+			m.Recipients = append(m.Recipients, Recipient{Address: f[0], Orig: f[1], Status: Status(rest[0]), offset: start + 5})
+		case "end":
+			switch {
+			case !haveContent:
+				return nil, bad(0, "no content line")
+			case len(m.Recipients) == 0:
+				return nil, bad(0, "no recipients")
+			case m.Offset != pos:
+				return nil, bad(0, "content offset %d, expected %d (file not committed?)", m.Offset, pos)
+			case m.Offset+m.Size != fi.Size():
+				return nil, bad(0, "file size %d, expected %d (truncated?)", fi.Size(), m.Offset+m.Size)
+			}
+			return m, nil
+		default:
+			return nil, bad(line, "unknown envelope record %q", key)
+		}
+	}
+}
+
+var errLong = errors.New("line too long")
+
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > maxEnvLine {
+			return nil, errLong
+		}
+		if err == nil {
+			return buf[:len(buf)-1], nil
+		}
+		if err != bufio.ErrBufferFull {
+			return nil, err
+		}
+	}
+}
+
+// unquoteFields splits s into n space-separated Go-quoted strings.
+func unquoteFields(s string, n int) ([]string, error) {
+	var out []string
+	for i := 0; i < n; i++ {
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		v, err := strconv.Unquote(q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+		s = s[len(q):]
+		if i < n-1 {
+			if !strings.HasPrefix(s, " ") {
+				return nil, errors.New("missing field")
+			}
+			s = s[1:]
+		}
+	}
+	if s != "" {
+		return nil, errors.New("trailing junk")
+	}
+	return out, nil
+}

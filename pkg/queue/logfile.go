@@ -1,0 +1,109 @@
+package queue
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// LogEntry is one recipient's record in a bounce, defer or trace
+// logfile.
+type LogEntry struct {
+	Recipient string // the recipient address
+	Status    string // enhanced status code, e.g. "4.4.1"
+	Action    string // "delayed", "failed", "delivered", ...
+	Reason    string // the text mailq shows, e.g. "connect to ...: Connection timed out"
+}
+
+// AppendLog appends e to logfile log (Bounce, Defer or Trace) of message
+// id, creating it when needed, and fsyncs it.
+func (q *Queue) AppendLog(log, id string, e LogEntry) error {
+	if err := q.mkSubdir(log, id); err != nil {
+		return err
+	}
+	p := q.Path(log, id)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", p, unwrapPath(err))
+	}
+	clean := func(s string) string { return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s) }
+	text := fmt.Sprintf("recipient=%s\nstatus=%s\naction=%s\nreason=%s\n\n",
+		clean(e.Recipient), clean(e.Status), clean(e.Action), clean(e.Reason))
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", p, unwrapPath(err))
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("fsync %s: %w", p, unwrapPath(err))
+	}
+	return f.Close()
+}
+
+// ReadLog returns the entries of logfile log of message id; none when
+// there is no logfile. Unknown names are ignored; lines without '=' are
+// skipped.
+func (q *Queue) ReadLog(log, id string) ([]LogEntry, error) {
+	p, err := q.locate(log, id)
+	if err != nil {
+		return nil, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", p, unwrapPath(err))
+	}
+	defer f.Close()
+	var out []LogEntry
+	var cur LogEntry
+	have := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), maxEnvLine)
+	for sc.Scan() {
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if line == "" {
+			if have {
+				out = append(out, cur)
+			}
+			cur, have = LogEntry{}, false
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		have = true
+		switch name {
+		case "recipient":
+			cur.Recipient = value
+		case "status":
+			cur.Status = value
+		case "action":
+			cur.Action = value
+		case "reason":
+			cur.Reason = value
+		}
+	}
+	if have {
+		out = append(out, cur)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("read %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// RemoveLog deletes logfile log of message id; a missing one is fine.
+func (q *Queue) RemoveLog(log, id string) error {
+	p, err := q.locate(log, id)
+	if err != nil {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", p, unwrapPath(err))
+	}
+	return syncDir(filepath.Dir(p))
+}
