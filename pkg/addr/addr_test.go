@@ -1,0 +1,95 @@
+package addr
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestCanonicalize(t *testing.T) {
+	r := &Rewriter{MyOrigin: "vm2.example.ops", MyDomain: "example.ops",
+		AppendAtMyOrigin: true, AppendDotMyDomain: true, SwapBangPath: true, PercentHack: true}
+	cases := map[string]string{
+		"":                         "",
+		"root":                     "root@vm2.example.ops",
+		"root@vm3":                 "root@vm3.example.ops",
+		"root@vm3.other.org":       "root@vm3.other.org",
+		"root@vm3.other.org.":      "root@vm3.other.org",
+		"root@[10.0.0.1]":          "root@[10.0.0.1]",
+		"host!user":                "user@host.example.ops",
+		"user%host.org":            "user@host.org",
+		"@hop1,@hop2:bob@x.org":    "bob@x.org",
+		"  alice  ":                "alice@vm2.example.ops",
+		"root@":                    "root@vm2.example.ops",
+		"MixedCase@Example.ORG":    "MixedCase@Example.ORG",
+		"a.b@vm2.example.ops":      "a.b@vm2.example.ops",
+		"user%host@relay.example.": "user%host@relay.example",
+	}
+	for in, want := range cases {
+		if got := r.Canonicalize(in); got != want {
+			t.Errorf("Canonicalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+	r.AppendDotMyDomain = false
+	if got := r.Canonicalize("root@vm3"); got != "root@vm3" {
+		t.Errorf("append_dot_mydomain=no: got %q", got)
+	}
+	r.AppendAtMyOrigin = false
+	if got := r.Canonicalize("root"); got != "root" {
+		t.Errorf("append_at_myorigin=no: got %q", got)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	r := &Resolver{
+		MyHostname:          "vm2.example.ops",
+		MyDestination:       []string{"vm2.example.ops", "localhost.example.ops", "localhost"},
+		VirtualAliasDomains: []string{"alias.example"},
+		RelayDomains:        []string{".relay.example"},
+		LocalAddrs:          []string{"127.0.0.1", "::1"},
+	}
+	cases := []struct{ in, class, hop string }{
+		{"root@vm2.example.ops", ClassLocal, "vm2.example.ops"},
+		{"root@VM2.Example.OPS.", ClassLocal, "vm2.example.ops"},
+		{"root", ClassLocal, "vm2.example.ops"},
+		{"root@[127.0.0.1]", ClassLocal, "[127.0.0.1]"},
+		{"root@[10.9.9.9]", ClassDefault, "[10.9.9.9]"},
+		{"x@alias.example", ClassVirtualAlias, "alias.example"},
+		{"x@a.relay.example", ClassRelay, "a.relay.example"},
+		{"x@vm3.example.ops", ClassDefault, "vm3.example.ops"},
+	}
+	for _, c := range cases {
+		class, hop := r.Resolve(c.in)
+		if class != c.class || hop != c.hop {
+			t.Errorf("Resolve(%q) = %s, %s; want %s, %s", c.in, class, hop, c.class, c.hop)
+		}
+	}
+	r.RelayHost = "[mail.isp.example]:587"
+	if class, hop := r.Resolve("x@vm3.example.ops"); class != ClassDefault || hop != "[mail.isp.example]:587" {
+		t.Errorf("relayhost: got %s, %s", class, hop)
+	}
+}
+
+func TestParseList(t *testing.T) {
+	cases := map[string][]string{
+		`a@b, "X, Y" <c@d>`:                       {"a@b", "c@d"},
+		`e`:                                       {"e"},
+		`alice@x.org (Alice, the boss)`:           {"alice@x.org"},
+		`team: bob@x, carol@y;, dave`:             {"bob@x", "carol@y", "dave"},
+		`undisclosed-recipients:;`:                nil,
+		`"john doe"@example.com`:                  {"john doe@example.com"},
+		"  first@x,\r\n\tsecond@y  ":              {"first@x", "second@y"},
+		`<>`:                                      nil,
+		`Name <a@b>, , <c@d>`:                     {"a@b", "c@d"},
+		`broken <a@b`:                             {"a@b"},
+		"\x00\xff junk":                           {"\x00\xffjunk"},
+		`"unterminated <x@y>`:                     {"x@y"},
+		`(unterminated comment a@b`:               nil,
+		`"q\"x" <q@r>, s\@t`:                      {"q@r", `s\@t`},
+		`Undisclosed recipients: ;, real@example`: {"real@example"},
+	}
+	for in, want := range cases {
+		if got := ParseList(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseList(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
