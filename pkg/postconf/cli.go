@@ -1,0 +1,273 @@
+package postconf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"postdove/pkg/maps"
+)
+
+// Options are postconf's command-line settings (see cmd/postconf).
+type Options struct {
+	ConfigDir   string // -c, or "" for $MAIL_CONFIG / /etc/postfix
+	FromFlag    bool   // the directory came from -c or $MAIL_CONFIG
+	Defaults    bool   // -d
+	NonDefault  bool   // -n
+	NoNames     bool   // -h
+	NoValues    bool   // -H
+	Expand      bool   // -x
+	Fold        bool   // -f
+	Edit        bool   // -e
+	Comment     bool   // -#
+	Exclude     bool   // -X
+	Master      bool   // -M
+	Fields      bool   // -F
+	MasterParam bool   // -P
+	MapTypes    bool   // -m
+	LockTypes   bool   // -l
+	Overrides   []string
+	Args        []string
+}
+
+// Fatal is an error postconf reports as "postconf: fatal: TEXT", exit 1.
+// Warnings that go before it (e.g. for a *MacroError) are in Before.
+type Fatal struct {
+	Before []string
+	Text   string
+}
+
+func (f *Fatal) Error() string { return f.Text }
+
+func fatalf(format string, a ...any) error { return &Fatal{Text: fmt.Sprintf(format, a...)} }
+
+// Run carries out one postconf invocation; warnings go to warn (without
+// the program prefix), output to out. A returned error is fatal.
+func Run(o Options, out io.Writer, warn func(string)) error {
+	dir := ConfigDir(o.ConfigDir)
+	switch {
+	case o.Defaults && o.NonDefault:
+		return fatalf("specify one of -d -n")
+	case o.MapTypes:
+		for _, t := range maps.Types() {
+			fmt.Fprintln(out, t)
+		}
+		return nil
+	case o.LockTypes:
+		fmt.Fprintln(out, "flock\nfcntl\ndotlock")
+		return nil
+	case o.Edit || o.Comment || o.Exclude:
+		return runEdit(o, dir)
+	case o.Master || o.Fields || o.MasterParam:
+		return runMaster(o, dir, out)
+	}
+	c, err := Load(dir)
+	if err != nil {
+		return asFatal(err)
+	}
+	if o.FromFlag {
+		c.Set("config_directory", dir)
+	}
+	for _, ov := range o.Overrides {
+		n, v, err := splitNameValue(ov)
+		if err != nil {
+			return fatalf("%v", err)
+		}
+		c.Set(n, v)
+	}
+	if err := c.masterErr; err != nil {
+		warn(err.Error())
+	}
+	for _, w := range c.Warnings() {
+		warn(w)
+	}
+	names := o.Args
+	if len(names) == 0 {
+		switch {
+		case o.NonDefault:
+			names = c.NonDefault()
+		default:
+			names = c.allNames()
+		}
+	}
+	for _, n := range names {
+		var v string
+		var ok bool
+		switch {
+		case o.Defaults:
+			v, ok = c.Default(n)
+		case o.NonDefault:
+			v, ok = c.Raw(n)
+			if !ok {
+				continue
+			}
+		default:
+			c.mu.RLock()
+			v, ok = c.lookup(n)
+			c.mu.RUnlock()
+		}
+		if !ok || isUnused(c, n) {
+			warn(n + ": unknown parameter")
+			continue
+		}
+		if o.Expand {
+			if v, err = c.Expand(v); err != nil {
+				return asFatal(err)
+			}
+		}
+		printParam(out, n, v, o)
+	}
+	for _, n := range c.Unused() {
+		warn(fmt.Sprintf("%s: unused parameter: %s=%s", c.path, n, c.set[n]))
+	}
+	return nil
+}
+
+func isUnused(c *Config, name string) bool {
+	for _, n := range c.Unused() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// allNames is every parameter bare postconf shows: the built-in ones, the
+// per-service ones and the used names set in main.cf or by Set.
+func (c *Config) allNames() []string {
+	m := map[string]bool{}
+	for _, n := range KnownNames() {
+		m[n] = true
+	}
+	for n := range c.svcDefs {
+		m[n] = true
+	}
+	for _, n := range c.NonDefault() {
+		m[n] = true
+	}
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// asFatal turns a Load or expansion error into a Fatal.
+func asFatal(err error) error {
+	var me *MacroError
+	if errors.As(err, &me) {
+		return &Fatal{Before: []string{me.Detail}, Text: "macro processing error"}
+	}
+	var f *Fatal
+	if errors.As(err, &f) {
+		return f
+	}
+	return &Fatal{Text: err.Error()}
+}
+
+// printParam writes one "name = value" line in postconf's layout: runs of
+// white space become one space, and -f folds lines longer than 80 columns.
+func printParam(out io.Writer, name, value string, o Options) {
+	value = strings.Join(strings.Fields(value), " ")
+	var line string
+	switch {
+	case o.NoNames:
+		line = value
+	case o.NoValues:
+		line = name
+	case value == "":
+		line = name + " ="
+	default:
+		line = name + " = " + value
+	}
+	if o.Fold {
+		line = foldLine(line, 80, "    ")
+	}
+	fmt.Fprintln(out, line)
+}
+
+// foldLine breaks s at spaces so that no line is longer than width (unless a
+// word is), continuing with indent.
+func foldLine(s string, width int, indent string) string {
+	var b strings.Builder
+	col := 0
+	for i, w := range strings.Split(s, " ") {
+		if i > 0 {
+			if col+1+len(w) > width {
+				b.WriteString("\n" + indent)
+				col = len(indent)
+			} else {
+				b.WriteByte(' ')
+				col++
+			}
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
+	return b.String()
+}
+
+func runEdit(o Options, dir string) error {
+	if o.Master || o.Fields || o.MasterParam {
+		return fatalf("master.cf editing is not supported")
+	}
+	mode := EditSet
+	switch {
+	case o.Comment:
+		mode = EditComment
+	case o.Exclude:
+		mode = EditRemove
+	}
+	if len(o.Args) == 0 {
+		switch mode {
+		case EditSet:
+			return fatalf("-e requires name=value argument")
+		case EditComment:
+			return fatalf("-# requires name argument")
+		default:
+			return fatalf("-X requires name argument")
+		}
+	}
+	if err := Edit(dir, mode, o.Args); err != nil {
+		return fatalf("%v", err)
+	}
+	return nil
+}
+
+func runMaster(o Options, dir string, out io.Writer) error {
+	services, err := LoadMaster(dir)
+	if err != nil {
+		return fatalf("%v", err)
+	}
+	var lines []string
+	switch {
+	case o.Fields:
+		lines = MasterFields(services, o.Args)
+	case o.MasterParam:
+		lines = MasterParams(services, o.Args)
+	default:
+		sels := o.Args
+		if len(sels) == 0 {
+			sels = []string{"*"}
+		}
+		for _, sel := range sels {
+			for _, s := range services {
+				if MatchService(s, sel) {
+					lines = append(lines, s.Format(o.Fold))
+				}
+			}
+		}
+	}
+	for _, l := range lines {
+		if o.NoNames {
+			if _, v, ok := strings.Cut(l, " = "); ok {
+				l = v
+			}
+		}
+		fmt.Fprintln(out, l)
+	}
+	return nil
+}

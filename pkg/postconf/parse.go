@@ -1,0 +1,106 @@
+package postconf
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// logicalLine is one entry of a Postfix configuration file: a line plus
+// its continuation lines (lines that start with white space), with comment
+// lines and blank lines removed.
+type logicalLine struct {
+	Text string // joined text, trailing white space removed
+	Line int    // line number of the first physical line
+	Last int    // line number of the last physical line
+}
+
+const spaceChars = " \t\r\n\v\f"
+
+func isSpace(c byte) bool { return strings.IndexByte(spaceChars, c) >= 0 }
+
+// isFiller reports whether a physical line is blank or a comment.
+func isFiller(line string) bool {
+	t := strings.TrimLeft(line, spaceChars)
+	return t == "" || t[0] == '#'
+}
+
+// readLogicalLines splits a configuration file into logical lines. A
+// continuation line with nothing to continue is reported through warn (in
+// Postfix's wording) and skipped.
+func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLine, error) {
+	br := bufio.NewReader(r)
+	var out []logicalLine
+	n := 0
+	for {
+		raw, err := br.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("read %s: %w", path, unwrapErrno(err))
+		}
+		if raw == "" && err != nil {
+			break
+		}
+		n++
+		line := strings.TrimRight(raw, spaceChars)
+		switch {
+		case isFiller(line):
+		case isSpace(line[0]):
+			if len(out) == 0 {
+				if warn != nil {
+					warn(fmt.Sprintf("%s: logical line must not start with whitespace: \"%s\"", path, line))
+				}
+				break
+			}
+			out[len(out)-1].Text += line
+			out[len(out)-1].Last = n
+		default:
+			out = append(out, logicalLine{Text: line, Line: n, Last: n})
+		}
+		if err != nil {
+			break
+		}
+	}
+	return out, nil
+}
+
+// unwrapErrno strips Go's "op path:" wrapping so that messages read like
+// Postfix's ("No such file or directory").
+func unwrapErrno(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// errnoText is err's text with the first letter upper-cased, as strerror(3)
+// writes it.
+func errnoText(err error) string {
+	s := unwrapErrno(err).Error()
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// splitNameValue splits "name = value" as Postfix does: the name runs to
+// white space or '=', and must be followed by '='.
+func splitNameValue(s string) (name, value string, err error) {
+	t := strings.TrimLeft(s, spaceChars)
+	i := 0
+	for i < len(t) && t[i] != '=' && !isSpace(t[i]) {
+		i++
+	}
+	name = t[:i]
+	rest := strings.TrimLeft(t[i:], spaceChars)
+	if name == "" {
+		return "", "", fmt.Errorf("missing attribute name: \"%s\"", s)
+	}
+	if rest == "" || rest[0] != '=' {
+		return "", "", fmt.Errorf("missing '=' after attribute name: \"%s\"", s)
+	}
+	return name, strings.Trim(rest[1:], spaceChars), nil
+}
