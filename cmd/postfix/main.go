@@ -1,0 +1,56 @@
+// Command postfix is postdove's postfix(1): "postfix [-c config_dir] [-Dv]
+// command", e.g. "postfix check".
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"postdove/pkg/postfix"
+)
+
+func main() {
+	fs := pflag.NewFlagSet("postfix", pflag.ContinueOnError)
+	fs.SetInterspersed(false) // options end at the command, as getopt "+c:Dv"
+	fs.Usage = func() {}
+	fs.SetOutput(discard{})
+	env := &postfix.Env{Stdout: os.Stdout, Stderr: os.Stderr}
+	fs.StringVarP(&env.ConfigDir, "config", "c", "", "configuration directory")
+	fs.BoolVarP(&env.Debug, "debug", "D", false, "run daemons under the debugger")
+	fs.CountVarP(&env.Verbose, "verbose", "v", "verbose logging")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "postfix: %s\n", getoptMessage(err))
+		fmt.Fprintf(os.Stderr, "postfix: fatal: %s\n", postfix.Usage)
+		os.Exit(1)
+	}
+	err := postfix.Run(env, fs.Args())
+	var f *postfix.Fatal
+	if errors.As(err, &f) {
+		fmt.Fprintln(os.Stderr, f.Error())
+	} else if err != nil {
+		fmt.Fprintf(os.Stderr, "postfix: fatal: %v\n", err)
+	}
+	os.Exit(postfix.ExitCode(err))
+}
+
+// getoptMessage words a pflag error as getopt(3) does.
+func getoptMessage(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, "unknown shorthand flag: '"):
+		return "invalid option -- '" + msg[len("unknown shorthand flag: '"):][:1] + "'"
+	case strings.HasPrefix(msg, "flag needs an argument: '"):
+		return "option requires an argument -- '" + msg[len("flag needs an argument: '"):][:1] + "'"
+	case strings.HasPrefix(msg, "unknown flag: --"):
+		return "unrecognized option '" + strings.TrimPrefix(msg, "unknown flag: ") + "'"
+	}
+	return msg
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
