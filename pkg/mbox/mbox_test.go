@@ -170,11 +170,11 @@ func TestRefusesUnsafeMailboxes(t *testing.T) {
 	sub := filepath.Join(dir, "sub")
 	os.Mkdir(sub, 0700)
 	for path, reason := range map[string]string{
-		link:     "file is a symbolic link",
-		dangling: "file is a symbolic link",
-		hard:     "file has 2 hard links",
-		fifo:     "file is not a regular file",
-		sub:      "file is not a regular file",
+		link:                                  "file is a symbolic link",
+		dangling:                              "file is a symbolic link",
+		hard:                                  "file has 2 hard links",
+		fifo:                                  "file is not a regular file",
+		sub:                                   "file is not a regular file",
 		filepath.Join(dir, "missing", "mbox"): "cannot access mailbox directory: No such file or directory",
 	} {
 		err := Deliver(path, "a@b", arrival, strings.NewReader("x\n"), Options{Create: true, UID: -1, GID: -1, Locks: &Locks{Fcntl: true}, LockTimeouts: fast})
