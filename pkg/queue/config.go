@@ -1,0 +1,52 @@
+package queue
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+
+	"postdove/pkg/postconf"
+)
+
+// FromConfig returns the queue main.cf describes: queue_directory,
+// enable_long_queue_ids, hash_queue_depth and hash_queue_names.
+func FromConfig(c *postconf.Config) *Queue {
+	q := New(c.Get("queue_directory"))
+	q.LongIDs = c.Bool("enable_long_queue_ids")
+	q.HashDepth = c.Int("hash_queue_depth")
+	q.SetHashNames(c.Get("hash_queue_names"))
+	return q
+}
+
+// Check verifies that the queue directory exists, with Postfix's message
+// when it does not ("chdir /var/spool/postfix: No such file or
+// directory").
+func (q *Queue) Check() error {
+	fi, err := os.Stat(q.Dir)
+	if err == nil && !fi.IsDir() {
+		err = syscall.ENOTDIR
+	}
+	if err != nil {
+		return errors.New("chdir " + q.Dir + ": " + ErrText(err))
+	}
+	return nil
+}
+
+// ErrText is the C library's text for err's errno, as Postfix prints it
+// ("No such file or directory"); other errors print as they are.
+func ErrText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		s := errno.Error()
+		if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+			s = string(s[0]-'a'+'A') + s[1:]
+		}
+		return s
+	}
+	return err.Error()
+}
