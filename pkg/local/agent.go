@@ -1,0 +1,810 @@
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"postdove/pkg/maps"
+)
+
+// Recipient is one recipient of the queued message.
+type Recipient struct {
+	Address string // user@domain, domain local
+	Orig    string // the address as given to Postfix (orig_to), "" if same
+	Index   int    // the queue manager's handle for this recipient
+}
+
+// Delays are the queue manager's parts of delays=a/b/c/d.
+type Delays struct {
+	BeforeQmgr, InQmgr, ConnSetup time.Duration
+}
+
+// Request is one message to deliver locally.
+type Request struct {
+	QueueID    string
+	Sender     string // envelope sender, "" for the null sender
+	Arrival    time.Time
+	Recipients []Recipient
+	Size       int64
+	Delays     Delays
+	// Open returns the message (headers and body, LF line ends); it is
+	// called once per delivery.
+	Open func() (io.ReadCloser, error)
+}
+
+// Status is the outcome of one delivery.
+type Status int
+
+// The delivery outcomes.
+const (
+	Sent Status = iota
+	Deferred
+	Bounced
+)
+
+func (s Status) String() string {
+	return [...]string{"sent", "deferred", "bounced"}[s]
+}
+
+// Result is the outcome of one final delivery made for a recipient; an
+// alias can make several, a duplicate none.
+type Result struct {
+	Recipient
+	Final  string // address that was delivered (to=<...>)
+	Status Status
+	DSN    string // "2.0.0", "5.1.1", ...
+	Text   string // "delivered to mailbox", "unknown user: \"bob\"", ...
+	Relay  string // "local"
+	// NotifySender, when set, is where a bounce for this result goes
+	// (owner-NAME of a mailing list) instead of the envelope sender.
+	NotifySender string
+}
+
+// Overall is the status of the queue manager's recipient idx: Deferred if
+// any delivery for it was deferred, else Bounced if every one bounced,
+// else Sent (also when it had no deliveries: duplicates).
+func Overall(results []Result, idx int) Status {
+	n, bounced := 0, 0
+	for _, r := range results {
+		if r.Index != idx {
+			continue
+		}
+		n++
+		switch r.Status {
+		case Deferred:
+			return Deferred
+		case Bounced:
+			bounced++
+		}
+	}
+	if n > 0 && bounced == n {
+		return Bounced
+	}
+	return Sent
+}
+
+// Agent delivers messages like local(8). Its zero value with Settings
+// filled in works; the hooks have defaults.
+type Agent struct {
+	Settings Settings
+	// Logf receives one line per delivery, without the
+	// "postfix/local[pid]: " prefix, e.g. maillog's Logger.Info.
+	Logf func(format string, args ...any)
+	// Resubmit queues a new message for addresses that are not local
+	// (alias and .forward targets). nil defers such deliveries.
+	Resubmit func(sender string, rcpts []string, content io.Reader) (queueID string, err error)
+	// OpenTable opens an alias or mailbox_command_maps table; default
+	// maps.Open with case folding.
+	OpenTable func(spec string) (maps.Table, error)
+	// IsLocal says whether a domain is delivered by this agent; default:
+	// it is in Settings.MyDestination.
+	IsLocal func(domain string) bool
+	// PasswdFile is the user database; default /etc/passwd.
+	PasswdFile string
+	// Executable is re-executed as the delivery worker; default this
+	// process's own binary.
+	Executable string
+
+	once  sync.Once
+	pool  *pool
+	mu    sync.Mutex
+	table map[string]maps.Table
+}
+
+// Close stops the agent's idle workers and closes its tables.
+func (a *Agent) Close() {
+	a.init()
+	a.pool.closeAll()
+	a.mu.Lock()
+	for k, t := range a.table {
+		t.Close()
+		delete(a.table, k)
+	}
+	a.mu.Unlock()
+}
+
+func (a *Agent) init() {
+	a.once.Do(func() {
+		a.pool = &pool{exe: a.Executable}
+		a.table = map[string]maps.Table{}
+	})
+}
+
+// delivery is the state of one Request.
+type delivery struct {
+	a       *Agent
+	req     Request
+	seen    map[string]bool // duplicate filter
+	looped  map[string]bool // Delivered-To addresses in the message
+	results []Result
+	start   time.Time
+}
+
+// branch is where one address came from during expansion.
+type branch struct {
+	rcpt      Recipient
+	addr      string // address being delivered
+	parent    string // address whose alias/.forward produced addr
+	level     int
+	sender    string
+	owner     string // owner-NAME@origin, when a list has an owner
+	expType   string // "", "alias", "forward", "include"
+	expFrom   string // alias or user name being expanded
+	privs     *creds // privileges for |command and /file from this branch
+	backslash bool
+}
+
+const maxLevel = 100
+
+// Deliver delivers req to each recipient and returns the results, in
+// order, after logging them.
+func (a *Agent) Deliver(req Request) []Result {
+	a.init()
+	d := &delivery{a: a, req: req, seen: map[string]bool{}, start: time.Now()}
+	d.looped = d.scanDeliveredTo()
+	for _, r := range req.Recipients {
+		d.recipient(branch{rcpt: r, addr: r.Address, sender: req.Sender})
+	}
+	return d.results
+}
+
+// scanDeliveredTo collects the Delivered-To: addresses in the headers.
+func (d *delivery) scanDeliveredTo() map[string]bool {
+	out := map[string]bool{}
+	rc, err := d.req.Open()
+	if err != nil {
+		return out
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	for {
+		line, err := br.ReadString('\n')
+		t := strings.TrimRight(line, "\r\n")
+		if t == "" {
+			break
+		}
+		if k := strings.IndexByte(t, ':'); k > 0 && strings.EqualFold(t[:k], "Delivered-To") {
+			out[strings.ToLower(strings.TrimSpace(t[k+1:]))] = true
+		}
+		if err != nil {
+			break
+		}
+	}
+	return out
+}
+
+// finish records and logs one result.
+func (d *delivery) finish(b branch, st Status, dsn, text string, began time.Time) {
+	r := Result{Recipient: b.rcpt, Final: b.addr, Status: st, DSN: dsn, Text: text, Relay: "local"}
+	if b.owner != "" && st != Sent {
+		r.NotifySender = b.owner
+	}
+	d.results = append(d.results, r)
+	if d.a.Logf == nil {
+		return
+	}
+	orig := b.rcpt.Orig
+	if orig == "" {
+		orig = b.rcpt.Address
+	}
+	origPart := ""
+	if !strings.EqualFold(orig, b.addr) {
+		origPart = fmt.Sprintf(", orig_to=<%s>", orig)
+	}
+	dl := d.req.Delays
+	total := time.Since(d.req.Arrival)
+	if d.req.Arrival.IsZero() {
+		total = dl.BeforeQmgr + dl.InQmgr + dl.ConnSetup + time.Since(began)
+	}
+	d.a.Logf("%s: to=<%s>%s, relay=local, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
+		d.req.QueueID, b.addr, origPart, FormatDelay(total),
+		FormatDelay(dl.BeforeQmgr), FormatDelay(dl.InQmgr), FormatDelay(dl.ConnSetup), FormatDelay(time.Since(began)),
+		dsn, st, text)
+}
+
+// FormatDelay prints seconds the way Postfix's delay= and delays= do:
+// two significant digits below 10 s, whole seconds above, "0" for
+// almost nothing.
+func FormatDelay(d time.Duration) string {
+	s := d.Seconds()
+	switch {
+	case s < 0.01:
+		return "0"
+	case s >= 10:
+		return fmt.Sprintf("%.0f", s)
+	case s >= 1:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", s), "0"), ".")
+	}
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", s), "0"), ".")
+}
+
+// splitAddr splits user@domain at the last @.
+func splitAddr(addr string) (local, domain string) {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[:i], addr[i+1:]
+	}
+	return addr, ""
+}
+
+// splitExtension splits local at the first recipient_delimiter character.
+func (a *Agent) splitExtension(local string) (user, ext, delim string) {
+	if a.Settings.RecipientDelimiter == "" {
+		return local, "", ""
+	}
+	if i := strings.IndexAny(local, a.Settings.RecipientDelimiter); i > 0 {
+		return local[:i], local[i+1:], local[i : i+1]
+	}
+	return local, "", ""
+}
+
+func (a *Agent) isLocal(domain string) bool {
+	if a.IsLocal != nil {
+		return a.IsLocal(domain)
+	}
+	if domain == "" {
+		return true
+	}
+	for _, d := range a.Settings.MyDestination {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// recipient delivers one address: alias, .forward, mailbox, unknown.
+func (d *delivery) recipient(b branch) {
+	began := time.Now()
+	if d.looped[strings.ToLower(b.addr)] {
+		d.finish(b, Bounced, "5.4.6", "mail forwarding loop for "+b.addr, began)
+		return
+	}
+	if b.level > maxLevel {
+		d.finish(b, Bounced, "5.4.6", "mail forwarding loop for "+b.addr, began)
+		return
+	}
+	local, domain := splitAddr(b.addr)
+	local = strings.ToLower(local)
+	user, ext, _ := d.a.splitExtension(local)
+	if !b.backslash {
+		if d.alias(b, local, user) {
+			return
+		}
+		if done := d.forward(b, local, user, ext); done {
+			return
+		}
+	}
+	d.mailbox(b, local, user, ext, domain, began)
+}
+
+// lookupAlias searches alias_maps for name.
+func (d *delivery) lookupAlias(name string) (value, table string, found bool, err error) {
+	for _, spec := range d.a.Settings.AliasMaps {
+		t, err := d.a.openTable(spec)
+		if err != nil {
+			return "", spec, false, err
+		}
+		v, ok, err := t.Lookup(name)
+		if err != nil {
+			return "", spec, false, fmt.Errorf("%s: table lookup problem", spec)
+		}
+		if ok {
+			return v, spec, true, nil
+		}
+	}
+	return "", "", false, nil
+}
+
+func (a *Agent) openTable(spec string) (maps.Table, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.table[spec]; ok {
+		return t, nil
+	}
+	open := a.OpenTable
+	if open == nil {
+		open = func(s string) (maps.Table, error) { return maps.Open(s, maps.Options{FoldCase: true}) }
+	}
+	t, err := open(spec)
+	if err != nil {
+		return nil, err
+	}
+	a.table[spec] = t
+	return t, nil
+}
+
+// alias expands local (or, failing that, user) through alias_maps.
+func (d *delivery) alias(b branch, local, user string) bool {
+	began := time.Now()
+	name := local
+	value, spec, found, err := d.lookupAlias(name)
+	if err == nil && !found && user != local {
+		name = user
+		value, spec, found, err = d.lookupAlias(name)
+	}
+	if err != nil {
+		d.finish(b, Deferred, "4.3.0", "alias database unavailable", began)
+		return true
+	}
+	if !found || (b.expType == "alias" && b.expFrom == name) {
+		return false
+	}
+	if d.seen["alias:"+name] {
+		return true // this alias was expanded already for this message
+	}
+	d.seen["alias:"+name] = true
+	nb := b
+	nb.expType, nb.expFrom, nb.parent = "alias", name, b.addr
+	nb.level = b.level + 1
+	nb.privs = d.a.ownerPrivs(tableFile(spec))
+	if d.a.Settings.OwnerRequestSpecial {
+		if _, _, ok, _ := d.lookupAlias("owner-" + name); ok {
+			nb.owner = "owner-" + name + "@" + d.a.Settings.MyOrigin
+			nb.sender = nb.owner
+		}
+	}
+	d.targets(nb, ParseTargets(value))
+	return true
+}
+
+// tableFile is the file behind a table spec, for its owner.
+func tableFile(spec string) string {
+	typ, name := maps.SplitSpec(spec, "hash")
+	switch typ {
+	case "hash", "btree":
+		return name + ".db"
+	case "lmdb":
+		return name + ".lmdb"
+	case "cdb":
+		return name + ".cdb"
+	}
+	return name
+}
+
+// ownerPrivs are the privileges for commands and files coming from a file
+// owned by someone: that owner, or default_privs when it is root.
+func (a *Agent) ownerPrivs(path string) *creds {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err == nil && st.Uid != 0 {
+		return &creds{int(st.Uid), int(st.Gid)}
+	}
+	return a.defaultPrivs()
+}
+
+func (a *Agent) defaultPrivs() *creds {
+	if u, err := a.lookupUser(a.Settings.DefaultPrivs); err == nil && u != nil {
+		return &creds{u.Uid, u.Gid}
+	}
+	return &creds{65534, 65534}
+}
+
+// targets delivers each target of an alias, .forward or :include:.
+func (d *delivery) targets(b branch, ts []Target) {
+	for _, t := range ts {
+		began := time.Now()
+		switch t.Kind {
+		case Address:
+			nb := b
+			addr := t.Value
+			if !strings.Contains(addr, "@") {
+				addr += "@" + d.a.Settings.MyOrigin
+			}
+			nb.addr, nb.backslash = addr, t.Backslash
+			_, dom := splitAddr(addr)
+			if d.a.isLocal(dom) {
+				d.recipient(nb)
+			} else {
+				d.forwardRemote(nb, began)
+			}
+		case Include:
+			d.include(b, t.Value, began)
+		case Command:
+			if !allowed(d.a.Settings.AllowMailToCommands, b.expType) {
+				d.finish(b, Bounced, "5.7.1", "mail to command is restricted", began)
+				continue
+			}
+			d.command(b, t.Value, *b.privs, began)
+		case File:
+			if !allowed(d.a.Settings.AllowMailToFiles, b.expType) {
+				d.finish(b, Bounced, "5.7.1", "mail to file is restricted", began)
+				continue
+			}
+			d.file(b, t.Value, began)
+		}
+	}
+}
+
+func allowed(list []string, expType string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, expType) {
+			return true
+		}
+	}
+	return false
+}
+
+// include expands a :include: file, read with the branch's privileges.
+func (d *delivery) include(b branch, path string, began time.Time) {
+	if !filepath.IsAbs(path) {
+		d.finish(b, Bounced, "5.3.5", fmt.Sprintf(":include:%s uses a relative path", path), began)
+		return
+	}
+	if d.seen["include:"+path] {
+		return
+	}
+	d.seen["include:"+path] = true
+	rep, err := d.a.pool.do(*b.privs, job{Kind: jobRead, Path: path}, nil)
+	if err != nil {
+		d.finish(b, Deferred, "4.3.0", err.Error(), began)
+		return
+	}
+	if rep.Code == statusBounce && rep.DSN == "" {
+		d.finish(b, Bounced, "5.3.5", fmt.Sprintf("cannot open include file %s: No such file or directory", path), began)
+		return
+	}
+	if rep.Code != statusSent {
+		d.finish(b, Deferred, rep.DSN, rep.Text, began)
+		return
+	}
+	nb := b
+	nb.expType, nb.level = "include", b.level+1
+	nb.privs = d.a.ownerPrivs(path)
+	d.targets(nb, ParseTargets(string(rep.Data)))
+}
+
+// forwardRemote resubmits the message to an address that is not local.
+func (d *delivery) forwardRemote(b branch, began time.Time) {
+	key := "fwd:" + strings.ToLower(b.addr) + " " + b.sender
+	if d.seen[key] {
+		return
+	}
+	d.seen[key] = true
+	if d.a.Resubmit == nil {
+		d.finish(b, Deferred, "4.3.0", "mail forwarding is not available", began)
+		return
+	}
+	rc, err := d.req.Open()
+	if err != nil {
+		d.finish(b, Deferred, "4.3.0", "error reading message: "+err.Error(), began)
+		return
+	}
+	defer rc.Close()
+	var content io.Reader = rc
+	if allowed(d.a.Settings.DeliveredHeader, "forward") && b.parent != "" {
+		content = io.MultiReader(strings.NewReader("Delivered-To: "+b.parent+"\n"), rc)
+	}
+	id, err := d.a.Resubmit(b.sender, []string{b.addr}, content)
+	if err != nil {
+		d.finish(b, Deferred, "4.3.0", "cannot forward message: "+err.Error(), began)
+		return
+	}
+	d.finish(b, Sent, "2.0.0", "forwarded as "+id, began)
+}
+
+// forward looks for the user's ~/.forward files.
+func (d *delivery) forward(b branch, local, user, ext string) bool {
+	if b.expType == "forward" && b.expFrom == user {
+		return false
+	}
+	began := time.Now()
+	u, err := d.a.lookupUser(user)
+	if err != nil || u == nil {
+		return false
+	}
+	c := creds{u.Uid, u.Gid}
+	for _, p := range d.a.Settings.ForwardPath {
+		path := d.a.expandRecipient(p, b.addr, local, user, ext, u)
+		if path == "" || !filepath.IsAbs(path) {
+			continue
+		}
+		rep, err := d.a.pool.do(c, job{Kind: jobRead, Path: path}, nil)
+		if err != nil {
+			d.finish(b, Deferred, "4.3.0", err.Error(), began)
+			return true
+		}
+		if rep.Code == statusBounce {
+			continue // no such file
+		}
+		if rep.Code != statusSent {
+			d.finish(b, Deferred, rep.DSN, rep.Text, began)
+			return true
+		}
+		ts := ParseTargets(string(rep.Data))
+		if len(ts) == 0 {
+			continue
+		}
+		if d.seen["forward:"+path] {
+			return true
+		}
+		d.seen["forward:"+path] = true
+		nb := b
+		nb.expType, nb.expFrom, nb.parent = "forward", user, b.addr
+		nb.level = b.level + 1
+		nb.privs = &c
+		if u.Uid == 0 {
+			nb.privs = d.a.defaultPrivs()
+		}
+		d.targets(nb, ts)
+		return true
+	}
+	return false
+}
+
+// expandRecipient expands $user, $home, $shell, $recipient, $extension,
+// $domain, $local, $mailbox and $recipient_delimiter in forward_path and
+// luser_relay.
+func (a *Agent) expandRecipient(v, addr, local, user, ext string, u *User) string {
+	_, domain := splitAddr(addr)
+	vals := map[string]string{
+		"user": user, "recipient": addr, "extension": ext, "domain": domain,
+		"local": local, "mailbox": user,
+		"recipient_delimiter": "",
+	}
+	if ext != "" && a.Settings.RecipientDelimiter != "" {
+		vals["recipient_delimiter"] = a.Settings.RecipientDelimiter[:1]
+	}
+	if u != nil {
+		vals["home"], vals["shell"] = u.Home, u.Shell
+	}
+	return expandParams(v, func(n string) (string, bool) {
+		x := vals[strings.ToLower(n)]
+		return x, x != ""
+	})
+}
+
+// deliveryHeaders are the headers prepended for one delivery.
+func (d *delivery) deliveryHeaders(b branch, delivered bool) []byte {
+	var h bytes.Buffer
+	fmt.Fprintf(&h, "Return-Path: <%s>\n", b.sender)
+	orig := b.rcpt.Orig
+	if orig == "" {
+		orig = b.rcpt.Address
+	}
+	fmt.Fprintf(&h, "X-Original-To: %s\n", orig)
+	if delivered {
+		fmt.Fprintf(&h, "Delivered-To: %s\n", b.addr)
+	}
+	return h.Bytes()
+}
+
+// fromLine is the mbox envelope line.
+func fromLine(sender string, t time.Time) string {
+	if sender == "" {
+		sender = "MAILER-DAEMON"
+	}
+	return "From " + sender + "  " + t.Format("Mon Jan _2 15:04:05 2006") + "\n"
+}
+
+// run streams the message to a worker running as c.
+func (d *delivery) run(c creds, j job) reply {
+	rc, err := d.req.Open()
+	if err != nil {
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: "error reading message: " + err.Error()}
+	}
+	defer rc.Close()
+	rep, err := d.a.pool.do(c, j, rc)
+	if err != nil {
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: err.Error()}
+	}
+	return rep
+}
+
+func (d *delivery) report(b branch, rep reply, ok string, began time.Time) {
+	switch rep.Code {
+	case statusSent:
+		d.finish(b, Sent, "2.0.0", ok, began)
+	case statusBounce:
+		d.finish(b, Bounced, rep.DSN, rep.Text, began)
+	default:
+		d.finish(b, Deferred, rep.DSN, rep.Text, began)
+	}
+}
+
+// command pipes the message into a command.
+func (d *delivery) command(b branch, command string, c creds, began time.Time) {
+	key := fmt.Sprintf("command:%d:%s", c.uid, command)
+	if d.seen[key] {
+		return
+	}
+	d.seen[key] = true
+	local, domain := splitAddr(b.addr)
+	user, ext, _ := d.a.splitExtension(strings.ToLower(local))
+	u, _ := d.a.lookupUser(user)
+	j := job{Kind: jobCommand, Command: command, Timeout: d.a.Settings.CommandTimeLimit,
+		Dir: d.a.Settings.CommandDirectory, FromLine: fromLine(b.sender, time.Now()),
+		Prefix: d.deliveryHeaders(b, allowed(d.a.Settings.DeliveredHeader, "command")),
+		Env:    d.commandEnv(b, strings.ToLower(local), user, ext, domain, u)}
+	if sh := d.a.Settings.LocalCommandShell; sh != "" {
+		j.Shell = append(strings.Fields(sh), "-c")
+	}
+	d.report(b, d.run(c, j), "delivered to command: "+command, began)
+}
+
+// commandEnv is the environment of a delivery command, as local(8) sets it.
+func (d *delivery) commandEnv(b branch, local, user, ext, domain string, u *User) []string {
+	env := []string{"PATH=/usr/bin:/bin"}
+	for _, name := range []string{"TZ", "LANG", "MAIL_CONFIG"} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	if u != nil {
+		env = append(env, "HOME="+u.Home, "LOGNAME="+u.Name, "USER="+u.Name, "SHELL="+u.Shell)
+	}
+	orig := b.rcpt.Orig
+	if orig == "" {
+		orig = b.rcpt.Address
+	}
+	env = append(env, "SENDER="+b.sender, "RECIPIENT="+b.addr, "LOCAL="+local,
+		"DOMAIN="+domain, "ORIGINAL_RECIPIENT="+orig)
+	if ext != "" {
+		env = append(env, "EXTENSION="+ext)
+	}
+	return env
+}
+
+// file appends the message to a /file target.
+func (d *delivery) file(b branch, path string, began time.Time) {
+	key := "file:" + path
+	if d.seen[key] {
+		return
+	}
+	d.seen[key] = true
+	j := job{Kind: jobFile, Path: path, Owner: -1, Quote: true,
+		FromLine: fromLine(b.sender, time.Now()),
+		Prefix:   d.deliveryHeaders(b, allowed(d.a.Settings.DeliveredHeader, "file"))}
+	d.report(b, d.run(*b.privs, j), "delivered to file: "+path, began)
+}
+
+// mailbox delivers to the user's mailbox, or bounces an unknown user.
+func (d *delivery) mailbox(b branch, local, user, ext, domain string, began time.Time) {
+	u, err := d.a.lookupUser(user)
+	if err != nil {
+		d.finish(b, Deferred, "4.3.0", "user lookup error: "+err.Error(), began)
+		return
+	}
+	if u == nil {
+		d.unknown(b, local, user, ext, began)
+		return
+	}
+	if d.seen["mailbox:"+user] {
+		return
+	}
+	d.seen["mailbox:"+user] = true
+	c := creds{u.Uid, u.Gid}
+	s := d.a.Settings
+	command := s.MailboxCommand
+	for _, spec := range s.MailboxCommandMaps {
+		t, err := d.a.openTable(spec)
+		if err != nil {
+			d.finish(b, Deferred, "4.3.0", spec+": table lookup problem", began)
+			return
+		}
+		if v, ok, err := t.Lookup(user); err != nil {
+			d.finish(b, Deferred, "4.3.0", spec+": table lookup problem", began)
+			return
+		} else if ok {
+			command = v
+			break
+		}
+	}
+	if command != "" {
+		if u.Uid == 0 {
+			c = *d.a.defaultPrivs()
+		}
+		j := job{Kind: jobCommand, Command: command, Timeout: s.CommandTimeLimit,
+			Dir: s.CommandDirectory, FromLine: fromLine(b.sender, time.Now()),
+			Prefix: d.deliveryHeaders(b, true),
+			Env:    d.commandEnv(b, local, user, ext, domain, u)}
+		if sh := s.LocalCommandShell; sh != "" {
+			j.Shell = append(strings.Fields(sh), "-c")
+		}
+		d.report(b, d.run(c, j), "delivered to command: "+command, began)
+		return
+	}
+	var path string
+	spool := false
+	if s.HomeMailbox != "" {
+		path = filepath.Join(u.Home, s.HomeMailbox)
+		if strings.HasSuffix(s.HomeMailbox, "/") {
+			path += "/"
+		}
+	} else {
+		path = filepath.Join(s.MailSpoolDirectory, user)
+		if strings.HasSuffix(s.MailSpoolDirectory, "/") {
+			path += "/"
+		}
+		spool = true
+	}
+	if strings.HasSuffix(path, "/") {
+		j := job{Kind: jobMaildir, Path: filepath.Clean(path), Hostname: s.MyHostname,
+			Prefix: d.deliveryHeaders(b, true)}
+		d.report(b, d.run(c, j), "delivered to maildir", began)
+		return
+	}
+	j := job{Kind: jobMbox, Path: path, Owner: -1, Quote: true,
+		FromLine: fromLine(b.sender, time.Now()), Prefix: d.deliveryHeaders(b, true)}
+	if s.StrictOwnership {
+		j.Owner = u.Uid
+	}
+	if spool {
+		// The spool folder is root's: create the mailbox and the dot lock
+		// as root, write as the user.
+		unlock, err := prepareSpool(path, u)
+		if err != nil {
+			d.finish(b, Deferred, "4.2.0", fmt.Sprintf("cannot update mailbox %s for user %s. %s", path, user, err), began)
+			return
+		}
+		defer unlock()
+		j.NoLock = true
+	}
+	rep := d.run(c, j)
+	if rep.Code != statusSent && strings.HasPrefix(rep.Text, "cannot update mailbox "+path+". ") {
+		rep.Text = fmt.Sprintf("cannot update mailbox %s for user %s. %s", path, user, strings.TrimPrefix(rep.Text, "cannot update mailbox "+path+". "))
+	}
+	d.report(b, rep, "delivered to mailbox", began)
+}
+
+// prepareSpool creates a missing spool mailbox (mode 0600, owned by the
+// user) without following links, and takes the dot lock.
+func prepareSpool(path string, u *User) (func(), error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0600)
+	if err == nil {
+		err = f.Chown(u.Uid, u.Gid)
+		f.Close()
+		if err != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("cannot set owner: %s", errText(err))
+		}
+	} else if !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("cannot create file: %s", errText(err))
+	}
+	unlock, err := dotLock(path)
+	if err != nil {
+		return nil, fmt.Errorf("unable to lock for exclusive access: %s", errText(err))
+	}
+	return unlock, nil
+}
+
+// unknown handles a recipient without alias, .forward or account.
+func (d *delivery) unknown(b branch, local, user, ext string, began time.Time) {
+	if relay := d.a.Settings.LuserRelay; relay != "" {
+		addr := d.a.expandRecipient(relay, b.addr, local, user, ext, nil)
+		if addr != "" && !strings.EqualFold(addr, b.addr) {
+			nb := b
+			nb.parent, nb.level, nb.expType = b.addr, b.level+1, ""
+			d.targets(nb, []Target{{Kind: Address, Value: addr}})
+			return
+		}
+	}
+	d.finish(b, Bounced, "5.1.1", fmt.Sprintf("unknown user: %q", local), began)
+}
