@@ -38,7 +38,7 @@ func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLin
 	for {
 		raw, err := br.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read %s: %w", path, unwrapErrno(err))
+			return nil, err
 		}
 		if raw == "" && err != nil {
 			break
