@@ -57,6 +57,10 @@ type Message struct {
 	Attrs      map[string]string
 	Size       int64 // content length in bytes
 	Offset     int64 // where the content starts in the file
+	// ForcedExpire is set by postsuper -e/-f: qmgr returns the message
+	// to its sender at the next attempt. Like Postfix, it is kept in the
+	// file's group-execute mode bit.
+	ForcedExpire bool
 }
 
 // CorruptError is a queue file the reader cannot accept. The caller moves
@@ -327,6 +331,43 @@ func (f *File) SetStatus(i int, st Status) error {
 	return nil
 }
 
+const expireBit = 0010
+
+// SetForcedExpire marks (or unmarks) message id in queue name for forced
+// expiration.
+func (q *Queue) SetForcedExpire(name, id string, on bool) error {
+	p, err := q.locate(name, id)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", p, unwrapPath(err))
+	}
+	mode := fi.Mode().Perm() &^ expireBit
+	if on {
+		mode |= expireBit
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", p, unwrapPath(err))
+	}
+	return nil
+}
+
+// Touch sets the modification time of message id in queue name. For the
+// deferred queue, as in Postfix, that time is when the next delivery
+// attempt is due: postqueue -i/-s touch a message to make it due now.
+func (q *Queue) Touch(name, id string, t time.Time) error {
+	p, err := q.locate(name, id)
+	if err != nil {
+		return err
+	}
+	if err := os.Chtimes(p, t, t); err != nil {
+		return fmt.Errorf("utime %s: %w", p, unwrapPath(err))
+	}
+	return nil
+}
+
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }
 
@@ -339,7 +380,7 @@ func readEnvelope(f *os.File, path string) (*Message, error) {
 		return nil, &CorruptError{Path: path, Reason: "not a regular file"}
 	}
 	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, fi.Size()), 64<<10)
-	m := &Message{Attrs: map[string]string{}}
+	m := &Message{Attrs: map[string]string{}, ForcedExpire: fi.Mode()&expireBit != 0}
 	var pos int64
 	bad := func(line int, format string, a ...any) error {
 		return &CorruptError{Path: path, Line: line, Reason: fmt.Sprintf(format, a...)}

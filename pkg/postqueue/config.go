@@ -1,0 +1,36 @@
+package postqueue
+
+import (
+	"io"
+	"strings"
+
+	"postdove/pkg/postconf"
+	"postdove/pkg/queue"
+)
+
+// Load reads main.cf in configDir ("" means $MAIL_CONFIG or
+// /etc/postfix) and returns the queue it describes.
+func Load(configDir string) (*queue.Queue, *postconf.Config, error) {
+	c, err := postconf.Load(postconf.ConfigDir(configDir))
+	if err != nil {
+		return nil, nil, err
+	}
+	return queue.FromConfig(c), c, nil
+}
+
+// Mailq prints the queue listing for the configuration in configDir; it
+// is what sendmail -bp and mailq run.
+func Mailq(w io.Writer, configDir string) error {
+	q, _, err := Load(configDir)
+	if err != nil {
+		return err
+	}
+	return PrintQueue(w, q)
+}
+
+// FlushDomains is the fast_flush_domains list of c.
+func FlushDomains(c *postconf.Config) []string {
+	return strings.FieldsFunc(c.Get("fast_flush_domains"), func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t' || r == '\n'
+	})
+}
