@@ -82,7 +82,7 @@ func TestParseList(t *testing.T) {
 		`Name <a@b>, , <c@d>`:                     {"a@b", "c@d"},
 		`broken <a@b`:                             {"a@b"},
 		"\x00\xff junk":                           {"\x00\xffjunk"},
-		`"unterminated <x@y>`:                     {"x@y"},
+		`"unterminated <x@y>`:                     {`"unterminated <x@y>`},
 		`(unterminated comment a@b`:               nil,
 		`"q\"x" <q@r>, s\@t`:                      {"q@r", `s\@t`},
 		`Undisclosed recipients: ;, real@example`: {"real@example"},
@@ -90,6 +90,30 @@ func TestParseList(t *testing.T) {
 	for in, want := range cases {
 		if got := ParseList(in); !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseList(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRewriteList(t *testing.T) {
+	up := func(a string) string {
+		if a == "keep@x" {
+			return a
+		}
+		return a + "@dom"
+	}
+	cases := map[string]string{
+		`alice, "Bob B" <bob>`:     `alice@dom, "Bob B" <bob@dom>`,
+		`keep@x (The Keeper)`:      `keep@x (The Keeper)`,
+		`carol (Carol C)`:          `carol@dom (Carol C)`,
+		`list: a, b;`:              `list: a@dom, b@dom;`,
+		`"x y" <z>`:                `"x y" <z@dom>`,
+		`"john doe"`:               `"john doe"@dom`,
+		"  dave\r\n\t, erin":       "  dave@dom\r\n\t, erin@dom",
+		`undisclosed-recipients:;`: `undisclosed-recipients:;`,
+	}
+	for in, want := range cases {
+		if got := RewriteList(in, up); got != want {
+			t.Errorf("RewriteList(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -2,48 +2,64 @@ package addr
 
 import "strings"
 
-// ParseList extracts the addresses from an address-list header value
-// (To:, Cc:, Bcc:, From: ...): "Name <a@b>", "a@b (comment)", groups
-// ("team: a, b;"), quoted local parts. Comments and display names are
-// dropped; what cannot be parsed is kept as written, as Postfix does,
-// rather than dropped.
-func ParseList(s string) []string {
-	var out []string
-	for _, item := range splitItems(s) {
-		if a := itemAddress(item); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
+// item is one element of an address list: s[start:end] is the address
+// text to parse, and addrStart:addrEnd the address inside it (the part in
+// <...>, or the bare address without comments); addrEnd < 0 when the
+// item holds no address.
+type item struct {
+	addrStart, addrEnd int
 }
 
-// splitItems splits at commas (and group colons/semicolons) outside
-// quotes, comments and angle brackets.
-func splitItems(s string) []string {
-	var items []string
-	var cur strings.Builder
-	depth, angle, quoted := 0, false, false
-	flush := func() {
-		items = append(items, cur.String())
-		cur.Reset()
+// scanList finds the addresses of an address-list header value, splitting
+// at commas (and group colons/semicolons) outside quotes, comments and
+// angle brackets.
+func scanList(s string) []item {
+	var items []item
+	angle := -1           // position after the last '<' of the current item
+	angleEnd := -1        // position of its '>'
+	first, last := -1, -1 // bare text outside comments
+	commentInside, sawComment := false, false
+	flush := func(end int) {
+		it := item{addrStart: -1, addrEnd: -1}
+		switch {
+		case angle >= 0:
+			e := angleEnd
+			if e < 0 {
+				e = end
+			}
+			it.addrStart, it.addrEnd = angle, e
+		case first >= 0 && !commentInside:
+			it.addrStart, it.addrEnd = first, last
+		}
+		if it.addrEnd >= 0 {
+			for it.addrStart < it.addrEnd && isSpace(s[it.addrStart]) {
+				it.addrStart++
+			}
+			for it.addrEnd > it.addrStart && isSpace(s[it.addrEnd-1]) {
+				it.addrEnd--
+			}
+			if it.addrStart < it.addrEnd {
+				items = append(items, it)
+			}
+		}
+		angle, angleEnd, first, last, commentInside, sawComment = -1, -1, -1, -1, false, false
 	}
+	depth, quoted := 0, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case quoted:
 			if c == '\\' && i+1 < len(s) {
-				cur.WriteByte(c)
 				i++
-				c = s[i]
 			} else if c == '"' {
 				quoted = false
 			}
+			last = i + 1
+			continue
 		case depth > 0:
 			if c == '\\' && i+1 < len(s) {
 				i++
-				continue
-			}
-			if c == '(' {
+			} else if c == '(' {
 				depth++
 			} else if c == ')' {
 				depth--
@@ -51,38 +67,76 @@ func splitItems(s string) []string {
 			continue
 		case c == '(':
 			depth++
+			sawComment = first >= 0
 			continue
 		case c == '"':
 			quoted = true
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case !angle && (c == ',' || c == ';'):
-			flush()
+		case c == '<' && angleEnd < 0:
+			angle = i + 1
 			continue
-		case !angle && c == ':':
+		case c == '>' && angle >= 0 && angleEnd < 0:
+			angleEnd = i
+			continue
+		case angle >= 0 && angleEnd < 0:
+			continue
+		case c == ',' || c == ';':
+			flush(i)
+			continue
+		case c == ':':
 			// "group:" starts a group; its name is not an address.
-			cur.Reset()
+			angle, angleEnd, first, last, commentInside, sawComment = -1, -1, -1, -1, false, false
 			continue
 		}
-		cur.WriteByte(c)
+		if isSpace(c) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		} else if sawComment {
+			// "a (x) b" is not one clean address: leave it alone.
+			commentInside = true
+		}
+		last = i + 1
 	}
-	flush()
+	flush(len(s))
 	return items
 }
 
-// itemAddress is the address of one list item: the text in <...> when
-// there is any, else the item itself with its white space removed.
-func itemAddress(item string) string {
-	if i := strings.LastIndexByte(item, '<'); i >= 0 {
-		rest := item[i+1:]
-		if j := strings.IndexByte(rest, '>'); j >= 0 {
-			rest = rest[:j]
-		}
-		return unquoteLocal(strings.TrimSpace(rest))
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// ParseList extracts the addresses from an address-list header value
+// (To:, Cc:, Bcc:, From: ...): "Name <a@b>", "a@b (comment)", groups
+// ("team: a, b;"), quoted local parts. Comments and display names are
+// dropped.
+func ParseList(s string) []string {
+	var out []string
+	for _, it := range scanList(s) {
+		out = append(out, Unquote(dropSpace(s[it.addrStart:it.addrEnd])))
 	}
-	return unquoteLocal(dropSpace(item))
+	return out
+}
+
+// RewriteList replaces each address in an address-list header value by
+// f(address), leaving display names, comments and punctuation as they
+// were. Addresses f returns unchanged are left byte for byte.
+func RewriteList(s string, f func(string) string) string {
+	var b strings.Builder
+	pos := 0
+	for _, it := range scanList(s) {
+		a := Unquote(dropSpace(s[it.addrStart:it.addrEnd]))
+		n := f(a)
+		if n == a {
+			continue
+		}
+		b.WriteString(s[pos:it.addrStart])
+		b.WriteString(Quote(n))
+		pos = it.addrEnd
+	}
+	if pos == 0 {
+		return s
+	}
+	b.WriteString(s[pos:])
+	return b.String()
 }
 
 // dropSpace removes white space outside double quotes.
@@ -94,7 +148,7 @@ func dropSpace(s string) string {
 		if c == '"' {
 			quoted = !quoted
 		}
-		if !quoted && (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+		if !quoted && isSpace(c) {
 			continue
 		}
 		b.WriteByte(c)
@@ -102,9 +156,9 @@ func dropSpace(s string) string {
 	return b.String()
 }
 
-// unquoteLocal removes the quotes around a quoted local part
-// ("a b"@c becomes a b@c), the internal form Postfix uses.
-func unquoteLocal(a string) string {
+// Unquote removes the quotes around a quoted local part ("a b"@c
+// becomes a b@c), the internal form Postfix uses.
+func Unquote(a string) string {
 	if !strings.HasPrefix(a, `"`) {
 		return a
 	}
@@ -114,4 +168,21 @@ func unquoteLocal(a string) string {
 	}
 	local := strings.ReplaceAll(a[1:end], `\`, "")
 	return local + a[end+1:]
+}
+
+// Quote is the external form of internal address a: a local part with
+// spaces or specials is put in double quotes.
+func Quote(a string) string {
+	local, domain := Split(a)
+	if !strings.ContainsAny(a, "@") {
+		local, domain = a, ""
+	}
+	if !strings.ContainsAny(local, " \t\"(),:;<>[]\\") {
+		return a
+	}
+	q := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(local) + `"`
+	if domain != "" || strings.Contains(a, "@") {
+		return q + "@" + domain
+	}
+	return q
 }
