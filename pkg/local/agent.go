@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"postdove/pkg/maps"
+	"postdove/pkg/mbox"
 )
 
 // Recipient is one recipient of the queued message.
@@ -467,8 +468,8 @@ func (d *delivery) include(b branch, path string, began time.Time) {
 		d.finish(b, Deferred, "4.3.0", err.Error(), began)
 		return
 	}
-	if rep.Code == statusBounce && rep.DSN == "" {
-		d.finish(b, Bounced, "5.3.5", fmt.Sprintf("cannot open include file %s: No such file or directory", path), began)
+	if rep.Code == statusBounce {
+		d.finish(b, Deferred, "4.3.0", fmt.Sprintf("cannot open include file %s: %s", path, rep.Text), began)
 		return
 	}
 	if rep.Code != statusSent {
@@ -596,12 +597,9 @@ func (d *delivery) deliveryHeaders(b branch, delivered bool) []byte {
 	return h.Bytes()
 }
 
-// fromLine is the mbox envelope line.
+// fromLine is the mbox envelope line, for commands.
 func fromLine(sender string, t time.Time) string {
-	if sender == "" {
-		sender = "MAILER-DAEMON"
-	}
-	return "From " + sender + "  " + t.Format("Mon Jan _2 15:04:05 2006") + "\n"
+	return mbox.FromLine(sender, t) + "\n"
 }
 
 // run streams the message to a worker running as c.
@@ -679,9 +677,8 @@ func (d *delivery) file(b branch, path string, began time.Time) {
 		return
 	}
 	d.seen[key] = true
-	j := job{Kind: jobFile, Path: path, Owner: -1, Quote: true,
-		FromLine: fromLine(b.sender, time.Now()),
-		Prefix:   d.deliveryHeaders(b, allowed(d.a.Settings.DeliveredHeader, "file"))}
+	j := job{Kind: jobFile, Path: path, Owner: -1, Sender: b.sender, Time: time.Now(),
+		Prefix: d.deliveryHeaders(b, allowed(d.a.Settings.DeliveredHeader, "file"))}
 	d.report(b, d.run(*b.privs, j), "delivered to file: "+path, began)
 }
 
@@ -751,8 +748,8 @@ func (d *delivery) mailbox(b branch, local, user, ext, domain string, began time
 		d.report(b, d.run(c, j), "delivered to maildir", began)
 		return
 	}
-	j := job{Kind: jobMbox, Path: path, Owner: -1, Quote: true,
-		FromLine: fromLine(b.sender, time.Now()), Prefix: d.deliveryHeaders(b, true)}
+	j := job{Kind: jobMbox, Path: path, Owner: -1, Sender: b.sender, Time: time.Now(),
+		Prefix: d.deliveryHeaders(b, true)}
 	if s.StrictOwnership {
 		j.Owner = u.Uid
 	}
@@ -788,20 +785,20 @@ func prepareSpool(path string, u *User) (func(), error) {
 	} else if !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("cannot create file: %s", errText(err))
 	}
-	unlock, err := dotLock(path)
+	unlock, err := mbox.DotLock(path, mbox.LockTimeouts{})
 	if err != nil {
-		return nil, fmt.Errorf("unable to lock for exclusive access: %s", errText(err))
+		return nil, fmt.Errorf("unable to lock for exclusive access: %s", errText(errors.Unwrap(err)))
 	}
-	return unlock, nil
+	return func() { unlock() }, nil
 }
 
 // unknown handles a recipient without alias, .forward or account.
 func (d *delivery) unknown(b branch, local, user, ext string, began time.Time) {
-	if relay := d.a.Settings.LuserRelay; relay != "" {
+	if relay := d.a.Settings.LuserRelay; relay != "" && b.expType != "luser" {
 		addr := d.a.expandRecipient(relay, b.addr, local, user, ext, nil)
 		if addr != "" && !strings.EqualFold(addr, b.addr) {
 			nb := b
-			nb.parent, nb.level, nb.expType = b.addr, b.level+1, ""
+			nb.parent, nb.level, nb.expType = b.addr, b.level+1, "luser"
 			d.targets(nb, []Target{{Kind: Address, Value: addr}})
 			return
 		}

@@ -15,7 +15,7 @@ import (
 
 // shellMeta are the characters that make a command go through the shell
 // instead of being executed directly, as in Postfix.
-const shellMeta = "\"$&'()*;<>?[\\]`{|}~\n\r"
+const shellMeta = "\"$&'()*;<>?[\\]`{|}~=\n\r"
 
 // maxOutput bounds the command output kept for a bounce.
 const maxOutput = 2048

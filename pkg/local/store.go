@@ -2,16 +2,18 @@ package local
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"postdove/pkg/mbox"
 )
 
 // reply codes
@@ -37,20 +39,18 @@ func runJob(j job, body io.Reader) reply {
 	return reply{Code: statusDefer, DSN: "4.3.0", Text: "unknown delivery request " + strconv.Quote(j.Kind)}
 }
 
-// readSmallFile returns a file such as ~/.forward. A missing file is
-// reported with Code statusBounce and DSN "" so the agent tries the next.
+// readSmallFile returns a file such as ~/.forward. A file that is
+// missing, unreadable or not a regular file is reported with Code
+// statusBounce and Text saying why, so the agent can try the next one.
 func readSmallFile(path string) reply {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return reply{Code: statusBounce}
-		}
-		return reply{Code: statusDefer, DSN: "4.3.0", Text: fmt.Sprintf("cannot open file %s: %v", path, errText(err))}
+		return reply{Code: statusBounce, Text: errText(err)}
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
-		return reply{Code: statusBounce}
+		return reply{Code: statusBounce, Text: "not a regular file"}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxForwardSize))
 	if err != nil {
@@ -71,150 +71,74 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// writeMessage copies the From_ line, the prefix headers and the message to
-// w; with quote it escapes "From " lines and ends with an empty line.
+// writeMessage copies the From_ line (commands), the prefix headers and
+// the message to w.
 func writeMessage(w io.Writer, j job, body io.Reader) error {
 	bw := bufio.NewWriterSize(w, chunkSize)
 	bw.WriteString(j.FromLine)
 	bw.Write(j.Prefix)
-	br := bufio.NewReaderSize(body, chunkSize)
-	atLineStart, last := true, byte('\n')
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			if j.Quote && atLineStart && bytes.HasPrefix(line, []byte("From ")) {
-				bw.WriteByte('>')
-			}
-			bw.Write(line)
-			last = line[len(line)-1]
-			atLineStart = last == '\n'
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if j.Quote {
-		if last != '\n' {
-			bw.WriteByte('\n')
-		}
-		bw.WriteByte('\n')
+	if _, err := io.Copy(bw, body); err != nil {
+		return err
 	}
 	return bw.Flush()
 }
 
-// appendMbox appends to a UNIX mailbox or a /file target, locked with a
-// dot lock (unless the agent holds it) and fcntl; on error the file is
-// truncated to its old size.
+// appendMbox appends to a UNIX mailbox or a /file target with pkg/mbox,
+// locked with fcntl and a dot lock (held by the agent for spool
+// mailboxes; optional for /file targets, whose folder may be read-only).
 func appendMbox(j job, body io.Reader) reply {
-	what := "mailbox " + j.Path
-	if j.Kind == jobFile {
-		what = "file " + j.Path
-	}
-	fail := func(err error, format string, args ...any) reply {
-		code, dsn := statusDefer, "4.2.0"
-		if errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.ENOSPC) {
-			code, dsn = statusBounce, "5.2.2"
-			if errors.Is(err, syscall.ENOSPC) {
-				code, dsn = statusDefer, "4.3.0"
-			}
-		}
-		return reply{Code: code, DSN: dsn, Text: fmt.Sprintf("cannot update "+what+". "+format, args...)}
-	}
-	if !j.NoLock {
-		unlock, err := dotLock(j.Path)
-		switch {
-		case err == nil:
-			defer unlock()
-		case j.Kind == jobFile && !errors.Is(err, os.ErrExist):
-			// a file in a folder we may not write: fcntl lock only
-		default:
-			return fail(err, "unable to lock for exclusive access: %s", errText(err))
-		}
-	}
-	f, err := os.OpenFile(j.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0600)
-	if err != nil {
-		return fail(err, "cannot open file: %s", errText(err))
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fail(err, "cannot stat: %s", errText(err))
-	}
-	sys, _ := st.Sys().(*syscall.Stat_t)
-	switch {
-	case j.Kind == jobMbox && !st.Mode().IsRegular():
-		return reply{Code: statusBounce, DSN: "5.2.0", Text: fmt.Sprintf("cannot update %s. file is not a regular file", what)}
-	case sys != nil && st.Mode().IsRegular() && sys.Nlink > 1:
-		return reply{Code: statusBounce, DSN: "5.2.0", Text: fmt.Sprintf("cannot update %s. file has too many hard links", what)}
-	case j.Owner >= 0 && sys != nil && int(sys.Uid) != j.Owner:
-		return reply{Code: statusDefer, DSN: "4.2.0", Text: fmt.Sprintf("cannot update %s. file has bad owner uid %d", what, sys.Uid)}
-	}
-	if err := fcntlLock(f); err != nil {
-		return fail(err, "unable to lock for exclusive access: %s", errText(err))
-	}
-	size := st.Size()
-	if st.Mode().IsRegular() {
-		err = writeMessage(f, j, body)
+	var lst syscall.Stat_t
+	lerr := syscall.Lstat(j.Path, &lst)
+	if lerr == nil && j.Kind == jobFile && lst.Mode&syscall.S_IFMT == syscall.S_IFCHR {
+		// /dev/null and friends: no locking, no size bookkeeping.
+		f, err := os.OpenFile(j.Path, os.O_WRONLY, 0)
 		if err == nil {
-			err = f.Sync()
+			err = writeMessage(f, j, body)
+			f.Close()
 		}
 		if err != nil {
-			f.Truncate(size)
-			if errors.Is(err, errAborted) {
-				return reply{Code: statusDefer, DSN: "4.3.0", Text: "message transfer aborted"}
-			}
-			return fail(err, "error writing message: %s", errText(err))
+			return reply{Code: statusDefer, DSN: "4.2.0", Text: fmt.Sprintf("cannot append message to file %s: %s", j.Path, errText(err))}
 		}
-	} else if err = writeMessage(f, j, body); err != nil {
-		return fail(err, "error writing message: %s", errText(err))
+		return reply{Code: statusSent}
 	}
-	return reply{Code: statusSent}
-}
-
-// dotLock creates path.lock, retrying for a while, and removes a lock
-// older than 500 seconds as stale.
-func dotLock(path string) (func(), error) {
-	lock := path + ".lock"
-	var err error
-	for i := 0; i < 50; i++ {
-		var f *os.File
-		f, err = os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
-		if err == nil {
-			f.Close()
-			return func() { os.Remove(lock) }, nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, err
-		}
-		if st, e := os.Lstat(lock); e == nil && time.Since(st.ModTime()) > 500*time.Second {
-			os.Remove(lock)
-			continue
-		}
-		time.Sleep(100 * time.Millisecond)
+	if lerr == nil && j.Owner >= 0 && int(lst.Uid) != j.Owner {
+		return reply{Code: statusDefer, DSN: "4.2.0", Text: fmt.Sprintf("cannot update mailbox %s. file has bad owner uid %d", j.Path, lst.Uid)}
 	}
-	return nil, err
-}
-
-// fcntlLock takes an exclusive fcntl lock, retrying for a while.
-func fcntlLock(f *os.File) error {
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart}
-	var err error
-	for i := 0; i < 50; i++ {
-		if err = syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EACCES) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
+	locks := mbox.DefaultLocks
+	if j.NoLock {
+		locks.Dotlock = false
 	}
-	return err
+	if j.Kind == jobFile {
+		locks.Dotlock = false
+		if unlock, err := mbox.DotLock(j.Path, mbox.LockTimeouts{Attempts: 1}); err == nil {
+			defer unlock()
+		}
+	}
+	var headers []string
+	for _, h := range strings.Split(strings.TrimSuffix(string(j.Prefix), "\n"), "\n") {
+		if h != "" {
+			headers = append(headers, h)
+		}
+	}
+	err := mbox.Deliver(j.Path, j.Sender, j.Time, body, mbox.Options{Locks: &locks, Create: true, UID: -1, GID: -1, Headers: headers})
+	if err == nil {
+		return reply{Code: statusSent}
+	}
+	var me *mbox.Error
+	if !errors.As(err, &me) {
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: err.Error()}
+	}
+	code := statusBounce
+	if me.Temporary() {
+		code = statusDefer
+	}
+	if errors.Is(err, errAborted) {
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: "message transfer aborted"}
+	}
+	if j.Kind == jobFile {
+		return reply{Code: code, DSN: me.DSN, Text: fmt.Sprintf("cannot append message to file %s: %s", j.Path, me.Reason)}
+	}
+	return reply{Code: code, DSN: me.DSN, Text: me.Error()}
 }
 
 var maildirSeq atomic.Uint64

@@ -36,11 +36,12 @@ const (
 type job struct {
 	Kind     string
 	Path     string
-	FromLine string // "From sender date\n" or ""
-	Prefix   []byte // headers to prepend
-	Quote    bool   // >From quoting and a blank line after the message
-	NoLock   bool   // the agent holds the dot lock
-	Owner    int    // required owner uid of an existing mbox, -1 for any
+	FromLine string    // "From sender date\n" or "" (commands)
+	Sender   string    // envelope sender (mbox)
+	Time     time.Time // for the mbox From line
+	Prefix   []byte    // headers to prepend
+	NoLock   bool      // the agent holds the dot lock
+	Owner    int       // required owner uid of an existing mbox, -1 for any
 	Command  string
 	Shell    []string // argv prefix for commands run through a shell
 	Env      []string
