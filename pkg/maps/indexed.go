@@ -58,6 +58,16 @@ func (t *indexTable) Lookup(key string) (string, bool, error) {
 
 func (t *indexTable) Close() error { return t.ix.Close() }
 
+// GetRaw looks key up as given (no case folding); the value points into
+// the mapped file and is valid until Close.
+func (t *indexTable) GetRaw(key []byte) ([]byte, bool, error) { return t.ix.Get(key) }
+
+// RawGetter is implemented by tables that can look up a byte key without
+// copying or folding it (the indexed types): postmap -q - uses it.
+type RawGetter interface {
+	GetRaw(key []byte) (value []byte, found bool, err error)
+}
+
 // Each visits every entry in file order (postmap -s).
 func (t *indexTable) Each(fn func(key, value string) bool) error {
 	return t.ix.Each(func(k, v []byte) bool { return fn(string(k), string(v)) })
@@ -102,7 +112,7 @@ func openIndexed(name, suffix string, opts Options) (Table, error) {
 		}
 	}
 	if err != nil {
-		return nil, indexError(path, err)
+		return nil, IndexError(path, err)
 	}
 	CheckStale(name, path, opts.Warn)
 	return &indexTable{ix: ix, fold: opts.FoldCase}, nil

@@ -204,12 +204,16 @@ type brec struct {
 }
 
 // Builder collects the entries of an indexed table and writes the file.
-// It copies keys and values into one arena: no allocation per entry.
+// It copies keys and values into one arena (no allocation per entry) and
+// finds duplicates as they are added, through an open-addressing table.
 type Builder struct {
-	arena []byte
-	recs  []brec
+	arena  []byte
+	recs   []brec
+	table  []int32  // record index + 1; 0 = empty
+	hashes []uint32 // low bits of each slot's key hash
+	live   int
 	// Dups decides duplicates; Dup, when set, is told of each duplicate
-	// key in input order (before the policy applies).
+	// key as it is added (before the policy applies).
 	Dups DupPolicy
 	Dup  func(key []byte)
 	// Sorted writes records in key order (btree).
@@ -219,25 +223,69 @@ type Builder struct {
 // ErrTooLarge is returned when a table exceeds the format's 4 GB arena.
 var ErrTooLarge = errors.New("table too large")
 
-// Add appends one entry.
+func (b *Builder) grow() {
+	n := len(b.table) * 2
+	if n == 0 {
+		n = 1024
+	}
+	old, oldh := b.table, b.hashes
+	b.table, b.hashes = make([]int32, n), make([]uint32, n)
+	mask := uint64(n - 1)
+	for i, t := range old {
+		if t == 0 {
+			continue
+		}
+		h := fnv64(b.key(&b.recs[t-1]))
+		j := h & mask
+		for b.table[j] != 0 {
+			j = (j + 1) & mask
+		}
+		b.table[j], b.hashes[j] = t, oldh[i]
+	}
+}
+
+// Add appends one entry, applying the duplicate policy.
 func (b *Builder) Add(key, val []byte) error {
-	if len(b.arena)+len(key)+len(val) > 1<<32-1 {
+	if len(b.arena)+len(key)+len(val) > 1<<32-1 || len(b.recs) >= 1<<31-2 {
 		return ErrTooLarge
+	}
+	if (b.live+1)*2 > len(b.table) {
+		b.grow()
+	}
+	h := fnv64(key)
+	mask := uint64(len(b.table) - 1)
+	j := h & mask
+	for {
+		t := b.table[j]
+		if t == 0 {
+			break
+		}
+		if b.hashes[j] == uint32(h) && bytes.Equal(b.key(&b.recs[t-1]), key) {
+			if b.Dup != nil {
+				b.Dup(key)
+			}
+			if b.Dups != DupReplace {
+				return nil
+			}
+			b.recs[t-1].dead = true
+			b.live--
+			break
+		}
+		j = (j + 1) & mask
 	}
 	off := len(b.arena)
 	b.arena = append(b.arena, key...)
 	b.arena = append(b.arena, val...)
 	b.recs = append(b.recs, brec{koff: uint32(off), klen: uint32(len(key)), vlen: uint32(len(val))})
+	b.table[j], b.hashes[j] = int32(len(b.recs)), uint32(h)
+	b.live++
 	return nil
 }
 
-// Len is the number of entries added so far (duplicates included).
-func (b *Builder) Len() int { return len(b.recs) }
+// Len is the number of distinct entries.
+func (b *Builder) Len() int { return b.live }
 
 func (b *Builder) key(r *brec) []byte { return b.arena[r.koff : r.koff+r.klen] }
-func (b *Builder) val(r *brec) []byte {
-	return b.arena[r.koff+r.klen : r.koff+r.klen+r.vlen]
-}
 
 func slotCount(n int) uint64 {
 	s := uint64(8)
@@ -247,41 +295,9 @@ func slotCount(n int) uint64 {
 	return s
 }
 
-// resolve drops duplicates following the policy; it returns the live
-// records in output order.
+// resolve returns the live records in output order.
 func (b *Builder) resolve() []int32 {
-	nslots := slotCount(len(b.recs))
-	mask := nslots - 1
-	table := make([]int32, nslots) // record index + 1
-	hashes := make([]uint32, nslots)
-	for i := range b.recs {
-		r := &b.recs[i]
-		k := b.key(r)
-		h := fnv64(k)
-		j := h & mask
-		for {
-			t := table[j]
-			if t == 0 {
-				table[j] = int32(i + 1)
-				hashes[j] = uint32(h)
-				break
-			}
-			if hashes[j] == uint32(h) && bytes.Equal(b.key(&b.recs[t-1]), k) {
-				if b.Dup != nil {
-					b.Dup(k)
-				}
-				if b.Dups == DupReplace {
-					b.recs[t-1].dead = true
-					table[j] = int32(i + 1)
-				} else {
-					r.dead = true
-				}
-				break
-			}
-			j = (j + 1) & mask
-		}
-	}
-	live := make([]int32, 0, len(b.recs))
+	live := make([]int32, 0, b.live)
 	for i := range b.recs {
 		if !b.recs[i].dead {
 			live = append(live, int32(i))
@@ -376,8 +392,8 @@ func (b *Builder) WriteFile(path string, mode os.FileMode, uid, gid int) error {
 	return nil
 }
 
-// indexError words an index failure the way Postfix does.
-func indexError(path string, err error) error {
+// IndexError words an index failure the way Postfix does.
+func IndexError(path string, err error) error {
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		return fmt.Errorf("open database %s: %v", path, err)
