@@ -80,7 +80,7 @@ func interfaceAddrs() []string {
 func (r *Resolver) Resolve(a string) (class, nexthop string) {
 	d := Domain(a)
 	switch {
-	case d == "" || r.isLocal(d):
+	case d == "" || r.IsLocalDomain(d):
 		if d == "" {
 			d = r.MyHostname
 		}
@@ -102,8 +102,10 @@ func (r *Resolver) nexthop(d string) string {
 	return d
 }
 
-// isLocal reports whether domain d is delivered by the local transport.
-func (r *Resolver) isLocal(d string) bool {
+// IsLocalDomain reports whether domain d (lower case) is delivered by the
+// local transport: it is in mydestination or is an address literal of
+// this machine.
+func (r *Resolver) IsLocalDomain(d string) bool {
 	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
 		ip := strings.TrimPrefix(strings.TrimSuffix(d, "]"), "[")
 		ip = strings.TrimPrefix(strings.ToLower(ip), "ipv6:")
