@@ -1,0 +1,123 @@
+package pickup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"postdove/pkg/cleanup"
+	"postdove/pkg/postdrop"
+	"postdove/pkg/queue"
+)
+
+// Pickup is the pickup service for one queue.
+type Pickup struct {
+	Queue   *queue.Queue
+	Cleanup *cleanup.Cleanup
+	Log     cleanup.Logger // *maillog.Logger with program "pickup"; nil: silent
+}
+
+func (p *Pickup) warn(format string, args ...any) {
+	if p.Log != nil {
+		p.Log.Warning(format, args...)
+	}
+}
+
+// Scan processes every file in maildrop/ once and returns how many
+// messages it queued. It stops at the first temporary failure (the file
+// stays in maildrop for the next scan).
+func (p *Pickup) Scan() (int, error) {
+	ids, err := p.Queue.List(queue.Maildrop)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		ok, err := p.one(id)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// one handles maildrop file id; it reports whether a message was queued.
+func (p *Pickup) one(id string) (bool, error) {
+	m, err := p.Queue.ReadEnvelope(queue.Maildrop, id)
+	var env *postdrop.Envelope
+	if err == nil {
+		env, err = postdrop.ReadEnvelope(m)
+	}
+	if err != nil {
+		if errors.Is(err, queue.ErrNotFound) {
+			return false, nil // taken by another pickup
+		}
+		p.warn("maildrop/%s: %v: moved to corrupt queue", id, err)
+		if merr := p.Queue.Move(id, queue.Maildrop, queue.Corrupt); merr != nil {
+			return false, merr
+		}
+		return false, nil
+	}
+	f, err := p.Queue.Open(queue.Maildrop, id)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sub := &cleanup.Submission{
+		Sender:     env.Sender,
+		Recipients: env.Recipients,
+		FullName:   env.FullName,
+		UID:        env.UID,
+		Extracted:  env.Extracted,
+		Arrival:    m.Arrival,
+		Queued: func(newID string) {
+			if p.Log != nil {
+				p.Log.Info("%s: uid=%d from=<%s>", newID, env.UID, env.Sender)
+			}
+		},
+	}
+	_, err = p.Cleanup.Process(sub, f.Content())
+	var rej *cleanup.Reject
+	if errors.As(err, &rej) {
+		p.warn("maildrop/%s: uid=%d from=<%s>: message rejected: %v: removed", id, env.UID, env.Sender, rej)
+		return false, p.Queue.Remove(queue.Maildrop, id)
+	}
+	if err != nil {
+		return false, fmt.Errorf("maildrop/%s: %w", id, err)
+	}
+	return true, p.Queue.Remove(queue.Maildrop, id)
+}
+
+// Run scans maildrop/ when public/pickup is triggered and every interval
+// until ctx is done. Temporary failures are logged and retried at the
+// next scan.
+func (p *Pickup) Run(ctx context.Context, interval time.Duration) error {
+	wake, closer, err := queue.Listen(p.Queue.Dir, "pickup")
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if _, err := p.Scan(); err != nil {
+			p.warn("%v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-wake:
+			if !ok {
+				return nil
+			}
+		case <-tick.C:
+		}
+	}
+}
