@@ -61,7 +61,7 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 	case o.Edit || o.Comment || o.Exclude:
 		return runEdit(o, dir)
 	case o.Master || o.Fields || o.MasterParam:
-		return runMaster(o, dir, out)
+		return runMaster(o, dir, out, warn)
 	}
 	c, err := Load(dir)
 	if err != nil {
@@ -112,7 +112,7 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 			warn(n + ": unknown parameter")
 			continue
 		}
-		if o.Expand {
+		if o.Expand && !rawParams[n] {
 			if v, err = c.Expand(v); err != nil {
 				return asFatal(err)
 			}
@@ -237,10 +237,15 @@ func runEdit(o Options, dir string) error {
 	return nil
 }
 
-func runMaster(o Options, dir string, out io.Writer) error {
+func runMaster(o Options, dir string, out io.Writer, warn func(string)) error {
 	services, err := LoadMaster(dir)
 	if err != nil {
 		return fatalf("%v", err)
+	}
+	if c, err := Load(dir); err == nil {
+		for _, w := range masterUndefined(services, c.lookup) {
+			warn(w)
+		}
 	}
 	var lines []string
 	switch {

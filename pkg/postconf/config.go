@@ -106,11 +106,46 @@ func (c *Config) check() error {
 		}
 	}}
 	for _, name := range c.order {
+		if rawParams[name] {
+			continue
+		}
 		if _, err := x.expand(c.set[name], 1); err != nil {
 			return err
 		}
 	}
+	c.warnings = append(c.warnings, masterUndefined(c.services, c.lookup)...)
 	return nil
+}
+
+// rawParams are expanded by the daemon that uses them, with its own
+// attributes ($home, $user, $client_address ...), never at load time.
+var rawParams = map[string]bool{
+	"command_execution_directory": true, "default_rbl_reply": true,
+	"forward_path": true, "luser_relay": true, "mailbox_command": true,
+	"postscreen_expansion_filter": true, "postscreen_reject_footer": true,
+	"smtpd_expansion_filter": true, "smtpd_reject_footer": true,
+}
+
+// IsRaw reports whether a parameter is one whose $names the daemon
+// expands itself (Get returns it unexpanded).
+func IsRaw(name string) bool { return rawParams[name] }
+
+// masterUndefined warns about master.cf -o values that refer to names
+// nothing defines.
+func masterUndefined(services []Service, lookup lookupFunc) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range services {
+		for _, o := range s.Options {
+			for _, n := range references(o[1]) {
+				if _, ok := lookup(n); !ok && !seen[n] {
+					seen[n] = true
+					out = append(out, s.File+": undefined parameter: "+n)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Warnings are the non-fatal messages Load produced, without the program
@@ -176,8 +211,11 @@ func (c *Config) GetErr(name string) (string, error) {
 		c.mu.RUnlock()
 		return "", nil
 	}
-	x := &expander{lookup: c.lookup}
-	v, err := x.expand(raw, 1)
+	v, err := raw, error(nil)
+	if !rawParams[name] {
+		x := &expander{lookup: c.lookup}
+		v, err = x.expand(raw, 1)
+	}
 	c.mu.RUnlock()
 	if err != nil {
 		return "", err

@@ -52,15 +52,14 @@ var runtimeDefaults = map[string]func(in lookupFunc) string{
 		return domainOf(h)
 	},
 	"mynetworks": func(in lookupFunc) string {
-		style := ""
+		style, ifaces, protos := "subnet", "all", "all"
 		if in != nil {
 			x := &expander{lookup: in}
 			style, _ = x.value("mynetworks_style", 0)
+			ifaces, _ = x.value("inet_interfaces", 0)
+			protos, _ = x.value("inet_protocols", 0)
 		}
-		if style == "" {
-			style = "subnet"
-		}
-		return interfaceNetworks(style)
+		return interfaceNetworks(style, SplitList(ifaces), SplitList(protos))
 	},
 	"process_id":   func(lookupFunc) string { return strconv.Itoa(os.Getpid()) },
 	"process_name": func(lookupFunc) string { return filepath.Base(os.Args[0]) },
@@ -91,8 +90,39 @@ func domainOf(host string) string {
 
 // interfaceNetworks lists the networks of this machine's interfaces in
 // Postfix's mynetworks format, for mynetworks_style host, subnet or class.
-func interfaceNetworks(style string) string {
+func interfaceNetworks(style string, ifaces, protos []string) string {
 	addrs, _ := net.InterfaceAddrs()
+	want := map[string]bool{} // interface addresses in use; nil: all
+	for _, i := range ifaces {
+		switch strings.ToLower(i) {
+		case "all":
+			want = nil
+		case "loopback-only":
+			want["127.0.0.1"], want["::1"] = true, true
+		default:
+			if ip := net.ParseIP(strings.Trim(i, "[]")); ip != nil {
+				want[ip.String()] = true
+			} else if hosts, err := net.LookupHost(i); err == nil {
+				for _, h := range hosts {
+					want[h] = true
+				}
+			}
+		}
+		if want == nil {
+			break
+		}
+	}
+	v4ok, v6ok := false, false
+	for _, p := range protos {
+		switch strings.ToLower(p) {
+		case "all":
+			v4ok, v6ok = true, true
+		case "ipv4":
+			v4ok = true
+		case "ipv6":
+			v6ok = true
+		}
+	}
 	var v4, v6 []string
 	seen := map[string]bool{}
 	for _, a := range addrs {
@@ -102,6 +132,9 @@ func interfaceNetworks(style string) string {
 		}
 		ones, bits := ipn.Mask.Size()
 		ip := ipn.IP
+		if want != nil && !want[ip.String()] || ip.To4() != nil && !v4ok || ip.To4() == nil && !v6ok {
+			continue
+		}
 		switch style {
 		case "host":
 			ones = bits
