@@ -258,10 +258,11 @@ func runMaster(o Options, dir string, out io.Writer, warn func(string)) error {
 		if len(sels) == 0 {
 			sels = []string{"*"}
 		}
-		for _, sel := range sels {
-			for _, s := range services {
+		for _, s := range services {
+			for _, sel := range sels {
 				if MatchService(s, sel) {
 					lines = append(lines, s.Format(o.Fold))
+					break
 				}
 			}
 		}

@@ -137,7 +137,19 @@ func (s Service) commandLine(fold bool) string {
 
 // Format is the service as one master.cf entry in postconf -M's layout.
 func (s Service) Format(fold bool) string {
-	return fmt.Sprintf("%-10s %-5s %-7s %-7s %-7s %-7s %-7s %s", s.Name, s.Type, s.Private, s.Unpriv, s.Chroot, s.Wakeup, s.Maxproc, s.commandLine(fold))
+	// Fields start at fixed columns; a long field pushes the rest along.
+	stops := []int{11, 17, 25, 33, 41, 49, 57}
+	var b strings.Builder
+	for i, f := range []string{s.Name, s.Type, s.Private, s.Unpriv, s.Chroot, s.Wakeup, s.Maxproc} {
+		b.WriteString(f)
+		pad := stops[i] - b.Len()
+		if pad < 1 {
+			pad = 1
+		}
+		b.WriteString(strings.Repeat(" ", pad))
+	}
+	b.WriteString(s.commandLine(fold))
+	return b.String()
 }
 
 // MatchService reports whether s matches a selector "name", "name/type"
