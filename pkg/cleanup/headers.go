@@ -21,10 +21,10 @@ func (h *header) value() string {
 	return h.raw[i+1:]
 }
 
-// headerName returns the name of a header line ("" when the line is not
+// HeaderName returns the name of a header line ("" when the line is not
 // one): printable ASCII other than ':' and space, then optional blanks and
 // a colon.
-func headerName(line []byte) string {
+func HeaderName(line []byte) string {
 	i := 0
 	for i < len(line) && line[i] > ' ' && line[i] < 0x7f && line[i] != ':' {
 		i++
@@ -64,7 +64,7 @@ func readHeaders(br *bufio.Reader) (hdrs []header, bodyStart string, err error) 
 		case (line[0] == ' ' || line[0] == '\t') && len(hdrs) > 0:
 			hdrs[len(hdrs)-1].raw += line
 		default:
-			name := headerName([]byte(line))
+			name := HeaderName([]byte(line))
 			if name == "" {
 				return hdrs, line, nil
 			}

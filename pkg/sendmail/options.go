@@ -1,0 +1,181 @@
+package sendmail
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Mode is what sendmail was asked to do.
+type Mode string
+
+// Modes.
+const (
+	ModeDeliver    Mode = "m" // -bm
+	ModeSMTP       Mode = "s" // -bs
+	ModePrintQueue Mode = "p" // -bp, mailq
+	ModeNewAliases Mode = "i" // -bi, newaliases
+	ModeFlush      Mode = "q" // -q
+)
+
+// Options is the parsed command line.
+type Options struct {
+	Mode        Mode
+	Config      string // -C
+	Sender      string // -f / -r
+	SenderSet   bool
+	FullName    string // -F
+	Extract     bool   // -t
+	IgnoreDots  bool   // -i, -oi
+	Verbose     int    // -v
+	DSNNotify   string // -N
+	Recipients  []string
+	Warnings    []string // non-fatal option warnings, without prefix
+	programName string
+}
+
+// UsageError is a command-line error; Msg is what sendmail prints before
+// "fatal: usage: ...".
+type UsageError struct{ Msg, Fatal string }
+
+func (e *UsageError) Error() string { return e.Fatal }
+
+// argOpts take an argument (getopt "x:"); flagOpts do not.
+const (
+	argOpts  = "BCFNORVXbefhopqrL"
+	flagOpts = "GIUcimntvx"
+)
+
+// Parse parses sendmail's command line (argv[0] included: "mailq" and
+// "newaliases" select their modes), getopt style: clustered flags, option
+// arguments attached or separate, "--" ends options.
+func Parse(argv []string) (*Options, error) {
+	o := &Options{Mode: ModeDeliver}
+	if len(argv) > 0 {
+		o.programName = filepath.Base(argv[0])
+		switch o.programName {
+		case "mailq":
+			o.Mode = ModePrintQueue
+		case "newaliases":
+			o.Mode = ModeNewAliases
+		}
+	}
+	args := argv
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	i := 0
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			i++
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			break
+		}
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			switch {
+			case strings.IndexByte(argOpts, c) >= 0:
+				val := a[j+1:]
+				if val == "" {
+					if c == 'q' {
+						// -q alone: flush; -qR/-qS need arguments we ignore.
+						val = ""
+					} else {
+						if i+1 >= len(args) {
+							return nil, &UsageError{Msg: fmt.Sprintf("option requires an argument -- '%c'", c), Fatal: "usage: sendmail [options]"}
+						}
+						i++
+						val = args[i]
+					}
+				}
+				if err := o.setArg(c, val); err != nil {
+					return nil, err
+				}
+				j = len(a)
+			case strings.IndexByte(flagOpts, c) >= 0:
+				switch c {
+				case 'i':
+					o.IgnoreDots = true
+				case 't':
+					o.Extract = true
+				case 'v':
+					o.Verbose++
+				}
+			default:
+				return nil, &UsageError{Msg: fmt.Sprintf("invalid option -- '%c'", c), Fatal: "usage: sendmail [options]"}
+			}
+		}
+	}
+	o.Recipients = append(o.Recipients, args[i:]...)
+	return o, nil
+}
+
+func (o *Options) setArg(c byte, val string) error {
+	switch c {
+	case 'C':
+		o.Config = val
+	case 'F':
+		o.FullName = val
+	case 'f', 'r':
+		o.Sender = strings.TrimSuffix(strings.TrimPrefix(val, "<"), ">")
+		o.SenderSet = true
+	case 'N':
+		o.DSNNotify = val
+		if !validNotify(val) {
+			o.Warnings = append(o.Warnings,
+				fmt.Sprintf("unknown DSN NOTIFY command value \"%s\" in \"%s\"", firstBadNotify(val), val),
+				"bad -N option value -- ignored")
+			o.DSNNotify = ""
+		}
+	case 'o':
+		// -oi is -i; every other -o option is accepted and ignored.
+		if val == "i" {
+			o.IgnoreDots = true
+		}
+	case 'b':
+		switch val {
+		case "m", "d":
+			o.Mode = ModeDeliver
+		case "s":
+			o.Mode = ModeSMTP
+		case "p":
+			o.Mode = ModePrintQueue
+		case "i":
+			o.Mode = ModeNewAliases
+		case "v":
+			o.Mode = ModeDeliver // verify mode: delivered as usual
+		default:
+			return &UsageError{Fatal: "unsupported: -b" + val}
+		}
+	case 'q':
+		if val == "" {
+			o.Mode = ModeFlush
+		}
+	}
+	return nil
+}
+
+var notifyWords = map[string]bool{"never": true, "success": true, "failure": true, "delay": true}
+
+func firstBadNotify(v string) string {
+	for _, w := range strings.Split(v, ",") {
+		if !notifyWords[strings.ToLower(strings.TrimSpace(w))] {
+			return w
+		}
+	}
+	return v
+}
+
+func validNotify(v string) bool {
+	words := strings.Split(v, ",")
+	for _, w := range words {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if !notifyWords[w] || (w == "never" && len(words) > 1) {
+			return false
+		}
+	}
+	return true
+}
