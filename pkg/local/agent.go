@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"postdove/pkg/aliases"
 	"postdove/pkg/maps"
 	"postdove/pkg/mbox"
 )
@@ -152,16 +153,15 @@ type delivery struct {
 
 // branch is where one address came from during expansion.
 type branch struct {
-	rcpt      Recipient
-	addr      string // address being delivered
-	parent    string // address whose alias/.forward produced addr
-	level     int
-	sender    string
-	owner     string // owner-NAME@origin, when a list has an owner
-	expType   string // "", "alias", "forward", "include"
-	expFrom   string // alias or user name being expanded
-	privs     *creds // privileges for |command and /file from this branch
-	backslash bool
+	rcpt    Recipient
+	addr    string // address being delivered
+	parent  string // address whose alias/.forward produced addr
+	level   int
+	sender  string
+	owner   string // owner-NAME@origin, when a list has an owner
+	expType string // "", "alias", "forward", "include"
+	expFrom string // alias or user name being expanded
+	privs   *creds // privileges for |command and /file from this branch
 }
 
 const maxLevel = 100
@@ -296,13 +296,11 @@ func (d *delivery) recipient(b branch) {
 	local, domain := splitAddr(b.addr)
 	local = strings.ToLower(local)
 	user, ext, _ := d.a.splitExtension(local)
-	if !b.backslash {
-		if d.alias(b, local, user) {
-			return
-		}
-		if done := d.forward(b, local, user, ext); done {
-			return
-		}
+	if d.alias(b, local, user) {
+		return
+	}
+	if d.forward(b, local, user, ext) {
+		return
 	}
 	d.mailbox(b, local, user, ext, domain, began)
 }
@@ -373,7 +371,7 @@ func (d *delivery) alias(b branch, local, user string) bool {
 			nb.sender = nb.owner
 		}
 	}
-	d.targets(nb, ParseTargets(value))
+	d.targets(nb, aliasTargets(value))
 	return true
 }
 
@@ -409,32 +407,32 @@ func (a *Agent) defaultPrivs() *creds {
 }
 
 // targets delivers each target of an alias, .forward or :include:.
-func (d *delivery) targets(b branch, ts []Target) {
+func (d *delivery) targets(b branch, ts []aliases.Target) {
 	for _, t := range ts {
 		began := time.Now()
 		switch t.Kind {
-		case Address:
+		case aliases.Address:
 			nb := b
 			addr := t.Value
 			if !strings.Contains(addr, "@") {
 				addr += "@" + d.a.Settings.MyOrigin
 			}
-			nb.addr, nb.backslash = addr, t.Backslash
+			nb.addr = addr
 			_, dom := splitAddr(addr)
 			if d.a.isLocal(dom) {
 				d.recipient(nb)
 			} else {
 				d.forwardRemote(nb, began)
 			}
-		case Include:
+		case aliases.Include:
 			d.include(b, t.Value, began)
-		case Command:
+		case aliases.Command:
 			if !allowed(d.a.Settings.AllowMailToCommands, b.expType) {
 				d.finish(b, Bounced, "5.7.1", "mail to command is restricted", began)
 				continue
 			}
 			d.command(b, t.Value, *b.privs, began)
-		case File:
+		case aliases.File:
 			if !allowed(d.a.Settings.AllowMailToFiles, b.expType) {
 				d.finish(b, Bounced, "5.7.1", "mail to file is restricted", began)
 				continue
@@ -479,7 +477,7 @@ func (d *delivery) include(b branch, path string, began time.Time) {
 	nb := b
 	nb.expType, nb.level = "include", b.level+1
 	nb.privs = d.a.ownerPrivs(path)
-	d.targets(nb, ParseTargets(string(rep.Data)))
+	d.targets(nb, fileTargets(string(rep.Data)))
 }
 
 // forwardRemote resubmits the message to an address that is not local.
@@ -539,7 +537,7 @@ func (d *delivery) forward(b branch, local, user, ext string) bool {
 			d.finish(b, Deferred, rep.DSN, rep.Text, began)
 			return true
 		}
-		ts := ParseTargets(string(rep.Data))
+		ts := fileTargets(string(rep.Data))
 		if len(ts) == 0 {
 			continue
 		}
@@ -799,7 +797,7 @@ func (d *delivery) unknown(b branch, local, user, ext string, began time.Time) {
 		if addr != "" && !strings.EqualFold(addr, b.addr) {
 			nb := b
 			nb.parent, nb.level, nb.expType = b.addr, b.level+1, "luser"
-			d.targets(nb, []Target{{Kind: Address, Value: addr}})
+			d.targets(nb, []aliases.Target{{Kind: aliases.Address, Value: addr}})
 			return
 		}
 	}

@@ -1,38 +1,38 @@
 package local
 
 import (
+	"postdove/pkg/aliases"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestParseTargets(t *testing.T) {
+func TestFileTargets(t *testing.T) {
+	tg := func(k aliases.Kind, v string) aliases.Target { return aliases.Target{Kind: k, Value: v} }
+	A, C, F, I := aliases.Address, aliases.Command, aliases.File, aliases.Include
 	for _, c := range []struct {
 		in   string
-		want []Target
+		want []aliases.Target
 	}{
-		{"alice, bob@example.org", []Target{{Address, "alice", false}, {Address, "bob@example.org", false}}},
-		{"alice\tbob\r\n", []Target{{Address, "alice", false}, {Address, "bob", false}}},
-		{`"|/usr/bin/prog -a b, c", /var/log/mail.archive`, []Target{{Command, "/usr/bin/prog -a b, c", false}, {File, "/var/log/mail.archive", false}}},
-		{"|/bin/cat, :include:/etc/mail/list", []Target{{Command, "/bin/cat", false}, {Include, "/etc/mail/list", false}}},
-		{"|/usr/bin/procmail -f-", []Target{{Command, "/usr/bin/procmail -f-", false}}},
-		{"# a comment\n\\alice, <bob>", []Target{{Address, "alice", true}, {Address, "bob", false}}},
-		{`"unterminated`, []Target{{Address, "unterminated", false}}},
-		{", ,,  ", nil},
+		{"alice, bob@example.org", []aliases.Target{tg(A, "alice"), tg(A, "bob@example.org")}},
+		{"alice\r\n\tbob\r\n", []aliases.Target{tg(A, "alice"), tg(A, "bob")}},
+		{`"|/usr/bin/prog -a b, c", /var/log/mail.archive`, []aliases.Target{tg(C, "/usr/bin/prog -a b, c"), tg(F, "/var/log/mail.archive")}},
+		{"|/bin/cat, :include:/etc/mail/list", []aliases.Target{tg(C, "/bin/cat"), tg(I, "/etc/mail/list")}},
+		{"# a comment\n\\alice, <bob>", []aliases.Target{tg(A, "alice"), tg(A, "bob")}},
+		{", ,,  \n\n", nil},
 		{"", nil},
 	} {
-		if got := ParseTargets(c.in); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("ParseTargets(%q) = %+v, want %+v", c.in, got, c.want)
+		if got := fileTargets(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("fileTargets(%q) = %+v, want %+v", c.in, got, c.want)
 		}
 	}
-	// A 1 MB line and binary junk do not crash and keep their bytes.
+	// A 1 MB line and binary junk do not crash.
 	long := strings.Repeat("a", 1<<20)
-	if got := ParseTargets(long); len(got) != 1 || len(got[0].Value) != 1<<20 {
+	if got := fileTargets(long); len(got) != 1 || len(got[0].Value) != 1<<20 {
 		t.Errorf("1 MB address: %d targets", len(got))
 	}
-	junk := "\x00\xff\x01,\x80"
-	if got := ParseTargets(junk); len(got) != 2 {
+	if got := fileTargets("\x00\xff\x01,\x80"); len(got) != 2 {
 		t.Errorf("junk: %+v", got)
 	}
 }
