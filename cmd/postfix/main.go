@@ -10,10 +10,16 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"postdove/pkg/local"
+	"postdove/pkg/master"
 	"postdove/pkg/postfix"
 )
 
 func main() {
+	// The same binary is the master, its daemons and local's delivery
+	// workers; those never return from here.
+	local.MaybeRunWorker()
+	master.MaybeRun()
 	fs := pflag.NewFlagSet("postfix", pflag.ContinueOnError)
 	fs.SetInterspersed(false) // options end at the command, as getopt "+c:Dv"
 	fs.Usage = func() {}
@@ -30,7 +36,9 @@ func main() {
 	err := postfix.Run(env, fs.Args())
 	var f *postfix.Fatal
 	if errors.As(err, &f) {
-		fmt.Fprintln(os.Stderr, f.Error())
+		if f.Msg != "" {
+			fmt.Fprintln(os.Stderr, f.Error())
+		}
 	} else if err != nil {
 		fmt.Fprintf(os.Stderr, "postfix: fatal: %v\n", err)
 	}

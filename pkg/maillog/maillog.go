@@ -37,6 +37,10 @@ type Options struct {
 
 	// SyslogSocket is the syslog socket (DefaultSyslogSocket when empty).
 	SyslogSocket string
+	// Inherited is an already open log file (from the master, see
+	// EnvLogFD); when set, records are appended to it and File, the syslog
+	// socket and FallbackFile are not consulted.
+	Inherited *os.File
 	// FallbackFile is used when File is empty and the syslog socket does
 	// not exist (DefaultFile when empty).
 	FallbackFile string
@@ -132,9 +136,11 @@ func New(opts Options) (*Logger, error) {
 	if i := strings.IndexByte(opts.Hostname, '.'); i > 0 {
 		opts.Hostname = opts.Hostname[:i]
 	}
-	out := &sink{}
+	out := &sink{file: opts.Inherited}
 	file := opts.File
-	if file == "" {
+	if out.file != nil {
+		file = ""
+	} else if file == "" {
 		if fi, err := os.Stat(opts.SyslogSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			out.sockPath = opts.SyslogSocket
 			// A syslog daemon that is down now may come back; connect lazily.

@@ -123,6 +123,14 @@ func (q *Queue) Create(name string, m *Message) (*Writer, error) {
 		}
 	}
 	w := &Writer{q: q, name: name, f: f, tmp: tmp, sizeOffset: int64(sizeOff), content: int64(len(env))}
+	if q.Owner != nil {
+		// A root process (local forwarding mail) hands the file to
+		// mail_owner before it becomes visible under its queue ID.
+		if err := f.Chown(q.Owner[0], q.Owner[1]); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("chown file %s: %w", tmp, unwrapPath(err))
+		}
+	}
 	if _, err := f.Write(env); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("write file %s: %w", tmp, unwrapPath(err))

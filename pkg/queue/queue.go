@@ -17,6 +17,9 @@ type Queue struct {
 	LongIDs   bool            // enable_long_queue_ids
 	HashDepth int             // hash_queue_depth
 	HashNames map[string]bool // hash_queue_names
+	// Owner, when set, is the uid and gid new queue files are given
+	// (mail_owner), for writers that run as root.
+	Owner *[2]int
 }
 
 // New returns the queue at dir with Postfix's defaults: short IDs, and

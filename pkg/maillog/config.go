@@ -1,0 +1,45 @@
+package maillog
+
+import (
+	"os"
+	"strconv"
+)
+
+// EnvLogFD names the environment variable through which the master passes an
+// already open log file to the daemons it starts: they run as mail_owner and
+// could not open a root-owned maillog_file themselves (Postfix routes their
+// records through postlogd for the same reason).
+const EnvLogFD = "POSTDOVE_LOGFD"
+
+// FromConfig returns the Options main.cf describes for program: syslog_name,
+// syslog_facility, maillog_file and myhostname, read through get (postconf's
+// Config.Get). A log file inherited from the master (EnvLogFD) is used
+// instead of opening one.
+func FromConfig(get func(name string) string, program string) Options {
+	o := Options{
+		SyslogName: get("syslog_name"),
+		Program:    program,
+		Facility:   get("syslog_facility"),
+		File:       get("maillog_file"),
+		Hostname:   get("myhostname"),
+		UTF8:       get("smtputf8_enable") == "yes",
+	}
+	if o.SyslogName == "" {
+		o.SyslogName = "postfix"
+	}
+	if fd, err := strconv.Atoi(os.Getenv(EnvLogFD)); err == nil && fd > 2 {
+		o.Inherited = os.NewFile(uintptr(fd), "maillog")
+	}
+	return o
+}
+
+// Destination opens, as New would, the file records for opts go to, for the
+// master to hand to its unprivileged children; nil when records go to
+// syslog.
+func Destination(opts Options) (*os.File, error) {
+	l, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	return l.out.file, nil
+}

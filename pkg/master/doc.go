@@ -1,0 +1,14 @@
+// Package master is postdove's master(8): the root process `postfix start`
+// leaves running. It creates the queue (postfix set-permissions), writes
+// queue_directory/pid/master.pid, and keeps the mail system's daemons
+// running, each a re-execution of the postfix binary in a role:
+//
+//   - pickup (as mail_owner): maildrop -> cleanup -> incoming (pickup(8), cleanup(8))
+//   - qmgr (as mail_owner): incoming -> active -> delivery, deferral, bounces (qmgr(8), bounce(8))
+//   - local (as root, like Postfix's): serves qmgr on private/local and
+//     delivers as each recipient's uid (local(8))
+//
+// SIGHUP (postfix reload) restarts them with a fresh main.cf; SIGTERM
+// (postfix stop) stops them and the master. Queued mail lives on disk and
+// is never lost across either.
+package master

@@ -1,0 +1,338 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"postdove/pkg/maillog"
+	"postdove/pkg/postconf"
+	"postdove/pkg/queue"
+)
+
+// Version is what the master logs at start and reload.
+const Version = "postdove-0.1"
+
+// Environment variables through which the postfix binary is told to run as
+// one of the mail system's processes instead of as the postfix command.
+const (
+	envRole   = "POSTDOVE_ROLE"
+	envConfig = "MAIL_CONFIG"
+	envReady  = "POSTDOVE_READY_FD"
+)
+
+// MaybeRun runs the master or one of its daemons and exits, when this
+// process was started as one; otherwise it returns at once. The postfix
+// command's main calls it first thing.
+func MaybeRun() {
+	role := os.Getenv(envRole)
+	if role == "" {
+		return
+	}
+	dir := os.Getenv(envConfig)
+	var err error
+	switch role {
+	case "master":
+		err = runMaster(dir)
+	case "pickup":
+		err = runPickup(dir)
+	case "qmgr":
+		err = runQmgr(dir)
+	case "local":
+		err = runLocal(dir)
+	default:
+		err = fmt.Errorf("unknown role %q", role)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "postfix/%s: fatal: %v\n", role, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// PIDFile is the master's pid file below queue_directory.
+func PIDFile(queueDir string) string { return filepath.Join(queueDir, "pid", "master.pid") }
+
+// Running returns the pid of the running master, or 0.
+func Running(queueDir string) int {
+	b, err := os.ReadFile(PIDFile(queueDir))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0
+	}
+	// A recycled pid: make sure it is a master of ours.
+	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err == nil &&
+		!strings.Contains(string(cmd), envRole+"=master") {
+		return 0
+	}
+	return pid
+}
+
+// Spawn starts the master daemon for config directory dir in the
+// background and waits until it is up (its pid file written) or has failed.
+func Spawn(dir string) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(exe)
+	cmd.Args = []string{"master"}
+	cmd.Env = append(os.Environ(), envRole+"=master", envConfig+"="+dir, envReady+"=3")
+	cmd.Stdin, cmd.Stdout = devnull, devnull
+	cmd.Stderr = w // startup errors come back through the pipe too
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return 0, err
+	}
+	w.Close()
+	pid := cmd.Process.Pid
+	go cmd.Wait() // reap it if it dies early; if not, it outlives us
+	msg := make([]byte, 4096)
+	n, _ := readAll(r, msg)
+	text := strings.TrimSpace(string(msg[:n]))
+	if text != "ok" {
+		if text == "" {
+			text = "mail system startup failed"
+		}
+		return 0, errors.New(text)
+	}
+	return pid, nil
+}
+
+func readAll(f *os.File, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// child is one daemon the master keeps running.
+type child struct {
+	role string
+	cred *syscall.Credential // nil: stays root
+	cmd  *exec.Cmd
+	last time.Time
+}
+
+type master struct {
+	dir     string
+	cfg     *postconf.Config
+	log     *maillog.Logger
+	logFile *os.File
+	q       *queue.Queue
+	owner   *syscall.Credential
+	exited  chan *child
+	kids    map[string]*child
+	stopped bool
+}
+
+func runMaster(dir string) error {
+	var ready *os.File
+	if fd, err := strconv.Atoi(os.Getenv(envReady)); err == nil {
+		ready = os.NewFile(uintptr(fd), "ready")
+		os.Unsetenv(envReady)
+	}
+	fail := func(err error) error {
+		if ready != nil {
+			fmt.Fprintf(ready, "postfix/master: fatal: %v\n", err)
+			ready.Close()
+		}
+		return err
+	}
+	m := &master{dir: dir, exited: make(chan *child, 8), kids: map[string]*child{}}
+	if err := m.load(); err != nil {
+		return fail(err)
+	}
+	if err := queue.Setup(m.q.Dir, m.cfg.Get("mail_owner"), m.cfg.Get("setgid_group")); err != nil {
+		return fail(err)
+	}
+	if pid := Running(m.q.Dir); pid != 0 && pid != os.Getpid() {
+		return fail(fmt.Errorf("the Postfix mail system is already running"))
+	}
+	if err := writePID(PIDFile(m.q.Dir)); err != nil {
+		return fail(err)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	m.log.Info("daemon started -- version %s, configuration %s", Version, dir)
+	for _, n := range m.cfg.CompatNotices() {
+		m.log.Info("%s", n)
+	}
+	m.startAll()
+	if ready != nil {
+		fmt.Fprintln(ready, "ok")
+		ready.Close()
+		// From here on stderr goes nowhere useful.
+		if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+			syscall.Dup2(int(devnull.Fd()), 2)
+		}
+	}
+	for {
+		select {
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				m.log.Info("reload -- version %s, configuration %s", Version, dir)
+				m.stopAll(syscall.SIGTERM)
+				if err := m.load(); err != nil {
+					m.log.Warning("reload failed, keeping the old configuration: %v", err)
+				}
+				m.startAll()
+			default:
+				m.log.Info("terminating on signal %d", s.(syscall.Signal))
+				m.stopAll(syscall.SIGTERM)
+				os.Remove(PIDFile(m.q.Dir))
+				return nil
+			}
+		case c := <-m.exited:
+			if m.stopped || m.kids[c.role] != c {
+				continue
+			}
+			st := c.cmd.ProcessState
+			m.log.Warning("process %s pid %d exit status %d", c.role, c.cmd.Process.Pid, st.ExitCode())
+			// Throttle a daemon that dies at once, as master(8) does.
+			if time.Since(c.last) < time.Second {
+				time.Sleep(time.Second)
+			}
+			m.start(c.role, c.cred)
+		}
+	}
+}
+
+// load (re)reads main.cf and what depends on it.
+func (m *master) load() error {
+	cfg, err := postconf.Load(m.dir)
+	if err != nil {
+		return err
+	}
+	lo := maillog.FromConfig(cfg.Get, "master")
+	lo.Inherited = nil
+	f, err := maillog.Destination(lo)
+	if err != nil {
+		return err
+	}
+	lo.Inherited = f
+	log, err := maillog.New(lo)
+	if err != nil {
+		return err
+	}
+	owner, err := lookupCred(cfg.Get("mail_owner"))
+	if err != nil {
+		return err
+	}
+	if m.logFile != nil && m.logFile != f {
+		m.logFile.Close()
+	}
+	m.cfg, m.log, m.logFile, m.owner = cfg, log, f, owner
+	m.q = queue.FromConfig(cfg)
+	return nil
+}
+
+func lookupCred(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("file %s/main.cf: parameter mail_owner: unknown user name value: %s", "", name)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if uid == 0 {
+		return nil, fmt.Errorf("mail_owner must not be the super-user")
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+}
+
+func (m *master) startAll() {
+	m.stopped = false
+	m.start("local", nil)
+	m.start("qmgr", m.owner)
+	m.start("pickup", m.owner)
+}
+
+func (m *master) start(role string, cred *syscall.Credential) {
+	exe, err := os.Executable()
+	if err != nil {
+		m.log.Warning("cannot find my executable: %v", err)
+		return
+	}
+	cmd := exec.Command(exe)
+	cmd.Args = []string{role}
+	cmd.Env = append(os.Environ(), envRole+"="+role, envConfig+"="+m.dir)
+	cmd.Dir = m.q.Dir
+	if m.logFile != nil {
+		cmd.ExtraFiles = []*os.File{m.logFile}
+		cmd.Env = append(cmd.Env, maillog.EnvLogFD+"=3")
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: false}
+	c := &child{role: role, cred: cred, cmd: cmd, last: time.Now()}
+	if err := cmd.Start(); err != nil {
+		m.log.Warning("spawn %s: %v", role, err)
+		return
+	}
+	m.kids[role] = c
+	go func() {
+		cmd.Wait()
+		m.exited <- c
+	}()
+}
+
+// stopAll signals every daemon and waits (up to 10 seconds) for them.
+func (m *master) stopAll(sig syscall.Signal) {
+	m.stopped = true
+	for _, c := range m.kids {
+		c.cmd.Process.Signal(sig)
+	}
+	deadline := time.After(10 * time.Second)
+	for len(m.kids) > 0 {
+		select {
+		case c := <-m.exited:
+			if m.kids[c.role] == c {
+				delete(m.kids, c.role)
+			}
+		case <-deadline:
+			for _, c := range m.kids {
+				c.cmd.Process.Kill()
+			}
+			deadline = time.After(10 * time.Second)
+		}
+	}
+}
+
+// writePID writes the pid file atomically.
+func writePID(path string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%10d\n", os.Getpid())), 0644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,259 @@
+package master
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"postdove/pkg/addr"
+	"postdove/pkg/bounce"
+	"postdove/pkg/cleanup"
+	"postdove/pkg/local"
+	"postdove/pkg/maillog"
+	"postdove/pkg/pickup"
+	"postdove/pkg/postconf"
+	"postdove/pkg/qmgr"
+	"postdove/pkg/queue"
+)
+
+// daemon is what every role starts with: main.cf, its logger, its queue,
+// and a context cancelled by SIGTERM.
+type daemon struct {
+	cfg *postconf.Config
+	log *maillog.Logger
+	q   *queue.Queue
+	ctx context.Context
+}
+
+func newDaemon(dir, program string) (*daemon, context.CancelFunc, error) {
+	cfg, err := postconf.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := maillog.New(maillog.FromConfig(cfg.Get, program))
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	return &daemon{cfg: cfg, log: log, q: queue.FromConfig(cfg), ctx: ctx}, cancel, nil
+}
+
+func (d *daemon) cleanup() *cleanup.Cleanup {
+	return cleanup.New(d.cfg, d.q, d.log.With("cleanup"))
+}
+
+// runPickup is pickup(8): maildrop -> cleanup -> incoming.
+func runPickup(dir string) error {
+	d, cancel, err := newDaemon(dir, "pickup")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	p := &pickup.Pickup{Queue: d.q, Cleanup: d.cleanup(), Log: d.log}
+	err = p.Run(d.ctx, time.Minute)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// runQmgr is qmgr(8), with bounce(8)'s notifications.
+func runQmgr(dir string) error {
+	d, cancel, err := newDaemon(dir, "qmgr")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	rs := addr.NewResolver(d.cfg)
+	clean := d.cleanup()
+	m := &qmgr.Manager{
+		Q:   d.q,
+		Log: d.log,
+		Resolve: func(a string) (string, string) {
+			class, hop := rs.Resolve(a)
+			if class == addr.ClassLocal {
+				return "local", hop
+			}
+			return "smtp", hop
+		},
+		Transports: map[string]qmgr.Transport{
+			"local": localClient(filepath.Join(d.q.Dir, queue.Private, "local")),
+		},
+		Notify:         notifier(d.cfg, clean),
+		QueueRunDelay:  d.cfg.Duration("queue_run_delay"),
+		MinBackoff:     d.cfg.Duration("minimal_backoff_time"),
+		MaxBackoff:     d.cfg.Duration("maximal_backoff_time"),
+		MaxLifetime:    d.cfg.Duration("maximal_queue_lifetime"),
+		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
+	}
+	return m.Run(d.ctx.Done())
+}
+
+// notifier writes non-delivery notifications (bounce(8)) and queues them
+// through cleanup.
+func notifier(cfg *postconf.Config, clean *cleanup.Cleanup) qmgr.Notifier {
+	return func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error) {
+		from, to := bounce.Envelope(m.Sender)
+		if to == "" {
+			return "", nil
+		}
+		rep := bounce.Report{
+			Kind: bounce.Failure, Hostname: cfg.Get("myhostname"), QueueID: m.ID,
+			Sender: m.Sender, Arrival: m.Arrival, SizeLimit: cfg.Size("bounce_size_limit"),
+		}
+		for _, r := range failed {
+			rep.Recipients = append(rep.Recipients, bounce.Recipient{Final: r.Final, Original: r.Orig, DSN: r.DSN, Text: r.Text})
+		}
+		orig, err := content()
+		if err != nil {
+			return "", err
+		}
+		defer orig.Close()
+		var buf bytes.Buffer
+		if err := bounce.Write(&buf, rep, orig); err != nil {
+			return "", err
+		}
+		return clean.Process(&cleanup.Submission{Sender: from, Recipients: []string{to}, UID: -1}, &buf)
+	}
+}
+
+// localRequest is what qmgr sends to the local delivery agent: the message
+// stays in the active queue, where local (root) reads it.
+type localRequest struct {
+	QueueID    string
+	Recipients []local.Recipient
+	Delays     local.Delays
+}
+
+// localClient is qmgr's side of private/local.
+func localClient(sock string) qmgr.Transport {
+	return func(req local.Request) ([]local.Result, error) {
+		conn, err := net.DialTimeout("unix", sock, 10*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("connect to transport private/local: %v", errText(err))
+		}
+		defer conn.Close()
+		if err := json.NewEncoder(conn).Encode(localRequest{QueueID: req.QueueID, Recipients: req.Recipients, Delays: req.Delays}); err != nil {
+			return nil, fmt.Errorf("write to transport private/local: %v", errText(err))
+		}
+		var res []local.Result
+		if err := json.NewDecoder(conn).Decode(&res); err != nil {
+			return nil, fmt.Errorf("read from transport private/local: %v", errText(err))
+		}
+		return res, nil
+	}
+}
+
+func errText(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return queue.ErrText(se.Err)
+	}
+	return err.Error()
+}
+
+// runLocal is local(8): it runs as root and serves qmgr's requests on
+// private/local, one connection per message.
+func runLocal(dir string) error {
+	d, cancel, err := newDaemon(dir, "local")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	settings, err := local.SettingsFrom(d.cfg.Get)
+	if err != nil {
+		return err
+	}
+	owner, err := user.Lookup(d.cfg.Get("mail_owner"))
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(owner.Uid)
+	gid, _ := strconv.Atoi(owner.Gid)
+	// Mail local forwards elsewhere is queued as mail_owner's.
+	fq := *d.q
+	fq.Owner = &[2]int{uid, gid}
+	clean := cleanup.New(d.cfg, &fq, d.log.With("cleanup"))
+	rs := addr.NewResolver(d.cfg)
+	agent := &local.Agent{
+		Settings: settings,
+		Logf:     d.log.Info,
+		IsLocal:  rs.IsLocalDomain,
+		Resubmit: func(sender string, rcpts []string, content io.Reader) (string, error) {
+			id, err := clean.Process(&cleanup.Submission{Sender: sender, Recipients: rcpts, UID: -1}, content)
+			if err == nil {
+				queue.Trigger(d.q.Dir, "qmgr", queue.QmgrScanIncoming)
+			}
+			return id, err
+		},
+	}
+	defer agent.Close()
+
+	sock := filepath.Join(d.q.Dir, queue.Private, "local")
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	if err := os.Chown(sock, uid, gid); err != nil {
+		return err
+	}
+	if err := os.Chmod(sock, 0600); err != nil {
+		return err
+	}
+	go func() {
+		<-d.ctx.Done()
+		ln.Close()
+	}()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if d.ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go serveLocal(d, agent, conn)
+	}
+}
+
+func serveLocal(d *daemon, agent *local.Agent, conn net.Conn) {
+	defer conn.Close()
+	var req localRequest
+	if err := json.NewDecoder(conn).Decode(&req); err != nil {
+		d.log.Warning("private/local: bad request: %v", err)
+		return
+	}
+	if !queue.ValidID(req.QueueID) {
+		d.log.Warning("private/local: bad queue ID %q", req.QueueID)
+		return
+	}
+	f, err := d.q.Open(queue.Active, req.QueueID)
+	var res []local.Result
+	if err != nil {
+		for _, r := range req.Recipients {
+			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Deferred, DSN: "4.3.0", Relay: "local",
+				Text: fmt.Sprintf("cannot open queue file: %v", err)})
+		}
+	} else {
+		path, off, size := f.Path, f.Offset, f.Size
+		f.Close()
+		res = agent.Deliver(local.Request{
+			QueueID: f.ID, Sender: f.Sender, Arrival: f.Arrival, Size: f.Size,
+			Recipients: req.Recipients, Delays: req.Delays,
+			Open: func() (io.ReadCloser, error) { return qmgr.OpenContent(path, off, size) },
+		})
+	}
+	json.NewEncoder(conn).Encode(res)
+}
