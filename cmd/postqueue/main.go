@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -63,6 +64,10 @@ func main() {
 		err = postqueue.FlushID(q, *id)
 	case fs.Changed("site"):
 		err = postqueue.FlushSite(q, *site, postqueue.FlushDomains(cfg))
+	}
+	var f *postqueue.Fatal
+	if errors.As(err, &f) && f.Warning != "" {
+		fmt.Fprintln(os.Stderr, "postqueue: warning: "+f.Warning)
 	}
 	if err != nil {
 		fatal(err.Error())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ func Scan(q *queue.Queue) ([]Entry, error) {
 			if err != nil {
 				continue
 			}
-			e := Entry{Queue: name, ID: id, Arrival: m.Arrival, Size: m.Size, ForcedExpire: m.ForcedExpire, Sender: m.Sender}
+			e := Entry{Queue: name, ID: id, Arrival: m.Arrival, Size: m.Size, ForcedExpire: m.ForcedExpire, Sender: externalForm(m.Sender)}
 			if e.Sender == "" {
 				e.Sender = "MAILER-DAEMON"
 			}
@@ -62,7 +63,7 @@ func Scan(q *queue.Queue) ([]Entry, error) {
 				if r.Status.Done() {
 					continue
 				}
-				rr := Recipient{Address: r.Address}
+				rr := Recipient{Address: externalForm(r.Address)}
 				if why, ok := reasons[r.Address]; ok {
 					rr.Reason = why
 				} else if log != nil {
@@ -196,7 +197,10 @@ func jsonString(s string) string {
 
 // Fatal is an error postqueue reports as "postqueue: fatal: TEXT" and
 // exits 69 (EX_UNAVAILABLE).
-type Fatal struct{ Text string }
+type Fatal struct {
+	Warning string // printed first as "postqueue: warning: WARNING", if set
+	Text    string
+}
 
 func (f *Fatal) Error() string { return f.Text }
 
@@ -209,7 +213,11 @@ func Flush(q *queue.Queue) error {
 	for _, req := range []byte{queue.QmgrFlushDead, queue.QmgrScanAll} {
 		if err := queue.Trigger(q.Dir, "qmgr", req); err != nil {
 			if errors.Is(err, queue.ErrDown) {
-				return &Fatal{"Cannot flush mail queue - mail system is down"}
+				f := &Fatal{Text: "Cannot flush mail queue - mail system is down"}
+				if errors.Is(err, fs.ErrNotExist) {
+					f.Warning = "unable to look up public/qmgr: " + queue.ErrText(err)
+				}
+				return f
 			}
 			return err
 		}
@@ -236,7 +244,7 @@ func validName(id string) bool {
 // (postqueue -i).
 func FlushID(q *queue.Queue, id string) error {
 	if !validName(id) {
-		return &Fatal{"Cannot flush queue ID - invalid name: " + strconv.Quote(id)}
+		return &Fatal{Text: "Cannot flush queue ID - invalid name: " + strconv.Quote(id)}
 	}
 	if err := q.Check(); err != nil {
 		return err
@@ -251,7 +259,7 @@ func FlushID(q *queue.Queue, id string) error {
 // ".domain"), given as flushDomains.
 func FlushSite(q *queue.Queue, site string, flushDomains []string) error {
 	if !siteListed(site, flushDomains) {
-		return &Fatal{fmt.Sprintf("Flush service is not configured for destination %q", site)}
+		return &Fatal{Text: fmt.Sprintf("Flush service is not configured for destination %q", site)}
 	}
 	if err := q.Check(); err != nil {
 		return err

@@ -33,7 +33,7 @@ var (
 
 // sources are the queues each operation takes messages from.
 var sources = [numOps][]string{
-	Requeue:       {queue.Hold, queue.Incoming, queue.Active, queue.Deferred, queue.Maildrop},
+	Requeue:       {queue.Hold, queue.Incoming, queue.Active, queue.Deferred},
 	Delete:        {queue.Hold, queue.Incoming, queue.Active, queue.Deferred, queue.Maildrop},
 	Expire:        {queue.Hold, queue.Incoming, queue.Active, queue.Deferred},
 	ExpireRelease: {queue.Hold, queue.Incoming, queue.Active, queue.Deferred},
@@ -80,22 +80,31 @@ func Run(q *queue.Queue, r *Request, msgs io.Writer) error {
 			return &Fatal{err.Error()}
 		}
 	}
-	// -e and -f share one summary line.
-	total, asked := 0, false
-	for op := Op(0); op < numOps; op++ {
+	// Deletions go first, so "-d ALL -r ALL" requeues nothing; the other
+	// operations follow in turn. The summary lines come in Postfix's
+	// order, -e and -f sharing one.
+	var count [numOps]int
+	for _, op := range []Op{Delete, Expire, ExpireRelease, Hold, Release, Requeue} {
 		if r.IDs[op] != nil {
 			n, err := run(q, r, op, msgs)
 			if err != nil {
 				return &Fatal{err.Error()}
 			}
-			total += n
-			asked = true
+			count[op] = n
 		}
-		if op == Expire || !asked {
+	}
+	for op := Op(0); op < numOps; op++ {
+		n, asked := count[op], r.IDs[op] != nil
+		if op == Expire {
 			continue
 		}
-		fmt.Fprintf(msgs, "postsuper: %s: %d message%s\n", summary[op], total, plural(total))
-		total, asked = 0, false
+		if op == ExpireRelease {
+			n += count[Expire]
+			asked = asked || r.IDs[Expire] != nil
+		}
+		if asked {
+			fmt.Fprintf(msgs, "postsuper: %s: %d message%s\n", summary[op], n, plural(n))
+		}
 	}
 	return nil
 }
