@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
-	"time"
 
+	"postdove/pkg/maildir"
 	"postdove/pkg/mbox"
 )
 
@@ -141,61 +139,25 @@ func appendMbox(j job, body io.Reader) reply {
 	return reply{Code: code, DSN: me.DSN, Text: me.Error()}
 }
 
-var maildirSeq atomic.Uint64
-
-// deliverMaildir writes the message to tmp/ and links it into new/,
-// creating the Maildir folders when missing.
+// deliverMaildir stores the message in a Maildir with pkg/maildir (tmp/,
+// fsync, then new/), creating the folders when missing.
 func deliverMaildir(j job, body io.Reader) reply {
-	fail := func(format string, args ...any) reply {
-		return reply{Code: statusDefer, DSN: "4.2.0", Text: fmt.Sprintf(format, args...)}
-	}
-	for _, sub := range []string{"", "tmp", "new", "cur"} {
-		if err := os.MkdirAll(filepath.Join(j.Path, sub), 0700); err != nil {
-			return fail("create maildir file %s: %s", filepath.Join(j.Path, sub), errText(err))
-		}
-	}
-	now := time.Now()
-	host := j.Hostname
-	if host == "" {
-		host = "localhost"
-	}
-	tmpName := fmt.Sprintf("%d.P%dQ%dM%d.%s", now.Unix(), os.Getpid(), maildirSeq.Add(1), now.Nanosecond()/1000, host)
-	tmp := filepath.Join(j.Path, "tmp", tmpName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0600)
-	if err != nil {
-		return fail("create maildir file %s: %s", tmp, errText(err))
-	}
-	err = writeMessage(f, j, body)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeMessage(pw, j, body)) }()
+	path, err := maildir.Deliver(j.Path, pr, maildir.Options{UID: -1, GID: -1, Hostname: j.Hostname})
+	pr.CloseWithError(err)
 	if err == nil {
-		err = f.Sync()
+		return reply{Code: statusSent, Text: path}
 	}
-	var st syscall.Stat_t
-	if err == nil {
-		err = syscall.Fstat(int(f.Fd()), &st)
+	if errors.Is(err, errAborted) {
+		return reply{Code: statusDefer, DSN: "4.2.0", Text: "message transfer aborted"}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return reply{Code: statusBounce, DSN: "5.2.2", Text: err.Error()}
 	}
-	if err != nil {
-		os.Remove(tmp)
-		if errors.Is(err, errAborted) {
-			return fail("message transfer aborted")
-		}
-		if errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
-			return reply{Code: statusBounce, DSN: "5.2.2", Text: fmt.Sprintf("create maildir file %s: %s", tmp, errText(err))}
-		}
-		return fail("create maildir file %s: %s", tmp, errText(err))
+	var me *maildir.Error
+	if errors.As(err, &me) && !me.Temporary() {
+		return reply{Code: statusBounce, DSN: "5.2.0", Text: err.Error()}
 	}
-	newName := fmt.Sprintf("%d.V%xI%xM%d.%s", now.Unix(), st.Dev, st.Ino, now.Nanosecond()/1000, host)
-	dst := filepath.Join(j.Path, "new", newName)
-	if err := os.Link(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return fail("link to %s: %s", dst, errText(err))
-	}
-	os.Remove(tmp)
-	if d, err := os.Open(filepath.Join(j.Path, "new")); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return reply{Code: statusSent, Text: dst}
+	return reply{Code: statusDefer, DSN: "4.2.0", Text: err.Error()}
 }
