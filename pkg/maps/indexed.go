@@ -49,11 +49,24 @@ func (t *indexTable) Lookup(key string) (string, bool, error) {
 	if t.fold {
 		key = foldString(key)
 	}
-	v, ok, err := t.ix.Get([]byte(key))
+	k := []byte(key)
+	v, ok, err := t.ix.Get(k)
+	if err == nil && !ok {
+		// postmap -N stores keys with their terminating NUL
+		v, ok, err = t.ix.Get(append(k, 0))
+	}
 	if err != nil || !ok {
 		return "", false, err
 	}
-	return string(v), true, nil
+	return string(TrimNul(v)), true, nil
+}
+
+// TrimNul drops the terminating NUL that postmap -N stores.
+func TrimNul(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == 0 {
+		return b[:n-1]
+	}
+	return b
 }
 
 func (t *indexTable) Close() error { return t.ix.Close() }
@@ -70,7 +83,7 @@ type RawGetter interface {
 
 // Each visits every entry in file order (postmap -s).
 func (t *indexTable) Each(fn func(key, value string) bool) error {
-	return t.ix.Each(func(k, v []byte) bool { return fn(string(k), string(v)) })
+	return t.ix.Each(func(k, v []byte) bool { return fn(string(TrimNul(k)), string(TrimNul(v))) })
 }
 
 // Sequencer is implemented by tables that can list their entries
@@ -115,8 +128,19 @@ func openIndexed(name, suffix string, opts Options) (Table, error) {
 		return nil, IndexError(path, err)
 	}
 	CheckStale(name, path, opts.Warn)
-	return &indexTable{ix: ix, fold: opts.FoldCase}, nil
+	t := &indexTable{ix: ix, fold: opts.FoldCase}
+	if suffix == ".cdb" {
+		return cdbTable{t}, nil // cdb cannot be listed, as in Postfix
+	}
+	return t, nil
 }
+
+// cdbTable is an index without the sequence operation.
+type cdbTable struct{ t *indexTable }
+
+func (c cdbTable) Lookup(key string) (string, bool, error) { return c.t.Lookup(key) }
+func (c cdbTable) GetRaw(key []byte) ([]byte, bool, error) { return c.t.GetRaw(key) }
+func (c cdbTable) Close() error                            { return c.t.Close() }
 
 // textTable is a source file read into memory (texthash).
 type textTable struct {

@@ -79,35 +79,14 @@ func blankOrComment(line []byte) bool {
 // Next returns the next logical line and the number of its first physical
 // line; io.EOF at the end.
 func (s *SourceReader) Next() ([]byte, int, error) {
-	for {
-		var start int
-		if s.hasPnd {
-			s.cur, s.pend = s.pend, s.cur
-			s.hasPnd = false
-			start = s.pendNo
-		} else {
-			for {
-				line, err := s.physical()
-				if err != nil {
-					return nil, 0, err
-				}
-				if blankOrComment(line) {
-					continue
-				}
-				if isSpace(line[0]) {
-					s.warn(fmt.Sprintf("%s: logical line must not start with whitespace: %q", s.name, cstring(line)))
-					continue
-				}
-				s.cur = append(s.cur[:0], line...)
-				start = s.lineno
-				break
-			}
-		}
+	var start int
+	if s.hasPnd {
+		s.cur, s.pend = s.pend, s.cur
+		s.hasPnd = false
+		start = s.pendNo
+	} else {
 		for {
 			line, err := s.physical()
-			if err == io.EOF {
-				break
-			}
 			if err != nil {
 				return nil, 0, err
 			}
@@ -115,24 +94,40 @@ func (s *SourceReader) Next() ([]byte, int, error) {
 				continue
 			}
 			if isSpace(line[0]) {
-				s.cur = append(s.cur, line...)
+				s.warn(fmt.Sprintf("%s: logical line must not start with whitespace: %q", s.name, cstring(line)))
 				continue
 			}
-			s.pend = append(s.pend[:0], line...)
-			s.pendNo = s.lineno
-			s.hasPnd = true
+			s.cur = append(s.cur[:0], line...)
+			start = s.lineno
 			break
 		}
-		out := cstring(s.cur)
-		j := len(out)
-		for j > 0 && isSpace(out[j-1]) {
-			j--
+	}
+	for {
+		line, err := s.physical()
+		if err == io.EOF {
+			break
 		}
-		if j == 0 {
+		if err != nil {
+			return nil, 0, err
+		}
+		if blankOrComment(line) {
 			continue
 		}
-		return out[:j], start, nil
+		if isSpace(line[0]) {
+			s.cur = append(s.cur, line...)
+			continue
+		}
+		s.pend = append(s.pend[:0], line...)
+		s.pendNo = s.lineno
+		s.hasPnd = true
+		break
 	}
+	out := cstring(s.cur)
+	j := len(out)
+	for j > 0 && isSpace(out[j-1]) {
+		j--
+	}
+	return out[:j], start, nil
 }
 
 // cstring cuts b at its first NUL, as a C string would end there.

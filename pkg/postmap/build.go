@@ -61,7 +61,7 @@ func (r *runner) build(spec string) error {
 	var src io.Reader
 	srcName := name
 	if r.f.Incremental {
-		src, srcName = r.stdin, "-"
+		src, srcName = r.stdin, "stdin"
 		if st, err := os.Stat(path); err == nil {
 			mode = st.Mode().Perm()
 			uid, gid = fileOwner(st)
@@ -101,14 +101,23 @@ func (r *runner) build(spec string) error {
 		return err
 	}
 	if r.alias && !r.f.Incremental {
-		b.Add([]byte("@"), []byte("@"))
-		b.Add([]byte("YP_LAST_MODIFIED"), strconv.AppendInt(nil, time.Now().Unix(), 10))
-		b.Add([]byte("YP_MASTER_NAME"), []byte(r.conf.hostname))
+		r.add(b, []byte("@"), []byte("@"))
+		r.add(b, []byte("YP_LAST_MODIFIED"), strconv.AppendInt(nil, time.Now().Unix(), 10))
+		r.add(b, []byte("YP_MASTER_NAME"), []byte(r.conf.hostname))
 	}
 	if err := b.WriteFile(path, mode, uid, gid); err != nil {
 		return writeError(path, err)
 	}
 	return nil
+}
+
+// add stores one entry, with terminating NULs under -N.
+func (r *runner) add(b *maps.Builder, k, v []byte) error {
+	if r.f.Nul {
+		k = append(k[:len(k):len(k)], 0)
+		v = append(v[:len(v):len(v)], 0)
+	}
+	return b.Add(k, v)
 }
 
 // readSource adds the entries of one source text to b.
@@ -144,7 +153,7 @@ func (r *runner) readSource(b *maps.Builder, src io.Reader, name string) error {
 		if !r.f.NoFold {
 			k = maps.FoldKey(k)
 		}
-		if err := b.Add(k, v); err != nil {
+		if err := r.add(b, k, v); err != nil {
 			return fatalf("%s: %v", name, err)
 		}
 	}

@@ -30,6 +30,7 @@ type runner struct {
 	stderr  io.Writer
 	tables  map[string]maps.Table
 	scratch []byte
+	nulKey  []byte
 }
 
 func (r *runner) warn(msg string) {
@@ -133,7 +134,7 @@ func (r *runner) lookup(key []byte) ([]byte, bool, error) {
 				r.scratch = append(r.scratch[:0], key...)
 				k = maps.FoldKey(r.scratch)
 			}
-			v, found, err = raw.GetRaw(k)
+			v, found, err = r.getRaw(raw, k)
 		} else {
 			var s string
 			s, found, err = t.Lookup(string(key))
@@ -148,6 +149,21 @@ func (r *runner) lookup(key []byte) ([]byte, bool, error) {
 		}
 	}
 	return nil, false, nil
+}
+
+// getRaw looks key up without (-n), with (-N) or, by default, without
+// and then with a terminating NUL, as Postfix's -n/-N work.
+func (r *runner) getRaw(raw maps.RawGetter, k []byte) ([]byte, bool, error) {
+	if !r.f.Nul {
+		v, found, err := raw.GetRaw(k)
+		if found || err != nil || r.f.NoNul {
+			return maps.TrimNul(v), found, err
+		}
+	}
+	n := len(k)
+	r.nulKey = append(append(r.nulKey[:0], k[:n:n]...), 0)
+	v, found, err := raw.GetRaw(r.nulKey)
+	return maps.TrimNul(v), found, err
 }
 
 func (r *runner) query(key string) (int, error) {
@@ -221,6 +237,9 @@ func (r *runner) show() (int, error) {
 		seq, ok := t.(maps.Sequencer)
 		if !ok {
 			typ, name := r.split(spec)
+			if suffix, ok := maps.IndexSuffix(typ); ok {
+				name += suffix
+			}
 			return 1, fatalf("table %s:%s: sequence operation is not supported", typ, name)
 		}
 		err = seq.Each(func(k, v string) bool {
