@@ -67,9 +67,7 @@ func (c *control) compatNotice() {
 	if len(notices) == 0 {
 		return
 	}
-	for _, n := range notices {
-		c.log.Info("%s", n)
-	}
+	// The master logs the notices themselves, once.
 	if isTerminal(c.env.Stderr) {
 		fmt.Fprintf(c.env.Stderr, "%s: Postfix is using backwards-compatible default settings\n", progPostfix)
 		fmt.Fprintf(c.env.Stderr, "%s: See http://www.postfix.org/COMPATIBILITY_README.html for details\n", progPostfix)
@@ -80,6 +78,10 @@ func runStart(env *Env, _ []string) error {
 	c, err := newControl(env)
 	if err != nil {
 		return err
+	}
+	// Like postfix-script, create missing queue directories first.
+	if err := queue.Setup(c.q.Dir, c.cfg.Get("mail_owner"), c.cfg.Get("setgid_group")); err != nil {
+		return c.fatal("unable to create missing queue directories: %v", err)
 	}
 	if err := Check(&Env{ConfigDir: env.ConfigDir, Stdout: env.Stdout, Stderr: env.Stderr}); err != nil {
 		c.log.Log(maillog.LevelFatal, "Postfix integrity check failed!")

@@ -95,6 +95,20 @@ type Writer struct {
 	content    int64 // offset of the content
 	size       int64
 	done       bool
+	inode      uint64
+	id         string // the queue ID Commit links the file to
+}
+
+// ID is the queue ID the message will have once committed, known from
+// Create on (Postfix's IDs are made from the file's inode), so that cleanup
+// can name it in the Received: and Message-Id: headers it writes.
+func (w *Writer) ID() string { return w.id }
+
+func (w *Writer) newID(now time.Time) string {
+	if w.q.LongIDs {
+		return LongID(now, w.inode)
+	}
+	return ShortID(now, w.inode)
 }
 
 // Create starts a new message in queue name with envelope m (its ID,
@@ -123,6 +137,19 @@ func (q *Queue) Create(name string, m *Message) (*Writer, error) {
 		}
 	}
 	w := &Writer{q: q, name: name, f: f, tmp: tmp, sizeOffset: int64(sizeOff), content: int64(len(env))}
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			w.inode = st.Ino
+		}
+	}
+	w.id = w.newID(time.Now())
+	if name == Maildrop {
+		// Whatever the submitter's umask, pickup (mail_owner) must read it.
+		if err := f.Chmod(mode); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("chmod file %s: %w", tmp, unwrapPath(err))
+		}
+	}
 	if q.Owner != nil {
 		// A root process (local forwarding mail) hands the file to
 		// mail_owner before it becomes visible under its queue ID.
@@ -171,19 +198,10 @@ func (w *Writer) Commit() (string, error) {
 	if err := w.f.Sync(); err != nil {
 		return "", fmt.Errorf("fsync file %s: %w", w.tmp, unwrapPath(err))
 	}
-	fi, err := w.f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("fstat %s: %w", w.tmp, unwrapPath(err))
-	}
-	var inode uint64
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		inode = st.Ino
-	}
 	for tries := 0; ; tries++ {
-		now := time.Now()
-		id := ShortID(now, inode)
-		if w.q.LongIDs {
-			id = LongID(now, inode)
+		id := w.id
+		if tries > 0 {
+			id = w.newID(time.Now())
 		}
 		if err := w.q.mkSubdir(w.name, id); err != nil {
 			return "", err
