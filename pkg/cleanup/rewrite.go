@@ -113,7 +113,7 @@ func (c *Cleanup) recipients(in []string) ([]queue.Recipient, error) {
 		if err != nil {
 			return nil, err
 		}
-		orig := c.rw.Canonicalize(r)
+		orig := r // as given: local logs it as orig_to=<...>
 		expanded, err := c.expand(a, nil, 0)
 		if err != nil {
 			return nil, err
