@@ -28,7 +28,12 @@ func Main(args []string, stdin io.Reader, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "postdrop: fatal: usage: postdrop [-c config_dir] [-v]\n")
 		return ExitTempFail
 	}
-	cfg, err := postconf.Load(postconf.ConfigDir(*confDir))
+	dir := postconf.ConfigDir(*confDir)
+	if err := postconf.CheckTrusted(dir); err != nil {
+		fmt.Fprintf(stderr, "postdrop: fatal: %v\n", err)
+		return ExitTempFail
+	}
+	cfg, err := postconf.Load(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "postdrop: fatal: %v\n", err)
 		return ExitTempFail

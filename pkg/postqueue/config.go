@@ -11,7 +11,11 @@ import (
 // Load reads main.cf in configDir ("" means $MAIL_CONFIG or
 // /etc/postfix) and returns the queue it describes.
 func Load(configDir string) (*queue.Queue, *postconf.Config, error) {
-	c, err := postconf.Load(postconf.ConfigDir(configDir))
+	dir := postconf.ConfigDir(configDir)
+	if err := postconf.CheckTrusted(dir); err != nil {
+		return nil, nil, err
+	}
+	c, err := postconf.Load(dir)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -99,6 +99,22 @@ type Writer struct {
 	id         string // the queue ID Commit links the file to
 }
 
+// syncEntry makes the file's new directory entry durable. The set-gid
+// postdrop may write into maildrop/ (mode 0730) but not open it for
+// reading; then the file is fsynced once more: the link changed its inode,
+// so the journal commit that fsync forces carries the directory entry too
+// (ext4, xfs).
+func (w *Writer) syncEntry(dir string) error {
+	err := syncDir(dir)
+	if err != nil && errors.Is(err, os.ErrPermission) {
+		if serr := w.f.Sync(); serr != nil {
+			return fmt.Errorf("fsync file %s: %w", w.tmp, unwrapPath(serr))
+		}
+		return nil
+	}
+	return err
+}
+
 // ID is the queue ID the message will have once committed, known from
 // Create on (Postfix's IDs are made from the file's inode), so that cleanup
 // can name it in the Received: and Message-Id: headers it writes.
@@ -212,10 +228,10 @@ func (w *Writer) Commit() (string, error) {
 			if err := os.Remove(w.tmp); err != nil {
 				return "", fmt.Errorf("remove %s: %w", w.tmp, unwrapPath(err))
 			}
-			if err := syncDir(filepath.Dir(final)); err != nil {
+			if err := w.syncEntry(filepath.Dir(final)); err != nil {
 				return "", err
 			}
-			if err := syncDir(filepath.Dir(w.tmp)); err != nil {
+			if err := w.syncEntry(filepath.Dir(w.tmp)); err != nil {
 				return "", err
 			}
 			w.tmp = ""
