@@ -28,12 +28,22 @@ func isFiller(line string) bool {
 	return t == "" || t[0] == '#'
 }
 
-// readLogicalLines splits a configuration file into logical lines. A
-// continuation line with nothing to continue is reported through warn (in
-// Postfix's wording) and skipped.
+// readLogicalLines splits a configuration file into logical lines. Lines
+// that continue nothing (white space at the start of the file) form a
+// logical line of their own, which is reported through warn in Postfix's
+// wording, raw text made printable, and skipped.
 func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLine, error) {
 	br := bufio.NewReader(r)
 	var out []logicalLine
+	var stray strings.Builder // raw text of a logical line with no start
+	inStray := false
+	endStray := func() {
+		if inStray && warn != nil {
+			warn(fmt.Sprintf("%s: logical line must not start with whitespace: \"%s\"", path, Printable(stray.String())))
+		}
+		inStray = false
+		stray.Reset()
+	}
 	n := 0
 	for {
 		raw, err := br.ReadString('\n')
@@ -44,26 +54,40 @@ func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLin
 			break
 		}
 		n++
+		raw = strings.TrimSuffix(raw, "\n")
 		line := strings.TrimRight(raw, spaceChars)
 		switch {
 		case isFiller(line):
 		case isSpace(line[0]):
-			if len(out) == 0 {
-				if warn != nil {
-					warn(fmt.Sprintf("%s: logical line must not start with whitespace: \"%s\"", path, line))
-				}
+			if len(out) == 0 || inStray {
+				inStray = true
+				stray.WriteString(raw)
 				break
 			}
 			out[len(out)-1].Text += line
 			out[len(out)-1].Last = n
 		default:
+			endStray()
 			out = append(out, logicalLine{Text: line, Line: n, Last: n})
 		}
 		if err != nil {
 			break
 		}
 	}
+	endStray()
 	return out, nil
+}
+
+// Printable is s with every byte that is not printable ASCII replaced by
+// '?', as Postfix shows file text in its messages.
+func Printable(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
 
 // unwrapErrno strips Go's "op path:" wrapping so that messages read like
