@@ -60,3 +60,19 @@ func TestRuntimePostfixDeliversToMaildir(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimePostdoveDeliversToMaildir is the same run with postdove.
+func TestRuntimePostdoveDeliversToMaildir(t *testing.T) {
+	inst := oracle.StartPostdove(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF})
+	u := oracle.AddUser(t, inst.HomeDir, "pdrt")
+	runtimeSend(t, inst, "Subject: runtime\n\nhello from postdove\n", u.Name)
+	if n := oracle.WaitFiles(u.Maildir(), 1, 20*time.Second); n != 1 {
+		t.Fatalf("%s: %d files after 20s, want 1\nmaillog:\n%s", u.Maildir(), n, inst.ReadMaillog())
+	}
+	log := runtimeWaitLog(t, inst, ": removed")
+	for _, want := range []string{"postfix/pickup[", "postfix/cleanup[", "postfix/qmgr[", "postfix/local[", "status=sent (delivered to maildir)"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}

@@ -28,6 +28,10 @@ type PostfixOptions struct {
 	MasterCF string
 	// Hostname is myhostname; default "mail.example.test".
 	Hostname string
+	// Aliases is ConfigDir/aliases, indexed with the system's own
+	// postalias before start; alias_maps = hash:$config_directory/aliases.
+	// Default "postmaster: root".
+	Aliases string
 }
 
 // Instance is one running private mail system, the real Postfix or
@@ -178,6 +182,7 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 	if host == "" {
 		host = "mail.example.test"
 	}
+	aliases := filepath.Join(inst.ConfigDir, "aliases")
 	mainCF := strings.Join([]string{
 		"# written by postdove/compat/oracle for a private " + inst.System + " instance",
 		"compatibility_level = 3.6",
@@ -191,9 +196,15 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 		"inet_interfaces = loopback-only",
 		"mydestination = $myhostname, localhost.$mydomain, localhost",
 		"mail_spool_directory = " + inst.SpoolDir,
-		"alias_maps =",
-		"alias_database =",
+		"alias_maps = hash:" + aliases,
+		"alias_database = hash:" + aliases,
 	}, "\n") + "\n" + systemCF + opt.MainCF
+	if opt.Aliases == "" {
+		opt.Aliases = "postmaster: root\n"
+	}
+	if err := os.WriteFile(aliases, []byte(opt.Aliases), 0644); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.HasSuffix(mainCF, "\n") {
 		mainCF += "\n"
 	}
@@ -203,6 +214,9 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 	masterCF := instanceMasterCF + opt.MasterCF
 	if err := os.WriteFile(filepath.Join(inst.ConfigDir, "master.cf"), []byte(masterCF), 0644); err != nil {
 		t.Fatal(err)
+	}
+	if res := Run(inst.Command("postalias", aliases), ""); res.Code != 0 {
+		t.Fatalf("%s postalias %s: exit %d: %s", inst.System, aliases, res.Code, res.Stderr)
 	}
 	t.Cleanup(inst.Stop)
 	res := Run(inst.Command("postfix", "start"), "")
