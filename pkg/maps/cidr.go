@@ -45,11 +45,11 @@ func parseCIDRPattern(pat string) (netip.Prefix, bool, string) {
 	if strings.HasPrefix(pat, "[") {
 		end := strings.IndexByte(pat, ']')
 		if end < 0 {
-			return netip.Prefix{}, false, fmt.Sprintf("missing ']' character after %q", pat)
+			return netip.Prefix{}, false, fmt.Sprintf("missing ']' character after \"%s\"", pat)
 		}
 		rest := pat[end+1:]
 		if rest != "" && rest[0] != '/' {
-			return netip.Prefix{}, false, fmt.Sprintf("garbage after %q", pat[:end+1])
+			return netip.Prefix{}, false, fmt.Sprintf("garbage after \"%s\"", pat[:end+1])
 		}
 		addr = pat[1:end] + rest
 	}
@@ -61,31 +61,31 @@ func parseCIDRPattern(pat string) (netip.Prefix, bool, string) {
 	whole := addr
 	if hasMask {
 		whole = addr + "/" + mask
-		if addr == "" {
-			return netip.Prefix{}, false, fmt.Sprintf("bad network value in %q", whole)
-		}
 		if !allDigits(mask) {
-			return netip.Prefix{}, false, fmt.Sprintf("bad mask value in %q", whole)
+			return netip.Prefix{}, false, fmt.Sprintf("bad mask value in \"%s\"", whole)
+		}
+		if addr == "" {
+			return netip.Prefix{}, false, fmt.Sprintf("bad network value in \"%s\"", whole)
 		}
 	}
 	ip, err := netip.ParseAddr(addr)
 	if err != nil || ip.Zone() != "" {
 		if hasMask {
-			return netip.Prefix{}, false, fmt.Sprintf("bad network value in %q", whole)
+			return netip.Prefix{}, false, fmt.Sprintf("bad network value in \"%s\"", whole)
 		}
-		return netip.Prefix{}, false, fmt.Sprintf("bad address pattern: %q", whole)
+		return netip.Prefix{}, false, fmt.Sprintf("bad address pattern: \"%s\"", whole)
 	}
 	bits := ip.BitLen()
 	if hasMask {
 		n, err := strconv.Atoi(mask)
 		if err != nil || n > ip.BitLen() {
-			return netip.Prefix{}, false, fmt.Sprintf("bad mask length in %q", whole)
+			return netip.Prefix{}, false, fmt.Sprintf("bad mask length in \"%s\"", whole)
 		}
 		bits = n
 	}
 	p := netip.PrefixFrom(ip, bits)
 	if m := p.Masked(); m.Addr() != ip {
-		return netip.Prefix{}, false, fmt.Sprintf("non-null host address bits in %q, perhaps you should use \"%s/%d\" instead", whole, m.Addr(), bits)
+		return netip.Prefix{}, false, fmt.Sprintf("non-null host address bits in \"%s\", perhaps you should use \"%s/%d\" instead", whole, m.Addr(), bits)
 	}
 	return p, negate, ""
 }
@@ -138,6 +138,10 @@ func OpenCIDR(name string, opts Options) (*CIDRTable, error) {
 			if strings.HasPrefix(pat, "!") {
 				pat = "!" + strings.TrimLeft(pat[1:], " \t")
 			}
+		}
+		if pat == "" {
+			skip("no address pattern")
+			continue
 		}
 		p, negate, why := parseCIDRPattern(pat)
 		if why != "" {

@@ -11,6 +11,7 @@ package maps
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 )
@@ -55,12 +56,22 @@ func compilePCRESpec(p patSpec) (*byteMatcher, int, *reError) {
 			f.ungreedy = true
 		}
 	}
+	if len(p.pattern) > 65535 {
+		return nil, 0, &reError{msg: "regular expression is too large", offset: len(p.pattern)}
+	}
 	src, nsub, endSensitive, err := translatePCRE(p.pattern, f)
 	if err != nil {
 		return nil, 0, err
 	}
 	if anchored {
 		src = `\A(?:` + src + `)`
+	}
+	parsed, cerr := syntax.Parse(src, syntax.Perl)
+	if cerr != nil {
+		return nil, 0, unsupportedAt(0, "pattern too large for postdove's engine")
+	}
+	if emptyRepeatedCapture(parsed) {
+		return nil, 0, unsupportedAt(0, "a repeated group that can match the empty string and holds a capturing group (PCRE and Go report different captures)")
 	}
 	re, cerr := regexp.Compile(src)
 	if cerr != nil {
@@ -532,7 +543,7 @@ func (s *pcreScanner) escape() *reError {
 	case 'g', 'k':
 		return unsupportedAt(start, "backreference or subroutine call \\"+string(e))
 	case '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return unsupportedAt(start, "backreference \\"+string(e))
+		return unsupportedAt(start, "backreference or octal escape \\"+string(e))
 	default:
 		c, n, err, ok := escapeChar(s.pat, s.i+1)
 		if err != nil {
@@ -677,4 +688,69 @@ func (s *pcreScanner) bracket() (byteSet, *reError) {
 	_ = start
 	s.i = i
 	return set, nil
+}
+
+// nullable reports whether re can match the empty string.
+func nullable(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) == 0
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL, syntax.OpNoMatch:
+		return false
+	case syntax.OpCapture, syntax.OpPlus:
+		return nullable(re.Sub[0])
+	case syntax.OpStar, syntax.OpQuest:
+		return true
+	case syntax.OpRepeat:
+		return re.Min == 0 || nullable(re.Sub[0])
+	case syntax.OpConcat:
+		for _, s := range re.Sub {
+			if !nullable(s) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpAlternate:
+		for _, s := range re.Sub {
+			if nullable(s) {
+				return true
+			}
+		}
+		return false
+	}
+	return true // empty match, anchors, word boundaries
+}
+
+func hasCapture(re *syntax.Regexp) bool {
+	if re.Op == syntax.OpCapture {
+		return true
+	}
+	for _, s := range re.Sub {
+		if hasCapture(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyRepeatedCapture finds (x*)* style patterns: an unbounded or multiple
+// repetition whose body can match the empty string and captures. PCRE
+// records the last, empty, iteration; Go's engine does not.
+func emptyRepeatedCapture(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpStar, syntax.OpPlus:
+		if nullable(re.Sub[0]) && hasCapture(re.Sub[0]) {
+			return true
+		}
+	case syntax.OpRepeat:
+		if (re.Max < 0 || re.Max > 1) && nullable(re.Sub[0]) && hasCapture(re.Sub[0]) {
+			return true
+		}
+	}
+	for _, s := range re.Sub {
+		if emptyRepeatedCapture(s) {
+			return true
+		}
+	}
+	return false
 }

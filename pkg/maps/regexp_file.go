@@ -156,7 +156,7 @@ func parseTemplate(value, prefix, zeroMsg string, warn func(string)) (template, 
 				}
 			}
 			if j >= len(value) {
-				warn(fmt.Sprintf("truncated macro reference: %q", value))
+				warn(fmt.Sprintf("truncated macro reference: \"%s\"", value))
 				return bad()
 			}
 			name = value[i+1 : j]
@@ -170,16 +170,16 @@ func parseTemplate(value, prefix, zeroMsg string, warn func(string)) (template, 
 			i = j
 		}
 		if name == "" {
-			warn(fmt.Sprintf("empty macro name: %q", value))
+			warn(fmt.Sprintf("empty macro name: \"%s\"", value))
 			return bad()
 		}
 		if !allDigits(name) {
-			warn(fmt.Sprintf("%s: non-numeric replacement index %q", prefix, name))
+			warn(fmt.Sprintf("%s: non-numeric replacement index \"%s\"", prefix, name))
 			return bad()
 		}
 		n := atoiC(name)
 		if n == 0 {
-			warn(fmt.Sprintf("%s: %s replacement index %q", prefix, zeroMsg, name))
+			warn(fmt.Sprintf("%s: %s replacement index \"%s\"", prefix, zeroMsg, name))
 			return bad()
 		}
 		if uint32(n) > maxIdx {
@@ -298,7 +298,11 @@ func (d *patDialect) getPattern(s, prefix string, warn func(string)) (patSpec, s
 		}
 		break
 	}
-	if s == "" || isAlnum(s[0]) || isSpace(s[0]) {
+	if s == "" {
+		warn(prefix + ": no regexp: skipping this rule")
+		return p, "", false
+	}
+	if isAlnum(s[0]) || isSpace(s[0]) {
 		warn(prefix + ": ignoring unrecognized request")
 		return p, "", false
 	}
@@ -314,7 +318,7 @@ func (d *patDialect) getPattern(s, prefix string, warn func(string)) (patSpec, s
 		}
 	}
 	if i >= len(s) {
-		warn(fmt.Sprintf("%s: no closing regexp delimiter \"%c\": %s this rule", prefix, delim, d.noCloseAction))
+		warn(fmt.Sprintf("%s: no closing regexp delimiter \"%s\": %s this rule", prefix, string([]byte{delim}), d.noCloseAction))
 		return p, "", false
 	}
 	p.pattern = s[1:i]
@@ -328,9 +332,9 @@ func (d *patDialect) getPattern(s, prefix string, warn func(string)) (patSpec, s
 		switch {
 		case strings.IndexByte(d.flags, c) >= 0:
 		case strings.IndexByte(d.obsoleteFlags, c) >= 0:
-			warn(fmt.Sprintf("%s: ignoring obsolete regexp option \"%c\"", prefix, c))
+			warn(fmt.Sprintf("%s: ignoring obsolete regexp option \"%s\"", prefix, string([]byte{c})))
 		default:
-			warn(fmt.Sprintf("%s: unknown regexp option \"%c\": skipping this rule", prefix, c))
+			warn(fmt.Sprintf("%s: unknown regexp option \"%s\": skipping this rule", prefix, string([]byte{c})))
 			return p, "", false
 		}
 		j++
@@ -350,7 +354,7 @@ func (d *patDialect) parseRule(mapName string, ln logicalLine, nesting int, warn
 			return patRule{}, false
 		}
 		if rest = trimSpace(rest); rest != "" {
-			warn(fmt.Sprintf("%s: ignoring extra text after IF statement: %q", prefix, rest))
+			warn(fmt.Sprintf("%s: ignoring extra text after IF statement: \"%s\"", prefix, rest))
 			warn(prefix + ": do not prepend whitespace to statements between IF and ENDIF")
 		}
 		return patRule{op: opIf, first: p}, true

@@ -37,8 +37,9 @@ type patEntry struct {
 
 // patTable is an opened regexp: or pcre: table.
 type patTable struct {
-	name  string
-	rules []patEntry
+	typ, name string
+	rules     []patEntry
+	warn      func(string)
 }
 
 type patCompiler func(patSpec) (*byteMatcher, int, *reError)
@@ -59,11 +60,11 @@ func openPatternTable(name string, opts Options, d *patDialect, compile patCompi
 		var re *readError
 		if errors.As(err, &re) {
 			// Postfix reads a directory as an empty regexp/pcre table.
-			return &patTable{name: name}, nil
+			return &patTable{typ: d.name, name: name, warn: warn}, nil
 		}
 		return nil, err
 	}
-	t := &patTable{name: name}
+	t := &patTable{typ: d.name, name: name, warn: warn}
 	type openIf struct{ idx, lineno int }
 	var ifs []openIf
 	for _, ln := range lines {
@@ -172,12 +173,19 @@ func (t *patTable) Lookup(key string) (string, bool, error) {
 				return "", false, fmt.Errorf("%s: %w", t.name, err)
 			}
 			if ok {
-				return r.tmpl.expand(func(n int) string {
+				v := r.tmpl.expand(func(n int) string {
 					if n < len(groups) {
 						return groups[n]
 					}
 					return ""
-				}), true, nil
+				})
+				if v == "" {
+					// Postfix's dictionary layer complains about an empty result
+					// (and still returns it).
+					t.warn(fmt.Sprintf("table %s:%s: key %s: empty string result is not allowed", t.typ, t.name, key))
+					t.warn(fmt.Sprintf("table %s:%s should return NO RESULT in case of NOT FOUND", t.typ, t.name))
+				}
+				return v, true, nil
 			}
 		}
 		i++
