@@ -105,8 +105,22 @@ func postconfRun(cmd *exec.Cmd, skip map[string]string) postconfResult {
 
 func postconfCompare(t *testing.T, o *oracle.Oracle, ours string, skip map[string]string, args ...string) {
 	t.Helper()
+	postconfCompareNorm(t, o, ours, skip, nil, args...)
+}
+
+// postconfCompareNorm is postconfCompare with each stderr line passed
+// through norm first, for messages where Postfix's choice is random.
+func postconfCompareNorm(t *testing.T, o *oracle.Oracle, ours string, skip map[string]string, norm func(string) string, args ...string) {
+	t.Helper()
 	want := postconfRun(o.Command("postconf", args...), skip)
 	got := postconfRun(exec.Command(ours, args...), skip)
+	for _, r := range []*postconfResult{&want, &got} {
+		for i := range r.Stderr {
+			if norm != nil {
+				r.Stderr[i] = norm(r.Stderr[i])
+			}
+		}
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("postconf %s: (-oracle +ours)\n%s", strings.Join(args, " "), postconfResultDiff(want, got))
 	}
@@ -262,11 +276,19 @@ func TestPostconfErrors(t *testing.T) {
 	o := oracle.Get(t)
 	ours := oracle.Postdove(t, "postconf")
 	skip := postconfDifferences(t)
-	for _, name := range []string{"missing-eq", "loop", "truncated"} {
+	for _, name := range []string{"missing-eq", "truncated"} {
 		dir := postconfCorpus(t, o, name)
 		postconfCompare(t, o, ours, skip, "-c", dir, "-n")
 	}
-	dir := postconfCorpus(t, o, "vm2")
+	// In a loop ($myorigin -> $relayhost -> $myorigin), the name Postfix
+	// reports is the one its randomly seeded hash table yields first:
+	// either member of the loop is right.
+	loop := strings.NewReplacer(`nesting: "myorigin"`, `nesting: LOOP-MEMBER`, `nesting: "relayhost"`, `nesting: LOOP-MEMBER`)
+	dir := postconfCorpus(t, o, "loop")
+	for _, args := range [][]string{{"-n"}, {"-M"}, {"-P"}, {"myorigin"}} {
+		postconfCompareNorm(t, o, ours, skip, loop.Replace, append([]string{"-c", dir}, args...)...)
+	}
+	dir = postconfCorpus(t, o, "vm2")
 	postconfCompare(t, o, ours, skip, "-c", filepath.Join(dir, "nonexistent"), "-n")
 	postconfCompare(t, o, ours, skip, "-c", dir, "-n", "-d")
 	postconfCompare(t, o, ours, skip, "-c", dir, "-e")
@@ -274,6 +296,8 @@ func TestPostconfErrors(t *testing.T) {
 	// A directory where main.cf should be.
 	d := t.TempDir()
 	os.Mkdir(filepath.Join(d, "main.cf"), 0o755)
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(d, "main.cf"), past, past)
 	postconfCompare(t, o, ours, skip, "-c", d, "-n")
 	// Usage errors. The program name differs, so compare from the colon on.
 	for _, args := range [][]string{{"-Z"}, {"-c"}} {

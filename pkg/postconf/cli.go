@@ -59,11 +59,11 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 		fmt.Fprintln(out, "flock\nfcntl\ndotlock")
 		return nil
 	case o.Edit || o.Comment || o.Exclude:
-		return runEdit(o, dir)
+		return runEdit(o, dir, warn)
 	case o.Master || o.Fields || o.MasterParam:
 		return runMaster(o, dir, out, warn)
 	}
-	c, err := Load(dir)
+	c, err := loadForQuery(dir, o.Defaults)
 	if err != nil {
 		return asFatal(err)
 	}
@@ -80,8 +80,10 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 	if err := c.masterErr; err != nil {
 		warn(err.Error())
 	}
-	for _, w := range c.Warnings() {
-		warn(w)
+	if !o.Defaults {
+		for _, w := range c.Warnings() {
+			warn(w)
+		}
 	}
 	names := o.Args
 	if len(names) == 0 {
@@ -125,6 +127,18 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 	return nil
 }
 
+// loadForQuery loads the configuration a query shows. For defaults (-d)
+// main.cf is not read at all, only master.cf for its per-service names.
+func loadForQuery(dir string, defaults bool) (*Config, error) {
+	if !defaults {
+		return Load(dir)
+	}
+	c := Empty(dir)
+	c.services, c.masterErr = LoadMaster(dir)
+	c.svcDefs = serviceDefaults(c.services)
+	return c, nil
+}
+
 func isUnused(c *Config, name string) bool {
 	for _, n := range c.Unused() {
 		if n == name {
@@ -159,7 +173,7 @@ func (c *Config) allNames() []string {
 func asFatal(err error) error {
 	var me *MacroError
 	if errors.As(err, &me) {
-		return &Fatal{Before: []string{me.Detail}, Text: "macro processing error"}
+		return &Fatal{Before: append(append([]string(nil), me.Warnings...), me.Detail), Text: "macro processing error"}
 	}
 	var f *Fatal
 	if errors.As(err, &f) {
@@ -210,7 +224,7 @@ func foldLine(s string, width int, indent string) string {
 	return b.String()
 }
 
-func runEdit(o Options, dir string) error {
+func runEdit(o Options, dir string, warn func(string)) error {
 	if o.Master || o.Fields || o.MasterParam {
 		return fatalf("master.cf editing is not supported")
 	}
@@ -231,22 +245,24 @@ func runEdit(o Options, dir string) error {
 			return fatalf("-X requires name argument")
 		}
 	}
-	if err := Edit(dir, mode, o.Args); err != nil {
+	if err := Edit(dir, mode, o.Args, warn); err != nil {
 		return fatalf("%v", err)
 	}
 	return nil
 }
 
 func runMaster(o Options, dir string, out io.Writer, warn func(string)) error {
-	services, err := LoadMaster(dir)
+	c, err := Load(dir)
 	if err != nil {
-		return fatalf("%v", err)
+		return asFatal(err)
 	}
-	if c, err := Load(dir); err == nil {
-		for _, w := range masterUndefined(services, c.lookup) {
-			warn(w)
-		}
+	if c.masterErr != nil {
+		return fatalf("%v", c.masterErr)
 	}
+	for _, w := range c.Warnings() {
+		warn(w)
+	}
+	services := c.services
 	var lines []string
 	switch {
 	case o.Fields:

@@ -98,6 +98,8 @@ func (c *Config) warn(msg string) { c.warnings = append(c.warnings, msg) }
 // check expands every value main.cf sets, as Postfix does on start-up, and
 // records references to undefined names.
 func (c *Config) check() error {
+	// master.cf's references are checked first: they need no expansion.
+	c.warnings = append(c.warnings, masterUndefined(c.services, c.lookup)...)
 	seen := map[string]bool{}
 	x := &expander{lookup: c.lookup, undefined: func(name string) {
 		if !seen[name] {
@@ -110,10 +112,13 @@ func (c *Config) check() error {
 			continue
 		}
 		if _, err := x.expand(c.set[name], 1); err != nil {
+			var me *MacroError
+			if errors.As(err, &me) {
+				me.Warnings = append([]string(nil), c.warnings...)
+			}
 			return err
 		}
 	}
-	c.warnings = append(c.warnings, masterUndefined(c.services, c.lookup)...)
 	return nil
 }
 

@@ -192,21 +192,27 @@ var perServiceSuffixes = [][2]string{
 // deliveryAgents are the master.cf commands that get per-service
 // parameters; timeLimited ones also get NAME_time_limit.
 var (
-	deliveryAgents = map[string]bool{"smtp": true, "lmtp": true, "local": true, "virtual": true, "pipe": true}
+	deliveryAgents = map[string]bool{"smtp": true, "lmtp": true, "local": true, "virtual": true, "pipe": true, "error": true}
 	timeLimited    = map[string]bool{"pipe": true, "spawn": true}
 )
 
-// serviceDefaults returns the per-service parameters for services.
+// serviceDefaults returns the per-service parameters for services; a
+// built-in default (local_destination_recipient_limit = 1) wins.
 func serviceDefaults(services []Service) map[string]string {
 	m := map[string]string{}
+	add := func(name, value string) {
+		if _, builtin := tableIndex[name]; !builtin {
+			m[name] = value
+		}
+	}
 	for _, s := range services {
 		if deliveryAgents[s.Command] {
 			for _, kv := range perServiceSuffixes {
-				m[s.Name+"_"+kv[0]] = kv[1]
+				add(s.Name+"_"+kv[0], kv[1])
 			}
 		}
 		if timeLimited[s.Command] {
-			m[s.Name+"_time_limit"] = "$command_time_limit"
+			add(s.Name+"_time_limit", "$command_time_limit")
 		}
 	}
 	return m

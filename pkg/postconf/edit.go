@@ -25,12 +25,13 @@ func ParseAssignment(s string) (name, value string, err error) {
 
 // Edit changes main.cf in dir, keeping comments, order and the file's
 // mode, and replaces it atomically. For EditSet each arg is name=value;
-// otherwise a parameter name.
-func Edit(dir string, mode EditMode, args []string) error {
+// otherwise a parameter name. Every entry for a name is changed; warn
+// hears of names set more than once and of repeated requests.
+func Edit(dir string, mode EditMode, args []string, warn func(string)) error {
 	path := filepath.Join(dir, "main.cf")
 	type change struct {
-		name, value string
-		done        bool
+		name, value  string
+		done, warned bool
 	}
 	var changes []*change
 	byName := map[string]*change{}
@@ -44,6 +45,9 @@ func Edit(dir string, mode EditMode, args []string) error {
 			ch.name, ch.value = n, v
 		}
 		if old, ok := byName[ch.name]; ok {
+			if mode == EditSet {
+				warn(fmt.Sprintf("ignoring earlier request: '%s = %s'", old.name, old.value))
+			}
 			*old = *ch
 			continue
 		}
@@ -74,14 +78,15 @@ func Edit(dir string, mode EditMode, args []string) error {
 			if name, _, err := splitNameValue(line); err == nil {
 				if ch, ok := byName[name]; ok {
 					cur = ch
-					if mode == EditSet {
-						if !ch.done {
-							out.WriteString(name + " = " + ch.value + "\n")
-						}
-						ch.done = true
-						continue
+					if ch.done && !ch.warned {
+						warn(fmt.Sprintf("%s: multiple entries for \"%s\"", path, name))
+						ch.warned = true
 					}
 					ch.done = true
+					if mode == EditSet {
+						out.WriteString(name + " = " + ch.value + "\n")
+						continue
+					}
 				}
 			}
 		}

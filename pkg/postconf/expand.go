@@ -8,7 +8,12 @@ import (
 // MacroError is a $name expansion failure. Detail is Postfix's warning
 // ("unreasonable macro call nesting: \"myorigin\""); Postfix follows it
 // with "fatal: macro processing error".
-type MacroError struct{ Detail string }
+type MacroError struct {
+	Detail string
+	// Warnings are what loading the configuration had reported before
+	// the failure (Postfix prints them first).
+	Warnings []string
+}
 
 func (e *MacroError) Error() string { return e.Detail }
 
@@ -45,7 +50,7 @@ func (x *expander) expand(s string, depth int) (string, error) {
 			continue
 		}
 		if i+1 >= len(s) {
-			return "", &MacroError{`empty macro name: "` + s[i:] + `"`}
+			return "", &MacroError{Detail: `empty macro name: "` + s[i:] + `"`}
 		}
 		switch s[i+1] {
 		case '$':
@@ -58,7 +63,7 @@ func (x *expander) expand(s string, depth int) (string, error) {
 			}
 			end := matchClose(s, i+1, s[i+1], closer)
 			if end < 0 {
-				return "", &MacroError{`truncated macro reference: "` + s[i:] + `"`}
+				return "", &MacroError{Detail: `truncated macro reference: "` + s[i:] + `"`}
 			}
 			v, err := x.braced(s[i+2:end], s[i:end+1], depth)
 			if err != nil {
@@ -72,7 +77,7 @@ func (x *expander) expand(s string, depth int) (string, error) {
 				j++
 			}
 			if j == i+1 {
-				return "", &MacroError{`empty macro name: "` + s[i:] + `"`}
+				return "", &MacroError{Detail: `empty macro name: "` + s[i:] + `"`}
 			}
 			v, err := x.value(s[i+1:j], depth)
 			if err != nil {
@@ -105,7 +110,7 @@ func matchClose(s string, open int, o, c byte) int {
 // value is the recursively expanded value of a parameter.
 func (x *expander) value(name string, depth int) (string, error) {
 	if depth >= maxNesting {
-		return "", &MacroError{`unreasonable macro call nesting: "` + name + `"`}
+		return "", &MacroError{Detail: `unreasonable macro call nesting: "` + name + `"`}
 	}
 	raw, ok := x.lookup(name)
 	if !ok {
@@ -130,16 +135,16 @@ func (x *expander) braced(in, whole string, depth int) (string, error) {
 	name, rest := in[:j], in[j:]
 	if name == "" {
 		if rest == "" {
-			return "", &MacroError{`empty macro name: "` + whole + `"`}
+			return "", &MacroError{Detail: `empty macro name: "` + whole + `"`}
 		}
-		return "", &MacroError{`attribute name syntax error at: "...` + ">>>" + rest + `"`}
+		return "", &MacroError{Detail: `attribute name syntax error at: "...` + ">>>" + rest + `"`}
 	}
 	if rest == "" {
 		return x.value(name, depth)
 	}
 	op := rest[0]
 	if op != '?' && op != ':' {
-		return "", &MacroError{`attribute name syntax error at: "...` + name + ">>>" + rest + `"`}
+		return "", &MacroError{Detail: `attribute name syntax error at: "...` + name + ">>>" + rest + `"`}
 	}
 	raw, ok := x.lookup(name)
 	if !ok && x.undefined != nil {
@@ -158,7 +163,7 @@ func (x *expander) braced(in, whole string, depth int) (string, error) {
 			}
 		}
 		if !ok {
-			return "", &MacroError{`syntax error in conditional: "` + whole + `"`}
+			return "", &MacroError{Detail: `syntax error in conditional: "` + whole + `"`}
 		}
 		if set {
 			return x.expand(t, depth)
@@ -189,7 +194,7 @@ var relOps = []string{"==level", "!=level", "<=level", ">=level", "<level", ">le
 func (x *expander) expression(in, whole string, depth int) (string, error) {
 	a, rest, ok := takeBraced(in)
 	if !ok {
-		return "", &MacroError{`truncated macro reference: "` + whole + `"`}
+		return "", &MacroError{Detail: `truncated macro reference: "` + whole + `"`}
 	}
 	rest = strings.TrimLeft(rest, spaceChars)
 	op := ""
@@ -200,11 +205,11 @@ func (x *expander) expression(in, whole string, depth int) (string, error) {
 		}
 	}
 	if op == "" {
-		return "", &MacroError{`"==" or "!="" or "<"" or "<="" or ">="" or ">" expected at: "...` + a + "}>>>" + rest + `"`}
+		return "", &MacroError{Detail: `"==" or "!="" or "<"" or "<="" or ">="" or ">" expected at: "...` + a + "}>>>" + rest + `"`}
 	}
 	bv, rest, ok := takeBraced(strings.TrimLeft(rest[len(op):], spaceChars))
 	if !ok {
-		return "", &MacroError{`truncated macro reference: "` + whole + `"`}
+		return "", &MacroError{Detail: `truncated macro reference: "` + whole + `"`}
 	}
 	av, err := x.expand(a, depth)
 	if err != nil {
@@ -226,21 +231,21 @@ func (x *expander) expression(in, whole string, depth int) (string, error) {
 		return "", nil
 	}
 	if rest[0] != '?' {
-		return "", &MacroError{`"?" expected at: "...}>>>` + rest + `"`}
+		return "", &MacroError{Detail: `"?" expected at: "...}>>>` + rest + `"`}
 	}
 	t, rest, ok := takeBraced(strings.TrimLeft(rest[1:], spaceChars))
 	if !ok {
-		return "", &MacroError{`"{expression}" expected at: "...?>>>` + rest + `"`}
+		return "", &MacroError{Detail: `"{expression}" expected at: "...?>>>` + rest + `"`}
 	}
 	f := ""
 	rest = strings.TrimLeft(rest, spaceChars)
 	if rest != "" {
 		if rest[0] != ':' {
-			return "", &MacroError{`":" expected at: "...}>>>` + rest + `"`}
+			return "", &MacroError{Detail: `":" expected at: "...}>>>` + rest + `"`}
 		}
 		f, rest, ok = takeBraced(strings.TrimLeft(rest[1:], spaceChars))
 		if !ok || strings.TrimSpace(rest) != "" {
-			return "", &MacroError{`"{expression}" expected at: "...:>>>` + rest + `"`}
+			return "", &MacroError{Detail: `"{expression}" expected at: "...:>>>` + rest + `"`}
 		}
 	}
 	if truth {
@@ -300,12 +305,12 @@ func parseLevel(s string) ([3]int, error) {
 	var l [3]int
 	parts := strings.Split(s, ".")
 	if s == "" || len(parts) > 3 {
-		return l, &MacroError{`malformed compatibility level syntax: "` + s + `"`}
+		return l, &MacroError{Detail: `malformed compatibility level syntax: "` + s + `"`}
 	}
 	for i, p := range parts {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 0 || p == "" || p[0] == '+' {
-			return l, &MacroError{`malformed compatibility level syntax: "` + s + `"`}
+			return l, &MacroError{Detail: `malformed compatibility level syntax: "` + s + `"`}
 		}
 		l[i] = n
 	}

@@ -255,7 +255,7 @@ func TestEditKeepsLayoutAndMode(t *testing.T) {
 	dir := writeConf(t, "# head\nmyhostname = a\n  b\n# mid\nmyorigin = x\nrelayhost=y", "")
 	path := filepath.Join(dir, "main.cf")
 	os.Chmod(path, 0o640)
-	if err := Edit(dir, EditSet, []string{"myhostname=new", "mydomain = d.com", "relayhost ="}); err != nil {
+	if err := Edit(dir, EditSet, []string{"myhostname=new", "mydomain = d.com", "relayhost ="}, func(s string) { t.Log(s) }); err != nil {
 		t.Fatal(err)
 	}
 	want := "# head\nmyhostname = new\n# mid\nmyorigin = x\nrelayhost = \nmydomain = d.com\n"
@@ -265,13 +265,13 @@ func TestEditKeepsLayoutAndMode(t *testing.T) {
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
 		t.Errorf("mode = %v", st.Mode())
 	}
-	Edit(dir, EditComment, []string{"myorigin"})
-	Edit(dir, EditRemove, []string{"relayhost"})
+	Edit(dir, EditComment, []string{"myorigin"}, func(s string) { t.Log(s) })
+	Edit(dir, EditRemove, []string{"relayhost"}, func(s string) { t.Log(s) })
 	want = "# head\nmyhostname = new\n# mid\n#myorigin = x\nmydomain = d.com\n"
 	if b, _ := os.ReadFile(path); string(b) != want {
 		t.Errorf("after -# and -X:\n%s", b)
 	}
-	if err := Edit(dir, EditSet, []string{"novalue"}); err == nil || err.Error() != `missing '=' after attribute name: "novalue"` {
+	if err := Edit(dir, EditSet, []string{"novalue"}, func(s string) { t.Log(s) }); err == nil || err.Error() != `missing '=' after attribute name: "novalue"` {
 		t.Errorf("bad -e: %v", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
