@@ -30,7 +30,8 @@ type PostfixOptions struct {
 	Hostname string
 	// Aliases is ConfigDir/aliases, indexed with the system's own
 	// postalias before start; alias_maps = hash:$config_directory/aliases.
-	// Default "postmaster: root".
+	// Default "postmaster: root" and "root: /dev/null", so that bounces
+	// never reach the real root's mailbox.
 	Aliases string
 }
 
@@ -200,7 +201,7 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 		"alias_database = hash:" + aliases,
 	}, "\n") + "\n" + systemCF + opt.MainCF
 	if opt.Aliases == "" {
-		opt.Aliases = "postmaster: root\n"
+		opt.Aliases = "postmaster: root\nroot: /dev/null\n"
 	}
 	if err := os.WriteFile(aliases, []byte(opt.Aliases), 0644); err != nil {
 		t.Fatal(err)
