@@ -9,10 +9,14 @@ import (
 )
 
 // Service is one master.cf entry. The seven fields keep their text as
-// written ("-" for a default); Command is the program name and Args the
-// rest of the command line with the -o options taken out into Options.
+// written ("-" for a default); Command is the program name. Argv is the
+// rest of the command line in order, each daemon option as one item
+// "-o name=value"; Options are those daemon options (the -o settings
+// before the first word that does not start with '-', as the daemon's
+// getopt sees them) and Args the other words.
 type Service struct {
 	Name, Type, Private, Unpriv, Chroot, Wakeup, Maxproc, Command string
+	Argv                                                          []string
 	Args                                                          []string
 	Options                                                       [][2]string
 	File                                                          string
@@ -52,25 +56,47 @@ func parseService(text string) (Service, error) {
 		return Service{}, fmt.Errorf("bad field count")
 	}
 	s := Service{Name: f[0], Type: f[1], Private: f[2], Unpriv: f[3], Chroot: f[4], Wakeup: f[5], Maxproc: f[6], Command: f[7]}
-	rest := f[8:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		if a == "-o" && i+1 < len(rest) {
-			i++
-			a = "-o" + rest[i]
-		}
-		if opt, ok := strings.CutPrefix(a, "-o"); ok && opt != "" {
-			name, value, found := strings.Cut(opt, "=")
-			if !found {
-				return Service{}, fmt.Errorf("missing '=' after attribute name: \"%s\"", opt)
-			}
-			s.Options = append(s.Options, [2]string{name, value})
-			continue
-		}
-		s.Args = append(s.Args, a)
+	if err := s.setArgs(f[8:]); err != nil {
+		return Service{}, err
 	}
 	return s, nil
 }
+
+// setArgs sets Argv, Options and Args from the words after the command.
+func (s *Service) setArgs(words []string) error {
+	s.Argv, s.Args, s.Options = nil, nil, nil
+	inOptions := true
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if !inOptions || !strings.HasPrefix(w, "-") {
+			inOptions = false
+			s.Argv = append(s.Argv, w)
+			s.Args = append(s.Args, w)
+			continue
+		}
+		opt, ok := strings.CutPrefix(w, "-o")
+		if ok && opt == "" && i+1 < len(words) {
+			i++
+			opt = words[i]
+		}
+		if !ok || opt == "" {
+			s.Argv = append(s.Argv, w)
+			s.Args = append(s.Args, w)
+			continue
+		}
+		name, value, found := strings.Cut(opt, "=")
+		if !found {
+			return fmt.Errorf("missing '=' after attribute name: \"%s\"", opt)
+		}
+		s.Options = append(s.Options, [2]string{name, value})
+		s.Argv = append(s.Argv, "-o "+opt)
+	}
+	return nil
+}
+
+// isOptionItem reports whether an Argv item is a daemon option; words
+// never hold a space, options always do.
+func isOptionItem(item string) bool { return strings.HasPrefix(item, "-o ") }
 
 // Chrooted reports whether the service runs chrooted; "-" means n, except
 // that below compatibility level 1 it means y.
@@ -114,28 +140,23 @@ func (s Service) fieldValue(field string) string {
 	case "process_limit":
 		return s.Maxproc
 	}
-	return s.commandLine(false)
+	return s.commandLine()
 }
 
-// commandLine is the command with its options and arguments; fold puts
-// each -o on a line of its own, as postconf -Mf does.
-func (s Service) commandLine(fold bool) string {
-	sep := " "
-	if fold {
-		sep = "\n    "
-	}
-	var b strings.Builder
-	b.WriteString(s.Command)
-	for _, o := range s.Options {
-		b.WriteString(sep + "-o " + o[0] + "=" + o[1])
-	}
-	for _, a := range s.Args {
-		b.WriteString(" " + a)
-	}
-	return b.String()
+// commandLine is the command with its options and arguments in order.
+func (s Service) commandLine() string {
+	return strings.Join(append([]string{s.Command}, s.Argv...), " ")
 }
+
+// masterLineLimit is the width postconf -Mf folds master.cf entries to:
+// a folded line stays shorter than this.
+const masterLineLimit = 80
 
 // Format is the service as one master.cf entry in postconf -M's layout.
+// With fold (postconf -Mf, and entries postconf writes to master.cf), each
+// daemon option goes on a line of its own, the word after one starts a
+// new line, and other words wrap before column 80, continuation lines
+// indented by four spaces.
 func (s Service) Format(fold bool) string {
 	// Fields start at fixed columns; a long field pushes the rest along.
 	stops := []int{11, 17, 25, 33, 41, 49, 57}
@@ -148,7 +169,26 @@ func (s Service) Format(fold bool) string {
 		}
 		b.WriteString(strings.Repeat(" ", pad))
 	}
-	b.WriteString(s.commandLine(fold))
+	if !fold {
+		b.WriteString(s.commandLine())
+		return b.String()
+	}
+	b.WriteString(s.Command)
+	col := b.Len()
+	prevOption := false
+	for _, item := range s.Argv {
+		option := isOptionItem(item)
+		if option || prevOption || col+1+len(item) >= masterLineLimit {
+			b.WriteString("\n    ")
+			col = 4
+		} else {
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(item)
+		col += len(item)
+		prevOption = option
+	}
 	return b.String()
 }
 
