@@ -86,7 +86,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 func StartPostfix(t testing.TB, opt PostfixOptions) *Instance {
 	t.Helper()
 	o := Get(t)
-	inst := newInstance(t, "postfix", opt)
+	inst := newInstance(t, "postfix")
 	libs := o.LibDir()
 	sbin := filepath.Join(o.Root, "usr/sbin")
 	share := filepath.Join(o.Root, "usr/share")
@@ -123,7 +123,7 @@ func StartPostfix(t testing.TB, opt PostfixOptions) *Instance {
 func StartPostdove(t testing.TB, opt PostfixOptions) *Instance {
 	t.Helper()
 	bin := filepath.Dir(Postdove(t, "postfix"))
-	inst := newInstance(t, "postdove", opt)
+	inst := newInstance(t, "postdove")
 	extra := "command_directory = " + bin + "\ndaemon_directory = " + bin + "\n" +
 		"sendmail_path = " + filepath.Join(bin, "sendmail") + "\n"
 	inst.command = func(name string, args ...string) *exec.Cmd {
@@ -139,7 +139,7 @@ func StartPostdove(t testing.TB, opt PostfixOptions) *Instance {
 // the queue root-owned and not group or world writable, and maillog_file
 // under /var, so it lives in a fresh 0755 folder under /var/tmp rather
 // than in t.TempDir.
-func newInstance(t testing.TB, system string, opt PostfixOptions) *Instance {
+func newInstance(t testing.TB, system string) *Instance {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("a private Postfix instance needs root")
