@@ -121,8 +121,13 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 		}
 		printParam(out, n, v, o)
 	}
-	for _, n := range c.Unused() {
-		warn(fmt.Sprintf("%s: unused parameter: %s=%s", c.path, n, c.set[n]))
+	if !o.Defaults {
+		for _, n := range c.Unused() {
+			warn(fmt.Sprintf("%s: unused parameter: %s=%s", c.path, n, c.set[n]))
+		}
+		for _, w := range c.MasterUnused() {
+			warn(w)
+		}
 	}
 	return nil
 }
@@ -282,6 +287,9 @@ func runMaster(o Options, dir string, out io.Writer, warn func(string)) error {
 				}
 			}
 		}
+	}
+	for _, w := range c.MasterUnused() {
+		warn(w)
 	}
 	for _, l := range lines {
 		if o.NoNames {

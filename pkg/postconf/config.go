@@ -100,7 +100,7 @@ func (c *Config) warn(msg string) { c.warnings = append(c.warnings, msg) }
 func (c *Config) check() error {
 	// master.cf's references are checked first: they need no expansion.
 	c.warnings = append(c.warnings, masterUndefined(c.services, c.lookup)...)
-	seen := map[string]bool{}
+	seen := masterSet(c.services) // a master.cf -o defines a name too
 	x := &expander{lookup: c.lookup, undefined: func(name string) {
 		if !seen[name] {
 			seen[name] = true
@@ -139,7 +139,7 @@ func IsRaw(name string) bool { return rawParams[name] }
 // nothing defines.
 func masterUndefined(services []Service, lookup lookupFunc) []string {
 	var out []string
-	seen := map[string]bool{}
+	seen := masterSet(services)
 	for _, s := range services {
 		for _, o := range s.Options {
 			for _, n := range references(o[1]) {
@@ -151,6 +151,17 @@ func masterUndefined(services []Service, lookup lookupFunc) []string {
 		}
 	}
 	return out
+}
+
+// masterSet are the names master.cf -o options set.
+func masterSet(services []Service) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range services {
+		for _, o := range s.Options {
+			m[o[0]] = true
+		}
+	}
+	return m
 }
 
 // Warnings are the non-fatal messages Load produced, without the program
@@ -422,11 +433,9 @@ func references(s string) []string {
 	return out
 }
 
-// Unused lists names set in main.cf that nothing uses: not built in, not
-// added by a master.cf service, not referenced as $name from main.cf or a
-// master.cf -o value, not named by a master.cf -o, and not a restriction
-// class. File order.
-func (c *Config) Unused() []string {
+// usedNames are the names something refers to: $name in a main.cf value
+// or a master.cf -o value, and the restriction classes.
+func (c *Config) usedNames() map[string]bool {
 	used := map[string]bool{}
 	mark := func(v string) {
 		for _, n := range references(v) {
@@ -438,17 +447,39 @@ func (c *Config) Unused() []string {
 	}
 	for _, s := range c.services {
 		for _, o := range s.Options {
-			used[o[0]] = true
 			mark(o[1])
 		}
 	}
 	for _, n := range SplitList(c.Get("smtpd_restriction_classes")) {
 		used[n] = true
 	}
+	return used
+}
+
+// Unused lists names set in main.cf that nothing uses: not built in, not
+// added by a master.cf service, not referenced as $name from main.cf or a
+// master.cf -o value, and not a restriction class. File order.
+func (c *Config) Unused() []string {
+	used := c.usedNames()
 	var out []string
 	for _, n := range c.order {
 		if !used[n] && !c.Known(n) {
 			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// MasterUnused are Postfix's warnings about master.cf -o settings of
+// names that nothing uses (the same test as Unused), in file order.
+func (c *Config) MasterUnused() []string {
+	used := c.usedNames()
+	var out []string
+	for _, s := range c.services {
+		for _, o := range s.Options {
+			if !used[o[0]] && !c.Known(o[0]) {
+				out = append(out, fmt.Sprintf("%s: unused parameter: %s=%s", s.File, o[0], o[1]))
+			}
 		}
 	}
 	return out
