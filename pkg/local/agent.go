@@ -120,6 +120,12 @@ type Agent struct {
 	pool  *pool
 	mu    sync.Mutex
 	table map[string]maps.Table
+	// stamp is what the file behind each cached table looked like when
+	// it was opened; a table rebuilt since (newaliases, postmap) is
+	// opened again. Replaced tables are closed only by Close, as a
+	// delivery may still be using them.
+	stamp   map[string]string
+	retired []maps.Table
 }
 
 // Close stops the agent's idle workers and closes its tables.
@@ -131,6 +137,10 @@ func (a *Agent) Close() {
 		t.Close()
 		delete(a.table, k)
 	}
+	for _, t := range a.retired {
+		t.Close()
+	}
+	a.retired = nil
 	a.mu.Unlock()
 }
 
@@ -138,6 +148,7 @@ func (a *Agent) init() {
 	a.once.Do(func() {
 		a.pool = &pool{exe: a.Executable}
 		a.table = map[string]maps.Table{}
+		a.stamp = map[string]string{}
 	})
 }
 
@@ -326,19 +337,33 @@ func (d *delivery) lookupAlias(name string) (value, table string, found bool, er
 func (a *Agent) openTable(spec string) (maps.Table, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if t, ok := a.table[spec]; ok {
+	stamp := fileStamp(tableFile(spec))
+	t, ok := a.table[spec]
+	if ok && a.stamp[spec] == stamp {
 		return t, nil
 	}
 	open := a.OpenTable
 	if open == nil {
 		open = func(s string) (maps.Table, error) { return maps.Open(s, maps.Options{FoldCase: true}) }
 	}
-	t, err := open(spec)
+	nt, err := open(spec)
 	if err != nil {
 		return nil, err
 	}
-	a.table[spec] = t
-	return t, nil
+	if ok {
+		a.retired = append(a.retired, t)
+	}
+	a.table[spec], a.stamp[spec] = nt, stamp
+	return nt, nil
+}
+
+// fileStamp identifies one version of a file: inode, size and mtime.
+func fileStamp(path string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d/%d.%d", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
 }
 
 // alias expands local (or, failing that, user) through alias_maps.

@@ -436,3 +436,17 @@ func TestWorkerReuse(t *testing.T) {
 		t.Errorf("%d idle workers after 20 deliveries for one user, want 1", n)
 	}
 }
+
+// TestAliasTableRebuilt: an alias added to the table after the agent
+// first used it is seen by the next delivery (newaliases while running).
+func TestAliasTableRebuilt(t *testing.T) {
+	e := newEnv(t, map[string]string{"alias_maps": "texthash:$DIR/aliases"})
+	e.write("aliases", "root "+userA+"\n", 0644)
+	expect(t, one(t, e.deliver(testMsg, "root@"+domain)), Sent, "2.0.0", "delivered to mailbox")
+	expect(t, one(t, e.deliver(testMsg, "sales@"+domain)), Bounced, "5.1.1", `unknown user: "sales"`)
+	e.write("aliases", "root "+userA+"\nsales "+userB+"\n", 0644)
+	rs := e.deliver(testMsg, "sales@"+domain)
+	if r := one(t, rs); r.Status != Sent || r.Final != userB+"@"+domain {
+		t.Fatalf("after rebuild: %+v", r)
+	}
+}

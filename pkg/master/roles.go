@@ -37,7 +37,7 @@ type daemon struct {
 }
 
 func newDaemon(dir, program string) (*daemon, context.CancelFunc, error) {
-	cfg, err := postconf.Load(dir)
+	cfg, err := loadConfig(dir)
 	if err != nil {
 		return nil, nil, err
 	}
