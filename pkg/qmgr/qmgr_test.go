@@ -1,0 +1,239 @@
+package qmgr
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"postdove/pkg/local"
+	"postdove/pkg/maillog"
+	"postdove/pkg/queue"
+)
+
+// rig is a queue in a temp dir with a manager whose local transport is a
+// function the test decides the outcome of, per recipient address.
+type rig struct {
+	t       *testing.T
+	q       *queue.Queue
+	m       *Manager
+	logPath string
+	now     time.Time
+
+	mu        sync.Mutex
+	outcome   map[string]local.Status
+	delivered []string
+	notified  [][]local.Result
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range []string{queue.Incoming, queue.Active, queue.Deferred, queue.Corrupt, queue.Bounce, queue.Defer, queue.Trace} {
+		if err := os.MkdirAll(filepath.Join(dir, n), 0700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &rig{t: t, q: queue.New(dir), logPath: filepath.Join(dir, "maillog"), now: time.Now(), outcome: map[string]local.Status{}}
+	log, err := maillog.New(maillog.Options{File: r.logPath, Program: "qmgr", SyslogName: "postfix", Hostname: "vm2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.m = &Manager{
+		Q: r.q, Log: log,
+		Resolve: func(a string) (string, string) {
+			if strings.HasSuffix(a, "@remote.example") {
+				return "smtp", "remote.example"
+			}
+			return "local", "vm2"
+		},
+		Transports: map[string]Transport{"local": r.deliver},
+		Notify: func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error) {
+			rc, err := content()
+			if err != nil {
+				return "", err
+			}
+			defer rc.Close()
+			body, _ := io.ReadAll(rc)
+			if !bytes.Contains(body, []byte("Subject: test")) {
+				t.Errorf("notifier got content %q", body)
+			}
+			r.mu.Lock()
+			r.notified = append(r.notified, failed)
+			r.mu.Unlock()
+			return "NOTIFY1", nil
+		},
+		MinBackoff: 300 * time.Second, MaxBackoff: 4000 * time.Second,
+		MaxLifetime: 5 * 24 * time.Hour, BounceLifetime: 5 * 24 * time.Hour,
+		Now: func() time.Time { return r.now },
+	}
+	return r
+}
+
+func (r *rig) deliver(req local.Request) ([]local.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []local.Result
+	for _, rc := range req.Recipients {
+		st := r.outcome[rc.Address]
+		res := local.Result{Recipient: rc, Final: rc.Address, Status: st, Relay: "local"}
+		switch st {
+		case local.Sent:
+			res.DSN, res.Text = "2.0.0", "delivered to mailbox"
+			r.delivered = append(r.delivered, rc.Address)
+		case local.Deferred:
+			res.DSN, res.Text = "4.2.0", "mailbox busy"
+		case local.Bounced:
+			res.DSN, res.Text = "5.1.1", `unknown user: "nobody-here"`
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (r *rig) enqueue(arrival time.Time, rcpts ...string) string {
+	r.t.Helper()
+	m := &queue.Message{Sender: "root@vm2", Arrival: arrival}
+	for _, a := range rcpts {
+		m.Recipients = append(m.Recipients, queue.Recipient{Address: a, Status: queue.Pending})
+	}
+	id, err := r.q.Enqueue(queue.Incoming, m, strings.NewReader("Subject: test\n\nbody\n"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
+func (r *rig) log() string {
+	b, _ := os.ReadFile(r.logPath)
+	return string(b)
+}
+
+func TestDeliveredMessageIsRemoved(t *testing.T) {
+	r := newRig(t)
+	id := r.enqueue(r.now, "alice@vm2", "bob@vm2")
+	r.m.Drain()
+	if len(r.delivered) != 2 {
+		t.Fatalf("delivered %v, want alice and bob", r.delivered)
+	}
+	if q, err := r.q.Find(id); err == nil {
+		t.Fatalf("message still in %s", q)
+	}
+	log := r.log()
+	for _, want := range []string{
+		id + ": from=<root@vm2>, size=20, nrcpt=2 (queue active)",
+		id + ": removed",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func TestDeferredGoesToDeferredWithBackoff(t *testing.T) {
+	r := newRig(t)
+	r.outcome["bob@vm2"] = local.Deferred
+	id := r.enqueue(r.now, "alice@vm2", "bob@vm2")
+	r.m.Drain()
+	f, err := r.q.Open(queue.Deferred, id)
+	if err != nil {
+		t.Fatalf("not in deferred: %v", err)
+	}
+	defer f.Close()
+	if f.Recipients[0].Status != queue.Delivered || f.Recipients[1].Status != queue.TempFail {
+		t.Errorf("statuses %c %c, want D T", f.Recipients[0].Status, f.Recipients[1].Status)
+	}
+	st, _ := os.Stat(r.q.Path(queue.Deferred, id))
+	if got := st.ModTime().Sub(r.now); got < 299*time.Second || got > 301*time.Second {
+		t.Errorf("next attempt in %v, want minimal_backoff_time 300s", got)
+	}
+	reasons, _ := r.q.ReadLog(queue.Defer, id)
+	if len(reasons) != 1 || reasons[0].Reason != "mailbox busy" {
+		t.Errorf("defer log %+v", reasons)
+	}
+
+	// Not due yet: a deferred scan leaves it alone.
+	r.outcome["bob@vm2"] = local.Sent
+	r.m.scan(queue.Deferred, false)
+	r.m.wg.Wait()
+	if _, err := r.q.Find(id); err != nil {
+		t.Fatalf("message vanished before its retry time: %v", err)
+	}
+	// Due: only bob is tried again, alice is not delivered twice.
+	r.now = r.now.Add(301 * time.Second)
+	r.m.scan(queue.Deferred, false)
+	r.m.wg.Wait()
+	if got := strings.Join(r.delivered, ","); got != "alice@vm2,bob@vm2" {
+		t.Errorf("deliveries %s, want alice once then bob", got)
+	}
+	if _, err := r.q.Find(id); err == nil {
+		t.Error("message not removed after the retry delivered it")
+	}
+}
+
+func TestBounceNotifiesSender(t *testing.T) {
+	r := newRig(t)
+	r.outcome["nobody-here@vm2"] = local.Bounced
+	id := r.enqueue(r.now, "nobody-here@vm2", "alice@vm2")
+	r.m.Drain()
+	if len(r.notified) != 1 || len(r.notified[0]) != 1 || r.notified[0][0].Final != "nobody-here@vm2" {
+		t.Fatalf("notifications %+v", r.notified)
+	}
+	if _, err := r.q.Find(id); err == nil {
+		t.Error("bounced message not removed")
+	}
+	if log := r.log(); !strings.Contains(log, "postfix/bounce[") || !strings.Contains(log, id+": sender non-delivery notification: NOTIFY1") {
+		t.Errorf("maillog lacks the bounce line:\n%s", log)
+	}
+}
+
+func TestExpiredDeferralReturnsToSender(t *testing.T) {
+	r := newRig(t)
+	r.outcome["bob@vm2"] = local.Deferred
+	id := r.enqueue(r.now.Add(-6*24*time.Hour), "bob@vm2")
+	r.m.Drain()
+	if len(r.notified) != 1 || r.notified[0][0].DSN != "5.2.0" {
+		t.Fatalf("notifications %+v, want one with 5.2.0", r.notified)
+	}
+	if log := r.log(); !strings.Contains(log, id+": from=<root@vm2>, status=expired, returned to sender") {
+		t.Errorf("maillog lacks the expiry line:\n%s", log)
+	}
+	if _, err := r.q.Find(id); err == nil {
+		t.Error("expired message still queued")
+	}
+}
+
+func TestMissingTransportDefers(t *testing.T) {
+	r := newRig(t)
+	id := r.enqueue(r.now, "carol@remote.example")
+	r.m.Drain()
+	if _, err := r.q.ReadEnvelope(queue.Deferred, id); err != nil {
+		t.Fatalf("remote mail not deferred: %v", err)
+	}
+	if log := r.log(); !strings.Contains(log, "to=<carol@remote.example>, relay=none") || !strings.Contains(log, "status=deferred (delivery temporarily suspended: mail transport smtp is not available)") {
+		t.Errorf("maillog:\n%s", log)
+	}
+}
+
+func TestCorruptFileIsSetAsideAndOthersFlow(t *testing.T) {
+	r := newRig(t)
+	bad := "ABCDEF123"
+	if err := os.WriteFile(r.q.Path(queue.Incoming, bad), []byte("not a queue file\n"), 0600); err != nil {
+		t.Fatal(err)
+	}
+	good := r.enqueue(r.now, "alice@vm2")
+	r.m.Drain()
+	if _, err := os.Stat(r.q.Path(queue.Corrupt, bad)); err != nil {
+		t.Errorf("corrupt file not in corrupt/: %v", err)
+	}
+	if _, err := r.q.Find(good); err == nil || len(r.delivered) != 1 {
+		t.Errorf("good message not delivered: %v %v", err, r.delivered)
+	}
+	if log := r.log(); !strings.Contains(log, bad+": saving corrupt queue file") {
+		t.Errorf("maillog lacks the corrupt line:\n%s", log)
+	}
+}
