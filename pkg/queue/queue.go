@@ -146,8 +146,7 @@ func (q *Queue) Find(id string) (string, error) {
 }
 
 // Move moves message id from queue from to queue to, atomically (one
-// rename, then both directories are fsynced). The message's logfiles stay
-// where they are.
+// rename). The message's logfiles stay where they are.
 func (q *Queue) Move(id, from, to string) error {
 	src, err := q.locate(from, id)
 	if err != nil {
@@ -160,14 +159,15 @@ func (q *Queue) Move(id, from, to string) error {
 	if err := os.Rename(src, dst); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", src, dst, unwrapPath(err))
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(src))
+	// No directory fsync, as in Postfix: a rename is atomic, so after a
+	// crash the file is under its old or its new name, and qmgr scans
+	// every queue it may be in at start. The file's content (and its
+	// recipients' done marks) are fsynced where they are written.
+	return nil
 }
 
 // Remove deletes message id from queue name and its bounce, defer and
-// trace logfiles. The removal is made durable before Remove returns.
+// trace logfiles.
 func (q *Queue) Remove(name, id string) error {
 	p, err := q.locate(name, id)
 	if err != nil {
@@ -176,10 +176,10 @@ func (q *Queue) Remove(name, id string) error {
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("remove %s: %w", p, unwrapPath(err))
 	}
-	if err := q.RemoveLogs(id); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(p))
+	// No directory fsync: a removal undone by a crash brings back a file
+	// whose recipients are all marked done (or, for maildrop, a message
+	// picked up again), the same window Postfix has.
+	return q.RemoveLogs(id)
 }
 
 // RemoveLogs deletes the bounce, defer and trace logfiles of id, if any.
