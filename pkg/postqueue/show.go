@@ -50,7 +50,7 @@ func Scan(q *queue.Queue) ([]Entry, error) {
 			if err != nil {
 				continue
 			}
-			e := Entry{Queue: name, ID: id, Arrival: m.Arrival, Size: m.Size, ForcedExpire: m.ForcedExpire, Sender: externalForm(m.Sender)}
+			e := Entry{Queue: name, ID: id, Arrival: m.Arrival, Size: m.MessageSize, ForcedExpire: m.ForcedExpire, Sender: externalForm(m.Sender)}
 			if e.Sender == "" {
 				e.Sender = "MAILER-DAEMON"
 			}

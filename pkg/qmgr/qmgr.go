@@ -217,9 +217,9 @@ func (m *Manager) deliver(f *queue.File, from string) {
 		}
 	}
 	if from == queue.Incoming {
-		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.Size, len(msg.Recipients))
+		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, len(msg.Recipients))
 	} else if from == queue.Deferred {
-		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.Size, pending)
+		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, pending)
 	}
 	path := f.Path
 	open := func() (io.ReadCloser, error) { return OpenContent(path, msg.Offset, msg.Size) }

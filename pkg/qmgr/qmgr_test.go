@@ -125,7 +125,8 @@ func TestDeliveredMessageIsRemoved(t *testing.T) {
 	}
 	log := r.log()
 	for _, want := range []string{
-		id + ": from=<root@vm2>, size=20, nrcpt=2 (queue active)",
+		// Three lines stored as Postfix records: 15 + 2 + 6 bytes.
+		id + ": from=<root@vm2>, size=23, nrcpt=2 (queue active)",
 		id + ": removed",
 	} {
 		if !strings.Contains(log, want) {

@@ -10,12 +10,14 @@ import (
 )
 
 // FromConfig returns the queue main.cf describes: queue_directory,
-// enable_long_queue_ids, hash_queue_depth and hash_queue_names.
+// enable_long_queue_ids, hash_queue_depth, hash_queue_names and
+// line_length_limit.
 func FromConfig(c *postconf.Config) *Queue {
 	q := New(c.Get("queue_directory"))
 	q.LongIDs = c.Bool("enable_long_queue_ids")
 	q.HashDepth = c.Int("hash_queue_depth")
 	q.SetHashNames(c.Get("hash_queue_names"))
+	q.LineLimit = c.Int("line_length_limit")
 	return q
 }
 

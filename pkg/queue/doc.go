@@ -26,7 +26,7 @@
 //
 //	postdove-queue 1
 //	arrival 1795299959 515175
-//	content 0000000000000312 0000000000001234
+//	content 0000000000000312 0000000000001234 0000000000001290
 //	sender "alice@example.com"
 //	attr "message_id" "<x@example.com>"
 //	rcpt - "bob@example.org" "bob@example.org"
@@ -35,13 +35,14 @@
 //
 // Strings are Go-quoted (strconv.Quote), so any byte can appear in an
 // address. The "content" line holds, in fixed-width decimal, the offset of
-// the content and its length; both are patched in place when the writer
-// commits, and the reader checks them against the file size so a
-// truncated file is reported as corrupt. Each "rcpt" line starts with a
-// one-byte status ('-' pending, 'D' delivered, 'B' bounced, 'T' deferred
-// at the last attempt) at a fixed offset, so a delivery agent can mark a
-// recipient with one pwrite and fsync. The optional original recipient
-// follows the address.
+// the content, its length and the size Postfix would report for it (see
+// RecordSize; older files lack the third number); they are patched in
+// place when the writer commits, and the reader checks them against the
+// file size so a truncated file is reported as corrupt. Each "rcpt" line
+// starts with a one-byte status ('-' pending, 'D' delivered, 'B' bounced,
+// 'T' deferred at the last attempt) at a fixed offset, so a delivery
+// agent can mark a recipient with one pwrite and fsync. The optional
+// original recipient follows the address.
 //
 // A file is written under a temporary name (tmp.*) in the top directory of
 // its queue, fsynced, linked to its queue ID (which includes the file's

@@ -57,6 +57,10 @@ type Message struct {
 	Attrs      map[string]string
 	Size       int64 // content length in bytes
 	Offset     int64 // where the content starts in the file
+	// MessageSize is the size Postfix would report for the message (qmgr's
+	// "size=", mailq): the content counted as queue file records (see
+	// RecordSize). Files without it report Size.
+	MessageSize int64
 	// ForcedExpire is set by postsuper -e/-f: qmgr returns the message
 	// to its sender at the next attempt. Like Postfix, it is kept in the
 	// file's group-execute mode bit.
@@ -94,6 +98,7 @@ type Writer struct {
 	sizeOffset int64 // of the content line's numbers
 	content    int64 // offset of the content
 	size       int64
+	records    *RecordSize
 	done       bool
 	inode      uint64
 	id         string // the queue ID Commit links the file to
@@ -152,7 +157,7 @@ func (q *Queue) Create(name string, m *Message) (*Writer, error) {
 			return nil, fmt.Errorf("create file %s: %w", tmp, unwrapPath(err))
 		}
 	}
-	w := &Writer{q: q, name: name, f: f, tmp: tmp, sizeOffset: int64(sizeOff), content: int64(len(env))}
+	w := &Writer{q: q, name: name, f: f, tmp: tmp, sizeOffset: int64(sizeOff), content: int64(len(env)), records: NewRecordSize(q.LineLimit)}
 	if fi, err := f.Stat(); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			w.inode = st.Ino
@@ -188,6 +193,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(p)
 	w.size += int64(n)
+	w.records.Write(p[:n])
 	if err != nil {
 		return n, fmt.Errorf("write file %s: %w", w.tmp, unwrapPath(err))
 	}
@@ -207,7 +213,7 @@ func (w *Writer) Commit() (string, error) {
 		return "", errors.New("queue file already closed")
 	}
 	defer w.Abort()
-	nums := fmt.Sprintf("%0*d %0*d", numWidth, w.content, numWidth, w.size)
+	nums := fmt.Sprintf("%0*d %0*d %0*d", numWidth, w.content, numWidth, w.size, numWidth, w.records.Size())
 	if _, err := w.f.WriteAt([]byte(nums), w.sizeOffset); err != nil {
 		return "", fmt.Errorf("write file %s: %w", w.tmp, unwrapPath(err))
 	}
@@ -280,7 +286,7 @@ func encodeEnvelope(m *Message) ([]byte, int, error) {
 	fmt.Fprintf(&b, "%s\narrival %d %d\n", magic, arrival.Unix(), arrival.Nanosecond()/1000)
 	b.WriteString("content ")
 	sizeOff := b.Len()
-	fmt.Fprintf(&b, "%0*d %0*d\n", numWidth, 0, numWidth, 0)
+	fmt.Fprintf(&b, "%0*d %0*d %0*d\n", numWidth, 0, numWidth, 0, numWidth, 0)
 	fmt.Fprintf(&b, "sender %s\n", strconv.Quote(m.Sender))
 	keys := make([]string, 0, len(m.Attrs))
 	for k := range m.Attrs {
@@ -454,7 +460,14 @@ func readEnvelope(f *os.File, path string) (*Message, error) {
 			}
 			m.Arrival = time.Unix(sec, usec*1000)
 		case "content":
-			if n, _ := fmt.Sscanf(rest, "%d %d", &m.Offset, &m.Size); n != 2 || len(rest) != 2*numWidth+1 {
+			// Files written before the message size was recorded
+			// have two numbers.
+			n, _ := fmt.Sscanf(rest, "%d %d %d", &m.Offset, &m.Size, &m.MessageSize)
+			switch {
+			case n == 2 && len(rest) == 2*numWidth+1:
+				m.MessageSize = m.Size
+			case n == 3 && len(rest) == 3*numWidth+2:
+			default:
 				return nil, bad(line, "bad content line")
 			}
 			haveContent = true

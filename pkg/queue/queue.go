@@ -20,6 +20,9 @@ type Queue struct {
 	// Owner, when set, is the uid and gid new queue files are given
 	// (mail_owner), for writers that run as root.
 	Owner *[2]int
+	// LineLimit is line_length_limit, the record length MessageSize
+	// counts with (DefaultLineLimit when 0).
+	LineLimit int
 }
 
 // New returns the queue at dir with Postfix's defaults: short IDs, and

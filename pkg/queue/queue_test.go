@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/user"
@@ -379,5 +380,81 @@ func TestTrigger(t *testing.T) {
 	// FIFO present, nobody reading: the mail system is down.
 	if err := Trigger(q.Dir, "qmgr", Wakeup); !errors.Is(err, ErrDown) {
 		t.Errorf("no reader: %v", err)
+	}
+}
+
+// TestRecordSize checks the sizes the real Postfix 3.7 reported (qmgr
+// size=, records from postcat -o) for content of several shapes.
+func TestRecordSize(t *testing.T) {
+	a := func(n int) string { return strings.Repeat("a", n) }
+	for _, c := range []struct {
+		name    string
+		content string
+		want    int64
+	}{
+		{"empty", "", 0},
+		{"one line", "body\n", 6},
+		{"no final newline", "body", 8},
+		{"empty lines", "\n\n", 4},
+		{"127 and 128 bytes", a(127) + "\n" + a(128) + "\n", 129 + 131},
+		{"2048 bytes", a(2048) + "\n", 2051 + 2},
+		{"2049 bytes", a(2049) + "\n", 2051 + 3},
+		{"3000 bytes", a(3000) + "\n", 2051 + 955},
+		{"4096 bytes", a(4096) + "\n", 2051 + 2051 + 2},
+		{"5000 bytes", a(5000) + "\n", 2051 + 2051 + 907},
+		{"2048 bytes unterminated", a(2048), 2051 + 2},
+	} {
+		r := NewRecordSize(0)
+		// Byte by byte and at once must agree.
+		for i := 0; i < len(c.content); i++ {
+			r.Write([]byte{c.content[i]})
+		}
+		whole := NewRecordSize(2048)
+		whole.Write([]byte(c.content))
+		if r.Size() != c.want || whole.Size() != c.want {
+			t.Errorf("%s: size %d (written at once %d), want %d", c.name, r.Size(), whole.Size(), c.want)
+		}
+	}
+	r := NewRecordSize(10)
+	r.Write([]byte(strings.Repeat("x", 25) + "\n"))
+	if want := int64(12 + 12 + 7); r.Size() != want {
+		t.Errorf("limit 10: size %d, want %d", r.Size(), want)
+	}
+}
+
+// TestMessageSizeRecorded checks that a committed file keeps the record
+// size and that a file in the older two-number layout still reads.
+func TestMessageSizeRecorded(t *testing.T) {
+	q := newTestQueue(t)
+	id, err := q.Enqueue(Incoming, &Message{Sender: "a@x", Recipients: []Recipient{{Address: "b@y"}}}, strings.NewReader("Subject: x\n\nbody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := q.ReadEnvelope(Incoming, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Size != 16 || m.MessageSize != 12+2+8 {
+		t.Errorf("Size %d MessageSize %d, want 16 and 22", m.Size, m.MessageSize)
+	}
+	p := q.Path(Incoming, id)
+	b, _ := os.ReadFile(p)
+	s := string(b)
+	i := strings.Index(s, "content ")
+	line := s[i : i+strings.IndexByte(s[i:], '\n')]
+	f := strings.Fields(line)
+	old := strings.Replace(s, line, "content "+f[1]+" "+f[2], 1)
+	// The offset shrinks by the width of the dropped number.
+	off, _ := strconv.ParseInt(f[1], 10, 64)
+	old = strings.Replace(old, f[1], fmt.Sprintf("%0*d", numWidth, off-numWidth-1), 1)
+	if err := os.WriteFile(p, []byte(old), 0600); err != nil {
+		t.Fatal(err)
+	}
+	m, err = q.ReadEnvelope(Incoming, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Size != 16 || m.MessageSize != 16 {
+		t.Errorf("old layout: Size %d MessageSize %d, want 16 and 16", m.Size, m.MessageSize)
 	}
 }
