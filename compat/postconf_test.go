@@ -49,11 +49,14 @@ func postconfCorpus(t *testing.T, o *oracle.Oracle, name string) string {
 	if err := os.WriteFile(filepath.Join(dir, "main.cf"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := os.ReadFile(filepath.Join(o.Root, "usr/share/postfix/master.cf.dist"))
-	if err != nil {
+	m, err := os.ReadFile(filepath.Join("testdata/postconf", name, "master.cf"))
+	if err == nil {
+		// the case brings its own master.cf
+	} else if m, err = os.ReadFile(filepath.Join(o.Root, "usr/share/postfix/master.cf.dist")); err != nil {
 		t.Fatal(err)
+	} else {
+		m = append(m, "submission inet n - y - - smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_client_restrictions=$mua_client_restrictions\nmailman unix - n n - - pipe\n  flags=FR user=list argv=/usr/lib/mailman/bin/postfix-to-mailman.py ${nexthop} ${user}\n"...)
 	}
-	m = append(m, "submission inet n - y - - smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_client_restrictions=$mua_client_restrictions\nmailman unix - n n - - pipe\n  flags=FR user=list argv=/usr/lib/mailman/bin/postfix-to-mailman.py ${nexthop} ${user}\n"...)
 	if err := os.WriteFile(filepath.Join(dir, "master.cf"), m, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -383,4 +386,69 @@ func postconfSortAppended(file string, edits []string) string {
 	}
 	sort.Strings(lines[i:])
 	return strings.Join(lines, "")
+}
+
+func TestPostconfMasterEdits(t *testing.T) {
+	o := oracle.Get(t)
+	ours := oracle.Postdove(t, "postconf")
+	edits := [][]string{
+		// -M: replace in place, add at the end, a name/type the entry
+		// itself does not carry, repeated requests, bad entries.
+		{"-M", "smtp/inet = smtp inet n - n - - smtpd -o smtpd_tls_security_level=encrypt -v"},
+		{"-M", "new/unix = new unix - - n - 1 pipe flags=R user=nobody argv=/bin/cat -o x=1 ${recipient} ${sender} ${nexthop} ${extension}"},
+		{"-M", "foo/unix = bar unix - - n - - smtp", "relay/unix = relay unix n - y - - smtp", "relay/unix = relay unix - - y - - lmtp"},
+		{"-Me", "smtp/inet = smtp inet n - - smtpd"},
+		{"-M", "smtp/inet ="},
+		{"-M", "smtp = smtp inet n - n - - smtpd"},
+		{"-Me"},
+		// -F: every field, wildcards, bad names and values.
+		{"-F", "smtp/inet/chroot = n", "relay/unix/process_limit=10", "pickup/unix/wakeup = 30"},
+		{"-F", "*/unix/chroot = y"},
+		{"-F", "mailman/unix/command = pipe flags=FRX user=list argv=/bin/true", "last/unix/service = final", "local/unix/type = fifo"},
+		{"-F", "smtp/inet/bogus = 1"},
+		{"-F", "smtp/inet/chroot = a b"},
+		{"-F", "smtp/inet = 1"},
+		{"-F", "nosuch/inet/chroot = n", "smtp/inet/private = y"},
+		{"-Fe"},
+		// -P: replace, add after the daemon options, remove.
+		{"-P", "smtp/inet/syslog_name = postfix/in", "smtp/inet/smtpd_sasl_auth_enable=yes", "mailman/unix/debug_peer_level=3"},
+		{"-P", "relay/unix/smtp_fallback_relay = [backup]", "odd/unix/foo = 1", "smtp/inet/syslog_name=a", "smtp/inet/syslog_name=b"},
+		{"-P", "smtp/inet/syslog_name = a b"},
+		{"-P", "nosuch/unix/x = 1"},
+		{"-PX", "smtp/inet/syslog_name", "relay/unix/smtp_fallback_relay", "local/unix/nothing", "nosuch/unix/x"},
+		{"-PX", "smtp/inet"},
+		{"-PX"},
+		// -MX, -M#: remove or comment out whole entries, keeping comments.
+		{"-MX", "smtp/inet", "nosuch/unix"},
+		{"-MX", "*/unix"},
+		{"-M#", "smtp/inet", "relay/unix", "last/unix"},
+		{"-M#", "smtp"},
+		{"-MX"},
+		{"-MX", "smtp/inet = x"},
+		{"-F#", "smtp/inet/chroot"},
+		{"-FX", "smtp/inet/chroot"},
+		{"-P#", "smtp/inet/syslog_name"},
+	}
+	for _, e := range edits {
+		postconfEditCompare(t, o, ours, "master-edit", "master.cf", e...)
+	}
+	// Debian's stock master.cf, with its commented-out entries. (Only
+	// edits that succeed: Postfix pauses a second before a fatal exit.)
+	for _, e := range [][]string{edits[0], edits[2], edits[7], edits[9], edits[15], edits[19], edits[22], edits[24]} {
+		postconfEditCompare(t, o, ours, "centos7", "master.cf", e...)
+	}
+	// What the edited file reads back as.
+	for _, e := range edits[:3] {
+		a, b := postconfCorpus(t, o, "master-edit"), postconfCorpus(t, o, "master-edit")
+		oracle.Run(o.Command("postconf", append([]string{"-c", a}, e...)...), "")
+		oracle.Run(exec.Command(ours, append([]string{"-c", b}, e...)...), "")
+		for _, q := range [][]string{{"-M"}, {"-Mf"}, {"-F"}, {"-P"}} {
+			want := postconfRun(o.Command("postconf", append([]string{"-c", a}, q...)...), nil)
+			got := postconfRun(exec.Command(ours, append([]string{"-c", b}, q...)...), nil)
+			want.Stderr, got.Stderr = nil, nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("after postconf %q: postconf %s: (-oracle +ours)\n%s", e, q, postconfResultDiff(want, got))
+			}
+		}
+	}
 }

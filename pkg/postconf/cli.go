@@ -47,9 +47,13 @@ func fatalf(format string, a ...any) error { return &Fatal{Text: fmt.Sprintf(for
 // the program prefix), output to out. A returned error is fatal.
 func Run(o Options, out io.Writer, warn func(string)) error {
 	dir := ConfigDir(o.ConfigDir)
+	if len(o.Args) > 0 && strings.Contains(o.Args[0], "=") {
+		o.Edit = true // name=value means -e
+	}
+	if err := checkOptions(o); err != nil {
+		return err
+	}
 	switch {
-	case o.Defaults && o.NonDefault:
-		return fatalf("specify one of -d -n")
 	case o.MapTypes:
 		for _, t := range maps.Types() {
 			fmt.Fprintln(out, t)
@@ -197,10 +201,8 @@ func printParam(out io.Writer, name, value string, o Options) {
 		line = value
 	case o.NoValues:
 		line = name
-	case value == "":
-		line = name + " ="
 	default:
-		line = name + " = " + value
+		line = nameValue(name, value)
 	}
 	if o.Fold {
 		line = foldLine(line, 80, "    ")
@@ -230,15 +232,25 @@ func foldLine(s string, width int, indent string) string {
 }
 
 func runEdit(o Options, dir string, warn func(string)) error {
-	if o.Master || o.Fields || o.MasterParam {
-		return fatalf("master.cf editing is not supported")
-	}
 	mode := EditSet
 	switch {
 	case o.Comment:
 		mode = EditComment
 	case o.Exclude:
 		mode = EditRemove
+	}
+	if o.Master || o.Fields || o.MasterParam {
+		part := MasterEntry
+		switch {
+		case o.Fields:
+			part = MasterField
+		case o.MasterParam:
+			part = MasterParam
+		}
+		if err := EditMaster(dir, part, mode, o.Args, warn); err != nil {
+			return fatalf("%v", err)
+		}
+		return nil
 	}
 	if len(o.Args) == 0 {
 		switch mode {
@@ -295,6 +307,8 @@ func runMaster(o Options, dir string, out io.Writer, warn func(string)) error {
 		if o.NoNames {
 			if _, v, ok := strings.Cut(l, " = "); ok {
 				l = v
+			} else if strings.HasSuffix(l, " =") {
+				l = ""
 			}
 		}
 		fmt.Fprintln(out, l)

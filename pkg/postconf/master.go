@@ -56,14 +56,14 @@ func parseService(text string) (Service, error) {
 		return Service{}, fmt.Errorf("bad field count")
 	}
 	s := Service{Name: f[0], Type: f[1], Private: f[2], Unpriv: f[3], Chroot: f[4], Wakeup: f[5], Maxproc: f[6], Command: f[7]}
-	if err := s.setArgs(f[8:]); err != nil {
-		return Service{}, err
-	}
+	s.setArgs(f[8:])
 	return s, nil
 }
 
 // setArgs sets Argv, Options and Args from the words after the command.
-func (s *Service) setArgs(words []string) error {
+// An option without '=' ("-o foo") stays in Argv but sets nothing, as in
+// Postfix.
+func (s *Service) setArgs(words []string) {
 	s.Argv, s.Args, s.Options = nil, nil, nil
 	inOptions := true
 	for i := 0; i < len(words); i++ {
@@ -84,14 +84,11 @@ func (s *Service) setArgs(words []string) error {
 			s.Args = append(s.Args, w)
 			continue
 		}
-		name, value, found := strings.Cut(opt, "=")
-		if !found {
-			return fmt.Errorf("missing '=' after attribute name: \"%s\"", opt)
+		if name, value, found := strings.Cut(opt, "="); found {
+			s.Options = append(s.Options, [2]string{name, value})
 		}
-		s.Options = append(s.Options, [2]string{name, value})
 		s.Argv = append(s.Argv, "-o "+opt)
 	}
-	return nil
 }
 
 // isOptionItem reports whether an Argv item is a daemon option; words
@@ -223,7 +220,7 @@ func MasterFields(services []Service, selectors []string) []string {
 			}
 			for _, f := range masterFields {
 				if field == "*" || field == f {
-					out = append(out, s.Name+"/"+s.Type+"/"+f+" = "+s.fieldValue(f))
+					out = append(out, nameValue(s.Name+"/"+s.Type+"/"+f, s.fieldValue(f)))
 				}
 			}
 		}
@@ -256,9 +253,18 @@ func MasterParams(services []Service, selectors []string) []string {
 			}
 			sort.Strings(names)
 			for _, n := range names {
-				out = append(out, s.Name+"/"+s.Type+"/"+n+" = "+opts[n])
+				out = append(out, nameValue(s.Name+"/"+s.Type+"/"+n, opts[n]))
 			}
 		}
 	}
 	return out
+}
+
+// nameValue is "name = value" as postconf prints it: "name =" when the
+// value is empty.
+func nameValue(name, value string) string {
+	if value == "" {
+		return name + " ="
+	}
+	return name + " = " + value
 }
