@@ -302,6 +302,13 @@ func TestPostconfErrors(t *testing.T) {
 	past := time.Now().Add(-time.Hour)
 	os.Chtimes(filepath.Join(d, "main.cf"), past, past)
 	postconfCompare(t, o, ours, skip, "-c", d, "-n")
+	postconfCompare(t, o, ours, skip, "-c", d, "-e", "myhostname=x")
+	postconfCompare(t, o, ours, skip, "-c", filepath.Join(dir, "nonexistent"), "-X", "myhostname")
+	// ... and where master.cf should be, for an edit.
+	d = postconfCorpus(t, o, "vm2")
+	os.Remove(filepath.Join(d, "master.cf"))
+	os.Mkdir(filepath.Join(d, "master.cf"), 0o755)
+	postconfCompare(t, o, ours, skip, "-c", d, "-MX", "smtp/inet")
 	// Usage errors. The program name differs, so compare from the colon on.
 	for _, args := range [][]string{{"-Z"}, {"-c"}} {
 		want := oracle.Run(o.Command("postconf", args...), "")

@@ -3,6 +3,7 @@ package postconf
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,11 +55,11 @@ func Edit(dir string, mode EditMode, args []string, warn func(string)) error {
 		byName[ch.name] = ch
 		changes = append(changes, ch)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readForEdit(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %s", path, errnoText(err))
+		return err
 	}
-	phys := strings.SplitAfter(string(data), "\n")
+	phys := strings.SplitAfter(data, "\n")
 	if phys[len(phys)-1] == "" {
 		phys = phys[:len(phys)-1]
 	}
@@ -115,6 +116,21 @@ func Edit(dir string, mode EditMode, args []string, warn func(string)) error {
 		}
 	}
 	return WriteFileAtomic(path, out.Bytes())
+}
+
+// readForEdit reads a file postconf is about to rewrite; errors read like
+// Postfix's ("open PATH for reading: ...", "read PATH: Is a directory").
+func readForEdit(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("open %s for reading: %s", path, errnoText(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %s", path, errnoText(err))
+	}
+	return string(data), nil
 }
 
 // WriteFileAtomic replaces path with data: a temporary file in the same

@@ -2,7 +2,6 @@ package postconf
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -51,11 +50,11 @@ func EditMaster(dir string, part MasterPart, mode EditMode, args []string, warn 
 		return err
 	}
 	path := filepath.Join(dir, "master.cf")
-	data, err := os.ReadFile(path)
+	data, err := readForEdit(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %s", path, errnoText(err))
+		return err
 	}
-	chunks, err := splitMasterChunks(string(data), path)
+	chunks, err := splitMasterChunks(data, path)
 	if err != nil {
 		return err
 	}
