@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"postdove/pkg/maillog"
 	"postdove/pkg/postqueue"
 	"postdove/pkg/postsuper"
 )
@@ -58,12 +59,21 @@ func main() {
 	if os.Geteuid() != 0 {
 		fatal("use of this command is reserved for the superuser")
 	}
-	q, _, err := postqueue.Load(*configDir)
+	q, cfg, err := postqueue.Load(*configDir)
 	if err != nil {
 		fatal(err.Error())
 	}
-	if err := postsuper.Run(q, req, os.Stderr); err != nil {
-		fatal(err.Error())
+	// Like Postfix's postsuper, report to stderr and to the maillog.
+	opts := maillog.FromConfig(cfg.Get, "postsuper")
+	opts.Stderr = os.Stderr
+	var msgs postsuper.Logger = postsuper.WriterLogger(os.Stderr)
+	fail := fatal
+	if log, err := maillog.New(opts); err == nil {
+		msgs = log
+		fail = func(msg string) { log.Fatal("%s", msg) }
+	}
+	if err := postsuper.Run(q, req, msgs); err != nil {
+		fail(err.Error())
 	}
 }
 

@@ -60,8 +60,30 @@ func (f *Fatal) Error() string { return f.Text }
 
 var queueArgs = map[string]bool{queue.Hold: true, queue.Incoming: true, queue.Active: true, queue.Deferred: true, queue.Maildrop: true}
 
-// Run carries out r on q, writing Postfix's messages to msgs (stderr).
-func Run(q *queue.Queue, r *Request, msgs io.Writer) error {
+// Logger receives postsuper's messages. Postfix's postsuper writes each
+// to stderr and to the maillog; a *maillog.Logger whose Options.Stderr is
+// set does both.
+type Logger interface {
+	Info(format string, args ...any)
+	Warning(format string, args ...any)
+}
+
+// WriterLogger returns a Logger that writes "postsuper: text" lines to w
+// only (for when the maillog cannot be opened).
+func WriterLogger(w io.Writer) Logger { return writerLogger{w} }
+
+type writerLogger struct{ w io.Writer }
+
+func (l writerLogger) Info(format string, args ...any) {
+	fmt.Fprintf(l.w, "postsuper: "+format+"\n", args...)
+}
+
+func (l writerLogger) Warning(format string, args ...any) {
+	fmt.Fprintf(l.w, "postsuper: warning: "+format+"\n", args...)
+}
+
+// Run carries out r on q, reporting to msgs as Postfix's postsuper does.
+func Run(q *queue.Queue, r *Request, msgs Logger) error {
 	for _, name := range r.Queues {
 		if !queueArgs[name] {
 			return &Fatal{"invalid directory name: " + name}
@@ -103,7 +125,7 @@ func Run(q *queue.Queue, r *Request, msgs io.Writer) error {
 			asked = asked || r.IDs[Expire] != nil
 		}
 		if asked {
-			fmt.Fprintf(msgs, "postsuper: %s: %d message%s\n", summary[op], n, plural(n))
+			msgs.Info("%s: %d message%s", summary[op], n, plural(n))
 		}
 	}
 	return nil
@@ -118,7 +140,7 @@ func plural(n int) string {
 
 // run performs op for every ID given for it and returns the number of
 // messages it affected.
-func run(q *queue.Queue, r *Request, op Op, msgs io.Writer) (int, error) {
+func run(q *queue.Queue, r *Request, op Op, msgs Logger) (int, error) {
 	from := sources[op]
 	if len(r.Queues) > 0 {
 		var keep []string
@@ -140,14 +162,14 @@ func run(q *queue.Queue, r *Request, op Op, msgs io.Writer) (int, error) {
 		if ok {
 			count++
 			if verbose {
-				fmt.Fprintf(msgs, "postsuper: %s: %s\n", id, perMessage[op])
+				msgs.Info("%s: %s", id, perMessage[op])
 			}
 		}
 		return nil
 	}
 	named := func(id string) error {
 		if !validName(id) {
-			fmt.Fprintf(msgs, "postsuper: warning: invalid mail queue id: %s\n", id)
+			msgs.Warning("invalid mail queue id: %s", id)
 			return nil
 		}
 		for _, name := range from {
@@ -259,14 +281,14 @@ func purge(q *queue.Queue) error {
 // check moves messages that sit in the wrong hashed subdirectory (after
 // a hash_queue_depth change) to where they belong (-s), and moves
 // unreadable queue files to the corrupt queue.
-func check(q *queue.Queue, msgs io.Writer) error {
+func check(q *queue.Queue, msgs Logger) error {
 	for _, name := range append(append([]string{}, queue.MessageQueues...), queue.LogQueues...) {
 		corrupt, err := q.Fix(name)
 		if err != nil {
 			return err
 		}
 		for _, id := range corrupt {
-			fmt.Fprintf(msgs, "postsuper: warning: %s/%s: moved to corrupt queue\n", name, id)
+			msgs.Warning("%s/%s: moved to corrupt queue", name, id)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"postdove/pkg/maillog"
 	"postdove/pkg/queue"
 )
 
@@ -31,7 +32,7 @@ func testQueue(t *testing.T) (*queue.Queue, map[string]string) {
 func runReq(t *testing.T, q *queue.Queue, r *Request) string {
 	t.Helper()
 	var out strings.Builder
-	if err := Run(q, r, &out); err != nil {
+	if err := Run(q, r, WriterLogger(&out)); err != nil {
 		t.Fatal(err)
 	}
 	return out.String()
@@ -73,7 +74,7 @@ func TestHoldReleaseRequeueDelete(t *testing.T) {
 	}
 	r = &Request{Queues: []string{"corrupt"}}
 	r.Add(Delete, "ALL")
-	if err := Run(q, r, &strings.Builder{}); err == nil || err.Error() != "invalid directory name: corrupt" {
+	if err := Run(q, r, WriterLogger(&strings.Builder{})); err == nil || err.Error() != "invalid directory name: corrupt" {
 		t.Errorf("corrupt queue arg: %v", err)
 	}
 }
@@ -114,3 +115,40 @@ func TestExpireAndStructure(t *testing.T) {
 }
 
 func oldTime() time.Time { return time.Now().Add(-2 * tempAge) }
+
+// TestMessagesGoToMaillogAndStderr runs postsuper with the maillog
+// logger the command uses: each message reaches both the terminal and
+// the maillog, as "postfix/postsuper[pid]: Placed on hold: 1 message".
+func TestMessagesGoToMaillogAndStderr(t *testing.T) {
+	q, ids := testQueue(t)
+	file := filepath.Join(t.TempDir(), "maillog")
+	var stderr strings.Builder
+	log, err := maillog.New(maillog.Options{SyslogName: "postfix", Program: "postsuper", File: file, Hostname: "mail.example.test", PID: 42, Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	r := &Request{}
+	r.Add(Hold, ids[queue.Deferred])
+	r.Add(Hold, "bad!")
+	if err := Run(q, r, log); err != nil {
+		t.Fatal(err)
+	}
+	want := "postsuper: " + ids[queue.Deferred] + ": placed on hold\npostsuper: warning: invalid mail queue id: bad!\npostsuper: Placed on hold: 1 message\n"
+	if stderr.String() != want {
+		t.Errorf("stderr:\n%s\nwant\n%s", stderr.String(), want)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		" mail postfix/postsuper[42]: " + ids[queue.Deferred] + ": placed on hold\n",
+		" mail postfix/postsuper[42]: warning: invalid mail queue id: bad!\n",
+		" mail postfix/postsuper[42]: Placed on hold: 1 message\n",
+	} {
+		if !strings.Contains(string(b), line) {
+			t.Errorf("maillog lacks %q:\n%s", line, b)
+		}
+	}
+}
