@@ -119,8 +119,13 @@ func Edit(dir string, mode EditMode, args []string, warn func(string)) error {
 }
 
 // readForEdit reads a file postconf is about to rewrite; errors read like
-// Postfix's ("open PATH for reading: ...", "read PATH: Is a directory").
+// Postfix's ("open PATH.tmp: ...", "open PATH for reading: ...", "read
+// PATH: Is a directory").
 func readForEdit(path string) (string, error) {
+	// Postfix creates PATH.tmp before it reads PATH.
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		return "", fmt.Errorf("open %s.tmp: %s", path, errnoText(err))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("open %s for reading: %s", path, errnoText(err))
