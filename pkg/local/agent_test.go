@@ -106,9 +106,6 @@ func newEnv(t *testing.T, params map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if all["alias_maps"] == "" {
-		s.AliasMaps = nil
-	}
 	e.agent = &Agent{Settings: s, Logf: func(f string, a ...any) { fmt.Fprintf(&e.logbuf, f+"\n", a...) }}
 	t.Cleanup(e.agent.Close)
 	return e

@@ -57,17 +57,23 @@ var defaults = map[string]string{
 	"command_execution_directory": "",
 }
 
+// emptyIsNone are the parameters whose empty value is a setting, not a
+// missing one: "alias_maps =" means no alias tables in Postfix.
+var emptyIsNone = map[string]bool{"alias_maps": true}
+
 // SettingsFrom reads the local(8) parameters through get, which returns a
-// parameter's expanded value (postconf's Config.Get). Parameters that get
-// returns empty take Postfix's default; $name references left in a value
-// are expanded with get as well.
+// parameter's expanded value (postconf's Config.Get, which gives the
+// built-in default for a parameter main.cf does not set). Parameters that
+// get returns empty take Postfix's default, except alias_maps, where empty
+// means no alias tables; $name references left in a value are expanded
+// with get as well.
 func SettingsFrom(get func(name string) string) (Settings, error) {
 	val := func(name string) string {
 		v := ""
 		if get != nil {
 			v = get(name)
 		}
-		if v == "" {
+		if v == "" && (get == nil || !emptyIsNone[name]) {
 			v = defaults[name]
 		}
 		switch name {

@@ -64,6 +64,14 @@ func TestSettings(t *testing.T) {
 	if s.CommandTimeLimit != 2*time.Minute || s.MyOrigin != "vm2.example.ops" || s.DefaultPrivs != "nobody" || !s.StrictOwnership {
 		t.Errorf("settings %+v", s)
 	}
+	// "alias_maps =" in main.cf: no alias tables, not the default.
+	s, err = SettingsFrom(func(n string) string { return "" })
+	if err != nil || len(s.AliasMaps) != 0 || s.MailSpoolDirectory != "/var/mail" {
+		t.Errorf("empty alias_maps: %v, %v, spool %q", s.AliasMaps, err, s.MailSpoolDirectory)
+	}
+	if s, _ := SettingsFrom(nil); !reflect.DeepEqual(s.AliasMaps, []string{"hash:/etc/aliases"}) {
+		t.Errorf("no getter: alias_maps %v", s.AliasMaps)
+	}
 	if _, err := SettingsFrom(func(n string) string {
 		if n == "command_time_limit" {
 			return "ten"
