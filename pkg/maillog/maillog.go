@@ -236,7 +236,7 @@ func (l *Logger) WriteRecord(level Level, text string) error {
 	if level < LevelInfo || level > LevelPanic {
 		level = LevelInfo
 	}
-	text = levelInfo[level].prefix + sanitize(text, l.opts.UTF8)
+	text = levelInfo[level].prefix + Sanitize(text, l.opts.UTF8)
 	if l.opts.Stderr != nil {
 		name := l.opts.Program
 		if name == "" {
@@ -319,9 +319,9 @@ func (s *sink) send(rec string) error {
 	return err
 }
 
-// sanitize replaces what must not reach a log line: every byte that is not
+// Sanitize replaces what must not reach a log line: every byte that is not
 // printable ASCII becomes '?'; with utf8, valid multi-byte UTF-8 is kept.
-func sanitize(s string, utf bool) string {
+func Sanitize(s string, utf bool) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"postdove/pkg/maillog"
 	"postdove/pkg/maps"
 )
 
@@ -35,7 +36,8 @@ type runner struct {
 
 func (r *runner) warn(msg string) {
 	r.out.Flush()
-	fmt.Fprintf(r.stderr, "%s: warning: %s\n", r.prog, msg)
+	// As in Postfix's logging, bytes that are not printable ASCII show as '?'.
+	fmt.Fprintf(r.stderr, "%s: warning: %s\n", r.prog, maillog.Sanitize(msg, false))
 }
 
 // Run carries out one postmap (prog "postmap") or postalias (prog
