@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"postdove/pkg/postconf"
+	"postdove/pkg/postmap"
 	"postdove/pkg/postdrop"
 	"postdove/pkg/queue"
 )
@@ -67,12 +68,7 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case ModeFlush:
 		return r.exec("postqueue", "-f")
 	case ModeNewAliases:
-		for _, db := range r.cfg.List("alias_database") {
-			if code := r.exec("postalias", db); code != 0 {
-				return code
-			}
-		}
-		return 0
+		return postmap.Newaliases(r.cfg.Dir(), r.stderr)
 	case ModeSMTP:
 		return r.smtp(stdin)
 	}
