@@ -136,10 +136,27 @@ type localRequest struct {
 	Delays     local.Delays
 }
 
+// dialService connects to a service socket. The master starts local and
+// qmgr together, and Postfix's master owns the sockets before any service
+// runs: while local is still coming up (no socket yet, or not yet
+// listening, or its socket not yet given to mail_owner) the dial is retried until timeout instead of deferring mail.
+func dialService(sock string, timeout time.Duration) (net.Conn, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("unix", sock, timeout)
+		if err == nil || time.Now().After(deadline) ||
+			!(errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+				errors.Is(err, syscall.EACCES)) {
+			return conn, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // localClient is qmgr's side of private/local.
 func localClient(sock string) qmgr.Transport {
 	return func(req local.Request) ([]local.Result, error) {
-		conn, err := net.DialTimeout("unix", sock, 10*time.Second)
+		conn, err := dialService(sock, 10*time.Second)
 		if err != nil {
 			return nil, fmt.Errorf("connect to transport private/local: %v", errText(err))
 		}
