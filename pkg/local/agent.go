@@ -810,7 +810,7 @@ func prepareSpool(path string, u *User) (func(), error) {
 	}
 	unlock, err := mbox.DotLock(path, mbox.LockTimeouts{})
 	if err != nil {
-		return nil, fmt.Errorf("unable to lock for exclusive access: %s", errText(errors.Unwrap(err)))
+		return nil, fmt.Errorf("unable to create lock file %s.lock: %s", path, errText(errors.Unwrap(err)))
 	}
 	return func() { unlock() }, nil
 }

@@ -232,10 +232,12 @@ func TestHomeMaildirAndMbox(t *testing.T) {
 	if got := read(t, filepath.Join(a.Home, "Mailbox")); !strings.HasPrefix(got, "From carol@example.org  ") {
 		t.Errorf("home mbox:\n%s", got)
 	}
-	// A home the user cannot write: deferred, nothing created.
+	// A home the user cannot write: bounced, nothing created; Postfix
+	// names the dot lock it could not make.
 	os.Chown(a.Home, 0, 0)
 	r := one(t, e.deliver(testMsg, userA+"@"+domain))
-	expect(t, r, Bounced, "5.2.0", "cannot update mailbox "+filepath.Join(a.Home, "Mailbox")+" for user "+userA+". unable to lock for exclusive access: Permission denied")
+	mailbox := filepath.Join(a.Home, "Mailbox")
+	expect(t, r, Bounced, "5.2.0", "cannot update mailbox "+mailbox+" for user "+userA+". unable to create lock file "+mailbox+".lock: Permission denied")
 }
 
 // recorder is a delivery command that records its uid, arguments,

@@ -157,7 +157,7 @@ func Deliver(path string, sender string, arrival time.Time, msg io.Reader, opts 
 	if locks.Dotlock {
 		unlock, err := DotLock(path, opts.LockTimeouts)
 		if err != nil {
-			return fail(path, "unable to lock for exclusive access", errors.Unwrap(err), "5.2.0")
+			return fail(path, "unable to create lock file "+path+".lock", errors.Unwrap(err), "5.2.0")
 		}
 		defer unlock()
 	}
