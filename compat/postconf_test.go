@@ -219,7 +219,7 @@ syslog_name syslog_facility proxy_interfaces parent_domain_matches_subdomains bi
 compatibility_level default_transport local_transport relay_transport smtputf8_enable
 smtpd_relay_before_recipient_restrictions respectful_logging`)
 
-var postconfCases = []string{"centos7", "vm2", "vm3", "lab-later", "adversarial"}
+var postconfCases = []string{"centos7", "vm2", "vm3", "lab-later", "adversarial", "master-edit"}
 
 func TestPostconfQueries(t *testing.T) {
 	o := oracle.Get(t)
@@ -240,6 +240,11 @@ func TestPostconfQueries(t *testing.T) {
 			postconfCompare(t, o, ours, skip, "-c", dir, "-F", "smtp/inet/command", "*/*/chroot")
 			postconfCompare(t, o, ours, skip, "-c", dir, "-P")
 			postconfCompare(t, o, ours, skip, "-c", dir, "-P", "submission/inet/syslog_name")
+			postconfCompare(t, o, ours, skip, "-c", dir, "-P", "odd/unix/foo", "*/*/syslog_name", "smtp/inet/syslog_name", "nosuch/unix/x")
+			postconfCompare(t, o, ours, skip, "-c", dir, "-F", "pickup/unix/chroot", "smtp/inet/chroot", "smtp/inet/type", "smtp")
+			postconfCompare(t, o, ours, skip, "-c", dir, "-hP")
+			postconfCompare(t, o, ours, skip, "-c", dir, "-HF", "smtp")
+			postconfCompare(t, o, ours, skip, "-c", dir, "-M", "pickup", "smtp", "nosuch/unix")
 		})
 	}
 }

@@ -280,25 +280,19 @@ func runMaster(o Options, dir string, out io.Writer, warn func(string)) error {
 		warn(w)
 	}
 	services := c.services
-	var lines []string
+	var lines, unmatched []string
 	switch {
 	case o.Fields:
-		lines = MasterFields(services, o.Args)
+		if lines, unmatched, err = MasterFields(services, o.Args); err != nil {
+			return fatalf("%v", err)
+		}
 	case o.MasterParam:
-		lines = MasterParams(services, o.Args)
+		lines, unmatched = MasterParams(services, o.Args)
 	default:
-		sels := o.Args
-		if len(sels) == 0 {
-			sels = []string{"*"}
-		}
-		for _, s := range services {
-			for _, sel := range sels {
-				if MatchService(s, sel) {
-					lines = append(lines, s.Format(o.Fold))
-					break
-				}
-			}
-		}
+		lines, unmatched = MasterEntries(services, o.Args, o.Fold)
+	}
+	for _, u := range unmatched {
+		warn(fmt.Sprintf("unmatched request: \"%s\"", u))
 	}
 	for _, w := range c.MasterUnused() {
 		warn(w)
@@ -310,6 +304,9 @@ func runMaster(o Options, dir string, out io.Writer, warn func(string)) error {
 			} else if strings.HasSuffix(l, " =") {
 				l = ""
 			}
+		}
+		if o.NoValues && (o.Fields || o.MasterParam) {
+			l, _, _ = strings.Cut(l, " =")
 		}
 		fmt.Fprintln(out, l)
 	}

@@ -206,58 +206,112 @@ func splitSelector(sel string) (svc, item string) {
 }
 
 // MasterFields is postconf -F: "name/type/field = value" lines for the
-// selectors (all fields of all services when there are none).
-func MasterFields(services []Service, selectors []string) []string {
-	if len(selectors) == 0 {
-		selectors = []string{"*/*/*"}
-	}
-	var out []string
+// selectors (all fields of all services when there are none), services in
+// file order, then selectors in the order given. Unmatched are the
+// selectors that matched nothing; a field name that does not exist is an
+// error.
+func MasterFields(services []Service, selectors []string) (lines, unmatched []string, err error) {
 	for _, sel := range selectors {
-		svcSel, field := splitSelector(sel)
-		for _, s := range services {
-			if !MatchService(s, svcSel) {
-				continue
-			}
-			for _, f := range masterFields {
-				if field == "*" || field == f {
-					out = append(out, nameValue(s.Name+"/"+s.Type+"/"+f, s.fieldValue(f)))
-				}
-			}
+		if _, f := splitSelector(sel); f != "*" && !isMasterField(f) {
+			return nil, nil, fmt.Errorf("invalid service attribute name: \"%s\"", f)
 		}
 	}
-	return out
+	lines, unmatched = masterQuery(services, selectors, func(s Service, item string) []string {
+		var out []string
+		for _, f := range masterFields {
+			if item == "*" || item == f {
+				out = append(out, nameValue(s.Name+"/"+s.Type+"/"+f, s.fieldValue(f)))
+			}
+		}
+		return out
+	})
+	return lines, unmatched, nil
+}
+
+func isMasterField(name string) bool {
+	for _, f := range masterFields {
+		if f == name {
+			return true
+		}
+	}
+	return false
 }
 
 // MasterParams is postconf -P: the -o settings, sorted by name within each
-// service.
-func MasterParams(services []Service, selectors []string) []string {
+// service, in the order of MasterFields.
+func MasterParams(services []Service, selectors []string) (lines, unmatched []string) {
+	return masterQuery(services, selectors, func(s Service, item string) []string {
+		opts := map[string]string{}
+		for _, o := range s.Options {
+			opts[o[0]] = o[1]
+		}
+		names := make([]string, 0, len(opts))
+		for n := range opts {
+			if item == "*" || item == n {
+				names = append(names, n)
+			}
+		}
+		sort.Strings(names)
+		var out []string
+		for _, n := range names {
+			out = append(out, nameValue(s.Name+"/"+s.Type+"/"+n, opts[n]))
+		}
+		return out
+	})
+}
+
+// masterQuery runs show(service, item) for every service (file order)
+// and selector "name/type/item" (given order) that match.
+func masterQuery(services []Service, selectors []string, show func(Service, string) []string) (lines, unmatched []string) {
 	if len(selectors) == 0 {
 		selectors = []string{"*/*/*"}
 	}
-	var out []string
-	for _, sel := range selectors {
-		svcSel, param := splitSelector(sel)
-		for _, s := range services {
+	hit := make([]bool, len(selectors))
+	for _, s := range services {
+		for i, sel := range selectors {
+			svcSel, item := splitSelector(sel)
 			if !MatchService(s, svcSel) {
 				continue
 			}
-			opts := map[string]string{}
-			for _, o := range s.Options {
-				opts[o[0]] = o[1]
-			}
-			names := make([]string, 0, len(opts))
-			for n := range opts {
-				if param == "*" || param == n {
-					names = append(names, n)
+			out := show(s, item)
+			hit[i] = hit[i] || len(out) > 0
+			lines = append(lines, out...)
+		}
+	}
+	for i, sel := range selectors {
+		if !hit[i] {
+			unmatched = append(unmatched, sel)
+		}
+	}
+	return lines, unmatched
+}
+
+// MasterEntries is postconf -M: the entries matching any of the selectors
+// ("name" or "name/type", all when there are none), each once, in file
+// order.
+func MasterEntries(services []Service, selectors []string, fold bool) (lines, unmatched []string) {
+	if len(selectors) == 0 {
+		selectors = []string{"*"}
+	}
+	hit := make([]bool, len(selectors))
+	for _, s := range services {
+		shown := false
+		for i, sel := range selectors {
+			if MatchService(s, sel) {
+				hit[i] = true
+				if !shown {
+					lines = append(lines, s.Format(fold))
+					shown = true
 				}
-			}
-			sort.Strings(names)
-			for _, n := range names {
-				out = append(out, nameValue(s.Name+"/"+s.Type+"/"+n, opts[n]))
 			}
 		}
 	}
-	return out
+	for i, sel := range selectors {
+		if !hit[i] {
+			unmatched = append(unmatched, sel)
+		}
+	}
+	return lines, unmatched
 }
 
 // nameValue is "name = value" as postconf prints it: "name =" when the

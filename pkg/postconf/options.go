@@ -12,7 +12,7 @@ var exclusiveOptions = []string{"deX#n", "eX#f", "eX#h", "eX#H", "eX#x", "hH", "
 
 // masterOnlyOptions are, for -M, -F, -P, -l and -m, the flags that make
 // no sense with them.
-var masterOnlyOptions = map[byte]string{'M': "dnh", 'F': "dnh", 'P': "dnh", 'l': "dnhxX#e", 'm': "dnhxX#e"}
+var masterOnlyOptions = map[byte]string{'M': "dnh", 'F': "dn", 'P': "dn", 'l': "dnhxX#e", 'm': "dnhxX#e"}
 
 // given is the set of flags o holds, as letters.
 func (o Options) given() string {

@@ -243,8 +243,8 @@ func TestMaster(t *testing.T) {
 	if !s[1].Chrooted(c) || s[0].Chrooted(c) {
 		t.Error("chroot '-' must mean y at level 0, n must mean n")
 	}
-	if got := MasterParams(s, []string{"submission/inet/syslog_name"}); strings.Join(got, "") != "submission/inet/syslog_name = postfix/submission" {
-		t.Errorf("-P = %q", got)
+	if got, un := MasterParams(s, []string{"submission/inet/syslog_name", "x/y/z"}); strings.Join(got, "") != "submission/inet/syslog_name = postfix/submission" || strings.Join(un, "") != "x/y/z" {
+		t.Errorf("-P = %q, unmatched %q", got, un)
 	}
 	if _, err := LoadMaster(writeConf(t, "", "bad line\n")); err == nil || !strings.HasSuffix(err.Error(), "master.cf: line 1: bad field count") {
 		t.Errorf("bad master.cf: %v", err)
