@@ -41,12 +41,29 @@ func main() {
 	fs.BoolVarP(&o.MasterParam, "master-params", "P", false, "")
 	fs.BoolVarP(&o.MapTypes, "map-types", "m", false, "")
 	fs.BoolVarP(&o.LockTypes, "lock-types", "l", false, "")
-	for _, f := range []string{"a", "A", "b", "t", "p", "v"} {
+	// -p (main.cf, the default) and -v (verbose) change nothing here.
+	for _, f := range []string{"p", "v"} {
 		fs.BoolVarP(&ignored, "opt-"+f, f, false, "")
+	}
+	// SASL plug-in types and bounce templates belong to daemons postdove
+	// does not provide through postconf: refuse rather than list main.cf.
+	unsupported := map[string]*bool{}
+	for _, f := range []string{"a", "A", "b", "t"} {
+		unsupported[f] = fs.BoolP("opt-"+f, f, false, "")
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, getoptMessage(err))
 		fmt.Fprintf(os.Stderr, "%s: fatal: "+usage+"\n", prog, prog)
+		os.Exit(1)
+	}
+	for _, f := range []string{"a", "A", "b", "t"} {
+		if *unsupported[f] {
+			fmt.Fprintf(os.Stderr, "%s: fatal: -%s is not supported by postdove\n", prog, f)
+			os.Exit(1)
+		}
+	}
+	if fs.Changed("tls") {
+		fmt.Fprintf(os.Stderr, "%s: fatal: -T is not supported by postdove\n", prog)
 		os.Exit(1)
 	}
 	o.Args = fs.Args()
