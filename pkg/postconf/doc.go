@@ -1,8 +1,9 @@
 // Package postconf is postdove's model of Postfix configuration: main.cf
 // parameters with Postfix 3.7's built-in defaults and $name expansion, and
-// master.cf services. It replaces the configuration half of Postfix's
-// postconf(1) command and implements the file formats of postconf(5) and
-// master(5); cmd/postconf is the command-line front end.
+// master.cf services. It replaces Postfix's postconf(1) command (queries,
+// and the editing of main.cf with -e/-#/-X and of master.cf with
+// -M/-F/-P) and implements the file formats of postconf(5) and master(5);
+// cmd/postconf is the command-line front end.
 //
 // Where main.cf does not set compatibility_level, the legacy defaults of
 // Postfix's compatibility level 0 apply, as in CentOS 7's Postfix 2.10; see

@@ -105,7 +105,7 @@ func parseMasterRequests(part MasterPart, mode EditMode, args []string) ([]*mast
 			key, r.value = n, v
 		}
 		parts := strings.Split(key, "/")
-		if len(parts) != slashes+1 || slices0Empty(parts) {
+		if len(parts) != slashes+1 || hasEmpty(parts) {
 			return nil, fmt.Errorf("%s", syntax)
 		}
 		r.svc = parts[0] + "/" + parts[1]
@@ -122,7 +122,7 @@ func parseMasterRequests(part MasterPart, mode EditMode, args []string) ([]*mast
 	return reqs, nil
 }
 
-func slices0Empty(parts []string) bool {
+func hasEmpty(parts []string) bool {
 	for _, p := range parts {
 		if p == "" {
 			return true
