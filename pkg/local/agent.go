@@ -101,6 +101,10 @@ type Agent struct {
 	// Logf receives one line per delivery, without the
 	// "postfix/local[pid]: " prefix, e.g. maillog's Logger.Info.
 	Logf func(format string, args ...any)
+	// Warnf receives local(8)'s warnings ("maildir access problem ..."),
+	// without the "warning: " prefix, e.g. maillog's Logger.Warning. When
+	// nil they go to Logf with the prefix.
+	Warnf func(format string, args ...any)
 	// Resubmit queues a new message for addresses that are not local
 	// (alias and .forward targets). nil defers such deliveries.
 	Resubmit func(sender string, rcpts []string, content io.Reader) (queueID string, err error)
@@ -212,6 +216,18 @@ func (d *delivery) scanDeliveredTo() map[string]bool {
 		}
 	}
 	return out
+}
+
+// note logs a line that is not about one recipient: a "warning: " line
+// through Warnf when set, anything else through Logf.
+func (a *Agent) note(text string) {
+	if w, ok := strings.CutPrefix(text, "warning: "); ok && a.Warnf != nil {
+		a.Warnf("%s", w)
+		return
+	}
+	if a.Logf != nil {
+		a.Logf("%s", text)
+	}
 }
 
 // finish records and logs one result.
@@ -640,6 +656,9 @@ func (d *delivery) run(c creds, j job) reply {
 }
 
 func (d *delivery) report(b branch, rep reply, ok string, began time.Time) {
+	for _, note := range rep.Notes {
+		d.a.note(note)
+	}
 	switch rep.Code {
 	case statusSent:
 		d.finish(b, Sent, "2.0.0", ok, began)

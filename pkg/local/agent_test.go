@@ -449,3 +449,25 @@ func TestAliasTableRebuilt(t *testing.T) {
 		t.Fatalf("after rebuild: %+v", r)
 	}
 }
+
+// TestMaildirNotWritable is a home the user cannot write (owned by
+// root): like Postfix, the delivery bounces with the tmp/ file it could
+// not create, after two warnings.
+func TestMaildirNotWritable(t *testing.T) {
+	e := newEnv(t, map[string]string{"home_mailbox": "Maildir/"})
+	a := lookup(t, userA)
+	os.Chown(a.Home, 0, 0)
+	r := one(t, e.deliver(testMsg, userA+"@"+domain))
+	re := regexp.MustCompile(`^maildir delivery failed: create maildir file ` + regexp.QuoteMeta(a.Home) + `/Maildir/tmp/\d+\.\S+: Permission denied$`)
+	if r.Status != Bounced || r.DSN != "5.2.0" || !re.MatchString(r.Text) {
+		t.Errorf("result %+v", r)
+	}
+	log := e.logbuf.String()
+	want := fmt.Sprintf("warning: maildir access problem for UID/GID=%d/%d: %s\nwarning: perhaps you need to create the maildirs in advance\n", a.Uid, a.Gid, strings.TrimPrefix(r.Text, "maildir delivery failed: "))
+	if !strings.HasPrefix(log, want) {
+		t.Errorf("log:\n%s\nwant first:\n%s", log, want)
+	}
+	if _, err := os.Stat(filepath.Join(a.Home, "Maildir")); err == nil {
+		t.Errorf("Maildir was created")
+	}
+}

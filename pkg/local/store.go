@@ -156,6 +156,23 @@ func deliverMaildir(j job, body io.Reader) reply {
 		return reply{Code: statusBounce, DSN: "5.2.2", Text: err.Error()}
 	}
 	var me *maildir.Error
+	if errors.As(err, &me) && me.Tmp != "" {
+		// As Postfix: whatever kept the file from being made is
+		// "create maildir file", a hard error unless the system error
+		// is a passing one; a permission problem is also a warning.
+		reason := fmt.Sprintf("create maildir file %s: %s", me.Tmp, errText(me.Err))
+		rep := reply{Code: statusBounce, DSN: mbox.DSNFor(me.Err, "5.2.0"), Text: "maildir delivery failed: " + reason}
+		if rep.DSN[0] == '4' {
+			rep.Code = statusDefer
+		}
+		if errors.Is(me.Err, syscall.EACCES) {
+			rep.Notes = []string{
+				fmt.Sprintf("warning: maildir access problem for UID/GID=%d/%d: %s", os.Geteuid(), os.Getegid(), reason),
+				"warning: perhaps you need to create the maildirs in advance",
+			}
+		}
+		return rep
+	}
 	if errors.As(err, &me) && !me.Temporary() {
 		return reply{Code: statusBounce, DSN: "5.2.0", Text: err.Error()}
 	}

@@ -56,6 +56,10 @@ type reply struct {
 	DSN  string
 	Text string
 	Data []byte
+	// Notes are maillog lines about the attempt, before the delivery
+	// line: "warning: ..." or, for a command that could not be
+	// executed, "fatal: ...".
+	Notes []string
 }
 
 // MaybeRunWorker runs the delivery worker loop and exits when the process

@@ -45,6 +45,11 @@ type Error struct {
 	Dir    string
 	Reason string
 	Err    error
+	// Tmp is the tmp/ file the delivery meant to create, when it failed
+	// before the file existed (a folder could not be made or opened, or
+	// the file not created): Postfix's local(8) reports those as "create
+	// maildir file TMP: ...".
+	Tmp string
 }
 
 func (e *Error) Error() string {
@@ -99,9 +104,17 @@ func Deliver(dir string, msg io.Reader, opts Options) (string, error) {
 	if opts.Mode == 0 {
 		opts.Mode = 0600
 	}
+	base := BaseName(opts.Now(), os.Getpid(), counter.Add(1), opts.Hostname)
+	tmpFile := func(err error) error {
+		var me *Error
+		if errors.As(err, &me) && me.Err != errUnsafe {
+			me.Tmp = filepath.Join(dir, "tmp", base)
+		}
+		return err
+	}
 	top, err := openDir(-1, dir, dir, opts, true)
 	if err != nil {
-		return "", err
+		return "", tmpFile(err)
 	}
 	defer syscall.Close(top)
 	subs := map[string]int{}
@@ -111,7 +124,7 @@ func Deliver(dir string, msg io.Reader, opts Options) (string, error) {
 			for _, fd := range subs {
 				syscall.Close(fd)
 			}
-			return "", err
+			return "", tmpFile(err)
 		}
 		subs[name] = fd
 	}
@@ -124,7 +137,7 @@ func Deliver(dir string, msg io.Reader, opts Options) (string, error) {
 	if flags != "" {
 		dest, suffix = "cur", ":2,"+flags
 	}
-	name, err := store(dir, subs["tmp"], subs[dest], msg, opts, suffix)
+	name, err := store(dir, subs["tmp"], subs[dest], msg, opts, base, suffix)
 	if err != nil {
 		return "", err
 	}
@@ -135,24 +148,25 @@ func Deliver(dir string, msg io.Reader, opts Options) (string, error) {
 	return filepath.Join(dir, dest, name), nil
 }
 
-// store writes the message into tmp/, fsyncs it and links it into dest
-// under its final name (sizes and suffix added), which it returns. On error
-// nothing is left behind.
-func store(dir string, tmp, dest int, msg io.Reader, opts Options, suffix string) (string, error) {
+// store writes the message into tmp/ (as base, or a fresh name when that
+// exists), fsyncs it and links it into dest under its final name (sizes
+// and suffix added), which it returns. On error nothing is left behind.
+func store(dir string, tmp, dest int, msg io.Reader, opts Options, base, suffix string) (string, error) {
 	var (
-		base string
-		fd   int
-		err  error
+		fd  int
+		err error
 	)
 	for try := 0; ; try++ {
-		base = BaseName(opts.Now(), os.Getpid(), counter.Add(1), opts.Hostname)
+		if try > 0 {
+			base = BaseName(opts.Now(), os.Getpid(), counter.Add(1), opts.Hostname)
+		}
 		fd, err = syscall.Openat(tmp, base, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, uint32(opts.Mode.Perm()))
 		if err != syscall.EEXIST || try == 10 {
 			break
 		}
 	}
 	if err != nil {
-		return "", &Error{Dir: dir, Reason: "create tmp/" + base, Err: err}
+		return "", &Error{Dir: dir, Reason: "create tmp/" + base, Err: err, Tmp: filepath.Join(dir, "tmp", base)}
 	}
 	f := os.NewFile(uintptr(fd), base)
 	defer func() {

@@ -242,3 +242,34 @@ func TestOwnership(t *testing.T) {
 		t.Fatalf("ownership error should be permanent: %v", err)
 	}
 }
+
+// TestErrorNamesTmpFile checks that a failure before the message file
+// exists names the tmp/ file the delivery meant to create (what local(8)
+// reports), and a later one does not.
+func TestErrorNamesTmpFile(t *testing.T) {
+	top := t.TempDir()
+	file := filepath.Join(top, "home")
+	os.WriteFile(file, nil, 0644)
+	dir := filepath.Join(file, "Maildir") // under a regular file: ENOTDIR
+	_, err := Deliver(dir, strings.NewReader("x\n"), opts())
+	var me *Error
+	if !errors.As(err, &me) || !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("err %v", err)
+	}
+	if !regexp.MustCompile(`^` + regexp.QuoteMeta(dir) + `/tmp/\d+\.M\d+P\d+(Q\d+)?\.vm$`).MatchString(me.Tmp) {
+		t.Errorf("Tmp %q", me.Tmp)
+	}
+	// tmp/ is a file: the folders cannot be opened.
+	dir = filepath.Join(top, "Maildir2")
+	os.Mkdir(dir, 0700)
+	os.WriteFile(filepath.Join(dir, "tmp"), nil, 0600)
+	if _, err := Deliver(dir, strings.NewReader("x\n"), opts()); !errors.As(err, &me) || !strings.HasPrefix(me.Tmp, filepath.Join(dir, "tmp")+"/") {
+		t.Errorf("tmp/ a file: %v (Tmp %q)", err, me.Tmp)
+	}
+	// A failed read happens after the file was made: no Tmp.
+	dir = filepath.Join(top, "Maildir3")
+	_, err = Deliver(dir, iotest.ErrReader(errors.New("boom")), opts())
+	if !errors.As(err, &me) || me.Tmp != "" {
+		t.Errorf("read error: %v (Tmp %q)", err, me.Tmp)
+	}
+}

@@ -49,10 +49,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // Temporary reports whether the delivery should be retried later.
 func (e *Error) Temporary() bool { return strings.HasPrefix(e.DSN, "4") }
 
-// dsnFor maps a system error to an enhanced status code, as local(8) does
-// for mailbox errors: lock contention and full disks are temporary, an
-// oversized mailbox is 5.2.2, anything else def.
-func dsnFor(err error, def string) string {
+// DSNFor maps a system error to an enhanced status code, as local(8) does
+// for mailbox and maildir errors: lock contention and full disks are
+// temporary, an oversized mailbox is 5.2.2, anything else def.
+func DSNFor(err error, def string) string {
 	switch {
 	case errors.Is(err, ErrLocked), errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.ESTALE):
 		return "4.2.0"
@@ -68,7 +68,7 @@ func fail(path, reason string, err error, def string) *Error {
 	if err != nil {
 		reason += ": " + errText(err)
 	}
-	return &Error{Path: path, Reason: reason, DSN: dsnFor(err, def), Err: err}
+	return &Error{Path: path, Reason: reason, DSN: DSNFor(err, def), Err: err}
 }
 
 // errText is the strerror text of err without Go's "op path:" decoration.
