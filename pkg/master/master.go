@@ -317,22 +317,39 @@ func (m *master) start(role string, cred *syscall.Credential) {
 	}()
 }
 
-// stopAll signals every daemon and waits (up to 10 seconds) for them.
+// stopAll stops the daemons in dependency order: first those that hand
+// work on (pickup, qmgr), so that no delivery is cut off by the agent
+// going away under it, then the rest. Each group gets 10 seconds before it
+// is killed.
 func (m *master) stopAll(sig syscall.Signal) {
 	m.stopped = true
-	for _, c := range m.kids {
-		c.cmd.Process.Signal(sig)
+	m.stopGroup(sig, func(role string) bool { return role != "local" })
+	m.stopGroup(sig, func(string) bool { return true })
+}
+
+func (m *master) stopGroup(sig syscall.Signal, in func(role string) bool) {
+	left := 0
+	for role, c := range m.kids {
+		if in(role) {
+			c.cmd.Process.Signal(sig)
+			left++
+		}
 	}
 	deadline := time.After(10 * time.Second)
-	for len(m.kids) > 0 {
+	for left > 0 {
 		select {
 		case c := <-m.exited:
 			if m.kids[c.role] == c {
 				delete(m.kids, c.role)
+				if in(c.role) {
+					left--
+				}
 			}
 		case <-deadline:
-			for _, c := range m.kids {
-				c.cmd.Process.Kill()
+			for role, c := range m.kids {
+				if in(role) {
+					c.cmd.Process.Kill()
+				}
 			}
 			deadline = time.After(10 * time.Second)
 		}

@@ -218,15 +218,21 @@ func runLocal(dir string) error {
 	defer agent.Close()
 
 	sock := filepath.Join(d.q.Dir, queue.Private, "local")
-	os.Remove(sock)
-	ln, err := net.Listen("unix", sock)
+	// The socket gets its owner and mode under a temporary name, so qmgr
+	// never finds one it may not connect to.
+	tmp := sock + ".new"
+	os.Remove(tmp)
+	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return err
 	}
-	if err := os.Chown(sock, uid, gid); err != nil {
+	if err := os.Chown(tmp, uid, gid); err != nil {
 		return err
 	}
-	if err := os.Chmod(sock, 0600); err != nil {
+	if err := os.Chmod(tmp, 0600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, sock); err != nil {
 		return err
 	}
 	go func() {
