@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"postdove/pkg/maillog"
 )
 
 // logicalLine is one entry of a Postfix configuration file: a line plus
@@ -39,7 +41,7 @@ func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLin
 	inStray := false
 	endStray := func() {
 		if inStray && warn != nil {
-			warn(fmt.Sprintf("%s: logical line must not start with whitespace: \"%s\"", path, Printable(stray.String())))
+			warn(fmt.Sprintf("%s: logical line must not start with whitespace: \"%s\"", path, maillog.Sanitize(stray.String(), false)))
 		}
 		inStray = false
 		stray.Reset()
@@ -76,18 +78,6 @@ func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLin
 	}
 	endStray()
 	return out, nil
-}
-
-// Printable is s with every byte that is not printable ASCII replaced by
-// '?', as Postfix shows file text in its messages.
-func Printable(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			b[i] = '?'
-		}
-	}
-	return string(b)
 }
 
 // unwrapErrno strips Go's "op path:" wrapping so that messages read like
