@@ -35,7 +35,8 @@ type Report struct {
 	Kind       Kind
 	Hostname   string // myhostname: From MAILER-DAEMON@Hostname, Reporting-MTA
 	QueueID    string // the original message's queue ID
-	Sender     string // the original envelope sender (the notification's To)
+	Sender     string // the original envelope sender
+	To         string // who the notification goes to; "" means as Envelope says
 	Arrival    time.Time
 	Now        time.Time // Date of the notification; zero means time.Now()
 	RetryUntil time.Time // delay warnings: Will-Retry-Until (arrival + maximal_queue_lifetime)
@@ -47,14 +48,36 @@ type Report struct {
 	HeadersOnly bool
 }
 
+// Postfix's defaults for the addresses of notifications about bounces.
+const (
+	DoubleBounceSender = "double-bounce" // double_bounce_sender
+	NoticeRecipient    = "postmaster"    // 2bounce_notice_recipient
+)
+
 // Envelope is the envelope of the notification for a message from sender:
-// the null sender, to sender; a message that itself had the null sender
-// (a bounce that bounced) goes to postmaster instead.
-func Envelope(sender string) (from, to string) {
-	if sender == "" {
-		return "", "postmaster"
+// from the null sender back to sender. A message with the null sender (a
+// bounce that bounced) is reported to notice (2bounce_notice_recipient)
+// from doubleBounce (double_bounce_sender); one from doubleBounce itself
+// is not reported at all (ok is false), so that an undeliverable postmaster
+// cannot make notifications loop. Empty arguments take Postfix's defaults.
+func Envelope(sender, doubleBounce, notice string) (from, to string, ok bool) {
+	if doubleBounce == "" {
+		doubleBounce = DoubleBounceSender
 	}
-	return "", sender
+	if notice == "" {
+		notice = NoticeRecipient
+	}
+	if sender == "" {
+		return doubleBounce, notice, true
+	}
+	local := sender
+	if i := strings.LastIndexByte(sender, '@'); i >= 0 {
+		local = sender[:i]
+	}
+	if strings.EqualFold(local, doubleBounce) {
+		return "", "", false
+	}
+	return "", sender, true
 }
 
 // dateFormat is RFC 5322 with the zone name, as Postfix writes dates.
@@ -85,7 +108,10 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	if headersOnly {
 		orig = headerBlock(orig)
 	}
-	_, to := Envelope(r.Sender)
+	to := r.To
+	if to == "" {
+		_, to, _ = Envelope(r.Sender, "", "")
+	}
 	boundary := fmt.Sprintf("%s.%d/%s", r.QueueID, now.Unix(), r.Hostname)
 
 	bw := bufio.NewWriter(w)

@@ -117,10 +117,21 @@ func TestDelayAndLimits(t *testing.T) {
 }
 
 func TestEnvelope(t *testing.T) {
-	if f, to := Envelope("carol@example.org"); f != "" || to != "carol@example.org" {
-		t.Errorf("%q %q", f, to)
+	for _, c := range []struct {
+		sender, from, to string
+		ok               bool
+	}{
+		{"carol@example.org", "", "carol@example.org", true},
+		{"", "double-bounce", "postmaster", true},
+		{"double-bounce@vm2.example.ops", "", "", false},
+		{"Double-Bounce", "", "", false},
+	} {
+		from, to, ok := Envelope(c.sender, "", "")
+		if from != c.from || to != c.to || ok != c.ok {
+			t.Errorf("Envelope(%q) = %q, %q, %v; want %q, %q, %v", c.sender, from, to, ok, c.from, c.to, c.ok)
+		}
 	}
-	if _, to := Envelope(""); to != "postmaster" {
-		t.Errorf("double bounce to %q", to)
+	if from, to, _ := Envelope("", "mailer-loop", "hostmaster"); from != "mailer-loop" || to != "hostmaster" {
+		t.Errorf("configured double bounce: %q %q", from, to)
 	}
 }

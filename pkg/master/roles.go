@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -90,7 +91,7 @@ func runQmgr(dir string) error {
 		Transports: map[string]qmgr.Transport{
 			"local": localClient(filepath.Join(d.q.Dir, queue.Private, "local")),
 		},
-		Notify:         notifier(d.cfg, clean),
+		Notify:         notifier(d.cfg, clean, d.log.With("bounce")),
 		QueueRunDelay:  d.cfg.Duration("queue_run_delay"),
 		MinBackoff:     d.cfg.Duration("minimal_backoff_time"),
 		MaxBackoff:     d.cfg.Duration("maximal_backoff_time"),
@@ -101,31 +102,58 @@ func runQmgr(dir string) error {
 }
 
 // notifier writes non-delivery notifications (bounce(8)) and queues them
-// through cleanup.
-func notifier(cfg *postconf.Config, clean *cleanup.Cleanup) qmgr.Notifier {
+// through cleanup: one to the sender, or to owner-NAME for failures of a
+// mailing list that has an owner. Bounces of bounces go to
+// 2bounce_notice_recipient; those of the double-bounce sender are dropped.
+func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger) qmgr.Notifier {
 	return func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error) {
-		from, to := bounce.Envelope(m.Sender)
-		if to == "" {
-			return "", nil
-		}
-		rep := bounce.Report{
-			Kind: bounce.Failure, Hostname: cfg.Get("myhostname"), QueueID: m.ID,
-			Sender: m.Sender, Arrival: m.Arrival, SizeLimit: cfg.Size("bounce_size_limit"),
-		}
+		byTarget := map[string][]local.Result{}
+		var order []string
 		for _, r := range failed {
-			rep.Recipients = append(rep.Recipients, bounce.Recipient{Final: r.Final, Original: r.Orig, DSN: r.DSN, Text: r.Text})
+			if _, seen := byTarget[r.NotifySender]; !seen {
+				order = append(order, r.NotifySender)
+			}
+			byTarget[r.NotifySender] = append(byTarget[r.NotifySender], r)
 		}
-		orig, err := content()
-		if err != nil {
-			return "", err
+		var ids []string
+		for _, owner := range order {
+			sender := m.Sender
+			if owner != "" {
+				sender = owner
+			}
+			from, to, ok := bounce.Envelope(sender, cfg.Get("double_bounce_sender"), cfg.Get("2bounce_notice_recipient"))
+			if !ok {
+				log.Info("%s: discarding undeliverable notification from <%s>", m.ID, m.Sender)
+				continue
+			}
+			rep := bounce.Report{
+				Kind: bounce.Failure, Hostname: cfg.Get("myhostname"), QueueID: m.ID,
+				Sender: m.Sender, To: to, Arrival: m.Arrival, SizeLimit: cfg.Size("bounce_size_limit"),
+			}
+			for _, r := range byTarget[owner] {
+				rep.Recipients = append(rep.Recipients, bounce.Recipient{Final: r.Final, Original: r.Orig, DSN: r.DSN, Text: r.Text})
+			}
+			id, err := notify(clean, rep, from, content)
+			if err != nil {
+				return strings.Join(ids, ", "), err
+			}
+			ids = append(ids, id)
 		}
-		defer orig.Close()
-		var buf bytes.Buffer
-		if err := bounce.Write(&buf, rep, orig); err != nil {
-			return "", err
-		}
-		return clean.Process(&cleanup.Submission{Sender: from, Recipients: []string{to}, UID: -1}, &buf)
+		return strings.Join(ids, ", "), nil
 	}
+}
+
+func notify(clean *cleanup.Cleanup, rep bounce.Report, from string, content func() (io.ReadCloser, error)) (string, error) {
+	orig, err := content()
+	if err != nil {
+		return "", err
+	}
+	defer orig.Close()
+	var buf bytes.Buffer
+	if err := bounce.Write(&buf, rep, orig); err != nil {
+		return "", err
+	}
+	return clean.Process(&cleanup.Submission{Sender: from, Recipients: []string{rep.To}, UID: -1}, &buf)
 }
 
 // localRequest is what qmgr sends to the local delivery agent: the message

@@ -304,7 +304,11 @@ func (m *Manager) deliver(f *queue.File, from string) {
 			return
 		}
 		if nid != "" {
-			m.Log.With("bounce").Info("%s: sender non-delivery notification: %s", id, nid)
+			who := "sender"
+			if msg.Sender == "" {
+				who = "postmaster"
+			}
+			m.Log.With("bounce").Info("%s: %s non-delivery notification: %s", id, who, nid)
 		}
 	}
 	if len(deferred) > 0 {
