@@ -1,5 +1,5 @@
 // Command postqueue is postdove's postqueue(1): list (-p, -j) or flush
-// (-f, -i, -s) the mail queue.
+// (-f, -i, -s) the mail queue, through the showq and flush services.
 package main
 
 import (
@@ -21,6 +21,8 @@ func fatal(msg string) {
 	fmt.Fprintln(os.Stderr, "postqueue: fatal: "+msg)
 	os.Exit(exUnavailable)
 }
+
+func warn(msg string) { fmt.Fprintln(os.Stderr, "postqueue: warning: "+msg) }
 
 func main() {
 	fs := pflag.NewFlagSet("postqueue", pflag.ContinueOnError)
@@ -53,11 +55,19 @@ func main() {
 	if err != nil {
 		fatal(err.Error())
 	}
+	action := postqueue.ActionFlush
+	if *list || *jsonOut {
+		action = postqueue.ActionView
+	}
+	if err := postqueue.Authorize(cfg, action); err != nil {
+		fatal(err.Error())
+	}
+	lister := &postqueue.Lister{Q: q, MailName: cfg.Get("mail_name"), Warn: warn}
 	switch {
 	case *list:
-		err = postqueue.PrintQueue(os.Stdout, q)
+		err = lister.List(os.Stdout, false)
 	case *jsonOut:
-		err = postqueue.PrintJSON(os.Stdout, q)
+		err = lister.List(os.Stdout, true)
 	case *flush:
 		err = postqueue.Flush(q)
 	case fs.Changed("id"):
@@ -67,7 +77,7 @@ func main() {
 	}
 	var f *postqueue.Fatal
 	if errors.As(err, &f) && f.Warning != "" {
-		fmt.Fprintln(os.Stderr, "postqueue: warning: "+f.Warning)
+		warn(f.Warning)
 	}
 	if err != nil {
 		fatal(err.Error())

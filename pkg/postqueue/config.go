@@ -1,7 +1,6 @@
 package postqueue
 
 import (
-	"io"
 	"strings"
 
 	"postdove/pkg/postconf"
@@ -20,16 +19,6 @@ func Load(configDir string) (*queue.Queue, *postconf.Config, error) {
 		return nil, nil, err
 	}
 	return queue.FromConfig(c), c, nil
-}
-
-// Mailq prints the queue listing for the configuration in configDir; it
-// is what sendmail -bp and mailq run.
-func Mailq(w io.Writer, configDir string) error {
-	q, _, err := Load(configDir)
-	if err != nil {
-		return err
-	}
-	return PrintQueue(w, q)
 }
 
 // FlushDomains is the fast_flush_domains list of c.
