@@ -232,20 +232,9 @@ func runMaster(dir string) error {
 	}
 }
 
-// loadConfig reads dir's main.cf. As for Postfix's daemons started with
-// MAIL_CONFIG, $config_directory is dir unless main.cf sets it, so that
-// alias_maps = hash:$config_directory/aliases finds the instance's table.
-func loadConfig(dir string) (*postconf.Config, error) {
-	cfg, err := postconf.Load(dir)
-	if err == nil && cfg.Line("config_directory") == 0 {
-		cfg.Set("config_directory", dir)
-	}
-	return cfg, err
-}
-
 // load (re)reads main.cf and what depends on it.
 func (m *master) load() error {
-	cfg, err := loadConfig(m.dir)
+	cfg, err := postconf.Load(m.dir)
 	if err != nil {
 		return err
 	}

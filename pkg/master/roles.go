@@ -38,7 +38,7 @@ type daemon struct {
 }
 
 func newDaemon(dir, program string) (*daemon, context.CancelFunc, error) {
-	cfg, err := loadConfig(dir)
+	cfg, err := postconf.Load(dir)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -195,6 +195,12 @@ func (c *Config) lookup(name string) (string, bool) {
 	if v, ok := c.svcDefs[name]; ok {
 		return v, true
 	}
+	if name == "config_directory" && c.dir != "" {
+		// As in Postfix, the directory main.cf was read from (-c,
+		// $MAIL_CONFIG) is $config_directory unless main.cf says
+		// otherwise; postconf -d still shows the built-in default.
+		return c.dir, true
+	}
 	return builtinDefault(name, c.lookup)
 }
 

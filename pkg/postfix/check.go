@@ -28,11 +28,6 @@ func Check(env *Env) error {
 	if err != nil {
 		return fatalf(progPostfix, "%v", err)
 	}
-	if _, set := cfg.Raw("config_directory"); !set {
-		// -c DIR is the configuration directory, as $config_directory
-		// says in Postfix.
-		cfg.Set("config_directory", dir)
-	}
 	for _, w := range cfg.Warnings() {
 		env.warnf(progPostfix, "%s", w)
 	}
