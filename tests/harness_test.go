@@ -133,7 +133,7 @@ func (l *lab) mail(stdin string, args ...string) oracle.Result {
 	l.t.Helper()
 	path, err := exec.LookPath("s-nail")
 	if err != nil {
-		l.t.Skip("s-nail is not installed")
+		l.t.Fatal("s-nail is not installed (.ci/run installs it)")
 	}
 	cmd := exec.Command(path, append([]string{"-:/", "-Sv15-compat", "-Smta=" + filepath.Join(l.bin, "sendmail")}, args...)...)
 	cmd.Env = append(os.Environ(), "MAIL_CONFIG="+l.ConfigDir)
