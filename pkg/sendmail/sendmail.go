@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"postdove/pkg/postconf"
-	"postdove/pkg/postmap"
 	"postdove/pkg/postdrop"
+	"postdove/pkg/postmap"
 	"postdove/pkg/queue"
 )
 
