@@ -76,9 +76,17 @@ func postqueueWritePostfix(t *testing.T, spool string, m postqueueMsg) {
 	t.Helper()
 	var content []byte
 	for _, l := range strings.SplitAfter(m.body, "\n") {
-		if l != "" {
-			content = append(content, postqueueRecord('N', strings.TrimSuffix(l, "\n"))...)
+		if l == "" {
+			continue
 		}
+		// cleanup stores a line longer than line_length_limit (2048)
+		// as continuation records followed by the rest.
+		l = strings.TrimSuffix(l, "\n")
+		for len(l) > 2048 {
+			content = append(content, postqueueRecord('L', l[:2048])...)
+			l = l[2048:]
+		}
+		content = append(content, postqueueRecord('N', l)...)
 	}
 	head := append(postqueueRecord('T', fmt.Sprintf("%d 0", m.arrival)), postqueueRecord('S', m.sender)...)
 	for _, r := range m.rcpts {
@@ -93,9 +101,9 @@ func postqueueWritePostfix(t *testing.T, spool string, m postqueueMsg) {
 		return postqueueRecord('C', fmt.Sprintf("%15d %15d %15d %15d %15d %15d", size, off, len(m.rcpts), 0, len(m.body), 0))
 	}
 	off := len(sizeRec(0, 0)) + len(head)
-	// showq reports the size record's first field; give it the
-	// message's byte count, which is what postdove reports.
-	file := append(append(sizeRec(len(m.body), off), head...), content...)
+	// showq reports the size record's first field: what cleanup writes
+	// there, the length of the content records.
+	file := append(append(sizeRec(len(content), off), head...), content...)
 	file = append(append(file, postqueueRecord('X', "")...), postqueueRecord('E', "")...)
 	q := queue.New(spool)
 	pfx, _ := user.Lookup("postfix")
@@ -166,13 +174,8 @@ func postqueueCompare(t *testing.T, msgs []postqueueMsg, cmd string, args ...str
 	want := oracle.Run(o.Command(cmd, append([]string{"-c", oconf}, args...)...), "")
 	bin := oracle.Postdove(t, cmd)
 	got := oracle.Run(exec.Command(bin, append([]string{"-c", pconf}, args...)...), "")
-	// The oracle has no master running: it warns, then reads the queue.
-	var wantErr []string
-	for _, l := range oracle.StderrShape(want.Stderr) {
-		if !strings.HasPrefix(l, "warning: Mail system is down") {
-			wantErr = append(wantErr, l)
-		}
-	}
+	// Neither has a master running: both warn, then read the queue.
+	wantErr := oracle.StderrShape(want.Stderr)
 	if got.Stdout != want.Stdout {
 		t.Errorf("%s %v stdout:\n--- postfix\n%s--- postdove\n%s", cmd, args, want.Stdout, got.Stdout)
 	}
