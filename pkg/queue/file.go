@@ -94,6 +94,7 @@ type Writer struct {
 	q          *Queue
 	name       string
 	f          *os.File
+	buf        *bufio.Writer // content on its way to f
 	tmp        string
 	sizeOffset int64 // of the content line's numbers
 	content    int64 // offset of the content
@@ -104,17 +105,13 @@ type Writer struct {
 	id         string // the queue ID Commit links the file to
 }
 
-// syncEntry makes the file's new directory entry durable. The set-gid
+// syncEntry fsyncs the directory holding a new queue file. The set-gid
 // postdrop may write into maildrop/ (mode 0730) but not open it for
-// reading; then the file is fsynced once more: the link changed its inode,
-// so the journal commit that fsync forces carries the directory entry too
-// (ext4, xfs).
-func (w *Writer) syncEntry(dir string) error {
+// reading; there the file's own fsync, made after the link changed its
+// inode, is what carried the entry into the journal (ext4, xfs).
+func syncEntry(dir string) error {
 	err := syncDir(dir)
 	if err != nil && errors.Is(err, os.ErrPermission) {
-		if serr := w.f.Sync(); serr != nil {
-			return fmt.Errorf("fsync file %s: %w", w.tmp, unwrapPath(serr))
-		}
 		return nil
 	}
 	return err
@@ -191,7 +188,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, errors.New("queue file already closed")
 	}
-	n, err := w.f.Write(p)
+	if w.buf == nil {
+		w.buf = bufio.NewWriterSize(w.f, 64<<10)
+	}
+	n, err := w.buf.Write(p)
 	w.size += int64(n)
 	w.records.Write(p[:n])
 	if err != nil {
@@ -213,13 +213,23 @@ func (w *Writer) Commit() (string, error) {
 		return "", errors.New("queue file already closed")
 	}
 	defer w.Abort()
+	if w.buf != nil {
+		if err := w.buf.Flush(); err != nil {
+			return "", fmt.Errorf("write file %s: %w", w.tmp, unwrapPath(err))
+		}
+	}
 	nums := fmt.Sprintf("%0*d %0*d %0*d", numWidth, w.content, numWidth, w.size, numWidth, w.records.Size())
 	if _, err := w.f.WriteAt([]byte(nums), w.sizeOffset); err != nil {
 		return "", fmt.Errorf("write file %s: %w", w.tmp, unwrapPath(err))
 	}
-	if err := w.f.Sync(); err != nil {
-		return "", fmt.Errorf("fsync file %s: %w", w.tmp, unwrapPath(err))
-	}
+	// The file is linked to its queue ID first and fsynced after: one
+	// fsync then makes the content and the new name durable together
+	// (the link dirtied the inode), and the directory fsync that follows
+	// finds little left to do. A crash before it leaves either no
+	// message or a complete one (data is written before the metadata
+	// that names it; the reader checks the content length), and nothing
+	// was acknowledged yet. The removal of the temporary name needs no
+	// fsync: a leftover tmp.* is never taken for a message.
 	for tries := 0; ; tries++ {
 		id := w.id
 		if tries > 0 {
@@ -234,10 +244,11 @@ func (w *Writer) Commit() (string, error) {
 			if err := os.Remove(w.tmp); err != nil {
 				return "", fmt.Errorf("remove %s: %w", w.tmp, unwrapPath(err))
 			}
-			if err := w.syncEntry(filepath.Dir(final)); err != nil {
-				return "", err
+			w.tmp = final // Abort removes it if the fsyncs fail
+			if err := w.f.Sync(); err != nil {
+				return "", fmt.Errorf("fsync file %s: %w", final, unwrapPath(err))
 			}
-			if err := w.syncEntry(filepath.Dir(w.tmp)); err != nil {
+			if err := syncEntry(filepath.Dir(final)); err != nil {
 				return "", err
 			}
 			w.tmp = ""
