@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// shellMeta are the characters that make a command go through the shell
-// instead of being executed directly, as in Postfix.
-const shellMeta = "\"$&'()*;<>?[\\]`{|}~=\n\r"
+// directChars are the characters of a command that Postfix runs without
+// a shell; any other character sends it through /bin/sh -c.
+const directChars = "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ \t"
 
 // maxOutput bounds the command output kept for a bounce.
 const maxOutput = 2048
@@ -41,40 +41,98 @@ var sysexits = map[int]sysexit{
 	78: {"5.3.5", "local configuration error"},
 }
 
-// commandArgv is how a command line is run: through the shell when it has
-// shell metacharacters (or local_command_shell is set), else split on
-// white space and executed directly.
-func commandArgv(command string, shell []string) []string {
+// commandArgv is how a command line is run, as Postfix runs it: with
+// local_command_shell when set; split on blanks and executed directly
+// when made of directChars only (direct is then true), except that a
+// program name without a slash that is not found in the PATH of env goes
+// to the shell too (a shell builtin such as "exit 75", or a typo the
+// shell will report); otherwise through /bin/sh -c.
+func commandArgv(command string, shell, env []string) (argv []string, direct bool) {
 	if len(shell) > 0 {
-		return append(append([]string{}, shell...), command)
+		return append(append([]string{}, shell...), command), false
 	}
-	if strings.ContainsAny(command, shellMeta) {
-		return []string{"/bin/sh", "-c", command}
+	sh := []string{"/bin/sh", "-c", command}
+	for i := 0; i < len(command); i++ {
+		if strings.IndexByte(directChars, command[i]) < 0 {
+			return sh, false
+		}
 	}
-	return strings.Fields(command)
+	argv = strings.FieldsFunc(command, func(r rune) bool { return r == ' ' || r == '\t' })
+	if len(argv) == 0 {
+		return sh, false
+	}
+	if !strings.Contains(argv[0], "/") {
+		path := lookPath(argv[0], env)
+		if path == "" {
+			return sh, false
+		}
+		argv[0] = path
+	}
+	return argv, true
+}
+
+// lookPath finds an executable name in the PATH of env, as execvp(3)
+// does; "" when there is none.
+func lookPath(name string, env []string) string {
+	dirs := "/usr/bin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			dirs = v
+		}
+	}
+	for _, dir := range strings.Split(dirs, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && syscall.Access(p, 1) == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// execFailed is a command that could not be executed: Postfix's child
+// logs a fatal error and exits with EX_TEMPFAIL, so the delivery is
+// deferred with that error as the command's output.
+func execFailed(name string, err error) reply {
+	fatal := fmt.Sprintf("execvp %s: %s", name, errText(err))
+	return reply{Code: statusDefer, DSN: sysexits[75].dsn, Text: sysexits[75].text + ". Command output: local: fatal: " + fatal + " ", Notes: []string{"fatal: " + fatal}}
 }
 
 // runCommand pipes the message into a command and maps its exit status.
 func runCommand(j job, body io.Reader) reply {
-	argv := commandArgv(j.Command, j.Shell)
-	if len(argv) == 0 {
-		return reply{Code: statusBounce, DSN: "5.3.0", Text: "empty command"}
-	}
+	argv, direct := commandArgv(j.Command, j.Shell, j.Env)
+	name := argv[0]
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return reply{Code: statusDefer, DSN: "4.3.0", Text: "pipe: " + err.Error()}
 	}
 	out := &limitedBuffer{max: maxOutput}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = j.Env
-	cmd.Dir = j.Dir
-	cmd.Stdin = pr
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	start := func(argv []string) (*exec.Cmd, error) {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		if argv[0] == "/bin/sh" && len(j.Shell) == 0 {
+			cmd.Args[0] = "sh" // as execl(3) runs it: "sh: 1: x: not found"
+		}
+		cmd.Env = j.Env
+		cmd.Dir = j.Dir
+		cmd.Stdin = pr
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd, cmd.Start()
+	}
+	cmd, err := start(argv)
+	if direct && errors.Is(err, syscall.ENOEXEC) {
+		// A script without #!: execvp(3) hands it to the shell.
+		cmd, err = start(append([]string{"/bin/sh"}, argv...))
+	}
+	if err != nil {
 		pr.Close()
 		pw.Close()
-		return reply{Code: statusBounce, DSN: "5.3.0", Text: fmt.Sprintf("Command died with status 127: %q. Command output: %s", j.Command, errText(err))}
+		if direct {
+			return execFailed(name, err)
+		}
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: fmt.Sprintf("execl /bin/sh: %s", errText(err))}
 	}
 	pr.Close()
 	var writeErr error
@@ -105,15 +163,14 @@ func runCommand(j job, body io.Reader) reply {
 	if errors.Is(writeErr, errAborted) {
 		return reply{Code: statusDefer, DSN: "4.3.0", Text: "message transfer aborted"}
 	}
-	output := out.text()
 	withOutput := func(s string) string {
-		if output == "" {
+		if out.empty() {
 			return s
 		}
-		return s + ". Command output: " + output
+		return s + ". Command output: " + out.text()
 	}
 	if timedOut {
-		return reply{Code: statusBounce, DSN: "5.3.0", Text: withOutput(fmt.Sprintf("Command time limit exceeded: %q", j.Command))}
+		return reply{Code: statusBounce, DSN: "5.3.0", Text: withOutput(fmt.Sprintf("Command time limit exceeded: \"%s\"", j.Command))}
 	}
 	if waitErr == nil {
 		return reply{Code: statusSent}
@@ -124,7 +181,7 @@ func runCommand(j job, body io.Reader) reply {
 	}
 	ws, _ := ee.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
-		return reply{Code: statusDefer, DSN: "4.3.0", Text: withOutput(fmt.Sprintf("Command died with signal %d: %q", int(ws.Signal()), j.Command))}
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: withOutput(fmt.Sprintf("Command died with signal %d: \"%s\"", int(ws.Signal()), j.Command))}
 	}
 	code := ee.ExitCode()
 	if se, ok := sysexits[code]; ok {
@@ -134,7 +191,7 @@ func runCommand(j job, body io.Reader) reply {
 		}
 		return reply{Code: rc, DSN: se.dsn, Text: withOutput(se.text)}
 	}
-	return reply{Code: statusBounce, DSN: "5.3.0", Text: withOutput(fmt.Sprintf("Command died with status %d: %q", code, j.Command))}
+	return reply{Code: statusBounce, DSN: "5.3.0", Text: withOutput(fmt.Sprintf("Command died with status %d: \"%s\"", code, j.Command))}
 }
 
 // limitedBuffer keeps the first max bytes written to it.
@@ -156,20 +213,31 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// text is the output on one line, with control characters and runs of
-// white space turned into single spaces.
+func (l *limitedBuffer) empty() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len() == 0
+}
+
+// text is the output on one line as Postfix reports it: up to the first
+// NUL byte, tabs and newlines as spaces, other control characters as '_'
+// (nothing trimmed or squeezed).
 func (l *limitedBuffer) text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var b strings.Builder
-	for _, r := range l.buf.String() {
-		if r < ' ' || r == 0x7f {
-			r = ' '
-		}
-		if r == ' ' && strings.HasSuffix(b.String(), " ") {
-			continue
-		}
-		b.WriteRune(r)
+	out := l.buf.Bytes()
+	if i := bytes.IndexByte(out, 0); i >= 0 {
+		out = out[:i]
 	}
-	return strings.TrimSpace(b.String())
+	b := make([]byte, len(out))
+	for i, c := range out {
+		switch {
+		case c == '\t' || c == '\n':
+			c = ' '
+		case c < ' ' || c == 0x7f:
+			c = '_'
+		}
+		b[i] = c
+	}
+	return string(b)
 }

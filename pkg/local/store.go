@@ -143,9 +143,17 @@ func appendMbox(j job, body io.Reader) reply {
 // fsync, then new/), creating the folders when missing.
 func deliverMaildir(j job, body io.Reader) reply {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeMessage(pw, j, body)) }()
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		pw.CloseWithError(writeMessage(pw, j, body))
+	}()
 	path, err := maildir.Deliver(j.Path, pr, maildir.Options{UID: -1, GID: -1, Hostname: j.Hostname})
 	pr.CloseWithError(err)
+	// The copier reads the worker's job stream: it must be done before
+	// the worker reads on (a failure before the file exists leaves it
+	// mid-message).
+	<-copied
 	if err == nil {
 		return reply{Code: statusSent, Text: path}
 	}
