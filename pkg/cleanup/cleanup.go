@@ -46,6 +46,10 @@ type Submission struct {
 	// Received is a Received: header (without the name) that the caller,
 	// e.g. smtpd, wants prepended; used when UID < 0.
 	Received string
+	// Copy says the caller keeps its own durable copy of the message until
+	// after Process returns (pickup's maildrop file): the incoming file is
+	// then committed without the directory fsync (queue's CommitOrdered).
+	Copy bool
 	// Queued, when set, is called with the new queue ID once the message
 	// is queued and before cleanup logs it (pickup logs its line here).
 	Queued func(id string)
@@ -228,7 +232,11 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 		}
 		return "", err
 	}
-	qid, err := w.Commit()
+	commit := w.Commit
+	if sub.Copy {
+		commit = w.CommitOrdered
+	}
+	qid, err := commit()
 	if err != nil {
 		return "", err
 	}

@@ -181,15 +181,20 @@ func store(dir string, tmp, dest int, msg io.Reader, opts Options, base, suffix 
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err == nil {
-		err = f.Sync()
-	}
 	if err != nil {
 		return "", &Error{Dir: dir, Reason: "write tmp/" + base, Err: err}
 	}
 	name := fmt.Sprintf("%s,S=%d,W=%d%s", base, st.Bytes, st.Bytes+st.BareLF, suffix)
 	if err := linkAt(tmp, base, dest, name); err != nil {
 		return "", &Error{Dir: dir, Reason: "link tmp/" + base, Err: err}
+	}
+	// One fsync after the link makes the content and its name in new/
+	// durable together: the link dirtied the inode, so the journal commit
+	// the fsync forces carries the directory entry as well. A reader never
+	// sees a partial file: the name appears only once the data is written.
+	if err := f.Sync(); err != nil {
+		unlinkat(dest, name)
+		return "", &Error{Dir: dir, Reason: "fsync " + name, Err: err}
 	}
 	return name, nil
 }

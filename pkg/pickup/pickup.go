@@ -104,6 +104,7 @@ func (p *Pickup) one(id string) (bool, error) {
 		UID:        env.UID,
 		Extracted:  env.Extracted,
 		Arrival:    m.Arrival,
+		Copy:       true, // the maildrop file goes only after the incoming one is queued
 		Queued: func(newID string) {
 			if p.Log != nil {
 				p.Log.Info("%s: uid=%d from=<%s>", newID, env.UID, env.Sender)

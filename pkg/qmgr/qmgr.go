@@ -312,6 +312,10 @@ func (m *Manager) deliver(f *queue.File, from string) {
 		}
 	}
 	if len(deferred) > 0 {
+		// Recipients done now must stay done at the retry.
+		if err := f.Sync(); err != nil {
+			m.Log.Warning("%s: %v", id, err)
+		}
 		m.defer_(id, msg)
 		return
 	}

@@ -41,13 +41,19 @@
 // file size so a truncated file is reported as corrupt. Each "rcpt" line
 // starts with a one-byte status ('-' pending, 'D' delivered, 'B' bounced,
 // 'T' deferred at the last attempt) at a fixed offset, so a delivery
-// agent can mark a recipient with one pwrite and fsync. The optional
+// agent can mark a recipient with one pwrite (File.Sync makes it durable;
+// the queue manager syncs before it keeps a message for a retry). The optional
 // original recipient follows the address.
 //
 // A file is written under a temporary name (tmp.*) in the top directory of
-// its queue, fsynced, linked to its queue ID (which includes the file's
-// inode number) and the directories are fsynced: only then is the message
-// queued. Names that are not queue IDs are never messages.
+// its queue, linked to its queue ID (which includes the file's inode
+// number), then the file and its directory are fsynced: only then is the
+// message queued (Commit). CommitOrdered leaves out the directory fsync,
+// for a copy whose original stays durable until after this one is (pickup
+// removes the maildrop file only after; a journaling file system commits
+// the new name no later than that removal, and the file's own fsync after
+// the link already carries it on ext4 and xfs). Names that are not queue
+// IDs are never messages.
 //
 // Deferral reasons are kept, as in Postfix, in per-message logfiles under
 // defer/ (bounce/ and trace/ likewise), one block of name=value lines per

@@ -208,7 +208,14 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 // Commit finishes the file: it records the content size, fsyncs the file,
 // gives it its queue ID and fsyncs the directory. Only when Commit
 // returns nil is the message queued.
-func (w *Writer) Commit() (string, error) {
+func (w *Writer) Commit() (string, error) { return w.commit(true) }
+
+// CommitOrdered is Commit without the directory fsync, for a copy of a
+// message whose original stays durable until after this one is (see the
+// package documentation).
+func (w *Writer) CommitOrdered() (string, error) { return w.commit(false) }
+
+func (w *Writer) commit(syncDirectory bool) (string, error) {
 	if w.done {
 		return "", errors.New("queue file already closed")
 	}
@@ -248,8 +255,10 @@ func (w *Writer) Commit() (string, error) {
 			if err := w.f.Sync(); err != nil {
 				return "", fmt.Errorf("fsync file %s: %w", final, unwrapPath(err))
 			}
-			if err := syncEntry(filepath.Dir(final)); err != nil {
-				return "", err
+			if syncDirectory {
+				if err := syncEntry(filepath.Dir(final)); err != nil {
+					return "", err
+				}
 			}
 			w.tmp = ""
 			return id, nil
@@ -372,7 +381,7 @@ func (f *File) Content() io.Reader {
 	return io.NewSectionReader(f.f, f.Offset, f.Size)
 }
 
-// SetStatus records recipient i's new status in place (pwrite + fsync).
+// SetStatus records recipient i's new status in place (one pwrite).
 func (f *File) SetStatus(i int, st Status) error {
 	if i < 0 || i >= len(f.Recipients) {
 		return fmt.Errorf("%s: no recipient #%d", f.Path, i)
@@ -383,10 +392,18 @@ func (f *File) SetStatus(i int, st Status) error {
 	if _, err := f.f.WriteAt([]byte{byte(st)}, f.Recipients[i].offset); err != nil {
 		return fmt.Errorf("write file %s: %w", f.Path, unwrapPath(err))
 	}
+	f.Recipients[i].Status = st
+	return nil
+}
+
+// Sync makes the recipients' statuses durable. Without it a status reaches
+// the disk with the next journal commit: a crash of the machine (not of the
+// mail system) before then can only make a recipient be delivered again,
+// never lost, the same window Postfix's queue manager has.
+func (f *File) Sync() error {
 	if err := f.f.Sync(); err != nil {
 		return fmt.Errorf("fsync file %s: %w", f.Path, unwrapPath(err))
 	}
-	f.Recipients[i].Status = st
 	return nil
 }
 
