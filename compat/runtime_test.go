@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -310,4 +311,189 @@ func TestRuntimeMaildirNotWritableMatchesPostfix(t *testing.T) {
 	if len(shapes[0]) == 0 || strings.Join(shapes[0], "\n") != strings.Join(shapes[1], "\n") {
 		t.Errorf("local(8) lines differ\npostfix:\n\t%s\npostdove:\n\t%s", strings.Join(shapes[0], "\n\t"), strings.Join(shapes[1], "\n\t"))
 	}
+}
+
+// runtimeLocalLines returns local(8)'s lines about the message(s) sent,
+// normalized with names (and each queue ID as ID), sorted: recipients of
+// one message are delivered in parallel.
+func runtimeLocalLines(log string, names map[string]string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		m := runtimeLogLine.FindStringSubmatch(l)
+		if m == nil || !strings.HasSuffix(m[1], "/local") {
+			continue
+		}
+		n := map[string]string{m[2]: "ID"}
+		for k, v := range names {
+			n[k] = v
+		}
+		out = append(out, m[1]+": "+runtimeNormalize(m[3], n))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runtimeWithout drops the lines containing s.
+func runtimeWithout(lines []string, s string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// runtimeWaitCount polls the maillog until want occurs n times.
+func runtimeWaitCount(inst *oracle.Instance, want string, n int, wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for {
+		log := inst.ReadMaillog()
+		if strings.Count(log, want) >= n || time.Now().After(deadline) {
+			return log
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func runtimeCompareLines(t *testing.T, what string, lines [2][]string) {
+	t.Helper()
+	if len(lines[0]) == 0 || strings.Join(lines[0], "\n") != strings.Join(lines[1], "\n") {
+		t.Errorf("%s: local(8) lines differ\npostfix:\n\t%s\npostdove:\n\t%s", what, strings.Join(lines[0], "\n\t"), strings.Join(lines[1], "\n\t"))
+	}
+}
+
+// TestRuntimeEmptyAliasMapsMatchesPostfix sets "alias_maps =": no alias
+// tables at all, so a user's mail is delivered (no "alias database
+// unavailable" deferral).
+func TestRuntimeEmptyAliasMapsMatchesPostfix(t *testing.T) {
+	var lines [2][]string
+	for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF + "alias_maps =\n"}) {
+		u := oracle.AddUser(t, inst.HomeDir, "rtnoal")
+		runtimeSend(t, inst, "Subject: no aliases\n\nbody\n", u.Name)
+		log := runtimeWaitLog(t, inst, "status=", 20*time.Second)
+		lines[i] = runtimeLocalLines(log, map[string]string{u.Name: "USER"})
+	}
+	runtimeCompareLines(t, "alias_maps =", lines)
+	if len(lines[0]) != 1 || !strings.Contains(lines[0][0], "status=sent (delivered to maildir)") {
+		t.Errorf("postfix did not deliver: %q", lines[0])
+	}
+}
+
+// TestRuntimePipeAliasesMatchPostfix sends one message to aliases that
+// pipe into commands of every kind local(8) distinguishes: shell builtins
+// and metacharacters (run by /bin/sh -c), plain commands executed
+// directly, a program that does not exist either way, output, sysexits
+// codes.
+func TestRuntimePipeAliasesMatchPostfix(t *testing.T) {
+	targets := map[string]string{
+		"holdme":  "|exit 75",
+		"fail1":   "|exit 1",
+		"ok0":     "|exit 0",
+		"nouser":  "|exit 67",
+		"output":  "|echo some output; exit 1",
+		"nocmd":   "|nonexistentcmd",
+		"nopath":  "|/nonexistent/cmd arg",
+		"direct":  "|/bin/true arg",
+		"noexec":  "|/etc/passwd",
+		"shelled": "|/nonexistent/a#b",
+	}
+	aliases := "root: /dev/null\npostmaster: root\n"
+	var rcpts []string
+	for name, target := range targets {
+		aliases += name + ": \"" + target + "\"\n"
+		rcpts = append(rcpts, name)
+	}
+	var lines [2][]string
+	for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF, Aliases: aliases}) {
+		runtimeSend(t, inst, "Subject: pipes\n\nbody\n", rcpts...)
+		log := runtimeWaitCount(inst, "relay=local", len(rcpts), 20*time.Second)
+		// Postfix's execvp failures are logged by its child process,
+		// without a queue ID: only the delivery lines are compared, less
+		// the bounce's delivery to root, which may come later.
+		lines[i] = runtimeWithout(runtimeLocalLines(log, nil), "to=<root@")
+	}
+	runtimeCompareLines(t, "pipe aliases", lines)
+	if len(lines[0]) != len(rcpts) {
+		t.Errorf("postfix logged %d local lines, want %d", len(lines[0]), len(rcpts))
+	}
+}
+
+// runtimeDSNFields returns the per-recipient fields of the first
+// delivery status notification in a Maildir's new/ folder.
+func runtimeDSNFields(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || !strings.Contains(string(b), "message/delivery-status") {
+			continue
+		}
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			for _, f := range []string{"Final-Recipient:", "Original-Recipient:", "Action:", "Status:", "Diagnostic-Code:"} {
+				if strings.HasPrefix(l, f) {
+					out = append(out, l)
+				}
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// TestRuntimeUnknownUserBounceMatchesPostfix sends from a local user to
+// one that does not exist and compares local(8)'s line and the DSN that
+// comes back.
+func TestRuntimeUnknownUserBounceMatchesPostfix(t *testing.T) {
+	var lines [2][]string
+	var dsn [2][]string
+	for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}) {
+		u := oracle.AddUser(t, inst.HomeDir, "rtsnd")
+		runtimeSend(t, inst, "Subject: to nobody\n\nbody\n", "-f", u.Name, "nosuchuser")
+		if n := oracle.WaitFiles(u.Maildir(), 1, 20*time.Second); n != 1 {
+			t.Fatalf("%s: no bounce in %s\n%s", inst.System, u.Maildir(), inst.ReadMaillog())
+		}
+		log := runtimeWaitCount(inst, "relay=local", 2, 20*time.Second)
+		lines[i] = runtimeLocalLines(log, map[string]string{u.Name: "USER"})
+		dsn[i] = runtimeDSNFields(t, u.Maildir())
+	}
+	runtimeCompareLines(t, "unknown user", lines)
+	if len(dsn[0]) == 0 || strings.Join(dsn[0], "\n") != strings.Join(dsn[1], "\n") {
+		t.Errorf("DSN fields differ\npostfix:\n\t%s\npostdove:\n\t%s", strings.Join(dsn[0], "\n\t"), strings.Join(dsn[1], "\n\t"))
+	}
+}
+
+// TestRuntimeMailboxCommandExitMatchesPostfix delivers through a
+// mailbox_command that prints a line and exits with 0, 75 or 1, and
+// compares local(8)'s lines (status, DSN, text with the command output).
+func TestRuntimeMailboxCommandExitMatchesPostfix(t *testing.T) {
+	dir, err := os.MkdirTemp("/var/tmp", "runtime-mbc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0755)
+	script := filepath.Join(dir, "mbc")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho output of mbc\nexit $(cat \"$HOME/code\")\n"), 0755); err != nil {
+		t.Fatal(err)
+	}
+	codes := []string{"0", "75", "1"}
+	var lines [2][]string
+	for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF + "mailbox_command = " + script + "\n"}) {
+		names := map[string]string{script: "SCRIPT"}
+		var rcpts []string
+		for _, c := range codes {
+			u := oracle.AddUser(t, inst.HomeDir, "rtmbc")
+			if err := os.WriteFile(filepath.Join(u.Home, "code"), []byte(c+"\n"), 0644); err != nil {
+				t.Fatal(err)
+			}
+			names[u.Name] = "USER" + c
+			rcpts = append(rcpts, u.Name)
+		}
+		runtimeSend(t, inst, "Subject: mailbox_command\n\nbody\n", rcpts...)
+		log := runtimeWaitCount(inst, "relay=local", len(codes), 20*time.Second)
+		lines[i] = runtimeWithout(runtimeLocalLines(log, names), "to=<root@") // the bounce to root
+	}
+	runtimeCompareLines(t, "mailbox_command", lines)
 }
