@@ -131,7 +131,7 @@ func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger)
 				Sender: m.Sender, To: to, Arrival: m.Arrival, SizeLimit: cfg.Size("bounce_size_limit"),
 			}
 			for _, r := range byTarget[owner] {
-				rep.Recipients = append(rep.Recipients, bounce.Recipient{Final: r.Final, Original: r.Orig, DSN: r.DSN, Text: r.Text})
+				rep.Recipients = append(rep.Recipients, bounce.Recipient{Final: r.Final, Original: qualify(r.Orig, cfg.Get("myorigin")), DSN: r.DSN, Text: r.Text})
 			}
 			id, err := notify(clean, rep, from, content)
 			if err != nil {
@@ -141,6 +141,15 @@ func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger)
 		}
 		return strings.Join(ids, ", "), nil
 	}
+}
+
+// qualify appends @domain to an address without one, as the reports name
+// original recipients ("alice" was given, "alice@example.com" is reported).
+func qualify(a, domain string) string {
+	if a == "" || strings.Contains(a, "@") {
+		return a
+	}
+	return a + "@" + domain
 }
 
 func notify(clean *cleanup.Cleanup, rep bounce.Report, from string, content func() (io.ReadCloser, error)) (string, error) {
@@ -234,6 +243,7 @@ func runLocal(dir string) error {
 	agent := &local.Agent{
 		Settings: settings,
 		Logf:     d.log.Info,
+		Warnf:    d.log.Warning,
 		IsLocal:  rs.IsLocalDomain,
 		Resubmit: func(sender string, rcpts []string, content io.Reader) (string, error) {
 			id, err := clean.Process(&cleanup.Submission{Sender: sender, Recipients: rcpts, UID: -1}, content)
