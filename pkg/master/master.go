@@ -27,6 +27,9 @@ const (
 	envRole   = "POSTDOVE_ROLE"
 	envConfig = "MAIL_CONFIG"
 	envReady  = "POSTDOVE_READY_FD"
+	// envService names the master.cf entry ("pickup/unix") a daemon runs
+	// for: its -o settings apply on top of main.cf.
+	envService = "POSTDOVE_SERVICE"
 )
 
 // MaybeRun runs the master or one of its daemons and exits, when this
@@ -141,10 +144,11 @@ func readAll(f *os.File, buf []byte) (int, error) {
 
 // child is one daemon the master keeps running.
 type child struct {
-	role string
-	cred *syscall.Credential // nil: stays root
-	cmd  *exec.Cmd
-	last time.Time
+	role    string              // what the process does: pickup, qmgr, local, showq
+	service string              // the master.cf entry it runs for, "name/type"
+	cred    *syscall.Credential // nil: stays root
+	cmd     *exec.Cmd
+	last    time.Time
 }
 
 type master struct {
@@ -218,7 +222,7 @@ func runMaster(dir string) error {
 				return nil
 			}
 		case c := <-m.exited:
-			if m.stopped || m.kids[c.role] != c {
+			if m.stopped || m.kids[c.service] != c {
 				continue
 			}
 			st := c.cmd.ProcessState
@@ -227,7 +231,7 @@ func runMaster(dir string) error {
 			if time.Since(c.last) < time.Second {
 				time.Sleep(time.Second)
 			}
-			m.start(c.role, c.cred)
+			m.start(c.service, c.role, c.cred)
 		}
 	}
 }
@@ -274,15 +278,36 @@ func lookupCred(name string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
-func (m *master) startAll() {
-	m.stopped = false
-	m.start("local", nil)
-	m.start("qmgr", m.owner)
-	m.start("pickup", m.owner)
-	m.start("showq", m.owner)
+// daemons are the master.cf commands postdove runs, and the role each
+// becomes. Postfix's other helpers (cleanup, trivial-rewrite, bounce, defer,
+// trace, ...) are libraries inside these; the SMTP server and client are
+// not there yet, so their entries are left alone.
+var daemons = map[string]string{
+	"pickup": "pickup",
+	"qmgr":   "qmgr",
+	"oqmgr":  "qmgr",
+	"local":  "local",
+	"showq":  "showq",
 }
 
-func (m *master) start(role string, cred *syscall.Credential) {
+// startAll starts a process for each master.cf service postdove runs, as
+// mail_owner unless the service's unpriv column says n (local's does).
+func (m *master) startAll() {
+	m.stopped = false
+	for _, s := range m.cfg.Services() {
+		role, ok := daemons[s.Command]
+		if !ok {
+			continue
+		}
+		cred := m.owner
+		if s.Unpriv == "n" {
+			cred = nil
+		}
+		m.start(s.Name+"/"+s.Type, role, cred)
+	}
+}
+
+func (m *master) start(service, role string, cred *syscall.Credential) {
 	exe, err := os.Executable()
 	if err != nil {
 		m.log.Warning("cannot find my executable: %v", err)
@@ -290,19 +315,19 @@ func (m *master) start(role string, cred *syscall.Credential) {
 	}
 	cmd := exec.Command(exe)
 	cmd.Args = []string{role}
-	cmd.Env = append(os.Environ(), envRole+"="+role, envConfig+"="+m.dir)
+	cmd.Env = append(os.Environ(), envRole+"="+role, envConfig+"="+m.dir, envService+"="+service)
 	cmd.Dir = m.q.Dir
 	if m.logFile != nil {
 		cmd.ExtraFiles = []*os.File{m.logFile}
 		cmd.Env = append(cmd.Env, maillog.EnvLogFD+"=3")
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: false}
-	c := &child{role: role, cred: cred, cmd: cmd, last: time.Now()}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	c := &child{role: role, service: service, cred: cred, cmd: cmd, last: time.Now()}
 	if err := cmd.Start(); err != nil {
 		m.log.Warning("spawn %s: %v", role, err)
 		return
 	}
-	m.kids[role] = c
+	m.kids[service] = c
 	go func() {
 		cmd.Wait()
 		m.exited <- c
@@ -315,14 +340,14 @@ func (m *master) start(role string, cred *syscall.Credential) {
 // is killed.
 func (m *master) stopAll(sig syscall.Signal) {
 	m.stopped = true
-	m.stopGroup(sig, func(role string) bool { return role != "local" })
-	m.stopGroup(sig, func(string) bool { return true })
+	m.stopGroup(sig, func(c *child) bool { return c.role != "local" })
+	m.stopGroup(sig, func(*child) bool { return true })
 }
 
-func (m *master) stopGroup(sig syscall.Signal, in func(role string) bool) {
+func (m *master) stopGroup(sig syscall.Signal, in func(*child) bool) {
 	left := 0
-	for role, c := range m.kids {
-		if in(role) {
+	for _, c := range m.kids {
+		if in(c) {
 			c.cmd.Process.Signal(sig)
 			left++
 		}
@@ -331,15 +356,15 @@ func (m *master) stopGroup(sig syscall.Signal, in func(role string) bool) {
 	for left > 0 {
 		select {
 		case c := <-m.exited:
-			if m.kids[c.role] == c {
-				delete(m.kids, c.role)
-				if in(c.role) {
+			if m.kids[c.service] == c {
+				delete(m.kids, c.service)
+				if in(c) {
 					left--
 				}
 			}
 		case <-deadline:
-			for role, c := range m.kids {
-				if in(role) {
+			for _, c := range m.kids {
+				if in(c) {
 					c.cmd.Process.Kill()
 				}
 			}

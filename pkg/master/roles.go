@@ -32,6 +32,7 @@ import (
 // and a context cancelled by SIGTERM.
 type daemon struct {
 	cfg *postconf.Config
+	svc postconf.Service
 	log *maillog.Logger
 	q   *queue.Queue
 	ctx context.Context
@@ -42,12 +43,37 @@ func newDaemon(dir, program string) (*daemon, context.CancelFunc, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	svc := service(cfg)
+	for _, o := range svc.Options {
+		cfg.Set(o[0], o[1])
+	}
 	log, err := maillog.New(maillog.FromConfig(cfg.Get, program))
 	if err != nil {
 		return nil, nil, err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	return &daemon{cfg: cfg, log: log, q: queue.FromConfig(cfg), ctx: ctx}, cancel, nil
+	return &daemon{cfg: cfg, svc: svc, log: log, q: queue.FromConfig(cfg), ctx: ctx}, cancel, nil
+}
+
+// service is the master.cf entry this daemon was started for (envService);
+// a zero Service when there is none.
+func service(cfg *postconf.Config) postconf.Service {
+	want := os.Getenv(envService)
+	for _, s := range cfg.Services() {
+		if s.Name+"/"+s.Type == want {
+			return s
+		}
+	}
+	return postconf.Service{}
+}
+
+// wakeup is the service's wakeup time (master.cf's sixth column), or def.
+func (d *daemon) wakeup(def time.Duration) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSuffix(d.svc.Wakeup, "?"))
+	if err != nil || n <= 0 {
+		return def
+	}
+	return time.Duration(n) * time.Second
 }
 
 func (d *daemon) cleanup() *cleanup.Cleanup {
@@ -62,7 +88,7 @@ func runPickup(dir string) error {
 	}
 	defer cancel()
 	p := &pickup.Pickup{Queue: d.q, Cleanup: d.cleanup(), Log: d.log}
-	err = p.Run(d.ctx, time.Minute)
+	err = p.Run(d.ctx, d.wakeup(time.Minute))
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
