@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"strings"
 	"sync"
 	"syscall"
@@ -822,14 +823,14 @@ func prepareSpool(path string, u *User) (func(), error) {
 		f.Close()
 		if err != nil {
 			os.Remove(path)
-			return nil, fmt.Errorf("cannot set owner: %s", errText(err))
+			return nil, fmt.Errorf("cannot set owner: %s", syserr.Text(err))
 		}
 	} else if !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("cannot create file: %s", errText(err))
+		return nil, fmt.Errorf("cannot create file: %s", syserr.Text(err))
 	}
 	unlock, err := mbox.DotLock(path, mbox.LockTimeouts{})
 	if err != nil {
-		return nil, fmt.Errorf("unable to create lock file %s.lock: %s", path, errText(errors.Unwrap(err)))
+		return nil, fmt.Errorf("unable to create lock file %s.lock: %s", path, syserr.Text(errors.Unwrap(err)))
 	}
 	return func() { unlock() }, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"postdove/pkg/syserr"
 	"strings"
 	"sync"
 	"syscall"
@@ -96,7 +97,7 @@ func lookPath(name string, env []string) string {
 // logs a fatal error and exits with EX_TEMPFAIL, so the delivery is
 // deferred with that error as the command's output.
 func execFailed(name string, err error) reply {
-	fatal := fmt.Sprintf("execvp %s: %s", name, errText(err))
+	fatal := fmt.Sprintf("execvp %s: %s", name, syserr.Text(err))
 	return reply{Code: statusDefer, DSN: sysexits[75].dsn, Text: sysexits[75].text + ". Command output: local: fatal: " + fatal + " ", Notes: []string{"fatal: " + fatal}}
 }
 
@@ -132,7 +133,7 @@ func runCommand(j job, body io.Reader) reply {
 		if direct {
 			return execFailed(name, err)
 		}
-		return reply{Code: statusDefer, DSN: "4.3.0", Text: fmt.Sprintf("execl /bin/sh: %s", errText(err))}
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: fmt.Sprintf("execl /bin/sh: %s", syserr.Text(err))}
 	}
 	pr.Close()
 	var writeErr error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,7 +44,7 @@ func runJob(j job, body io.Reader) reply {
 func readSmallFile(path string) reply {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return reply{Code: statusBounce, Text: errText(err)}
+		return reply{Code: statusBounce, Text: syserr.Text(err)}
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -52,21 +53,9 @@ func readSmallFile(path string) reply {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxForwardSize))
 	if err != nil {
-		return reply{Code: statusDefer, DSN: "4.3.0", Text: fmt.Sprintf("cannot read file %s: %v", path, errText(err))}
+		return reply{Code: statusDefer, DSN: "4.3.0", Text: fmt.Sprintf("cannot read file %s: %v", path, syserr.Text(err))}
 	}
 	return reply{Code: statusSent, Data: data}
-}
-
-// errText is the C library's wording of an error, as Postfix prints it.
-func errText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		s := errno.Error()
-		if s != "" {
-			return string(s[0]-'a'+'A') + s[1:]
-		}
-	}
-	return err.Error()
 }
 
 // writeMessage copies the From_ line (commands), the prefix headers and
@@ -95,7 +84,7 @@ func appendMbox(j job, body io.Reader) reply {
 			f.Close()
 		}
 		if err != nil {
-			return reply{Code: statusDefer, DSN: "4.2.0", Text: fmt.Sprintf("cannot append message to file %s: %s", j.Path, errText(err))}
+			return reply{Code: statusDefer, DSN: "4.2.0", Text: fmt.Sprintf("cannot append message to file %s: %s", j.Path, syserr.Text(err))}
 		}
 		return reply{Code: statusSent}
 	}
@@ -168,7 +157,7 @@ func deliverMaildir(j job, body io.Reader) reply {
 		// As Postfix: whatever kept the file from being made is
 		// "create maildir file", a hard error unless the system error
 		// is a passing one; a permission problem is also a warning.
-		reason := fmt.Sprintf("create maildir file %s: %s", me.Tmp, errText(me.Err))
+		reason := fmt.Sprintf("create maildir file %s: %s", me.Tmp, syserr.Text(me.Err))
 		rep := reply{Code: statusBounce, DSN: mbox.DSNFor(me.Err, "5.2.0"), Text: "maildir delivery failed: " + reason}
 		if rep.DSN[0] == '4' {
 			rep.Code = statusDefer

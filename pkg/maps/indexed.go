@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"postdove/pkg/syserr"
 	"time"
 )
 
@@ -189,7 +190,7 @@ func readTextTable(name string, opts Options) (*textTable, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: read error: %s", name, errnoText(err))
+			return nil, fmt.Errorf("%s: read error: %s", name, syserr.Text(err))
 		}
 		k, v, ok := SplitKeyValue(line)
 		if !ok {

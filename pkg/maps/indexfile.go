@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"sort"
 	"syscall"
 )
@@ -400,5 +401,5 @@ func IndexError(path string, err error) error {
 	case errors.Is(err, ErrNotIndex):
 		return fmt.Errorf("open database %s: %v", path, err)
 	}
-	return fmt.Errorf("open database %s: %s", path, errnoText(err))
+	return fmt.Errorf("open database %s: %s", path, syserr.Text(err))
 }

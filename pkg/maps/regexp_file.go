@@ -5,13 +5,12 @@ package maps
 // IF/ENDIF statements, and expanding $1..$9 in results.
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // logicalLine is one rule of a table file: physical lines joined by
@@ -36,26 +35,9 @@ func trimSpace(s string) string {
 	return s[i:j]
 }
 
-// errnoText renders an I/O error the way the C library's strerror does
-// ("No such file or directory").
-func errnoText(err error) string {
-	var en syscall.Errno
-	if errors.As(err, &en) {
-		s := en.Error()
-		if s != "" {
-			return strings.ToUpper(s[:1]) + s[1:]
-		}
-	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
-}
-
 // openError is Postfix's wording for a table file that cannot be opened.
 func openError(path string, err error) error {
-	return fmt.Errorf("open %s: %s", path, errnoText(err))
+	return fmt.Errorf("open %s: %s", path, syserr.Text(err))
 }
 
 // readTableFile reads a pattern table file as logical lines (see
@@ -83,7 +65,7 @@ func readTableFile(path string, warn func(string)) ([]logicalLine, error) {
 
 type readError struct{ err error }
 
-func (e *readError) Error() string { return "read error: " + errnoText(e.err) }
+func (e *readError) Error() string { return "read error: " + syserr.Text(e.err) }
 
 func warnFunc(opts Options) func(string) {
 	if opts.Warn != nil {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
 	"syscall"
@@ -221,26 +222,18 @@ func localClient(sock string) qmgr.Transport {
 	return func(req local.Request) ([]local.Result, error) {
 		conn, err := dialService(sock, 10*time.Second)
 		if err != nil {
-			return nil, fmt.Errorf("connect to transport private/local: %v", errText(err))
+			return nil, fmt.Errorf("connect to transport private/local: %v", syserr.Text(err))
 		}
 		defer conn.Close()
 		if err := json.NewEncoder(conn).Encode(localRequest{QueueID: req.QueueID, Recipients: req.Recipients, Delays: req.Delays}); err != nil {
-			return nil, fmt.Errorf("write to transport private/local: %v", errText(err))
+			return nil, fmt.Errorf("write to transport private/local: %v", syserr.Text(err))
 		}
 		var res []local.Result
 		if err := json.NewDecoder(conn).Decode(&res); err != nil {
-			return nil, fmt.Errorf("read from transport private/local: %v", errText(err))
+			return nil, fmt.Errorf("read from transport private/local: %v", syserr.Text(err))
 		}
 		return res, nil
 	}
-}
-
-func errText(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return queue.ErrText(se.Err)
-	}
-	return err.Error()
 }
 
 // runLocal is local(8): it runs as root and serves qmgr's requests on

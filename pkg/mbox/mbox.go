@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"strings"
 	"syscall"
 	"time"
@@ -66,23 +67,9 @@ func DSNFor(err error, def string) string {
 
 func fail(path, reason string, err error, def string) *Error {
 	if err != nil {
-		reason += ": " + errText(err)
+		reason += ": " + syserr.Text(err)
 	}
 	return &Error{Path: path, Reason: reason, DSN: DSNFor(err, def), Err: err}
-}
-
-// errText is the strerror text of err without Go's "op path:" decoration.
-func errText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var se syscall.Errno
-	if errors.As(err, &se) {
-		s := se.Error()
-		return strings.ToUpper(s[:1]) + s[1:]
-	}
-	return err.Error()
 }
 
 // FromLine is the mbox separator for a message from sender that arrived
@@ -320,7 +307,7 @@ func openMailbox(path string, opts Options) (*os.File, error) {
 		reason := ""
 		switch err := syscall.Fstat(fd, &st); {
 		case err != nil:
-			reason = "cannot fstat file: " + errText(err)
+			reason = "cannot fstat file: " + syserr.Text(err)
 		case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
 			reason = "file is not a regular file"
 		case st.Dev != lst.Dev || st.Ino != lst.Ino:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,12 +51,12 @@ func Load(dir string) (*Config, error) {
 	c := newConfig(dir)
 	f, err := os.Open(c.path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %s", c.path, errnoText(err))
+		return nil, fmt.Errorf("open %s: %s", c.path, syserr.Text(err))
 	}
 	defer f.Close()
 	lines, err := readLogicalLines(f, c.path, c.warn)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %s", c.path, errnoText(err))
+		return nil, fmt.Errorf("read %s: %s", c.path, syserr.Text(err))
 	}
 	for _, l := range lines {
 		name, value, err := splitNameValue(l.Text)

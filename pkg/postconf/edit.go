@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"strings"
 )
 
@@ -124,16 +125,16 @@ func Edit(dir string, mode EditMode, args []string, warn func(string)) error {
 func readForEdit(path string) (string, error) {
 	// Postfix creates PATH.tmp before it reads PATH.
 	if _, err := os.Stat(filepath.Dir(path)); err != nil {
-		return "", fmt.Errorf("open %s.tmp: %s", path, errnoText(err))
+		return "", fmt.Errorf("open %s.tmp: %s", path, syserr.Text(err))
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("open %s for reading: %s", path, errnoText(err))
+		return "", fmt.Errorf("open %s for reading: %s", path, syserr.Text(err))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return "", fmt.Errorf("read %s: %s", path, errnoText(err))
+		return "", fmt.Errorf("read %s: %s", path, syserr.Text(err))
 	}
 	return string(data), nil
 }
@@ -149,12 +150,12 @@ func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp")
 	if err != nil {
-		return fmt.Errorf("open %s: %s", path, errnoText(err))
+		return fmt.Errorf("open %s: %s", path, syserr.Text(err))
 	}
 	fail := func(err error) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %s", path, errnoText(err))
+		return fmt.Errorf("write %s: %s", path, syserr.Text(err))
 	}
 	if _, err := tmp.Write(data); err != nil {
 		return fail(err)
@@ -170,7 +171,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("rename %s: %s", path, errnoText(err))
+		return fmt.Errorf("rename %s: %s", path, syserr.Text(err))
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()

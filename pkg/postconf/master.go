@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"sort"
 	"strings"
 )
@@ -31,12 +32,12 @@ func LoadMaster(dir string) ([]Service, error) {
 	path := filepath.Join(dir, "master.cf")
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %s", path, errnoText(err))
+		return nil, fmt.Errorf("open %s: %s", path, syserr.Text(err))
 	}
 	defer f.Close()
 	lines, err := readLogicalLines(f, path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %s", path, errnoText(err))
+		return nil, fmt.Errorf("read %s: %s", path, syserr.Text(err))
 	}
 	var out []Service
 	for _, l := range lines {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"postdove/pkg/maillog"
@@ -78,26 +77,6 @@ func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLin
 	}
 	endStray()
 	return out, nil
-}
-
-// unwrapErrno strips Go's "op path:" wrapping so that messages read like
-// Postfix's ("No such file or directory").
-func unwrapErrno(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// errnoText is err's text with the first letter upper-cased, as strerror(3)
-// writes it.
-func errnoText(err error) string {
-	s := unwrapErrno(err).Error()
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // splitNameValue splits "name = value" as Postfix does: the name runs to

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"postdove/pkg/syserr"
 	"sort"
 	"sync"
 )
@@ -117,31 +118,14 @@ func Run(env *Env, args []string) error {
 func readable(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fatalf(progPostfix, "open %s: %s", path, errnoText(err))
+		return fatalf(progPostfix, "open %s: %s", path, syserr.Text(err))
 	}
 	defer f.Close()
 	// A directory opens fine but cannot be read as a file.
 	if _, err := f.Read(make([]byte, 1)); err != nil && !errors.Is(err, io.EOF) {
-		return fatalf(progPostfix, "%s: read error: %s", path, errnoText(err))
+		return fatalf(progPostfix, "%s: read error: %s", path, syserr.Text(err))
 	}
 	return nil
-}
-
-// errnoText is the strerror text of err, without Go's "op path:" prefix.
-func errnoText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		err = le.Err
-	}
-	s := err.Error()
-	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-		s = string(s[0]-'a'+'A') + s[1:]
-	}
-	return s
 }
 
 // warn prints "prog: level: msg" as Postfix does.

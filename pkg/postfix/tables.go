@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"postdove/pkg/syserr"
 	"strings"
 
 	"postdove/pkg/maps"
@@ -125,10 +126,10 @@ func (c *checker) checkTable(t tableRef) {
 		idx, idxErr := os.Stat(index)
 		switch {
 		case idxErr != nil && srcErr != nil:
-			c.warnf("%s: table %s does not exist: open %s: %s", t.param, t.spec, t.name, errnoText(srcErr))
+			c.warnf("%s: table %s does not exist: open %s: %s", t.param, t.spec, t.name, syserr.Text(srcErr))
 			return
 		case idxErr != nil:
-			c.warnf("%s: table %s has no index: open database %s: %s; run \"%s\"", t.param, t.spec, index, errnoText(idxErr), t.rebuild())
+			c.warnf("%s: table %s has no index: open database %s: %s; run \"%s\"", t.param, t.spec, index, syserr.Text(idxErr), t.rebuild())
 		case srcErr == nil && src.ModTime().After(idx.ModTime()):
 			c.warnf("database %s is older than source file %s; run \"%s\"", index, t.name, t.rebuild())
 		}
@@ -136,7 +137,7 @@ func (c *checker) checkTable(t tableRef) {
 			return
 		}
 	} else if srcErr != nil {
-		c.warnf("%s: table %s does not exist: open %s: %s", t.param, t.spec, t.name, errnoText(srcErr))
+		c.warnf("%s: table %s does not exist: open %s: %s", t.param, t.spec, t.name, syserr.Text(srcErr))
 		return
 	}
 	if t.typ == "cidr" || t.typ == "regexp" || t.typ == "pcre" {
@@ -155,7 +156,7 @@ func (c *checker) checkTable(t tableRef) {
 func (c *checker) cidrKeys(t tableRef) {
 	f, err := os.Open(t.name)
 	if err != nil {
-		c.warnf("%s: table %s: open %s: %s", t.param, t.spec, t.name, errnoText(err))
+		c.warnf("%s: table %s: open %s: %s", t.param, t.spec, t.name, syserr.Text(err))
 		return
 	}
 	defer f.Close()
@@ -171,7 +172,7 @@ func (c *checker) cidrKeys(t tableRef) {
 			t.name, line, t.spec, key, t.typ, t.name, hint)
 	})
 	if err != nil {
-		c.warnf("%s: table %s: read %s: %s", t.param, t.spec, t.name, errnoText(err))
+		c.warnf("%s: table %s: read %s: %s", t.param, t.spec, t.name, syserr.Text(err))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"postdove/pkg/syserr"
 	"strconv"
 	"syscall"
 	"time"
@@ -78,12 +79,12 @@ func (r *runner) build(spec string) error {
 	} else {
 		fh, err := os.Open(name)
 		if err != nil {
-			return fatalf("open %s: %s", name, errnoText(err))
+			return fatalf("open %s: %s", name, syserr.Text(err))
 		}
 		defer fh.Close()
 		st, err := fh.Stat()
 		if err != nil {
-			return fatalf("fstat %s: %s", name, errnoText(err))
+			return fatalf("fstat %s: %s", name, syserr.Text(err))
 		}
 		if !r.f.DefaultPerms {
 			mode = st.Mode().Perm()
@@ -91,7 +92,7 @@ func (r *runner) build(spec string) error {
 		if !r.f.KeepOwner {
 			restore, err := becomeOwner(fileOwner(st))
 			if err != nil {
-				return fatalf("set privileges: %s", errnoText(err))
+				return fatalf("set privileges: %s", syserr.Text(err))
 			}
 			defer restore()
 		}
@@ -132,7 +133,7 @@ func (r *runner) readSource(b *maps.Builder, src io.Reader, name string) error {
 			if errors.Is(err, syscall.EISDIR) {
 				return nil // Postfix reads a folder as an empty file
 			}
-			return fatalf("%s: read error: %s", name, errnoText(err))
+			return fatalf("%s: read error: %s", name, syserr.Text(err))
 		}
 		var k, v []byte
 		if r.alias {

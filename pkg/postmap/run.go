@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"postdove/pkg/syserr"
 
 	"postdove/pkg/maillog"
 	"postdove/pkg/maps"
@@ -325,23 +325,7 @@ func (r *runner) deleteKey(key string) (int, error) {
 func writeError(path string, err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) && pe.Op == "open" {
-		return fatalf("open %s: %s", path, errnoText(pe.Err))
+		return fatalf("open %s: %s", path, syserr.Text(pe.Err))
 	}
-	return fatalf("%s: write error: %s", path, errnoText(err))
-}
-
-func errnoText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		err = le.Err
-	}
-	s := err.Error()
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	return fatalf("%s: write error: %s", path, syserr.Text(err))
 }

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
 
 	"postdove/pkg/maps"
 	"postdove/pkg/postconf"
-	"postdove/pkg/queue"
 )
 
 // What a user asks postqueue for, for Authorize.
@@ -91,7 +91,7 @@ func expandFiles(patterns []string, depth int) ([]string, error) {
 		}
 		b, err := os.ReadFile(pat)
 		if err != nil {
-			return nil, fmt.Errorf("open file %s: %s", pat, queue.ErrText(err))
+			return nil, fmt.Errorf("open file %s: %s", pat, syserr.Text(err))
 		}
 		var inner []string
 		for _, line := range strings.Split(string(b), "\n") {

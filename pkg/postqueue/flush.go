@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,7 @@ func Flush(q *queue.Queue) error {
 			if errors.Is(err, queue.ErrDown) {
 				f := &Fatal{Text: textFlushDown}
 				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-					f.Warning = "unable to look up public/qmgr: " + queue.ErrText(err)
+					f.Warning = "unable to look up public/qmgr: " + syserr.Text(err)
 				}
 				return f
 			}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"postdove/pkg/syserr"
 	"strings"
 	"syscall"
 	"time"
@@ -199,7 +200,7 @@ func call(q *queue.Queue, service, request string) (conn net.Conn, status string
 	}
 	if _, err := io.WriteString(conn, request+"\n"); err != nil {
 		conn.Close()
-		return nil, "", nil, &Fatal{Text: fmt.Sprintf("write to public/%s: %s", service, queue.ErrText(err))}
+		return nil, "", nil, &Fatal{Text: fmt.Sprintf("write to public/%s: %s", service, syserr.Text(err))}
 	}
 	br := bufio.NewReader(conn)
 	status, err = br.ReadString('\n')
@@ -214,7 +215,7 @@ func readErrText(err error) string {
 	if errors.Is(err, io.EOF) {
 		return "unexpected end of input"
 	}
-	return queue.ErrText(err)
+	return syserr.Text(err)
 }
 
 // flushRequest sends one request to the flush service.
@@ -228,7 +229,7 @@ func flushRequest(q *queue.Queue, request string) error {
 		if errors.As(err, &f) {
 			return f
 		}
-		return &Fatal{Warning: "connect to public/" + FlushService + ": " + queue.ErrText(err), Text: textFlushDown}
+		return &Fatal{Warning: "connect to public/" + FlushService + ": " + syserr.Text(err), Text: textFlushDown}
 	}
 	conn.Close()
 	switch {
@@ -272,7 +273,7 @@ func (l *Lister) List(w io.Writer, json bool) error {
 			return &Fatal{Text: fmt.Sprintf("public/%s: %s", ShowqService, strings.TrimPrefix(status, replyError+" "))}
 		}
 		if _, err := io.Copy(w, body); err != nil {
-			return &Fatal{Text: fmt.Sprintf("read from public/%s: %s", ShowqService, queue.ErrText(err))}
+			return &Fatal{Text: fmt.Sprintf("read from public/%s: %s", ShowqService, syserr.Text(err))}
 		}
 		return nil
 	}
@@ -280,7 +281,7 @@ func (l *Lister) List(w io.Writer, json bool) error {
 	if errors.As(err, &f) {
 		return f
 	}
-	why := fmt.Sprintf("Connect to the %s %s service: %s", l.MailName, ShowqService, queue.ErrText(err))
+	why := fmt.Sprintf("Connect to the %s %s service: %s", l.MailName, ShowqService, syserr.Text(err))
 	switch {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
 		return &Fatal{Text: why}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"postdove/pkg/syserr"
 	"strings"
 	"time"
 
@@ -271,7 +272,7 @@ func purge(q *queue.Queue) error {
 				continue
 			}
 			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-				return fmt.Errorf("remove %s: %s", p, queue.ErrText(err))
+				return fmt.Errorf("remove %s: %s", p, syserr.Text(err))
 			}
 		}
 	}

@@ -2,8 +2,8 @@ package queue
 
 import (
 	"errors"
-	"io/fs"
 	"os"
+	"postdove/pkg/syserr"
 	"syscall"
 
 	"postdove/pkg/postconf"
@@ -30,25 +30,7 @@ func (q *Queue) Check() error {
 		err = syscall.ENOTDIR
 	}
 	if err != nil {
-		return errors.New("chdir " + q.Dir + ": " + ErrText(err))
+		return errors.New("chdir " + q.Dir + ": " + syserr.Text(err))
 	}
 	return nil
-}
-
-// ErrText is the C library's text for err's errno, as Postfix prints it
-// ("No such file or directory"); other errors print as they are.
-func ErrText(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		s := errno.Error()
-		if s != "" && s[0] >= 'a' && s[0] <= 'z' {
-			s = string(s[0]-'a'+'A') + s[1:]
-		}
-		return s
-	}
-	return err.Error()
 }
