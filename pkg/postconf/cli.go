@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 
-	"postdove/pkg/maps"
+	"maps"
+	pmaps "postdove/pkg/maps"
 )
 
 // Options are postconf's command-line settings (see cmd/postconf).
@@ -55,7 +56,7 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 	}
 	switch {
 	case o.MapTypes:
-		for _, t := range maps.Types() {
+		for _, t := range pmaps.Types() {
 			fmt.Fprintln(out, t)
 		}
 		return nil
@@ -170,12 +171,7 @@ func (c *Config) allNames() []string {
 	for _, n := range c.NonDefault() {
 		m[n] = true
 	}
-	out := make([]string, 0, len(m))
-	for n := range m {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m))
 }
 
 // asFatal turns a Load or expansion error into a Fatal.

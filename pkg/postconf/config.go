@@ -3,9 +3,11 @@ package postconf
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"postdove/pkg/syserr"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -508,10 +510,5 @@ func (c *Config) NonDefault() []string {
 	for _, n := range c.Overrides() {
 		m[n] = true
 	}
-	out := make([]string, 0, len(m))
-	for n := range m {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m))
 }

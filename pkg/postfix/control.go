@@ -80,7 +80,7 @@ func runStart(env *Env, _ []string) error {
 		return err
 	}
 	// Like postfix-script, create missing queue directories first.
-	if err := queue.Setup(c.q.Dir, c.cfg.Get("mail_owner"), c.cfg.Get("setgid_group")); err != nil {
+	if err := c.setPermissions(); err != nil {
 		return c.fatal("unable to create missing queue directories: %v", err)
 	}
 	if err := Check(&Env{ConfigDir: env.ConfigDir, Stdout: env.Stdout, Stderr: env.Stderr}); err != nil {
@@ -180,10 +180,16 @@ func runSetPermissions(env *Env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if err := queue.Setup(c.q.Dir, c.cfg.Get("mail_owner"), c.cfg.Get("setgid_group")); err != nil {
+	if err := c.setPermissions(); err != nil {
 		return c.fatal("%v", err)
 	}
 	return nil
+}
+
+// setPermissions creates the queue directories, or fixes their owners and
+// modes, as mail_owner and setgid_group say.
+func (c *control) setPermissions() error {
+	return queue.Setup(c.q.Dir, c.cfg.Get("mail_owner"), c.cfg.Get("setgid_group"))
 }
 
 // errSilent ends a command with exit status 1 after it said why itself.

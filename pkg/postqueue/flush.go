@@ -46,25 +46,10 @@ func Flush(q *queue.Queue) error {
 	return nil
 }
 
-// validName is Postfix's test for a queue ID given by a user: letters and
-// digits only.
-func validName(id string) bool {
-	if id == "" || len(id) > 100 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-			return false
-		}
-	}
-	return true
-}
-
 // FlushID asks the flush service (public/flush) to make deferred message
 // id due now and wake the queue manager (postqueue -i).
 func FlushID(q *queue.Queue, id string) error {
-	if !validName(id) {
+	if !queue.ValidName(id) {
 		return &Fatal{Text: "Cannot flush queue ID - invalid name: " + strconv.Quote(id)}
 	}
 	return flushRequest(q, flushID+" "+id)
@@ -89,7 +74,7 @@ func notConfigured(site string) *Fatal {
 // touchID makes deferred message id due now and wakes qmgr: the flush
 // service's work for postqueue -i.
 func touchID(q *queue.Queue, id string) error {
-	if !validName(id) {
+	if !queue.ValidName(id) {
 		return fmt.Errorf("invalid queue ID %q", id)
 	}
 	if err := q.Check(); err != nil {

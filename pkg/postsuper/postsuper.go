@@ -169,7 +169,7 @@ func run(q *queue.Queue, r *Request, op Op, msgs Logger) (int, error) {
 		return nil
 	}
 	named := func(id string) error {
-		if !validName(id) {
+		if !queue.ValidName(id) {
 			msgs.Warning("invalid mail queue id: %s", id)
 			return nil
 		}
@@ -239,20 +239,6 @@ func apply(q *queue.Queue, op Op, name, id string) (bool, error) {
 		return true, nil
 	}
 	return false, nil
-}
-
-// validName is Postfix's syntax check for a queue ID given by a user.
-func validName(id string) bool {
-	if id == "" || len(id) > 100 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-			return false
-		}
-	}
-	return true
 }
 
 // tempAge is how old a temporary file must be before -p removes it, so a

@@ -104,3 +104,18 @@ func hashKey(id string) string {
 	}
 	return id
 }
+
+// ValidName is Postfix's syntax check for a queue ID a user gives
+// (postqueue -i, postsuper -d): letters and digits only, 1 to 100 of them.
+func ValidName(id string) bool {
+	if id == "" || len(id) > 100 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
