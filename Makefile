@@ -62,7 +62,10 @@ install: build
 	cd etc && find . -type f | LC_ALL=C sort | sed 's|^\./||' | while read -r f; do \
 		case $$f in systemd/*) dst="$(DESTDIR)$(UNITDIR)/$${f#systemd/}" ;; *) dst="$(DESTDIR)$(SYSCONFDIR)/$$f" ;; esac; \
 		if [ -e "$$dst" ] || [ -L "$$dst" ]; then echo "kept existing $$dst"; else install -D -m 0644 "$$f" "$$dst"; echo "installed $$dst"; fi; \
-	done
+	done; \
+	if [ -z "$(DESTDIR)" ] && [ -x $(PREFIX)/sbin/sendmail ]; then \
+		if $(PREFIX)/bin/newaliases; then echo "ran newaliases"; else echo "warning: newaliases failed; fix /etc/aliases and run it again"; fi; \
+	fi
 
 clean:
 	rm -rf bin
