@@ -184,7 +184,7 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 		Arrival:    arrival,
 		Sender:     sender,
 		Recipients: rcpts,
-		Attrs:      map[string]string{"rewrite_context": contextName(local)},
+		Attrs:      map[string]string{queue.AttrRewriteContext: contextName(local)},
 	})
 	if err != nil {
 		return "", err

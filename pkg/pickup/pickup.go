@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -107,7 +108,11 @@ func (p *Pickup) one(id string) (bool, error) {
 		Copy:       true, // the maildrop file goes only after the incoming one is queued
 		Queued: func(newID string) {
 			if p.Log != nil {
-				p.Log.Info("%s: uid=%d from=<%s>", newID, env.UID, env.Sender)
+				uid := env.UID
+				if env.Requeued {
+					uid = os.Getuid() // the file is the mail owner's now
+				}
+				p.Log.Info("%s: uid=%d from=<%s>", newID, uid, env.Sender)
 			}
 		},
 	}

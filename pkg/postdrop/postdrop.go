@@ -29,6 +29,7 @@ type Envelope struct {
 	Recipients []string
 	Extracted  bool // recipients were taken from the headers (-t)
 	UID        int
+	Requeued   bool // a queued message put back by postsuper -r
 }
 
 // ErrTooBig means the message exceeds message_size_limit.
@@ -78,14 +79,26 @@ func Drop(q *queue.Queue, env *Envelope, content io.Reader, limit int64) (string
 
 // ReadEnvelope returns the submission details pickup needs from a
 // maildrop file's envelope.
+//
+// A queue file that cleanup already wrote (put back into maildrop by
+// postsuper -r) is accepted too: it is Requeued, its UID is -1 (it is not
+// a local submission any more, so cleanup adds no Received: header and
+// leaves the headers alone), and only its recipients not yet done count.
 func ReadEnvelope(m *queue.Message) (*Envelope, error) {
-	uid, err := strconv.Atoi(m.Attrs[AttrUID])
-	if err != nil {
-		return nil, fmt.Errorf("bad or missing %s attribute", AttrUID)
+	env := &Envelope{Sender: m.Sender, FullName: m.Attrs[AttrFullName], Extracted: m.Attrs[AttrExtracted] == "yes"}
+	if _, cleaned := m.Attrs[queue.AttrRewriteContext]; cleaned && m.Attrs[AttrUID] == "" {
+		env.UID, env.Requeued = -1, true
+	} else {
+		uid, err := strconv.Atoi(m.Attrs[AttrUID])
+		if err != nil {
+			return nil, fmt.Errorf("bad or missing %s attribute", AttrUID)
+		}
+		env.UID = uid
 	}
-	env := &Envelope{Sender: m.Sender, FullName: m.Attrs[AttrFullName], UID: uid, Extracted: m.Attrs[AttrExtracted] == "yes"}
 	for _, r := range m.Recipients {
-		env.Recipients = append(env.Recipients, r.Address)
+		if !r.Status.Done() {
+			env.Recipients = append(env.Recipients, r.Address)
+		}
 	}
 	return env, nil
 }

@@ -129,6 +129,11 @@ func Run(q *queue.Queue, r *Request, msgs Logger) error {
 			msgs.Info("%s: %d message%s", summary[op], n, plural(n))
 		}
 	}
+	if count[Requeue] > 0 {
+		// Requeued mail waits in maildrop: wake pickup rather than let it
+		// wait for pickup's next scan (a minute).
+		_ = queue.Trigger(q.Dir, "pickup", queue.Wakeup)
+	}
 	return nil
 }
 

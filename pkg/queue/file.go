@@ -45,6 +45,8 @@ type Recipient struct {
 const (
 	AttrMessageID = "message_id"
 	AttrLogIdent  = "log_ident"
+	// AttrRewriteContext marks a file cleanup wrote ("local" or "remote").
+	AttrRewriteContext = "rewrite_context"
 )
 
 // Message is a queue file's envelope.
