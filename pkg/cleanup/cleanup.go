@@ -128,12 +128,6 @@ func (c *Cleanup) info(format string, args ...any) {
 	}
 }
 
-func (c *Cleanup) warn(format string, args ...any) {
-	if c.log != nil {
-		c.log.Warning(format, args...)
-	}
-}
-
 // Process cleans up one message read from content (LF line endings) and
 // writes it to the incoming queue. It returns the queue ID once the
 // queue file is durable, a *Reject when the message is refused, or

@@ -255,7 +255,6 @@ type patRule struct {
 	first  patSpec
 	second *patSpec // regexp only: /pattern1/!/pattern2/
 	value  string
-	hasVal bool
 }
 
 // patDialect describes the differences between regexp: and pcre: files.
