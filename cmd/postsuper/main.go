@@ -64,16 +64,9 @@ func main() {
 		fatal(err.Error())
 	}
 	// Like Postfix's postsuper, report to stderr and to the maillog.
-	opts := maillog.FromConfig(cfg.Get, "postsuper")
-	opts.Stderr = os.Stderr
-	var msgs postsuper.Logger = postsuper.WriterLogger(os.Stderr)
-	fail := fatal
-	if log, err := maillog.New(opts); err == nil {
-		msgs = log
-		fail = func(msg string) { log.Fatal("%s", msg) }
-	}
-	if err := postsuper.Run(q, req, msgs); err != nil {
-		fail(err.Error())
+	log := maillog.ForCommand(cfg.Get, "postsuper", os.Stderr)
+	if err := postsuper.Run(q, req, log); err != nil {
+		log.Fatal("%s", err.Error())
 	}
 }
 

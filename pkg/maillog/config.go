@@ -1,6 +1,7 @@
 package maillog
 
 import (
+	"io"
 	"os"
 	"strconv"
 )
@@ -42,4 +43,26 @@ func Destination(opts Options) (*os.File, error) {
 		return nil, err
 	}
 	return l.out.file, nil
+}
+
+// ForCommand is the logger of a command a user runs (sendmail, postdrop,
+// postsuper): like Postfix's, it reports both on stderr and to the maillog
+// that main.cf describes (get is postconf's Config.Get; nil before main.cf
+// could be read: the defaults). When the maillog cannot be opened — an
+// ordinary user and a root-owned maillog_file — it reports on stderr alone.
+func ForCommand(get func(name string) string, program string, stderr io.Writer) *Logger {
+	opts := Options{SyslogName: "postfix", Program: program}
+	if get != nil {
+		opts = FromConfig(get, program)
+	}
+	opts.Stderr = stderr
+	l, err := New(opts)
+	if err != nil {
+		opts.File, opts.Inherited = os.DevNull, nil
+		l, err = New(opts)
+		if err != nil {
+			panic("maillog: cannot open " + os.DevNull + ": " + err.Error())
+		}
+	}
+	return l
 }

@@ -2,12 +2,12 @@ package postdrop
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/pflag"
 
+	"postdove/pkg/maillog"
 	"postdove/pkg/postconf"
 	"postdove/pkg/queue"
 )
@@ -24,28 +24,31 @@ func Main(args []string, stdin io.Reader, stderr io.Writer) int {
 	fs.BoolP("record", "r", false, "accepted for compatibility")
 	fs.CountP("verbose", "v", "verbose")
 	uid := os.Getuid()
+	// Like Postfix's, postdrop reports on stderr and to the maillog.
+	log := maillog.ForCommand(nil, "postdrop", stderr)
 	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "postdrop: fatal: usage: postdrop [-c config_dir] [-v]\n")
+		log.Log(maillog.LevelFatal, "usage: postdrop [-c config_dir] [-v]")
 		return ExitTempFail
 	}
 	dir := postconf.ConfigDir(*confDir)
 	if err := postconf.CheckTrusted(dir); err != nil {
-		fmt.Fprintf(stderr, "postdrop: fatal: %v\n", err)
+		log.Log(maillog.LevelFatal, "%v", err)
 		return ExitTempFail
 	}
 	cfg, err := postconf.Load(dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "postdrop: fatal: %v\n", err)
+		log.Log(maillog.LevelFatal, "%v", err)
 		return ExitTempFail
 	}
-	q := queue.New(cfg.Get("queue_directory"))
+	log = maillog.ForCommand(cfg.Get, "postdrop", stderr)
+	q := queue.FromConfig(cfg)
 	env := &Envelope{Sender: *sender, FullName: *fullName, Recipients: fs.Args(), Extracted: *extracted, UID: uid}
 	if _, err := Drop(q, env, stdin, cfg.Size("message_size_limit")); err != nil {
 		if errors.Is(err, ErrTooBig) {
-			fmt.Fprintf(stderr, "postdrop: warning: uid=%d: File too large\n", uid)
+			log.Warning("uid=%d: File too large", uid)
 			return ExitTooBig
 		}
-		fmt.Fprintf(stderr, "postdrop: warning: uid=%d: %v\n", uid, err)
+		log.Warning("uid=%d: %v", uid, err)
 		return ExitTempFail
 	}
 	return 0

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"postdove/pkg/maillog"
 	"postdove/pkg/postconf"
 	"postdove/pkg/postdrop"
 	"postdove/pkg/postmap"
@@ -28,11 +29,25 @@ type run struct {
 	stderr io.Writer
 	uid    int
 	login  string
+	log    *maillog.Logger
 }
 
 func (r *run) fatal(format string, args ...any) int {
-	fmt.Fprintf(r.stderr, "sendmail: fatal: "+format+"\n", args...)
+	r.logger().Log(maillog.LevelFatal, format, args...)
 	return ExTempFail
+}
+
+// logger reports on stderr and to the maillog, as Postfix's sendmail does;
+// before main.cf is read, with the default settings.
+func (r *run) logger() *maillog.Logger {
+	if r.log == nil {
+		var get func(string) string
+		if r.cfg != nil {
+			get = r.cfg.Get
+		}
+		r.log = maillog.ForCommand(get, "sendmail", r.stderr)
+	}
+	return r.log
 }
 
 // Main runs sendmail (or mailq/newaliases, by argv[0]) and returns its
@@ -49,7 +64,7 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	r.o = o
 	for _, w := range o.Warnings {
-		fmt.Fprintf(stderr, "sendmail: warning: %s\n", w)
+		r.logger().Warning("%s", w)
 	}
 	dir := o.Config
 	if dir != "" {
@@ -165,7 +180,7 @@ func (r *run) drop(env *postdrop.Envelope, content io.Reader) (string, error) {
 		if ee.ExitCode() == postdrop.ExitTooBig {
 			return "", postdrop.ErrTooBig
 		}
-		fmt.Fprintf(r.stderr, "sendmail: warning: command \"%s\" exited with status %d\n", path, ee.ExitCode())
+		r.logger().Warning("command \"%s\" exited with status %d", path, ee.ExitCode())
 		return "", fmt.Errorf("unable to execute %s: Application error", path)
 	}
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 
@@ -120,7 +119,7 @@ func (r *run) smtpData(br *bufio.Reader, sender string, rcpts []string) string {
 		return "552 5.3.4 Error: message file too big"
 	}
 	if err != nil {
-		fmt.Fprintf(r.stderr, "sendmail: warning: %v\n", err)
+		r.logger().Warning("%v", err)
 		return "451 4.3.0 Error: queue file write error"
 	}
 	if id == "" {
