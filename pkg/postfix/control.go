@@ -14,13 +14,36 @@ import (
 )
 
 func init() {
-	Register("start", runStart)
-	Register("stop", func(env *Env, _ []string) error { return stop(env, syscall.SIGTERM, "stopping") })
-	Register("abort", func(env *Env, _ []string) error { return stop(env, syscall.SIGKILL, "aborting") })
-	Register("reload", runReload)
-	Register("status", runStatus)
-	Register("flush", runFlush)
-	Register("set-permissions", runSetPermissions)
+	Register("start", controlled(runStart))
+	Register("stop", controlled(func(c *control) error { return stop(c, syscall.SIGTERM, "stopping") }))
+	Register("abort", controlled(func(c *control) error { return stop(c, syscall.SIGKILL, "aborting") }))
+	Register("reload", controlled(runReload))
+	Register("status", controlled(runStatus))
+	Register("flush", controlled(runFlush))
+	Register("set-permissions", controlled(runSetPermissions))
+}
+
+// controlled makes a command of a function that drives the mail system:
+// it gets main.cf, the queue and the logger (words after the command are
+// ignored, as postfix-script does).
+func controlled(run func(c *control) error) Command {
+	return func(env *Env, _ []string) error {
+		c, err := newControl(env)
+		if err != nil {
+			return err
+		}
+		return run(c)
+	}
+}
+
+// running is the master's pid, or postfix-script's fatal error when the
+// mail system is not running.
+func (c *control) running() (int, error) {
+	pid := master.Running(c.q.Dir)
+	if pid == 0 {
+		return 0, c.fatal("the Postfix mail system is not running")
+	}
+	return pid, nil
 }
 
 // control is what the commands that drive the mail system share: main.cf,
@@ -74,11 +97,8 @@ func (c *control) compatNotice() {
 	}
 }
 
-func runStart(env *Env, _ []string) error {
-	c, err := newControl(env)
-	if err != nil {
-		return err
-	}
+func runStart(c *control) error {
+	env := c.env
 	// Like postfix-script, create missing queue directories first.
 	if err := c.setPermissions(); err != nil {
 		return c.fatal("unable to create missing queue directories: %v", err)
@@ -99,14 +119,10 @@ func runStart(env *Env, _ []string) error {
 	return nil
 }
 
-func stop(env *Env, sig syscall.Signal, verb string) error {
-	c, err := newControl(env)
+func stop(c *control, sig syscall.Signal, verb string) error {
+	pid, err := c.running()
 	if err != nil {
 		return err
-	}
-	pid := master.Running(c.q.Dir)
-	if pid == 0 {
-		return c.fatal("the Postfix mail system is not running")
 	}
 	c.info("%s the Postfix mail system", verb)
 	if sig == syscall.SIGKILL {
@@ -127,31 +143,23 @@ func stop(env *Env, sig syscall.Signal, verb string) error {
 	}
 	if syscall.Kill(pid, 0) == nil {
 		c.log.Warning("stopping the Postfix mail system with force")
-		fmt.Fprintf(env.Stderr, "%s: warning: stopping the Postfix mail system with force\n", progScript)
+		fmt.Fprintf(c.env.Stderr, "%s: warning: stopping the Postfix mail system with force\n", progScript)
 		syscall.Kill(-pid, syscall.SIGKILL)
 		os.Remove(master.PIDFile(c.q.Dir))
 	}
 	return nil
 }
 
-func runReload(env *Env, _ []string) error {
-	c, err := newControl(env)
+func runReload(c *control) error {
+	pid, err := c.running()
 	if err != nil {
 		return err
-	}
-	pid := master.Running(c.q.Dir)
-	if pid == 0 {
-		return c.fatal("the Postfix mail system is not running")
 	}
 	c.info("refreshing the Postfix mail system")
 	return syscall.Kill(pid, syscall.SIGHUP)
 }
 
-func runStatus(env *Env, _ []string) error {
-	c, err := newControl(env)
-	if err != nil {
-		return err
-	}
+func runStatus(c *control) error {
 	pid := master.Running(c.q.Dir)
 	if pid == 0 {
 		c.info("the Postfix mail system is not running")
@@ -161,13 +169,9 @@ func runStatus(env *Env, _ []string) error {
 	return nil
 }
 
-func runFlush(env *Env, _ []string) error {
-	c, err := newControl(env)
-	if err != nil {
+func runFlush(c *control) error {
+	if _, err := c.running(); err != nil {
 		return err
-	}
-	if master.Running(c.q.Dir) == 0 {
-		return c.fatal("the Postfix mail system is not running")
 	}
 	if err := queue.Trigger(c.q.Dir, "qmgr", queue.QmgrScanAll); err != nil && !errors.Is(err, queue.ErrDown) {
 		return c.fatal("%v", err)
@@ -175,11 +179,7 @@ func runFlush(env *Env, _ []string) error {
 	return nil
 }
 
-func runSetPermissions(env *Env, _ []string) error {
-	c, err := newControl(env)
-	if err != nil {
-		return err
-	}
+func runSetPermissions(c *control) error {
 	if err := c.setPermissions(); err != nil {
 		return c.fatal("%v", err)
 	}
