@@ -253,17 +253,21 @@ type byteMatcher struct {
 	endSensitive bool
 }
 
+// isASCII reports whether s has no byte above 0x7f (latin1 and unLatin1
+// leave such strings as they are).
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // latin1 turns each byte of s into one rune, so that the Go engine steps
 // through the key byte by byte.
 func latin1(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
+	if isASCII(s) {
 		return s
 	}
 	r := make([]rune, len(s))
@@ -275,14 +279,7 @@ func latin1(s string) string {
 
 // unLatin1 undoes latin1.
 func unLatin1(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
+	if isASCII(s) {
 		return s
 	}
 	b := make([]byte, 0, len(s))

@@ -145,9 +145,15 @@ func (c *checker) ownership(owner, group account) {
 	}
 }
 
-func statT(path string) (*syscall.Stat_t, bool) {
+// statT and lstatT return the raw stat of path (following or not a final
+// symbolic link), or false when it cannot be had.
+func statT(path string) (*syscall.Stat_t, bool) { return statWith(syscall.Stat, path) }
+
+func lstatT(path string) (*syscall.Stat_t, bool) { return statWith(syscall.Lstat, path) }
+
+func statWith(stat func(string, *syscall.Stat_t) error, path string) (*syscall.Stat_t, bool) {
 	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	if err := stat(path, &st); err != nil {
 		return nil, false
 	}
 	return &st, true
@@ -181,14 +187,6 @@ func (c *checker) walkRoot(top string) {
 			c.scriptWarn("group or other writable: %s", p)
 		}
 	}
-}
-
-func lstatT(path string) (*syscall.Stat_t, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(path, &st); err != nil {
-		return nil, false
-	}
-	return &st, true
 }
 
 // walkOwner warns about everything under top not owned by the mail owner
