@@ -338,10 +338,17 @@ func AddUser(t testing.TB, parent, prefix string) User {
 	if err != nil {
 		t.Fatalf("useradd %s: %v: %s", name, err, out)
 	}
+	// The cleanup runs before the mail system's own (t.Cleanup is last in,
+	// first out), while its delivery workers may still run as the user:
+	// -f removes the account all the same.
 	t.Cleanup(func() {
 		for try := 0; try < 50; try++ {
-			out, err := exec.Command("userdel", name).CombinedOutput()
-			if err == nil || !bytes.Contains(out, []byte("lock")) {
+			out, err := exec.Command("userdel", "-f", name).CombinedOutput()
+			if err == nil {
+				return
+			}
+			if !bytes.Contains(out, []byte("lock")) {
+				t.Logf("userdel %s: %v: %s", name, err, out)
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
