@@ -8,10 +8,5 @@ import (
 )
 
 func main() {
-	var f postmap.Flags
-	fs := postmap.FlagSet("postalias", &f)
-	if !postmap.Parse("postalias", fs, &f, os.Args[1:], os.Stderr) {
-		os.Exit(1)
-	}
-	os.Exit(postmap.Run("postalias", f, os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(postmap.Main("postalias", os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -8,10 +8,5 @@ import (
 )
 
 func main() {
-	var f postmap.Flags
-	fs := postmap.FlagSet("postmap", &f)
-	if !postmap.Parse("postmap", fs, &f, os.Args[1:], os.Stderr) {
-		os.Exit(1)
-	}
-	os.Exit(postmap.Run("postmap", f, os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(postmap.Main("postmap", os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -253,7 +253,7 @@ func (m *master) load() error {
 	if err != nil {
 		return err
 	}
-	owner, err := lookupCred(cfg.Get("mail_owner"))
+	owner, err := ownerCred(cfg)
 	if err != nil {
 		return err
 	}
@@ -265,15 +265,18 @@ func (m *master) load() error {
 	return nil
 }
 
-func lookupCred(name string) (*syscall.Credential, error) {
+// ownerCred is mail_owner's uid and gid, with Postfix's fatal errors for
+// an unknown or privileged account.
+func ownerCred(cfg *postconf.Config) (*syscall.Credential, error) {
+	name := cfg.Get("mail_owner")
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, fmt.Errorf("file %s/main.cf: parameter mail_owner: unknown user name value: %s", "", name)
+		return nil, fmt.Errorf("file %s: parameter mail_owner: unknown user name value: %s", cfg.Path(), name)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if uid == 0 {
-		return nil, fmt.Errorf("mail_owner must not be the super-user")
+		return nil, fmt.Errorf("file %s: parameter mail_owner: user %s has privileged user ID", cfg.Path(), name)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"postdove/pkg/syserr"
 	"strconv"
@@ -248,12 +247,11 @@ func runLocal(dir string) error {
 	if err != nil {
 		return err
 	}
-	owner, err := user.Lookup(d.cfg.Get("mail_owner"))
+	owner, err := ownerCred(d.cfg)
 	if err != nil {
 		return err
 	}
-	uid, _ := strconv.Atoi(owner.Uid)
-	gid, _ := strconv.Atoi(owner.Gid)
+	uid, gid := int(owner.Uid), int(owner.Gid)
 	// Mail local forwards elsewhere is queued as mail_owner's.
 	fq := *d.q
 	fq.Owner = &[2]int{uid, gid}

@@ -91,3 +91,13 @@ func Parse(prog string, fs *pflag.FlagSet, f *Flags, args []string, stderr io.Wr
 	f.Maps = fs.Args()
 	return true
 }
+
+// Main is the whole postmap or postalias command (prog names which):
+// parse the flags, run, and return the exit status.
+func Main(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var f Flags
+	if !Parse(prog, FlagSet(prog, &f), &f, args, stderr) {
+		return 1
+	}
+	return Run(prog, f, stdin, stdout, stderr)
+}
