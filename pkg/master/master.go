@@ -349,10 +349,11 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 	cmd.Args = []string{role}
 	cmd.Env = append(os.Environ(), envRole+"="+role, envConfig+"="+m.dir, envService+"="+service)
 	cmd.Dir = m.q.Dir
-	// statusFD, lockFD, then the log file and the sockets.
+	// statusFD, lockFD, then the log file and the sockets; ExtraFiles[i]
+	// is the child's descriptor 3+i.
 	cmd.ExtraFiles = []*os.File{m.status[0], m.pidFile}
 	if m.logFile != nil {
-		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", maillog.EnvLogFD, firstFD+len(cmd.ExtraFiles)-2))
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", maillog.EnvLogFD, 3+len(cmd.ExtraFiles)))
 		cmd.ExtraFiles = append(cmd.ExtraFiles, m.logFile)
 	}
 	var listen []string
@@ -362,7 +363,7 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 			m.log.Warning("%s: %v", role, err)
 			return
 		}
-		listen = append(listen, fmt.Sprintf("%s=%d", name, firstFD+len(cmd.ExtraFiles)-2))
+		listen = append(listen, fmt.Sprintf("%s=%d", name, 3+len(cmd.ExtraFiles)))
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 	}
 	if listen != nil {
