@@ -100,7 +100,7 @@ func crashBurstTest(t *testing.T, how crashHow) {
 		start()
 		for role, pids := range old {
 			for _, p := range pids {
-				if alive(p) {
+				if master.Alive(p) {
 					t.Errorf("%s (pid %d) of the killed master still runs after postfix start", role, p)
 				}
 			}
@@ -221,7 +221,7 @@ func (l *lab) daemons() map[string][]int {
 				config = v
 			}
 		}
-		if role != "" && role != "master" && config == l.ConfigDir && alive(pid) {
+		if role != "" && role != "master" && config == l.ConfigDir && master.Alive(pid) {
 			found[role] = append(found[role], pid)
 		}
 	}
@@ -242,14 +242,62 @@ func procStat(pid, n int) string {
 	return ""
 }
 
-// alive tells whether pid runs (a zombie counts as gone).
-func alive(pid int) bool {
-	st := procStat(pid, 1)
-	return st != "" && st != "Z"
-}
-
 // ppid is pid's parent.
 func ppid(pid int) int {
 	p, _ := strconv.Atoi(procStat(pid, 2))
 	return p
+}
+
+// TestMasterDeathStopsDaemons kills the master alone, as a crash would:
+// its daemons and local's delivery workers exit by themselves, postfix
+// status says the system is down, and postfix stop has nothing to stop.
+func TestMasterDeathStopsDaemons(t *testing.T) {
+	l := labStart(t, "", "")
+	alice := l.user("pdtalice")
+	if res := l.sendmail("Subject: before\n\nbefore the crash\n", alice.Name); res.Code != 0 {
+		t.Fatalf("sendmail: exit %d: %s", res.Code, res.Stderr)
+	}
+	l.waitMbox(alice.Name, "before the crash")
+	if len(l.userProcs(alice.UID)) == 0 {
+		t.Log("no delivery worker left running as the recipient (it may have idled out)")
+	}
+	pid := master.Running(l.QueueDir)
+	old := l.daemons()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	l.waitFor("the daemons of the killed master to exit", func() bool { return len(l.daemons()) == 0 })
+	l.waitFor("local's delivery workers to exit", func() bool { return len(l.userProcs(alice.UID)) == 0 })
+	t.Logf("daemons %v of master %d exited with it", old, pid)
+	res := oracle.Run(l.Command("postfix", "status"), "")
+	if res.Code != 1 || res.Stderr != "postfix/postfix-script: the Postfix mail system is not running\n" {
+		t.Errorf("status: exit %d %q", res.Code, res.Stderr)
+	}
+	res = oracle.Run(l.Command("postfix", "stop"), "")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "the Postfix mail system is not running") {
+		t.Errorf("stop: exit %d %q", res.Code, res.Stderr)
+	}
+	l.must(l.Command("postfix", "start"), "")
+	if res := l.sendmail("Subject: after\n\nafter the crash\n", alice.Name); res.Code != 0 {
+		t.Fatalf("sendmail: exit %d: %s", res.Code, res.Stderr)
+	}
+	l.waitMbox(alice.Name, "after the crash")
+}
+
+// userProcs are the processes running with uid (local's workers for a
+// test's own user).
+func (l *lab) userProcs(uid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st) == nil && int(st.Uid) == uid && master.Alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

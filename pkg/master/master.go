@@ -85,7 +85,7 @@ func Running(queueDir string) int {
 	if err != nil || pid <= 0 {
 		return 0
 	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if !Alive(pid) {
 		return 0
 	}
 	// A recycled pid: make sure it is a master of ours.
@@ -94,6 +94,22 @@ func Running(queueDir string) int {
 		return 0
 	}
 	return pid
+}
+
+// Alive tells whether process pid runs. The master outlives postfix
+// start, its parent: once it exits it stays a zombie until init reaps
+// it, and a zombie counts as gone.
+func Alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b) // pid (comm) state ...: comm may hold ") "
+	i := strings.LastIndexByte(s, ')')
+	return !(i > 0 && i+2 < len(s) && s[i+2] == 'Z')
 }
 
 // Spawn starts the master daemon for config directory dir in the
