@@ -353,6 +353,20 @@ func (m *master) startAll() {
 		}
 		m.start(s.Name+"/"+s.Type, role, cred)
 	}
+	// The sockets of a service gone from master.cf are closed: clients
+	// are refused, as when the system is down, instead of waiting.
+	used := map[string]bool{}
+	for _, c := range m.kids {
+		for _, name := range roleSockets[c.role] {
+			used[name] = true
+		}
+	}
+	for name, f := range m.sockets {
+		if !used[name] {
+			f.Close()
+			delete(m.sockets, name)
+		}
+	}
 }
 
 func (m *master) start(service, role string, cred *syscall.Credential) {
