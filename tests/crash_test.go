@@ -97,7 +97,9 @@ func crashBurstTest(t *testing.T, how crashHow) {
 		}
 		l.waitFor("the master to die", func() bool { return master.Running(l.QueueDir) == 0 })
 		t.Logf("killed master %d; its daemons: %v", pid, old)
+		began := time.Now()
 		start()
+		t.Logf("postfix start took %v", time.Since(began).Round(time.Millisecond))
 		for role, pids := range old {
 			for _, p := range pids {
 				if master.Alive(p) {
