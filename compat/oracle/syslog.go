@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -74,6 +75,15 @@ func UnderSyslog(t *testing.T) *Syslog {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		// No mount namespace for this process (a container without
+		// CAP_SYS_ADMIN).
+		if os.Getenv("CI") != "" {
+			t.Fatalf("private mount namespace: %v", err)
+		}
+		t.Skipf("private mount namespace: %v", err)
+	}
 	t.Logf("in a private mount namespace under rsyslogd:\n%s", out.String())
 	switch {
 	case err != nil:
@@ -108,7 +118,10 @@ func startSyslog(t *testing.T) *Syslog {
 		os.RemoveAll(dir)
 	})
 	if err := privateDev(dir); err != nil {
-		t.Fatalf("private /dev: %v", err)
+		if os.Getenv("CI") != "" || !errors.Is(err, syscall.EPERM) {
+			t.Fatalf("private /dev: %v", err)
+		}
+		t.Skipf("private /dev: %v", err)
 	}
 	s := &Syslog{Dir: dir, File: filepath.Join(dir, "maillog")}
 	conf := filepath.Join(dir, "rsyslog.conf")
