@@ -67,3 +67,32 @@ func TestMasterSocketsFollowMasterCF(t *testing.T) {
 	l.must(l.binCmd("postfix", "reload"), "")
 	l.waitFor("public/showq to answer again", func() bool { return ask() == nil })
 }
+
+// A daemon that cannot start says why in the maillog, as Postfix's do
+// (its stderr goes nowhere), here through rsyslogd; the master keeps
+// restarting it, and it comes up once main.cf is fixed.
+func TestDaemonFatalIsLogged(t *testing.T) {
+	l := labSyslog(t, "", "")
+	if l == nil {
+		return
+	}
+	cf := filepath.Join(l.ConfigDir, "main.cf")
+	orig, err := os.ReadFile(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cf, append(append([]byte{}, orig...), "command_time_limit = bogus\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.must(l.binCmd("postfix", "reload"), "")
+	l.waitLog(`postfix/local\[\d+\]: fatal: .*command_time_limit = bogus`)
+	l.waitLog(`postfix/master\[\d+\]: warning: process local pid \d+ exit status 1`)
+	if err := os.WriteFile(cf, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alice := l.user("pdtalice")
+	if res := l.sendmail("Subject: fixed\n\nlocal is back\n", alice.Name); res.Code != 0 {
+		t.Fatalf("sendmail: exit %d: %s", res.Code, res.Stderr)
+	}
+	l.waitMbox(alice.Name, "local is back")
+}

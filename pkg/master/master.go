@@ -67,9 +67,25 @@ func MaybeRun() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "postfix/%s: fatal: %v\n", role, err)
+		if role != "master" {
+			logFatal(dir, role, err)
+		}
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// logFatal puts a daemon's fatal error in the maillog, as Postfix's
+// daemons do: their stderr goes nowhere. (The master's goes back to
+// postfix start.)
+func logFatal(dir, role string, err error) {
+	cfg, e := postconf.Load(dir)
+	if e != nil {
+		return
+	}
+	if l, e := maillog.New(maillog.FromConfig(cfg.Get, role)); e == nil {
+		l.Log(maillog.LevelFatal, "%v", err)
+	}
 }
 
 // PIDFile is the master's pid file below queue_directory.
