@@ -178,11 +178,25 @@ func runtimeHeaderNames(msg string) []string {
 // systems and compares the maillog lines about it (program names, their
 // order, and every key=value field with the values that can differ
 // between runs normalized) and the delivered message's header fields.
-func TestRuntimeMaillogShapeMatchesPostfix(t *testing.T) {
+func TestRuntimeMaillogShapeMatchesPostfix(t *testing.T) { runtimeMaillogShape(t, nil) }
+
+// TestRuntimeSyslogShapeMatchesPostfix does the same with both systems
+// logging through /dev/log to a real rsyslogd, as on CentOS.
+func TestRuntimeSyslogShapeMatchesPostfix(t *testing.T) {
+	if sys := oracle.UnderSyslog(t); sys != nil {
+		runtimeMaillogShape(t, sys)
+	}
+}
+
+func runtimeMaillogShape(t *testing.T, sys *oracle.Syslog) {
 	var shapes [2][]string
 	var headers [2][]string
 	var sizes [2]int
-	for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}) {
+	for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF, Syslog: sys}) {
+		if sys != nil {
+			// One rsyslogd file for both: each system's run alone.
+			os.Truncate(sys.File, 0)
+		}
 		u := oracle.AddUser(t, inst.HomeDir, "rtlog")
 		runtimeSend(t, inst, "Subject: shape\nFrom: root\n\nsame message for both\n", u.Name)
 		if n := oracle.WaitFiles(u.Maildir(), 1, 20*time.Second); n != 1 {

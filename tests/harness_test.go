@@ -33,6 +33,24 @@ type lab struct {
 // the master is stopped, and its process group killed if it lingers.
 func labStart(t *testing.T, extra, aliases string) *lab {
 	t.Helper()
+	return labStartLog(t, extra, aliases, nil)
+}
+
+// labSyslog is labStart with the mail system logging to a real rsyslogd
+// that owns /dev/log, as on CentOS (oracle.UnderSyslog): the test runs
+// again in a child process, and labSyslog returns nil in the parent,
+// which must return at once.
+func labSyslog(t *testing.T, extra, aliases string) *lab {
+	t.Helper()
+	sys := oracle.UnderSyslog(t)
+	if sys == nil {
+		return nil
+	}
+	return labStartLog(t, extra, aliases, sys)
+}
+
+func labStartLog(t *testing.T, extra, aliases string, sys *oracle.Syslog) *lab {
+	t.Helper()
 	l := &lab{t: t}
 	// Registered before StartPostdove so that it runs after the
 	// instance's own Stop: a master restarted by the test (which the
@@ -55,6 +73,7 @@ func labStart(t *testing.T, extra, aliases string) *lab {
 		Hostname: "vm2.example.ops",
 		MainCF: "mydomain = example.ops\n" +
 			"alias_maps = hash:" + l.Aliases + "\nalias_database = hash:" + l.Aliases + "\n" + extra,
+		Syslog: sys,
 	})
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -6,7 +6,9 @@ package oracle
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Oracle is one unpacked copy of Debian's postfix/dovecot packages.
@@ -117,6 +120,23 @@ func Run(cmd *exec.Cmd, stdin string) Result {
 		errb.WriteString(err.Error())
 	}
 	return Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+// RunLimit is Run with a time limit: a command still running after limit
+// is killed, and so is the wait for its output (a process it left behind
+// may hold the pipes), and the Result says so, with Code -1.
+func RunLimit(cmd *exec.Cmd, stdin string, limit time.Duration) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	c := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	c.Env, c.Dir, c.SysProcAttr = cmd.Env, cmd.Dir, cmd.SysProcAttr
+	c.WaitDelay = time.Second
+	res := Run(c, stdin)
+	if ctx.Err() != nil {
+		res.Code = -1
+		res.Stderr += fmt.Sprintf("\n(%s did not finish within %v)", filepath.Base(cmd.Path), limit)
+	}
+	return res
 }
 
 // StderrShape reduces stderr to what must match between the oracle and

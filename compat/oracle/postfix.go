@@ -33,6 +33,10 @@ type PostfixOptions struct {
 	// Default "postmaster: root" and "root: /dev/null", so that bounces
 	// never reach the real root's mailbox.
 	Aliases string
+	// Syslog, when set, is the rsyslogd the system logs to (UnderSyslog):
+	// main.cf sets no maillog_file, and Maillog is rsyslogd's file. One
+	// instance per Syslog: they would share the file.
+	Syslog *Syslog
 }
 
 // Instance is one running private mail system, the real Postfix or
@@ -43,7 +47,7 @@ type Instance struct {
 	Dir       string // the instance's root, root-owned 0755 under /var/tmp
 	ConfigDir string // config_directory: main.cf and master.cf
 	QueueDir  string // queue_directory
-	Maillog   string // maillog_file
+	Maillog   string // maillog_file, or rsyslogd's file (PostfixOptions.Syslog)
 	SpoolDir  string // mail_spool_directory (1777), unless MainCF overrides it
 	HomeDir   string // where AddUser puts home directories
 
@@ -79,6 +83,10 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `
+
+// StartLimit is how long postfix start may take: it returns once the mail
+// system runs.
+const StartLimit = 30 * time.Second
 
 // StartPostfix starts Debian's real Postfix 3.7 from the oracle in a
 // private instance and registers its Stop with t.Cleanup. It skips (or,
@@ -184,6 +192,11 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 		host = "mail.example.test"
 	}
 	aliases := filepath.Join(inst.ConfigDir, "aliases")
+	logTo := "maillog_file = " + inst.Maillog
+	if opt.Syslog != nil {
+		logTo = "# logging to syslog: /dev/log"
+		inst.Maillog = opt.Syslog.File
+	}
 	mainCF := strings.Join([]string{
 		"# written by postdove/compat/oracle for a private " + inst.System + " instance",
 		"compatibility_level = 3.6",
@@ -192,7 +205,7 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 		"data_directory = " + filepath.Join(inst.Dir, "data"),
 		"mail_owner = postfix",
 		"setgid_group = postdrop",
-		"maillog_file = " + inst.Maillog,
+		logTo,
 		"myhostname = " + host,
 		"inet_interfaces = loopback-only",
 		"mydestination = $myhostname, localhost.$mydomain, localhost",
@@ -220,7 +233,7 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 		t.Fatalf("%s postalias %s: exit %d: %s", inst.System, aliases, res.Code, res.Stderr)
 	}
 	t.Cleanup(inst.Stop)
-	res := Run(inst.Command("postfix", "start"), "")
+	res := RunLimit(inst.Command("postfix", "start"), "", StartLimit)
 	if res.Code != 0 {
 		t.Fatalf("%s start: exit %d\n%s%s\nmaillog:\n%s", inst.System, res.Code, res.Stdout, res.Stderr, inst.ReadMaillog())
 	}

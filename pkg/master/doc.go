@@ -8,6 +8,15 @@
 //   - local (as root, like Postfix's): serves qmgr on private/local and
 //     delivers as each recipient's uid (local(8))
 //
+// Like Postfix's master, it binds the daemons' sockets (public/showq,
+// public/flush, private/local) before it starts them and reports the
+// system up, and keeps them across daemon restarts. Every daemon inherits
+// a status pipe from it and exits, once its work under way is done, when
+// that pipe breaks: a master that dies takes its daemons with it. They
+// also inherit the locked pid file, so a new master waits until the last
+// of them has gone before it starts its own. Nothing else the master
+// inherited reaches a daemon.
+//
 // SIGHUP (postfix reload) restarts them with a fresh main.cf; SIGTERM
 // (postfix stop) stops them and the master. Queued mail lives on disk and
 // is never lost across either.

@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,7 +16,9 @@ import (
 
 	"postdove/pkg/maillog"
 	"postdove/pkg/postconf"
+	"postdove/pkg/postqueue"
 	"postdove/pkg/queue"
+	"postdove/pkg/syserr"
 )
 
 // Version is what the master logs at start and reload.
@@ -41,6 +44,12 @@ func MaybeRun() {
 		return
 	}
 	dir := os.Getenv(envConfig)
+	if role == "master" {
+		ready, _ := strconv.Atoi(os.Getenv(envReady))
+		strayFDs(true, ready)
+	} else {
+		strayFDs(false, -1)
+	}
 	var err error
 	switch role {
 	case "master":
@@ -58,9 +67,25 @@ func MaybeRun() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "postfix/%s: fatal: %v\n", role, err)
+		if role != "master" {
+			logFatal(dir, role, err)
+		}
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// logFatal puts a daemon's fatal error in the maillog, as Postfix's
+// daemons do: their stderr goes nowhere. (The master's goes back to
+// postfix start.)
+func logFatal(dir, role string, err error) {
+	cfg, e := postconf.Load(dir)
+	if e != nil {
+		return
+	}
+	if l, e := maillog.New(maillog.FromConfig(cfg.Get, role)); e == nil {
+		l.Log(maillog.LevelFatal, "%v", err)
+	}
 }
 
 // PIDFile is the master's pid file below queue_directory.
@@ -76,7 +101,7 @@ func Running(queueDir string) int {
 	if err != nil || pid <= 0 {
 		return 0
 	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if !Alive(pid) {
 		return 0
 	}
 	// A recycled pid: make sure it is a master of ours.
@@ -85,6 +110,22 @@ func Running(queueDir string) int {
 		return 0
 	}
 	return pid
+}
+
+// Alive tells whether process pid runs. The master outlives postfix
+// start, its parent: once it exits it stays a zombie until init reaps
+// it, and a zombie counts as gone.
+func Alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b) // pid (comm) state ...: comm may hold ") "
+	i := strings.LastIndexByte(s, ')')
+	return !(i > 0 && i+2 < len(s) && s[i+2] == 'Z')
 }
 
 // Spawn starts the master daemon for config directory dir in the
@@ -161,6 +202,24 @@ type master struct {
 	exited  chan *child
 	kids    map[string]*child
 	stopped bool
+	// status is the pipe whose read end every daemon inherits (statusFD);
+	// the write end stays here, so it breaks when the master dies.
+	status [2]*os.File
+	// pidFile is pid/master.pid, locked; every daemon inherits it (lockFD).
+	pidFile *os.File
+	// sockets are the listening sockets the master binds for the daemons
+	// (roleSockets), by name below queue_directory.
+	sockets map[string]*os.File
+}
+
+// roleSockets are the sockets below queue_directory each role serves. The
+// master binds them before it starts any daemon and keeps them across
+// daemon restarts and reloads, as Postfix's master does: a client finds
+// the socket as soon as postfix start returns, and waits in its backlog
+// while a daemon restarts.
+var roleSockets = map[string][]string{
+	"local": {queue.Private + "/local"},
+	"showq": {queue.Public + "/" + postqueue.ShowqService, queue.Public + "/" + postqueue.FlushService},
 }
 
 func runMaster(dir string) error {
@@ -176,19 +235,21 @@ func runMaster(dir string) error {
 		}
 		return err
 	}
-	m := &master{dir: dir, exited: make(chan *child, 8), kids: map[string]*child{}}
+	m := &master{dir: dir, exited: make(chan *child, 8), kids: map[string]*child{}, sockets: map[string]*os.File{}}
 	if err := m.load(); err != nil {
 		return fail(err)
 	}
 	if err := queue.Setup(m.q.Dir, m.cfg.Get("mail_owner"), m.cfg.Get("setgid_group")); err != nil {
 		return fail(err)
 	}
-	if pid := Running(m.q.Dir); pid != 0 && pid != os.Getpid() {
-		return fail(fmt.Errorf("the Postfix mail system is already running"))
-	}
-	if err := writePID(PIDFile(m.q.Dir)); err != nil {
+	if err := m.lockPID(); err != nil {
 		return fail(err)
 	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	m.status = [2]*os.File{r, w}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
 	m.log.Info("daemon started -- version %s, configuration %s", Version, dir)
@@ -308,6 +369,20 @@ func (m *master) startAll() {
 		}
 		m.start(s.Name+"/"+s.Type, role, cred)
 	}
+	// The sockets of a service gone from master.cf are closed: clients
+	// are refused, as when the system is down, instead of waiting.
+	used := map[string]bool{}
+	for _, c := range m.kids {
+		for _, name := range roleSockets[c.role] {
+			used[name] = true
+		}
+	}
+	for name, f := range m.sockets {
+		if !used[name] {
+			f.Close()
+			delete(m.sockets, name)
+		}
+	}
 }
 
 func (m *master) start(service, role string, cred *syscall.Credential) {
@@ -320,9 +395,25 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 	cmd.Args = []string{role}
 	cmd.Env = append(os.Environ(), envRole+"="+role, envConfig+"="+m.dir, envService+"="+service)
 	cmd.Dir = m.q.Dir
+	// statusFD, lockFD, then the log file and the sockets; ExtraFiles[i]
+	// is the child's descriptor 3+i.
+	cmd.ExtraFiles = []*os.File{m.status[0], m.pidFile}
 	if m.logFile != nil {
-		cmd.ExtraFiles = []*os.File{m.logFile}
-		cmd.Env = append(cmd.Env, maillog.EnvLogFD+"=3")
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", maillog.EnvLogFD, 3+len(cmd.ExtraFiles)))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, m.logFile)
+	}
+	var listen []string
+	for _, name := range roleSockets[role] {
+		f, err := m.bind(name)
+		if err != nil {
+			m.log.Warning("%s: %v", role, err)
+			return
+		}
+		listen = append(listen, fmt.Sprintf("%s=%d", name, 3+len(cmd.ExtraFiles)))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	}
+	if listen != nil {
+		cmd.Env = append(cmd.Env, envListen+"="+strings.Join(listen, ","))
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	c := &child{role: role, service: service, cred: cred, cmd: cmd, last: time.Now()}
@@ -376,11 +467,128 @@ func (m *master) stopGroup(sig syscall.Signal, in func(*child) bool) {
 	}
 }
 
-// writePID writes the pid file atomically.
-func writePID(path string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf("%10d\n", os.Getpid())), 0644); err != nil {
-		return err
+// Waits for the daemons of a master that died (see lockPID).
+const (
+	staleWait = 30 * time.Second // for them to finish and exit
+	staleKill = 10 * time.Second // after SIGKILL
+)
+
+// lockPID locks pid/master.pid and writes this process's pid into it. The
+// lock, like Postfix's, keeps a second master off the queue; and since
+// every daemon inherits the locked descriptor, it is held until the last
+// daemon of a master has exited. After a master crash its daemons see
+// their status pipe break, finish the deliveries under way and exit; a new
+// master waits for that (killing them when they take too long) rather than
+// run a second set of daemons on the same queue.
+func (m *master) lockPID() error {
+	path := PIDFile(m.q.Dir)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0644)
+	if err != nil {
+		return fmt.Errorf("open lock file %s: %v", path, syserr.Text(err))
 	}
-	return os.Rename(tmp, path)
+	start := time.Now()
+	killed, said := false, false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return fmt.Errorf("open lock file %s: unable to set exclusive lock: %v", path, syserr.Text(err))
+		}
+		if Running(m.q.Dir) != 0 {
+			f.Close()
+			return errors.New("the Postfix mail system is already running")
+		}
+		if !said {
+			m.log.Info("waiting for the processes of the previous master to exit")
+			said = true
+		}
+		switch waited := time.Since(start); {
+		case !killed && waited > staleWait:
+			// They run in the old master's process group, which exists
+			// as long as they do: its pid was not reused.
+			if old := pidIn(f); old > 0 {
+				m.log.Warning("killing the processes of master pid %d, which has died", old)
+				syscall.Kill(-old, syscall.SIGKILL)
+			}
+			killed = true
+			start = time.Now().Add(-staleWait)
+		case killed && waited > staleWait+staleKill:
+			f.Close()
+			return fmt.Errorf("open lock file %s: unable to set exclusive lock: %v", path, syserr.Text(syscall.EWOULDBLOCK))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b := []byte(fmt.Sprintf("%10d\n", os.Getpid()))
+	if _, err := f.WriteAt(b, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %v", path, syserr.Text(err))
+	}
+	f.Truncate(int64(len(b)))
+	m.pidFile = f
+	return nil
+}
+
+// pidIn is the pid written in the pid file f, or 0.
+func pidIn(f *os.File) int {
+	b := make([]byte, 32)
+	n, _ := f.ReadAt(b, 0)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil {
+		return 0
+	}
+	return pid
+}
+
+// bind returns the listening socket name (below queue_directory), binding
+// it on first use: public sockets are open to all (the public folder
+// keeps strangers out), private ones belong to mail_owner, mode 0600.
+func (m *master) bind(name string) (*os.File, error) {
+	if f := m.sockets[name]; f != nil {
+		return f, nil
+	}
+	var ln net.Listener
+	var err error
+	if dir, base := filepath.Split(name); dir == queue.Public+"/" {
+		ln, err = postqueue.ListenService(m.q.Dir, base)
+	} else {
+		ln, err = listenPrivate(filepath.Join(m.q.Dir, name), int(m.owner.Uid), int(m.owner.Gid))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bind %s: %v", name, syserr.Text(err))
+	}
+	defer ln.Close() // the socket stays open in f, and its name in place
+	f, err := ln.(*net.UnixListener).File()
+	if err != nil {
+		return nil, err
+	}
+	m.sockets[name] = f
+	return f, nil
+}
+
+// listenPrivate binds the socket path for mail_owner (uid, gid), mode
+// 0600. It gets its owner and mode under a temporary name, so that a
+// client never finds one it may not connect to.
+func listenPrivate(path string, uid, gid int) (net.Listener, error) {
+	tmp := path + ".new"
+	os.Remove(tmp)
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	for _, step := range []func() error{
+		func() error { return os.Chown(tmp, uid, gid) },
+		func() error { return os.Chmod(tmp, 0600) },
+		func() error { return os.Rename(tmp, path) },
+	} {
+		if err := step(); err != nil {
+			ln.Close()
+			os.Remove(tmp)
+			return nil, err
+		}
+	}
+	return ln, nil
 }

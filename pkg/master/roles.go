@@ -9,11 +9,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,7 +51,7 @@ func newDaemon(dir, program string) (*daemon, context.CancelFunc, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, cancel := daemonContext()
 	return &daemon{cfg: cfg, svc: svc, log: log, q: queue.FromConfig(cfg), ctx: ctx}, cancel, nil
 }
 
@@ -272,24 +272,14 @@ func runLocal(dir string) error {
 	}
 	defer agent.Close()
 
-	sock := filepath.Join(d.q.Dir, queue.Private, "local")
-	// The socket gets its owner and mode under a temporary name, so qmgr
-	// never finds one it may not connect to.
-	tmp := sock + ".new"
-	os.Remove(tmp)
-	ln, err := net.Listen("unix", tmp)
+	ln, err := inheritedListener(roleSockets["local"][0])
 	if err != nil {
 		return err
 	}
-	if err := os.Chown(tmp, uid, gid); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, sock); err != nil {
-		return err
-	}
+	// Stopping, or the master gone: deliveries under way finish and are
+	// reported to qmgr first, so that none is made twice.
+	var busy sync.WaitGroup
+	defer busy.Wait()
 	go func() {
 		<-d.ctx.Done()
 		ln.Close()
@@ -302,7 +292,11 @@ func runLocal(dir string) error {
 			}
 			return err
 		}
-		go serveLocal(d, agent, conn)
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			serveLocal(d, agent, conn)
+		}()
 	}
 }
 

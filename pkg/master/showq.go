@@ -15,11 +15,11 @@ func runShowq(dir string) error {
 		return err
 	}
 	defer cancel()
-	showq, err := postqueue.ListenService(d.q.Dir, postqueue.ShowqService)
+	showq, err := inheritedListener(roleSockets["showq"][0])
 	if err != nil {
 		return err
 	}
-	flush, err := postqueue.ListenService(d.q.Dir, postqueue.FlushService)
+	flush, err := inheritedListener(roleSockets["showq"][1])
 	if err != nil {
 		showq.Close()
 		return err

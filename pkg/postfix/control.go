@@ -134,14 +134,14 @@ func stop(c *control, sig syscall.Signal, verb string) error {
 	syscall.Kill(pid, sig)
 	deadline := time.Now().Add(30 * time.Second)
 	waited := false
-	for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+	for master.Alive(pid) && time.Now().Before(deadline) {
 		if !waited && time.Now().Add(25*time.Second).After(deadline) {
 			c.info("waiting for the Postfix mail system to terminate")
 			waited = true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if syscall.Kill(pid, 0) == nil {
+	if master.Alive(pid) {
 		c.log.Warning("stopping the Postfix mail system with force")
 		fmt.Fprintf(c.env.Stderr, "%s: warning: stopping the Postfix mail system with force\n", progScript)
 		syscall.Kill(-pid, syscall.SIGKILL)
