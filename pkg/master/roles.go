@@ -332,6 +332,24 @@ func serveLocal(d *daemon, agent *local.Agent, conn net.Conn) {
 			Recipients: req.Recipients, Delays: req.Delays,
 			Open: func() (io.ReadCloser, error) { return qmgr.OpenContent(path, off, size) },
 		})
+		res = markDuplicates(req.Recipients, res)
 	}
 	json.NewEncoder(conn).Encode(res)
+}
+
+// markDuplicates gives each recipient the agent made no delivery for (a
+// duplicate of one it made in this message) a result: the queue manager
+// defers a recipient without one. Like Postfix's local, it is done
+// without a log line.
+func markDuplicates(rcpts []local.Recipient, res []local.Result) []local.Result {
+	have := map[int]bool{}
+	for _, r := range res {
+		have[r.Index] = true
+	}
+	for _, r := range rcpts {
+		if !have[r.Index] {
+			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Sent, DSN: "2.0.0", Text: "duplicate", Relay: "local"})
+		}
+	}
+	return res
 }

@@ -14,9 +14,13 @@ import (
 // logfile.
 type LogEntry struct {
 	Recipient string // the recipient address
+	Orig      string // the original recipient ("orig_rcpt"), "" if unknown
 	Status    string // enhanced status code, e.g. "4.4.1"
 	Action    string // "delayed", "failed", "delivered", ...
 	Reason    string // the text mailq shows, e.g. "connect to ...: Connection timed out"
+	// NotifySender, when set, is who is told about this recipient
+	// instead of the envelope sender (owner-NAME of a mailing list).
+	NotifySender string
 }
 
 // AppendLog appends e to logfile log (Bounce, Defer or Trace) of message
@@ -31,8 +35,16 @@ func (q *Queue) AppendLog(log, id string, e LogEntry) error {
 		return fmt.Errorf("open %s: %w", p, unwrapPath(err))
 	}
 	clean := func(s string) string { return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s) }
-	text := fmt.Sprintf("recipient=%s\nstatus=%s\naction=%s\nreason=%s\n\n",
-		clean(e.Recipient), clean(e.Status), clean(e.Action), clean(e.Reason))
+	var b strings.Builder
+	fmt.Fprintf(&b, "recipient=%s\n", clean(e.Recipient))
+	if e.Orig != "" {
+		fmt.Fprintf(&b, "orig_rcpt=%s\n", clean(e.Orig))
+	}
+	if e.NotifySender != "" {
+		fmt.Fprintf(&b, "notify_sender=%s\n", clean(e.NotifySender))
+	}
+	fmt.Fprintf(&b, "status=%s\naction=%s\nreason=%s\n\n", clean(e.Status), clean(e.Action), clean(e.Reason))
+	text := b.String()
 	if _, err := f.WriteString(text); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", p, unwrapPath(err))
@@ -79,6 +91,10 @@ func (q *Queue) ReadLog(log, id string) ([]LogEntry, error) {
 		switch name {
 		case "recipient":
 			cur.Recipient = value
+		case "orig_rcpt":
+			cur.Orig = value
+		case "notify_sender":
+			cur.NotifySender = value
 		case "status":
 			cur.Status = value
 		case "action":
