@@ -17,17 +17,26 @@ type Kind int
 const (
 	Failure Kind = iota // non-delivery report: "Undelivered Mail Returned to Sender"
 	Delay               // delay warning: "Delayed Mail (still being retried)"
+	// Verify is the delivery status report sendmail -bv asks for:
+	// "Mail Delivery Status Report", one Action per recipient.
+	Verify
 )
 
 // Recipient is one recipient the notification is about.
 type Recipient struct {
 	Final    string // address delivery was attempted to (Final-Recipient)
 	Original string // address as given to the mail system, "" if unknown
+	// Given is the original address exactly as given ("alice"), shown
+	// as "(expanded from <alice>)"; "" means Original.
+	Given string
 	DSN      string // enhanced status code, "5.1.1"
 	Text     string // why, as logged: `unknown user: "bob"`
 	// RemoteMTA and Diagnostic are set when a remote server answered:
 	// "mx.example.org" and "smtp; 550 5.1.1 <bob@...>: user unknown".
 	RemoteMTA, Diagnostic string
+	// Action is the recipient's Action: in a report ("deliverable",
+	// "undeliverable"); "" means the Kind's ("failed", "delayed").
+	Action string
 }
 
 // Report is the envelope and the recipients of one notification.
@@ -104,7 +113,7 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("bounce: read original message: %w", err)
 	}
-	headersOnly := r.HeadersOnly || int64(len(orig)) > limit || r.Kind == Delay
+	headersOnly := r.HeadersOnly || int64(len(orig)) > limit || r.Kind != Failure
 	if headersOnly {
 		orig = headerBlock(orig)
 	}
@@ -116,8 +125,11 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 
 	bw := bufio.NewWriter(w)
 	subject := "Undelivered Mail Returned to Sender"
-	if r.Kind == Delay {
+	switch r.Kind {
+	case Delay:
 		subject = "Delayed Mail (still being retried)"
+	case Verify:
+		subject = "Mail Delivery Status Report"
 	}
 	fmt.Fprintf(bw, "Date: %s\n", now.Format(dateFormat))
 	fmt.Fprintf(bw, "From: MAILER-DAEMON@%s (Mail Delivery System)\n", r.Hostname)
@@ -132,7 +144,10 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	// The part for people.
 	fmt.Fprintf(bw, "--%s\nContent-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n", boundary)
 	fmt.Fprintf(bw, "This is the mail system at host %s.\n\n", r.Hostname)
-	if r.Kind == Delay {
+	switch r.Kind {
+	case Verify:
+		fmt.Fprintf(bw, "Enclosed is the mail delivery report that you requested.\n\n")
+	case Delay:
 		fmt.Fprintf(bw, "####################################################################\n")
 		fmt.Fprintf(bw, "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n")
 		fmt.Fprintf(bw, "####################################################################\n\n")
@@ -142,7 +157,7 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 			fmt.Fprintf(bw, " until %s", r.RetryUntil.Format(dateFormat))
 		}
 		fmt.Fprintf(bw, "; you will be told\nif it finally gives up.\n\n")
-	} else {
+	default:
 		fmt.Fprintf(bw, "Your message could not be delivered to one or more of its\n")
 		fmt.Fprintf(bw, "recipients, and the mail system has given up on them. The\n")
 		fmt.Fprintf(bw, "reasons are listed below; the original message is attached.\n\n")
@@ -150,8 +165,12 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	}
 	fmt.Fprintf(bw, "                   The mail system\n\n")
 	for _, rc := range r.Recipients {
-		if rc.Original != "" && !strings.EqualFold(rc.Original, rc.Final) {
-			fmt.Fprintf(bw, "<%s> (expanded from <%s>): %s\n", rc.Final, rc.Original, oneLine(rc.Text))
+		given := rc.Given
+		if given == "" {
+			given = rc.Original
+		}
+		if given != "" && !strings.EqualFold(given, rc.Final) {
+			fmt.Fprintf(bw, "<%s> (expanded from <%s>): %s\n", rc.Final, given, oneLine(rc.Text))
 		} else {
 			fmt.Fprintf(bw, "<%s>: %s\n", rc.Final, oneLine(rc.Text))
 		}
@@ -172,9 +191,13 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 		if rc.Original != "" {
 			fmt.Fprintf(bw, "Original-Recipient: rfc822;%s\n", rc.Original)
 		}
-		action := "failed"
-		if r.Kind == Delay {
+		action := rc.Action
+		switch {
+		case action != "":
+		case r.Kind == Delay:
 			action = "delayed"
+		default:
+			action = "failed"
 		}
 		fmt.Fprintf(bw, "Action: %s\n", action)
 		fmt.Fprintf(bw, "Status: %s\n", statusCode(rc.DSN, r.Kind))
@@ -193,7 +216,9 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	bw.WriteString("\n")
 
 	// The original.
-	if headersOnly {
+	if r.Kind == Verify {
+		fmt.Fprintf(bw, "--%s\nContent-Description: Message Headers\nContent-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\n", boundary)
+	} else if headersOnly {
 		fmt.Fprintf(bw, "--%s\nContent-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\n", boundary)
 	} else {
 		fmt.Fprintf(bw, "--%s\nContent-Description: Undelivered Message\nContent-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\n", boundary)

@@ -35,6 +35,10 @@ type Manager struct {
 	Resolve    Resolver
 	Transports map[string]Transport
 	Notify     Notifier
+	// Report sends the delivery status report of a message sendmail -bv
+	// submitted (queue.TraceVerify): failed then holds every recipient's
+	// result, Sent for the deliverable ones.
+	Report Notifier
 
 	QueueRunDelay  time.Duration // queue_run_delay
 	MinBackoff     time.Duration // minimal_backoff_time
@@ -256,6 +260,7 @@ func (m *Manager) deliver(f *queue.File, from string) {
 		groups[tr] = append(groups[tr], local.Recipient{Address: r.Address, Orig: r.Orig, Index: i})
 	}
 
+	verify := msg.Verify()
 	deferred := map[int][]local.Result{}
 	for _, tr := range order {
 		rcpts := groups[tr]
@@ -263,6 +268,7 @@ func (m *Manager) deliver(f *queue.File, from string) {
 			QueueID: id, Sender: msg.Sender, Arrival: msg.Arrival,
 			Recipients: rcpts, Size: msg.Size, Open: open,
 			Delays: local.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
+			Verify: verify,
 		}
 		results, err := m.transport(tr, req)
 		if err != nil {
@@ -280,6 +286,10 @@ func (m *Manager) deliver(f *queue.File, from string) {
 				if res.Index == r.Index {
 					mine = append(mine, res)
 				}
+			}
+			if verify {
+				m.trace(f, tr, r.Index, mine)
+				continue
 			}
 			switch m.record(f, r.Index, mine) {
 			case queue.TempFail:
@@ -311,7 +321,7 @@ func (m *Manager) deliver(f *queue.File, from string) {
 			keep = true
 		}
 	}
-	if !m.notify(msg, open) {
+	if !m.notify(msg, open, queue.Bounce) || !m.notify(msg, open, queue.Trace) {
 		keep = true
 	}
 	if keep {
@@ -432,45 +442,77 @@ func permanent(dsn string) string {
 	return "5.0.0"
 }
 
-// notify sends the sender the non-delivery notification for the recipients
-// in the message's bounce logfile, and removes the logfile once the
+// notify sends the sender the notification for the recipients in the
+// message's logfile log: the non-delivery notification (bounce) or the
+// delivery status report (trace), and removes the logfile once the
 // notification is queued. It reports false when the notification could
 // not be sent: the message is then kept, with its logfile, and the
 // notification is tried again with the message.
-func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error)) bool {
+func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error), log string) bool {
 	id := msg.ID
-	entries, err := m.Q.ReadLog(queue.Bounce, id)
+	send, what := m.Notify, "non-delivery notification"
+	if log == queue.Trace {
+		send, what = m.Report, "delivery status notification"
+	}
+	entries, err := m.Q.ReadLog(log, id)
 	if err != nil {
 		m.Log.Warning("%s: %v", id, err)
 		return false
 	}
-	if len(entries) == 0 || m.Notify == nil {
+	if len(entries) == 0 || send == nil {
 		return true
 	}
-	failed := make([]local.Result, 0, len(entries))
+	results := make([]local.Result, 0, len(entries))
 	for _, e := range entries {
-		failed = append(failed, local.Result{
+		st := local.Bounced
+		if e.Action == "deliverable" {
+			st = local.Sent
+		}
+		results = append(results, local.Result{
 			Recipient: local.Recipient{Address: e.Recipient, Orig: e.Orig}, Final: e.Recipient,
-			Status: local.Bounced, DSN: e.Status, Text: e.Reason, NotifySender: e.NotifySender,
+			Status: st, DSN: e.Status, Text: e.Reason, NotifySender: e.NotifySender,
 		})
 	}
-	nid, err := m.Notify(msg, open, failed)
+	who := "sender"
+	if msg.Sender == "" {
+		who = "postmaster"
+	}
+	nid, err := send(msg, open, results)
 	if err != nil {
-		m.Log.Warning("%s: sender non-delivery notification failed: %v", id, err)
+		m.Log.Warning("%s: %s %s failed: %v", id, who, what, err)
 		return false
 	}
 	if nid != "" {
-		who := "sender"
-		if msg.Sender == "" {
-			who = "postmaster"
-		}
-		m.Log.With("bounce").Info("%s: %s non-delivery notification: %s", id, who, nid)
+		m.Log.With("bounce").Info("%s: %s %s: %s", id, who, what, nid)
 	}
-	if err := m.Q.RemoveLog(queue.Bounce, id); err != nil {
+	if err := m.Q.RemoveLog(log, id); err != nil {
 		m.Log.Warning("%s: %v", id, err)
 		return false
 	}
 	return true
+}
+
+// trace keeps the results of recipient idx of a message sendmail -bv
+// submitted in the trace logfile, which the report is made from, and then
+// marks the recipient done: a report is not retried as delivery would be.
+func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Result) {
+	st := queue.Delivered
+	for _, res := range results {
+		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Action: "undeliverable", Reason: res.Text}
+		if res.Status == local.Sent {
+			e.Action = "deliverable"
+		}
+		if res.Relay != "none" {
+			e.Reason = "delivery via " + tr + ": " + res.Text
+		}
+		if err := m.Q.AppendLog(queue.Trace, f.ID, e); err != nil {
+			m.Log.Warning("%s: %v", f.ID, err)
+			st = queue.TempFail
+		}
+	}
+	if err := f.SetStatus(idx, st); err != nil {
+		m.Log.Warning("%s: update recipient status: %v", f.ID, err)
+	}
 }
 
 func (m *Manager) transport(name string, req local.Request) ([]local.Result, error) {
@@ -487,9 +529,13 @@ func (m *Manager) logDeferred(id string, msg *queue.Message, res local.Result, d
 	if res.Orig != "" && res.Orig != res.Final {
 		orig = fmt.Sprintf(", orig_to=<%s>", res.Orig)
 	}
-	m.Log.Info("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=deferred (%s)",
+	status := "deferred"
+	if msg.Verify() {
+		status = "undeliverable"
+	}
+	m.Log.Info("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=%s (%s)",
 		id, res.Final, orig, res.Relay, local.FormatDelay(total),
-		local.FormatDelay(d.BeforeQmgr), local.FormatDelay(d.InQmgr), res.DSN, res.Text)
+		local.FormatDelay(d.BeforeQmgr), local.FormatDelay(d.InQmgr), res.DSN, status, res.Text)
 }
 
 // expired reports whether msg has outlived its queue lifetime.

@@ -35,6 +35,8 @@ type rig struct {
 	drop map[string]bool
 	// dsn, when set, replaces the status code of deferrals.
 	dsn *string
+	// reported holds the delivery status reports sent.
+	reported [][]local.Result
 }
 
 func newRig(t *testing.T) *rig {
@@ -77,6 +79,15 @@ func newRig(t *testing.T) *rig {
 			r.notified = append(r.notified, failed)
 			return "NOTIFY1", nil
 		},
+		Report: func(m *queue.Message, content func() (io.ReadCloser, error), results []local.Result) (string, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.notifyErr != nil {
+				return "", r.notifyErr
+			}
+			r.reported = append(r.reported, results)
+			return "REPORT1", nil
+		},
 		MinBackoff: 300 * time.Second, MaxBackoff: 4000 * time.Second,
 		MaxLifetime: 5 * 24 * time.Hour, BounceLifetime: 5 * 24 * time.Hour,
 		Now: func() time.Time { return r.now },
@@ -97,6 +108,10 @@ func (r *rig) deliver(req local.Request) ([]local.Result, error) {
 		switch st {
 		case local.Sent:
 			res.DSN, res.Text = "2.0.0", "delivered to mailbox"
+			if req.Verify {
+				res.Text = "delivers to mailbox"
+				break
+			}
 			r.delivered = append(r.delivered, rc.Address)
 		case local.Deferred:
 			res.DSN, res.Text = "4.2.0", "mailbox busy"
@@ -404,5 +419,61 @@ func TestUnhandledMessageGoesToCorrupt(t *testing.T) {
 	}
 	if log := r.log(); !strings.Contains(log, "warning: "+bad+": corrupt queue file: cannot process: runtime error: index out of range") {
 		t.Errorf("maillog:\n%s", log)
+	}
+}
+
+func TestVerifyReportsWithoutDelivering(t *testing.T) {
+	r := newRig(t)
+	r.outcome["nobody-here@vm2"] = local.Bounced
+	m := &queue.Message{Sender: "root@vm2", Arrival: r.now, Attrs: map[string]string{queue.AttrTraceFlags: queue.TraceVerify}}
+	for _, a := range []string{"alice@vm2", "nobody-here@vm2", "carol@remote.example"} {
+		m.Recipients = append(m.Recipients, queue.Recipient{Address: a, Orig: strings.TrimSuffix(a, "@vm2")})
+	}
+	r.notifyErr = errors.New("no space")
+	id, err := r.q.Enqueue(queue.Incoming, m, strings.NewReader("Subject: probe\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.m.Drain()
+	// The report could not be queued: it is sent at the next attempt,
+	// without asking the transports again.
+	r.notifyErr = nil
+	r.outcome["alice@vm2"] = local.Bounced
+	r.retry()
+	if len(r.delivered) != 0 || len(r.notified) != 0 {
+		t.Errorf("delivered %v, notified %v: a probe is only reported on", r.delivered, r.notified)
+	}
+	if len(r.reported) != 1 || len(r.reported[0]) != 3 {
+		t.Fatalf("reports %+v, want one about three recipients", r.reported)
+	}
+	want := []struct {
+		final, orig string
+		st          local.Status
+		dsn, text   string
+	}{
+		{"alice@vm2", "alice", local.Sent, "2.0.0", "delivery via local: delivers to mailbox"},
+		{"nobody-here@vm2", "nobody-here", local.Bounced, "5.1.1", `delivery via local: unknown user: "nobody-here"`},
+		{"carol@remote.example", "carol@remote.example", local.Bounced, "4.3.0", "delivery temporarily suspended: mail transport smtp is not available"},
+	}
+	for i, w := range want {
+		g := r.reported[0][i]
+		if g.Final != w.final || g.Orig != w.orig || g.Status != w.st || g.DSN != w.dsn || g.Text != w.text {
+			t.Errorf("report line %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if _, err := r.q.Find(id); err == nil {
+		t.Error("probe still queued after its report")
+	}
+	log := r.log()
+	for _, want := range []string{
+		"warning: " + id + ": sender delivery status notification failed: no space",
+		"postfix/bounce[",
+		id + ": sender delivery status notification: REPORT1",
+		"to=<carol@remote.example>, relay=none, ",
+		"status=undeliverable (delivery temporarily suspended",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
 	}
 }

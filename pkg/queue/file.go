@@ -47,7 +47,18 @@ const (
 	AttrLogIdent  = "log_ident"
 	// AttrRewriteContext marks a file cleanup wrote ("local" or "remote").
 	AttrRewriteContext = "rewrite_context"
+	// AttrTraceFlags holds the message's delivery request flags:
+	// TraceVerify for a message sendmail -bv submitted.
+	AttrTraceFlags = "trace_flags"
 )
+
+// TraceVerify (in AttrTraceFlags) asks for a report of what delivery would
+// do, sent to the sender, instead of delivery (Postfix's sendmail -bv).
+const TraceVerify = "verify"
+
+// Verify reports whether m asks for a delivery status report instead of
+// delivery.
+func (m *Message) Verify() bool { return m.Attrs[AttrTraceFlags] == TraceVerify }
 
 // Message is a queue file's envelope.
 type Message struct {
