@@ -73,6 +73,7 @@ func TestSendmailVerify(t *testing.T) {
 		t.Fatalf("sendmail -bv: exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
 	}
 	box := l.waitMbox(alice.Name, "Subject: Mail Delivery Status Report")
+	box = strings.ReplaceAll(box, "\n    ", " ") // lines wrapped at 80 columns
 	id := l.waitLog(`postfix/bounce\[\d+\]: ([0-9A-F]+): sender delivery status notification: [0-9A-F]+`)[1]
 	l.waitLog(`postfix/qmgr\[\d+\]: ` + id + `: removed`)
 	a := alice.Name + "@vm2.example.ops"

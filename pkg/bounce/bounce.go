@@ -170,12 +170,11 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 			given = rc.Original
 		}
 		if given != "" && !strings.EqualFold(given, rc.Final) {
-			fmt.Fprintf(bw, "<%s> (expanded from <%s>): %s\n", rc.Final, given, oneLine(rc.Text))
+			bw.WriteString(wrap(fmt.Sprintf("<%s> (expanded from <%s>): %s", rc.Final, given, oneLine(rc.Text))) + "\n\n")
 		} else {
-			fmt.Fprintf(bw, "<%s>: %s\n", rc.Final, oneLine(rc.Text))
+			bw.WriteString(wrap(fmt.Sprintf("<%s>: %s", rc.Final, oneLine(rc.Text))) + "\n\n")
 		}
 	}
-	bw.WriteString("\n")
 
 	// The machine-readable part (RFC 3464).
 	fmt.Fprintf(bw, "--%s\nContent-Description: Delivery report\nContent-Type: message/delivery-status\n\n", boundary)
@@ -205,9 +204,9 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 			fmt.Fprintf(bw, "Remote-MTA: dns; %s\n", rc.RemoteMTA)
 		}
 		if rc.Diagnostic != "" {
-			fmt.Fprintf(bw, "Diagnostic-Code: %s\n", oneLine(rc.Diagnostic))
+			bw.WriteString(wrap("Diagnostic-Code: "+oneLine(rc.Diagnostic)) + "\n")
 		} else {
-			fmt.Fprintf(bw, "Diagnostic-Code: X-Postfix; %s\n", oneLine(rc.Text))
+			bw.WriteString(wrap("Diagnostic-Code: X-Postfix; "+oneLine(rc.Text)) + "\n")
 		}
 		if r.Kind == Delay && !r.RetryUntil.IsZero() {
 			fmt.Fprintf(bw, "Will-Retry-Until: %s\n", r.RetryUntil.Format(dateFormat))
@@ -259,6 +258,31 @@ func statusCode(dsn string, k Kind) string {
 		return "4.0.0"
 	}
 	return "5.0.0"
+}
+
+// wrapWidth is the length lines of a notification stay under, as
+// Postfix's: longer ones continue on lines indented by four spaces.
+const wrapWidth = 80
+
+// wrap breaks a line of words (see oneLine) before a word that would make
+// it wrapWidth characters or longer; a word longer than that stays whole.
+func wrap(s string) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Split(s, " ") {
+		switch {
+		case i == 0:
+		case n+1+len(w) >= wrapWidth:
+			b.WriteString("\n    ")
+			n = 4
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
 // oneLine keeps a diagnostic on one header line.

@@ -63,7 +63,7 @@ func TestFailureReport(t *testing.T) {
 	}
 	if !strings.HasPrefix(ps[0][1], "This is the mail system at host vm3.example.ops.") ||
 		!strings.Contains(ps[0][1], "<bob@vm3.example.ops>: unknown user: \"bob\"\n") ||
-		!strings.Contains(ps[0][1], "<root@vm3.example.ops> (expanded from <list@vm3.example.ops>): Command died with status 1: \"x\"\n") {
+		!strings.Contains(ps[0][1], "<bob@vm3.example.ops>: unknown user: \"bob\"\n\n<root@vm3.example.ops> (expanded from <list@vm3.example.ops>): Command died\n    with status 1: \"x\"\n") {
 		t.Errorf("notification:\n%s", ps[0][1])
 	}
 	if ps[1][0] != "message/delivery-status" {
@@ -157,7 +157,7 @@ func TestVerifyReport(t *testing.T) {
 		t.Fatalf("%d parts", len(ps))
 	}
 	if !strings.Contains(ps[0][1], "\n\nEnclosed is the mail delivery report that you requested.\n\n") ||
-		!strings.Contains(ps[0][1], "<carol@vm3.example.ops> (expanded from <carol>): delivery via local: delivers to mailbox\n") ||
+		!strings.Contains(ps[0][1], "<carol@vm3.example.ops> (expanded from <carol>): delivery via local: delivers\n    to mailbox\n\n") ||
 		!strings.Contains(ps[0][1], "<nosuch@vm3.example.ops>: delivery via local: unknown user") ||
 		strings.Contains(ps[0][1], "given up") {
 		t.Errorf("notification:\n%s", ps[0][1])
@@ -172,5 +172,20 @@ func TestVerifyReport(t *testing.T) {
 	}
 	if ps[2][0] != "text/rfc822-headers" || strings.Contains(ps[2][1], "See you at noon.") || !strings.Contains(out.String(), "Content-Description: Message Headers\n") {
 		t.Errorf("third part %s:\n%s", ps[2][0], ps[2][1])
+	}
+}
+
+// Lines are wrapped as Postfix wraps them (samples from its reports).
+func TestWrap(t *testing.T) {
+	for in, want := range map[string]string{
+		"<team@mail.example.test> (expanded from <team>): delivery via local: delivers to command: /bin/cat":                              "<team@mail.example.test> (expanded from <team>): delivery via local: delivers\n    to command: /bin/cat",
+		"<nosuchx@mail.example.test> (expanded from <team>): delivery via local: unknown user: \"nosuchx\"":                               "<nosuchx@mail.example.test> (expanded from <team>): delivery via local: unknown\n    user: \"nosuchx\"",
+		"Diagnostic-Code: X-Postfix; Host or domain name not found. Name service error for name=remote.example type=AAAA: Host not found": "Diagnostic-Code: X-Postfix; Host or domain name not found. Name service error\n    for name=remote.example type=AAAA: Host not found",
+		"Diagnostic-Code: X-Postfix; delivery via local: delivers to file: /var/tmp/" + strings.Repeat("x", 90):                           "Diagnostic-Code: X-Postfix; delivery via local: delivers to file:\n    /var/tmp/" + strings.Repeat("x", 90),
+		"short": "short",
+	} {
+		if got := wrap(in); got != want {
+			t.Errorf("wrap(%q)\n= %q\nwant %q", in, got, want)
+		}
 	}
 }
