@@ -29,8 +29,8 @@ type Recipient struct {
 	// Given is the original address exactly as given ("alice"), shown
 	// as "(expanded from <alice>)"; "" means Original.
 	Given string
-	DSN      string // enhanced status code, "5.1.1"
-	Text     string // why, as logged: `unknown user: "bob"`
+	DSN   string // enhanced status code, "5.1.1"
+	Text  string // why, as logged: `unknown user: "bob"`
 	// RemoteMTA and Diagnostic are set when a remote server answered:
 	// "mx.example.org" and "smtp; 550 5.1.1 <bob@...>: user unknown".
 	RemoteMTA, Diagnostic string
