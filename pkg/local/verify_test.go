@@ -16,7 +16,7 @@ func TestVerifyDeliversNothing(t *testing.T) {
 	ran, file := filepath.Join(e.dir, "ran"), filepath.Join(e.dir, "file")
 	e.write("aliases", "list "+userB+", \"|/usr/bin/touch "+ran+"\", "+file+", remote@example.net\n", 0644)
 	req := Request{QueueID: "3F2A81234B", Sender: "carol@example.org", Arrival: time.Now(), Verify: true,
-		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(testMsg)), nil },
+		Open:       func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(testMsg)), nil },
 		Recipients: []Recipient{{Address: userA + "@" + domain}, {Address: "list@" + domain, Index: 1}, {Address: "nosuch@" + domain, Index: 2}}}
 	rs := e.agent.Deliver(req)
 	var got []string
