@@ -1,6 +1,7 @@
 package qmgr
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -457,7 +458,10 @@ func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error),
 	entries, err := m.Q.ReadLog(log, id)
 	if err != nil {
 		m.Log.Warning("%s: %v", id, err)
-		return false
+		if !errors.Is(err, bufio.ErrTooLong) {
+			return false // tried again with the message
+		}
+		// A damaged logfile: what could be read is reported.
 	}
 	if len(entries) == 0 || send == nil {
 		return true

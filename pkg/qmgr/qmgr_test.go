@@ -477,3 +477,27 @@ func TestVerifyReportsWithoutDelivering(t *testing.T) {
 		}
 	}
 }
+
+// A bounce logfile damaged by a line too long to read still yields its
+// notification, instead of keeping the message for ever.
+func TestDamagedBounceLog(t *testing.T) {
+	r := newRig(t)
+	r.outcome["nobody-here@vm2"] = local.Bounced
+	r.notifyErr = errors.New("no space")
+	id := r.enqueue(r.now, "nobody-here@vm2")
+	r.m.Drain()
+	f, err := os.OpenFile(r.q.Path(queue.Bounce, id), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("reason=" + strings.Repeat("x", 2<<20) + "\n")
+	f.Close()
+	r.notifyErr = nil
+	r.retry()
+	if len(r.notified) != 1 || r.notified[0][0].Final != "nobody-here@vm2" {
+		t.Fatalf("notifications %+v", r.notified)
+	}
+	if _, err := r.q.Find(id); err == nil {
+		t.Error("message kept")
+	}
+}

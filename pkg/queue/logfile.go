@@ -23,6 +23,10 @@ type LogEntry struct {
 	NotifySender string
 }
 
+// maxLogValue is where AppendLog cuts a value, so that every line stays
+// readable by ReadLog.
+const maxLogValue = 64 << 10
+
 // AppendLog appends e to logfile log (Bounce, Defer or Trace) of message
 // id, creating it when needed, and fsyncs it.
 func (q *Queue) AppendLog(log, id string, e LogEntry) error {
@@ -34,7 +38,12 @@ func (q *Queue) AppendLog(log, id string, e LogEntry) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p, unwrapPath(err))
 	}
-	clean := func(s string) string { return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s) }
+	clean := func(s string) string {
+		if len(s) > maxLogValue {
+			s = s[:maxLogValue]
+		}
+		return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "recipient=%s\n", clean(e.Recipient))
 	if e.Orig != "" {
