@@ -12,8 +12,9 @@ import (
 	"postdove/compat/oracle"
 )
 
-// runtimeNotification is the text of a report's first part, its
-// paragraphs sorted: local(8) reports on recipients in parallel.
+// runtimeNotification is the recipients' paragraphs of a report's first
+// part, sorted: local(8) reports on recipients in parallel. (The prose
+// around them is postdove's own.)
 func runtimeNotification(t *testing.T, dir string) string {
 	t.Helper()
 	entries, _ := os.ReadDir(dir)
@@ -27,7 +28,7 @@ func runtimeNotification(t *testing.T, dir string) string {
 		part, _, _ = strings.Cut(part, "\n--")
 		var paras []string
 		for _, p := range strings.Split(part, "\n\n") {
-			if p = strings.Trim(p, "\n"); p != "" {
+			if p = strings.Trim(p, "\n"); strings.HasPrefix(p, "<") {
 				paras = append(paras, p)
 			}
 		}

@@ -78,7 +78,7 @@ func TestSendmailVerify(t *testing.T) {
 	l.waitLog(`postfix/qmgr\[\d+\]: ` + id + `: removed`)
 	a := alice.Name + "@vm2.example.ops"
 	for _, want := range []string{
-		"\nEnclosed is the mail delivery report that you requested.\n",
+		"\nHere is the delivery report you asked for: what the mail system\nwould do with mail to each recipient. Nothing was delivered.\n",
 		"<" + a + "> (expanded from <" + alice.Name + ">): delivery via local: delivers to mailbox\n",
 		"<pdtnosuch6@vm2.example.ops> (expanded from <pdtnosuch6>): delivery via local: unknown user: \"pdtnosuch6\"\n",
 		"Final-Recipient: rfc822; " + a + "\nOriginal-Recipient: rfc822;" + a + "\nAction: deliverable\nStatus: 2.0.0\nDiagnostic-Code: X-Postfix; delivery via local: delivers to mailbox\n",

@@ -146,7 +146,8 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	fmt.Fprintf(bw, "This is the mail system at host %s.\n\n", r.Hostname)
 	switch r.Kind {
 	case Verify:
-		fmt.Fprintf(bw, "Enclosed is the mail delivery report that you requested.\n\n")
+		fmt.Fprintf(bw, "Here is the delivery report you asked for: what the mail system\n")
+		fmt.Fprintf(bw, "would do with mail to each recipient. Nothing was delivered.\n\n")
 	case Delay:
 		fmt.Fprintf(bw, "####################################################################\n")
 		fmt.Fprintf(bw, "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n")

@@ -156,7 +156,7 @@ func TestVerifyReport(t *testing.T) {
 	if len(ps) != 3 {
 		t.Fatalf("%d parts", len(ps))
 	}
-	if !strings.Contains(ps[0][1], "\n\nEnclosed is the mail delivery report that you requested.\n\n") ||
+	if !strings.Contains(ps[0][1], "\n\nHere is the delivery report you asked for: what the mail system\nwould do with mail to each recipient. Nothing was delivered.\n\n") ||
 		!strings.Contains(ps[0][1], "<carol@vm3.example.ops> (expanded from <carol>): delivery via local: delivers\n    to mailbox\n\n") ||
 		!strings.Contains(ps[0][1], "<nosuch@vm3.example.ops>: delivery via local: unknown user") ||
 		strings.Contains(ps[0][1], "given up") {
