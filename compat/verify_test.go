@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -38,7 +39,7 @@ func runtimeNotification(t *testing.T, dir string) string {
 	return ""
 }
 
-// TestRuntimeVerifyMatchesPostfix runs sendmail -bv for a user, an
+// TestRuntimeVerifyMatchesPostfix checks sendmail -bv's refusals, then runs it for a user, an
 // unknown user and an alias with every kind of target, and compares what
 // sendmail prints, local(8)'s lines, the bounce(8) line and the report:
 // nothing is delivered, the sender gets a "Mail Delivery Status Report".
@@ -48,7 +49,13 @@ func TestRuntimeVerifyMatchesPostfix(t *testing.T) {
 	var out [2]string
 	var lines, dsn, bounce [2][]string
 	var text [2]string
+	var errs [2][]string
 	for i, inst := range runtimeSystems(t, opt) {
+		// Refused: no recipients, and -t.
+		for _, args := range [][]string{{"-bv"}, {"-bv", "-t"}} {
+			res := oracle.Run(inst.Sendmail(args...), "To: rtbvlist\n\n")
+			errs[i] = append(errs[i], fmt.Sprintf("%v: exit %d, stdout %q, stderr %q", args, res.Code, res.Stdout, res.Stderr))
+		}
 		u := oracle.AddUser(t, inst.HomeDir, "rtbv")
 		res := oracle.Run(inst.Sendmail("-bv", "-f", u.Name, u.Name, "nosuchuser", "rtbvlist"), "Subject: not read\n\n")
 		if res.Code != 0 {
@@ -79,6 +86,9 @@ func TestRuntimeVerifyMatchesPostfix(t *testing.T) {
 			os.Remove("/var/tmp/rtbv-never-written")
 			t.Errorf("%s: -bv delivered to a file", inst.System)
 		}
+	}
+	if strings.Join(errs[0], "\n") != strings.Join(errs[1], "\n") {
+		t.Errorf("sendmail -bv errors differ\npostfix:\n\t%s\npostdove:\n\t%s", strings.Join(errs[0], "\n\t"), strings.Join(errs[1], "\n\t"))
 	}
 	if out[0] != out[1] {
 		t.Errorf("sendmail -bv output differs\npostfix:  %q\npostdove: %q", out[0], out[1])

@@ -12,6 +12,9 @@ import (
 // mail system reports on instead of delivering it: the sender gets a
 // "Mail Delivery Status Report". The input is not read.
 func (r *run) verify() int {
+	if r.o.Extract {
+		return r.fatal("-t option cannot be used with -bv")
+	}
 	rcpts := r.o.Recipients
 	if len(rcpts) == 0 {
 		return r.fatal("%s(%d): Recipient addresses must be specified on the command line or via the -t option", r.sender(), r.uid)
