@@ -39,10 +39,11 @@ func runtimeNotification(t *testing.T, dir string) string {
 	return ""
 }
 
-// TestRuntimeVerifyMatchesPostfix checks sendmail -bv's refusals, then runs it for a user, an
-// unknown user and an alias with every kind of target, and compares what
-// sendmail prints, local(8)'s lines, the bounce(8) line and the report:
-// nothing is delivered, the sender gets a "Mail Delivery Status Report".
+// TestRuntimeVerifyMatchesPostfix compares sendmail -bv's refusals, then
+// runs it for a user, an unknown user and an alias with every kind of
+// target, and compares what sendmail prints, local(8)'s lines, the
+// bounce(8) line and the report: nothing is delivered, the sender gets a
+// "Mail Delivery Status Report".
 func TestRuntimeVerifyMatchesPostfix(t *testing.T) {
 	opt := oracle.PostfixOptions{MainCF: runtimeMaildirCF,
 		Aliases: "root: /dev/null\nrtbvlist: rtbvnosuch, \"|/bin/cat\", /var/tmp/rtbv-never-written\n"}
