@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +28,15 @@ type LogEntry struct {
 // readable by ReadLog.
 const maxLogValue = 64 << 10
 
+// cleanLogValue is v as a logfile keeps it: on one line, cut at
+// maxLogValue bytes.
+func cleanLogValue(v string) string {
+	if len(v) > maxLogValue {
+		v = v[:maxLogValue]
+	}
+	return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(v)
+}
+
 // AppendLog appends e to logfile log (Bounce, Defer or Trace) of message
 // id, creating it when needed, and fsyncs it.
 func (q *Queue) AppendLog(log, id string, e LogEntry) error {
@@ -38,12 +48,7 @@ func (q *Queue) AppendLog(log, id string, e LogEntry) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p, unwrapPath(err))
 	}
-	clean := func(s string) string {
-		if len(s) > maxLogValue {
-			s = s[:maxLogValue]
-		}
-		return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s)
-	}
+	clean := cleanLogValue
 	var b strings.Builder
 	fmt.Fprintf(&b, "recipient=%s\n", clean(e.Recipient))
 	if e.Orig != "" {
@@ -78,10 +83,20 @@ func (q *Queue) ReadLog(log, id string) ([]LogEntry, error) {
 		return nil, fmt.Errorf("open %s: %w", p, unwrapPath(err))
 	}
 	defer f.Close()
+	out, err := parseLog(f)
+	if err != nil {
+		return out, fmt.Errorf("read %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// parseLog reads logfile entries from r; on an error it returns the
+// entries read so far.
+func parseLog(r io.Reader) ([]LogEntry, error) {
 	var out []LogEntry
 	var cur LogEntry
 	have := false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxEnvLine)
 	for sc.Scan() {
 		line := strings.TrimSuffix(sc.Text(), "\r")
@@ -115,10 +130,7 @@ func (q *Queue) ReadLog(log, id string) ([]LogEntry, error) {
 	if have {
 		out = append(out, cur)
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("read %s: %w", p, err)
-	}
-	return out, nil
+	return out, sc.Err()
 }
 
 // RemoveLog deletes logfile log of message id; a missing one is fine.
