@@ -67,8 +67,9 @@ func TestSendmailVerify(t *testing.T) {
 	l := labStart(t, "", "")
 	alice := l.user("pdtalice")
 	file, ran := filepath.Join(l.Out, "bvfile"), filepath.Join(l.Out, "bvcmd")
-	l.setAliases("pdtteam: " + alice.Name + ", pdtnosuch5, \"|/usr/bin/touch " + ran + "\", " + file + "\n")
-	res := l.sendmail("Subject: not read\n\nstdin is not read\n", "-bv", "-f", alice.Name, alice.Name, "pdtnosuch6", "pdtteam")
+	l.setAliases("pdtteam: " + alice.Name + ", pdtnosuch5, \"|/usr/bin/touch " + ran + "\", " + file + "\npdtsame: " + alice.Name + "\n")
+	// pdtsame only duplicates alice: nothing is reported about it.
+	res := l.sendmail("Subject: not read\n\nstdin is not read\n", "-bv", "-f", alice.Name, alice.Name, "pdtnosuch6", "pdtteam", "pdtsame")
 	if res.Code != 0 || res.Stdout != "Mail Delivery Status Report will be mailed to <"+alice.Name+">.\n" {
 		t.Fatalf("sendmail -bv: exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
 	}
@@ -92,7 +93,7 @@ func TestSendmailVerify(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, box)
 		}
 	}
-	if strings.Contains(box, "stdin is not read") || strings.Count(box, "\nFrom ")+1 != strings.Count("\n"+box, "\nFrom ") || strings.Count("\n"+box, "\nFrom ") != 1 {
+	if strings.Contains(box, "stdin is not read") || strings.Count(box, "Final-Recipient:") != 5 || strings.Contains(box, "Original-Recipient: rfc822;pdtsame") || strings.Count(box, "\nFrom ")+1 != strings.Count("\n"+box, "\nFrom ") || strings.Count("\n"+box, "\nFrom ") != 1 {
 		t.Errorf("mailbox holds more than the report:\n%s", box)
 	}
 	for _, p := range []string{file, ran} {

@@ -74,6 +74,9 @@ type Result struct {
 	// NotifySender, when set, is where a bounce for this result goes
 	// (owner-NAME of a mailing list) instead of the envelope sender.
 	NotifySender string
+	// Duplicate marks a recipient done without a delivery of its own: it
+	// duplicated a delivery made for another recipient of the message.
+	Duplicate bool
 }
 
 // Overall is the status of the queue manager's recipient idx: Deferred if

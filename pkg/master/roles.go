@@ -361,7 +361,7 @@ func markDuplicates(rcpts []local.Recipient, res []local.Result) []local.Result 
 	}
 	for _, r := range rcpts {
 		if !have[r.Index] {
-			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Sent, DSN: "2.0.0", Text: "duplicate", Relay: "local"})
+			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Sent, DSN: "2.0.0", Relay: "local", Duplicate: true})
 		}
 	}
 	return res

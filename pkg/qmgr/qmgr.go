@@ -502,6 +502,9 @@ func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error),
 func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Result) {
 	st := queue.Delivered
 	for _, res := range results {
+		if res.Duplicate {
+			continue // reported with the recipient it duplicates
+		}
 		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Action: "undeliverable", Reason: res.Text}
 		if res.Status == local.Sent {
 			e.Action = "deliverable"
