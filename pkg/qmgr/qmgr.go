@@ -240,10 +240,15 @@ func (m *Manager) deliver(f *queue.File, from string) {
 	} else if from == queue.Deferred {
 		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, pending)
 	}
-	// The reasons of the last attempt make way for this one's.
-	if err := m.Q.RemoveLog(queue.Defer, id); err != nil {
-		m.Log.Warning("%s: %v", id, err)
+	// A message from incoming has no logfiles of earlier attempts; else
+	// the reasons of the last attempt make way for this one's.
+	fresh := from == queue.Incoming
+	if !fresh {
+		if err := m.Q.RemoveLog(queue.Defer, id); err != nil {
+			m.Log.Warning("%s: %v", id, err)
+		}
 	}
+	logged := map[string]bool{} // logfiles this attempt wrote to
 	path := f.Path
 	open := func() (io.ReadCloser, error) { return OpenContent(path, msg.Offset, msg.Size) }
 
@@ -289,10 +294,10 @@ func (m *Manager) deliver(f *queue.File, from string) {
 				}
 			}
 			if verify {
-				m.trace(f, tr, r.Index, mine)
+				m.trace(f, tr, r.Index, mine, logged)
 				continue
 			}
-			switch m.record(f, r.Index, mine) {
+			switch m.record(f, r.Index, mine, logged) {
 			case queue.TempFail:
 				for _, res := range mine {
 					if res.Status == local.Deferred {
@@ -311,7 +316,7 @@ func (m *Manager) deliver(f *queue.File, from string) {
 				rs[i].Status = local.Bounced
 				rs[i].DSN = permanent(rs[i].DSN)
 			}
-			m.record(f, idx, rs)
+			m.record(f, idx, rs, logged)
 		}
 		m.Log.Info("%s: from=<%s>, status=expired, returned to sender", id, msg.Sender)
 	}
@@ -322,8 +327,10 @@ func (m *Manager) deliver(f *queue.File, from string) {
 			keep = true
 		}
 	}
-	if !m.notify(msg, open, queue.Bounce) || !m.notify(msg, open, queue.Trace) {
-		keep = true
+	for _, log := range []string{queue.Bounce, queue.Trace} {
+		if (!fresh || logged[log]) && !m.notify(msg, open, log) {
+			keep = true
+		}
 	}
 	if keep {
 		// Recipients done now must stay done at the retry.
@@ -379,9 +386,9 @@ func (m *Manager) deferral(id string, msg *queue.Message, r local.Recipient, why
 // record keeps the results of recipient idx: bounces in the bounce logfile
 // (which the notification is made from), deferrals in the defer logfile,
 // and then the recipient's new status in the queue file, which it
-// returns. A recipient is marked bounced only once its bounce is safely
+// returns; logged notes the logfiles written to. A recipient is marked bounced only once its bounce is safely
 // logged; otherwise it stays to do and is tried again.
-func (m *Manager) record(f *queue.File, idx int, results []local.Result) queue.Status {
+func (m *Manager) record(f *queue.File, idx int, results []local.Result, logged map[string]bool) queue.Status {
 	id := f.ID
 	st := queue.Delivered
 	switch overall(results) {
@@ -395,6 +402,7 @@ func (m *Manager) record(f *queue.File, idx int, results []local.Result) queue.S
 		switch res.Status {
 		case local.Bounced:
 			e.Action = "failed"
+			logged[queue.Bounce] = true
 			if err := m.Q.AppendLog(queue.Bounce, id, e); err != nil {
 				m.Log.Warning("%s: %v", id, err)
 				st = queue.TempFail
@@ -497,9 +505,9 @@ func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error),
 }
 
 // trace keeps the results of recipient idx of a message sendmail -bv
-// submitted in the trace logfile, which the report is made from, and then
-// marks the recipient done: a report is not retried as delivery would be.
-func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Result) {
+// submitted in the trace logfile (noted in logged), which the report is
+// made from, and then marks the recipient done: a report is not retried as delivery would be.
+func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Result, logged map[string]bool) {
 	st := queue.Delivered
 	for _, res := range results {
 		if res.Duplicate {
@@ -512,6 +520,7 @@ func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Resul
 		if res.Relay != "none" {
 			e.Reason = "delivery via " + tr + ": " + res.Text
 		}
+		logged[queue.Trace] = true
 		if err := m.Q.AppendLog(queue.Trace, f.ID, e); err != nil {
 			m.Log.Warning("%s: %v", f.ID, err)
 			st = queue.TempFail
