@@ -37,6 +37,21 @@ func cleanLogValue(v string) string {
 	return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(v)
 }
 
+// formatLog is e as a logfile block: name=value lines and an empty line.
+func formatLog(e LogEntry) string {
+	clean := cleanLogValue
+	var b strings.Builder
+	fmt.Fprintf(&b, "recipient=%s\n", clean(e.Recipient))
+	if e.Orig != "" {
+		fmt.Fprintf(&b, "orig_rcpt=%s\n", clean(e.Orig))
+	}
+	if e.NotifySender != "" {
+		fmt.Fprintf(&b, "notify_sender=%s\n", clean(e.NotifySender))
+	}
+	fmt.Fprintf(&b, "status=%s\naction=%s\nreason=%s\n\n", clean(e.Status), clean(e.Action), clean(e.Reason))
+	return b.String()
+}
+
 // AppendLog appends e to logfile log (Bounce, Defer or Trace) of message
 // id, creating it when needed, and fsyncs it.
 func (q *Queue) AppendLog(log, id string, e LogEntry) error {
@@ -48,18 +63,7 @@ func (q *Queue) AppendLog(log, id string, e LogEntry) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p, unwrapPath(err))
 	}
-	clean := cleanLogValue
-	var b strings.Builder
-	fmt.Fprintf(&b, "recipient=%s\n", clean(e.Recipient))
-	if e.Orig != "" {
-		fmt.Fprintf(&b, "orig_rcpt=%s\n", clean(e.Orig))
-	}
-	if e.NotifySender != "" {
-		fmt.Fprintf(&b, "notify_sender=%s\n", clean(e.NotifySender))
-	}
-	fmt.Fprintf(&b, "status=%s\naction=%s\nreason=%s\n\n", clean(e.Status), clean(e.Action), clean(e.Reason))
-	text := b.String()
-	if _, err := f.WriteString(text); err != nil {
+	if _, err := f.WriteString(formatLog(e)); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", p, unwrapPath(err))
 	}
