@@ -17,17 +17,26 @@ type Kind int
 const (
 	Failure Kind = iota // non-delivery report: "Undelivered Mail Returned to Sender"
 	Delay               // delay warning: "Delayed Mail (still being retried)"
+	// Verify is the delivery status report sendmail -bv asks for:
+	// "Mail Delivery Status Report", one Action per recipient.
+	Verify
 )
 
 // Recipient is one recipient the notification is about.
 type Recipient struct {
 	Final    string // address delivery was attempted to (Final-Recipient)
 	Original string // address as given to the mail system, "" if unknown
-	DSN      string // enhanced status code, "5.1.1"
-	Text     string // why, as logged: `unknown user: "bob"`
+	// Given is the original address exactly as given ("alice"), shown
+	// as "(expanded from <alice>)"; "" means Original.
+	Given string
+	DSN   string // enhanced status code, "5.1.1"
+	Text  string // why, as logged: `unknown user: "bob"`
 	// RemoteMTA and Diagnostic are set when a remote server answered:
 	// "mx.example.org" and "smtp; 550 5.1.1 <bob@...>: user unknown".
 	RemoteMTA, Diagnostic string
+	// Action is the recipient's Action: in a report ("deliverable",
+	// "undeliverable"); "" means the Kind's ("failed", "delayed").
+	Action string
 }
 
 // Report is the envelope and the recipients of one notification.
@@ -104,7 +113,7 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("bounce: read original message: %w", err)
 	}
-	headersOnly := r.HeadersOnly || int64(len(orig)) > limit || r.Kind == Delay
+	headersOnly := r.HeadersOnly || int64(len(orig)) > limit || r.Kind != Failure
 	if headersOnly {
 		orig = headerBlock(orig)
 	}
@@ -116,8 +125,11 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 
 	bw := bufio.NewWriter(w)
 	subject := "Undelivered Mail Returned to Sender"
-	if r.Kind == Delay {
+	switch r.Kind {
+	case Delay:
 		subject = "Delayed Mail (still being retried)"
+	case Verify:
+		subject = "Mail Delivery Status Report"
 	}
 	fmt.Fprintf(bw, "Date: %s\n", now.Format(dateFormat))
 	fmt.Fprintf(bw, "From: MAILER-DAEMON@%s (Mail Delivery System)\n", r.Hostname)
@@ -132,7 +144,11 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	// The part for people.
 	fmt.Fprintf(bw, "--%s\nContent-Description: Notification\nContent-Type: text/plain; charset=us-ascii\n\n", boundary)
 	fmt.Fprintf(bw, "This is the mail system at host %s.\n\n", r.Hostname)
-	if r.Kind == Delay {
+	switch r.Kind {
+	case Verify:
+		fmt.Fprintf(bw, "Here is the delivery report you asked for: what the mail system\n")
+		fmt.Fprintf(bw, "would do with mail to each recipient. Nothing was delivered.\n\n")
+	case Delay:
 		fmt.Fprintf(bw, "####################################################################\n")
 		fmt.Fprintf(bw, "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n")
 		fmt.Fprintf(bw, "####################################################################\n\n")
@@ -142,7 +158,7 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 			fmt.Fprintf(bw, " until %s", r.RetryUntil.Format(dateFormat))
 		}
 		fmt.Fprintf(bw, "; you will be told\nif it finally gives up.\n\n")
-	} else {
+	default:
 		fmt.Fprintf(bw, "Your message could not be delivered to one or more of its\n")
 		fmt.Fprintf(bw, "recipients, and the mail system has given up on them. The\n")
 		fmt.Fprintf(bw, "reasons are listed below; the original message is attached.\n\n")
@@ -150,13 +166,16 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	}
 	fmt.Fprintf(bw, "                   The mail system\n\n")
 	for _, rc := range r.Recipients {
-		if rc.Original != "" && !strings.EqualFold(rc.Original, rc.Final) {
-			fmt.Fprintf(bw, "<%s> (expanded from <%s>): %s\n", rc.Final, rc.Original, oneLine(rc.Text))
+		given := rc.Given
+		if given == "" {
+			given = rc.Original
+		}
+		if given != "" && !strings.EqualFold(given, rc.Final) {
+			bw.WriteString(wrap(fmt.Sprintf("<%s> (expanded from <%s>): %s", rc.Final, given, oneLine(rc.Text))) + "\n\n")
 		} else {
-			fmt.Fprintf(bw, "<%s>: %s\n", rc.Final, oneLine(rc.Text))
+			bw.WriteString(wrap(fmt.Sprintf("<%s>: %s", rc.Final, oneLine(rc.Text))) + "\n\n")
 		}
 	}
-	bw.WriteString("\n")
 
 	// The machine-readable part (RFC 3464).
 	fmt.Fprintf(bw, "--%s\nContent-Description: Delivery report\nContent-Type: message/delivery-status\n\n", boundary)
@@ -172,9 +191,13 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 		if rc.Original != "" {
 			fmt.Fprintf(bw, "Original-Recipient: rfc822;%s\n", rc.Original)
 		}
-		action := "failed"
-		if r.Kind == Delay {
+		action := rc.Action
+		switch {
+		case action != "":
+		case r.Kind == Delay:
 			action = "delayed"
+		default:
+			action = "failed"
 		}
 		fmt.Fprintf(bw, "Action: %s\n", action)
 		fmt.Fprintf(bw, "Status: %s\n", statusCode(rc.DSN, r.Kind))
@@ -182,9 +205,9 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 			fmt.Fprintf(bw, "Remote-MTA: dns; %s\n", rc.RemoteMTA)
 		}
 		if rc.Diagnostic != "" {
-			fmt.Fprintf(bw, "Diagnostic-Code: %s\n", oneLine(rc.Diagnostic))
+			bw.WriteString(wrap("Diagnostic-Code: "+oneLine(rc.Diagnostic)) + "\n")
 		} else {
-			fmt.Fprintf(bw, "Diagnostic-Code: X-Postfix; %s\n", oneLine(rc.Text))
+			bw.WriteString(wrap("Diagnostic-Code: X-Postfix; "+oneLine(rc.Text)) + "\n")
 		}
 		if r.Kind == Delay && !r.RetryUntil.IsZero() {
 			fmt.Fprintf(bw, "Will-Retry-Until: %s\n", r.RetryUntil.Format(dateFormat))
@@ -193,7 +216,9 @@ func Write(w io.Writer, r Report, original io.Reader) error {
 	bw.WriteString("\n")
 
 	// The original.
-	if headersOnly {
+	if r.Kind == Verify {
+		fmt.Fprintf(bw, "--%s\nContent-Description: Message Headers\nContent-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\n", boundary)
+	} else if headersOnly {
 		fmt.Fprintf(bw, "--%s\nContent-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\nContent-Transfer-Encoding: 8bit\n\n", boundary)
 	} else {
 		fmt.Fprintf(bw, "--%s\nContent-Description: Undelivered Message\nContent-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\n", boundary)
@@ -234,6 +259,31 @@ func statusCode(dsn string, k Kind) string {
 		return "4.0.0"
 	}
 	return "5.0.0"
+}
+
+// wrapWidth is the length lines of a notification stay under, as
+// Postfix's: longer ones continue on lines indented by four spaces.
+const wrapWidth = 80
+
+// wrap breaks a line of words (see oneLine) before a word that would make
+// it wrapWidth characters or longer; a word longer than that stays whole.
+func wrap(s string) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Split(s, " ") {
+		switch {
+		case i == 0:
+		case n+1+len(w) >= wrapWidth:
+			b.WriteString("\n    ")
+			n = 4
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
 // oneLine keeps a diagnostic on one header line.

@@ -63,7 +63,7 @@ func TestFailureReport(t *testing.T) {
 	}
 	if !strings.HasPrefix(ps[0][1], "This is the mail system at host vm3.example.ops.") ||
 		!strings.Contains(ps[0][1], "<bob@vm3.example.ops>: unknown user: \"bob\"\n") ||
-		!strings.Contains(ps[0][1], "<root@vm3.example.ops> (expanded from <list@vm3.example.ops>): Command died with status 1: \"x\"\n") {
+		!strings.Contains(ps[0][1], "<bob@vm3.example.ops>: unknown user: \"bob\"\n\n<root@vm3.example.ops> (expanded from <list@vm3.example.ops>): Command died\n    with status 1: \"x\"\n") {
 		t.Errorf("notification:\n%s", ps[0][1])
 	}
 	if ps[1][0] != "message/delivery-status" {
@@ -133,5 +133,59 @@ func TestEnvelope(t *testing.T) {
 	}
 	if from, to, _ := Envelope("", "mailer-loop", "hostmaster"); from != "mailer-loop" || to != "hostmaster" {
 		t.Errorf("configured double bounce: %q %q", from, to)
+	}
+}
+
+// The report sendmail -bv asks for, as Postfix's bounce(8) writes it.
+func TestVerifyReport(t *testing.T) {
+	arr := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	err := Write(&out, Report{Kind: Verify, Hostname: "vm3.example.ops", QueueID: "3F2A81234B", Sender: "carol@vm3.example.ops",
+		Arrival: arr, Now: arr,
+		Recipients: []Recipient{
+			{Final: "carol@vm3.example.ops", Original: "carol@vm3.example.ops", Given: "carol", DSN: "2.0.0", Text: "delivery via local: delivers to mailbox", Action: "deliverable"},
+			{Final: "nosuch@vm3.example.ops", Original: "nosuch@vm3.example.ops", DSN: "5.1.1", Text: `delivery via local: unknown user: "nosuch"`, Action: "undeliverable"},
+		}}, strings.NewReader(original))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ps := parts(t, out.Bytes())
+	if m.Header.Get("Subject") != "Mail Delivery Status Report" || m.Header.Get("To") != "carol@vm3.example.ops" {
+		t.Errorf("headers %v", m.Header)
+	}
+	if len(ps) != 3 {
+		t.Fatalf("%d parts", len(ps))
+	}
+	if !strings.Contains(ps[0][1], "\n\nHere is the delivery report you asked for: what the mail system\nwould do with mail to each recipient. Nothing was delivered.\n\n") ||
+		!strings.Contains(ps[0][1], "<carol@vm3.example.ops> (expanded from <carol>): delivery via local: delivers\n    to mailbox\n\n") ||
+		!strings.Contains(ps[0][1], "<nosuch@vm3.example.ops>: delivery via local: unknown user") ||
+		strings.Contains(ps[0][1], "given up") {
+		t.Errorf("notification:\n%s", ps[0][1])
+	}
+	for _, want := range []string{
+		"Final-Recipient: rfc822; carol@vm3.example.ops\nOriginal-Recipient: rfc822;carol@vm3.example.ops\nAction: deliverable\nStatus: 2.0.0\nDiagnostic-Code: X-Postfix; delivery via local: delivers to mailbox\n",
+		"Action: undeliverable\nStatus: 5.1.1\n",
+	} {
+		if !strings.Contains(ps[1][1], want) {
+			t.Errorf("delivery-status lacks %q:\n%s", want, ps[1][1])
+		}
+	}
+	if ps[2][0] != "text/rfc822-headers" || strings.Contains(ps[2][1], "See you at noon.") || !strings.Contains(out.String(), "Content-Description: Message Headers\n") {
+		t.Errorf("third part %s:\n%s", ps[2][0], ps[2][1])
+	}
+}
+
+// Lines are wrapped as Postfix wraps them (samples from its reports).
+func TestWrap(t *testing.T) {
+	for in, want := range map[string]string{
+		"<team@mail.example.test> (expanded from <team>): delivery via local: delivers to command: /bin/cat":                              "<team@mail.example.test> (expanded from <team>): delivery via local: delivers\n    to command: /bin/cat",
+		"<nosuchx@mail.example.test> (expanded from <team>): delivery via local: unknown user: \"nosuchx\"":                               "<nosuchx@mail.example.test> (expanded from <team>): delivery via local: unknown\n    user: \"nosuchx\"",
+		"Diagnostic-Code: X-Postfix; Host or domain name not found. Name service error for name=remote.example type=AAAA: Host not found": "Diagnostic-Code: X-Postfix; Host or domain name not found. Name service error\n    for name=remote.example type=AAAA: Host not found",
+		"Diagnostic-Code: X-Postfix; delivery via local: delivers to file: /var/tmp/" + strings.Repeat("x", 90):                           "Diagnostic-Code: X-Postfix; delivery via local: delivers to file:\n    /var/tmp/" + strings.Repeat("x", 90),
+		"short": "short",
+	} {
+		if got := wrap(in); got != want {
+			t.Errorf("wrap(%q)\n= %q\nwant %q", in, got, want)
+		}
 	}
 }

@@ -53,6 +53,9 @@ type Submission struct {
 	// Queued, when set, is called with the new queue ID once the message
 	// is queued and before cleanup logs it (pickup logs its line here).
 	Queued func(id string)
+	// Verify (sendmail -bv) asks for a delivery status report instead of
+	// delivery: the queue file is marked with queue.TraceVerify.
+	Verify bool
 }
 
 // Reject is a message cleanup refused; nothing was queued.
@@ -178,7 +181,7 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 		Arrival:    arrival,
 		Sender:     sender,
 		Recipients: rcpts,
-		Attrs:      map[string]string{queue.AttrRewriteContext: contextName(local)},
+		Attrs:      attrs(local, sub.Verify),
 	})
 	if err != nil {
 		return "", err
@@ -283,6 +286,15 @@ func fromHeader(fullName, sender string) string {
 		fullName = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(fullName) + `"`
 	}
 	return fullName + " <" + addr.Quote(sender) + ">"
+}
+
+// attrs are the attributes of a new queue file.
+func attrs(local, verify bool) map[string]string {
+	a := map[string]string{queue.AttrRewriteContext: contextName(local)}
+	if verify {
+		a[queue.AttrTraceFlags] = queue.TraceVerify
+	}
+	return a
 }
 
 var errTooBig = errors.New("message file too big")

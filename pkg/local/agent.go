@@ -42,6 +42,10 @@ type Request struct {
 	// Open returns the message (headers and body, LF line ends); it is
 	// called once per delivery.
 	Open func() (io.ReadCloser, error)
+	// Verify (sendmail -bv) reports what delivery would do and delivers
+	// nothing: results say "delivers to ...", logged as deliverable or
+	// undeliverable.
+	Verify bool
 }
 
 // Status is the outcome of one delivery.
@@ -70,6 +74,9 @@ type Result struct {
 	// NotifySender, when set, is where a bounce for this result goes
 	// (owner-NAME of a mailing list) instead of the envelope sender.
 	NotifySender string
+	// Duplicate marks a recipient done without a delivery of its own: it
+	// duplicated a delivery made for another recipient of the message.
+	Duplicate bool
 }
 
 // Overall is the status of the queue manager's recipient idx: Deferred if
@@ -257,7 +264,19 @@ func (d *delivery) finish(b branch, st Status, dsn, text string, began time.Time
 	d.a.Logf("%s: to=<%s>%s, relay=local, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
 		d.req.QueueID, b.addr, origPart, FormatDelay(total),
 		FormatDelay(dl.BeforeQmgr), FormatDelay(dl.InQmgr), FormatDelay(dl.ConnSetup), FormatDelay(time.Since(began)),
-		dsn, st, text)
+		dsn, d.statusWord(st), text)
+}
+
+// statusWord is status= in the log line.
+func (d *delivery) statusWord(st Status) string {
+	switch {
+	case !d.req.Verify:
+		return st.String()
+	case st == Sent:
+		return "deliverable"
+	default:
+		return "undeliverable"
+	}
 }
 
 // FormatDelay prints seconds the way Postfix's delay= and delays= do:
@@ -529,6 +548,10 @@ func (d *delivery) forwardRemote(b branch, began time.Time) {
 		return
 	}
 	d.seen[key] = true
+	if d.req.Verify {
+		d.finish(b, Sent, "2.0.0", "forwards to "+b.addr, began)
+		return
+	}
 	if d.a.Resubmit == nil {
 		d.finish(b, Deferred, "4.3.0", "mail forwarding is not available", began)
 		return
@@ -644,6 +667,9 @@ func fromLine(sender string, t time.Time) string {
 
 // run streams the message to a worker running as c.
 func (d *delivery) run(c creds, j job) reply {
+	if d.req.Verify {
+		return reply{Code: statusSent}
+	}
 	rc, err := d.req.Open()
 	if err != nil {
 		return reply{Code: statusDefer, DSN: "4.3.0", Text: "error reading message: " + err.Error()}
@@ -662,6 +688,9 @@ func (d *delivery) report(b branch, rep reply, ok string, began time.Time) {
 	}
 	switch rep.Code {
 	case statusSent:
+		if d.req.Verify {
+			ok = strings.Replace(ok, "delivered to", "delivers to", 1)
+		}
 		d.finish(b, Sent, "2.0.0", ok, began)
 	case statusBounce:
 		d.finish(b, Bounced, rep.DSN, rep.Text, began)
@@ -796,7 +825,7 @@ func (d *delivery) mailbox(b branch, local, user, ext, domain string, began time
 	if s.StrictOwnership {
 		j.Owner = u.Uid
 	}
-	if spool {
+	if spool && !d.req.Verify {
 		// The spool folder is root's: create the mailbox and the dot lock
 		// as root, write as the user.
 		unlock, err := prepareSpool(path, u)

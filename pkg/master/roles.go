@@ -117,7 +117,8 @@ func runQmgr(dir string) error {
 		Transports: map[string]qmgr.Transport{
 			"local": localClient(filepath.Join(d.q.Dir, queue.Private, "local")),
 		},
-		Notify:         notifier(d.cfg, clean, d.log.With("bounce")),
+		Notify:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Failure),
+		Report:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Verify),
 		QueueRunDelay:  d.cfg.Duration("queue_run_delay"),
 		MinBackoff:     d.cfg.Duration("minimal_backoff_time"),
 		MaxBackoff:     d.cfg.Duration("maximal_backoff_time"),
@@ -127,15 +128,20 @@ func runQmgr(dir string) error {
 	return m.Run(d.ctx.Done())
 }
 
-// notifier writes non-delivery notifications (bounce(8)) and queues them
-// through cleanup: one to the sender, or to owner-NAME for failures of a
-// mailing list that has an owner. Bounces of bounces go to
-// 2bounce_notice_recipient; those of the double-bounce sender are dropped.
-func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger) qmgr.Notifier {
+// notifier writes non-delivery notifications or delivery status reports
+// (bounce(8)) and queues them through cleanup: one to the sender, or to
+// owner-NAME for failures of a mailing list that has an owner. Bounces of
+// bounces go to 2bounce_notice_recipient; those of the double-bounce
+// sender are dropped.
+func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger, kind bounce.Kind) qmgr.Notifier {
 	return func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error) {
 		byTarget := map[string][]local.Result{}
 		var order []string
 		for _, r := range failed {
+			if kind == bounce.Verify {
+				// A report goes to whoever asked for it.
+				r.NotifySender = ""
+			}
 			if _, seen := byTarget[r.NotifySender]; !seen {
 				order = append(order, r.NotifySender)
 			}
@@ -153,11 +159,18 @@ func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger)
 				continue
 			}
 			rep := bounce.Report{
-				Kind: bounce.Failure, Hostname: cfg.Get("myhostname"), QueueID: m.ID,
+				Kind: kind, Hostname: cfg.Get("myhostname"), QueueID: m.ID,
 				Sender: m.Sender, To: to, Arrival: m.Arrival, SizeLimit: cfg.Size("bounce_size_limit"),
 			}
 			for _, r := range byTarget[owner] {
-				rep.Recipients = append(rep.Recipients, bounce.Recipient{Final: r.Final, Original: qualify(r.Orig, cfg.Get("myorigin")), DSN: r.DSN, Text: r.Text})
+				rc := bounce.Recipient{Final: r.Final, Original: qualify(r.Orig, cfg.Get("myorigin")), Given: r.Orig, DSN: r.DSN, Text: r.Text}
+				if kind == bounce.Verify {
+					rc.Action = "undeliverable"
+					if r.Status == local.Sent {
+						rc.Action = "deliverable"
+					}
+				}
+				rep.Recipients = append(rep.Recipients, rc)
 			}
 			id, err := notify(clean, rep, from, content)
 			if err != nil {
@@ -323,9 +336,27 @@ func serveLocal(d *daemon, agent *local.Agent, conn net.Conn) {
 		f.Close()
 		res = agent.Deliver(local.Request{
 			QueueID: f.ID, Sender: f.Sender, Arrival: f.Arrival, Size: f.Size,
-			Recipients: req.Recipients, Delays: req.Delays,
+			Recipients: req.Recipients, Delays: req.Delays, Verify: f.Verify(),
 			Open: func() (io.ReadCloser, error) { return qmgr.OpenContent(path, off, size) },
 		})
+		res = markDuplicates(req.Recipients, res)
 	}
 	json.NewEncoder(conn).Encode(res)
+}
+
+// markDuplicates gives each recipient the agent made no delivery for (a
+// duplicate of one it made in this message) a result: the queue manager
+// defers a recipient without one. Like Postfix's local, it is done
+// without a log line.
+func markDuplicates(rcpts []local.Recipient, res []local.Result) []local.Result {
+	have := map[int]bool{}
+	for _, r := range res {
+		have[r.Index] = true
+	}
+	for _, r := range rcpts {
+		if !have[r.Index] {
+			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Sent, DSN: "2.0.0", Relay: "local", Duplicate: true})
+		}
+	}
+	return res
 }

@@ -104,6 +104,7 @@ func (p *Pickup) one(id string) (bool, error) {
 		FullName:   env.FullName,
 		UID:        env.UID,
 		Extracted:  env.Extracted,
+		Verify:     env.Verify,
 		Arrival:    m.Arrival,
 		Copy:       true, // the maildrop file goes only after the incoming one is queued
 		Queued: func(newID string) {

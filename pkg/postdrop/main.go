@@ -22,6 +22,9 @@ func Main(args []string, stdin io.Reader, stderr io.Writer) int {
 	fullName := fs.StringP("fullname", "F", "", "sender full name")
 	extracted := fs.BoolP("extracted", "t", false, "recipients were extracted from headers")
 	fs.BoolP("record", "r", false, "accepted for compatibility")
+	// sendmail -bv run by an ordinary user.
+	verify := fs.Bool("verify", false, "report on delivery instead of delivering")
+	fs.MarkHidden("verify")
 	fs.CountP("verbose", "v", "verbose")
 	uid := os.Getuid()
 	// Like Postfix's, postdrop reports on stderr and to the maillog.
@@ -42,7 +45,7 @@ func Main(args []string, stdin io.Reader, stderr io.Writer) int {
 	}
 	log = maillog.ForCommand(cfg.Get, "postdrop", stderr)
 	q := queue.FromConfig(cfg)
-	env := &Envelope{Sender: *sender, FullName: *fullName, Recipients: fs.Args(), Extracted: *extracted, UID: uid}
+	env := &Envelope{Sender: *sender, FullName: *fullName, Recipients: fs.Args(), Extracted: *extracted, UID: uid, Verify: *verify}
 	if _, err := Drop(q, env, stdin, cfg.Size("message_size_limit")); err != nil {
 		if errors.Is(err, ErrTooBig) {
 			log.Warning("uid=%d: File too large", uid)

@@ -30,6 +30,7 @@ type Envelope struct {
 	Extracted  bool // recipients were taken from the headers (-t)
 	UID        int
 	Requeued   bool // a queued message put back by postsuper -r
+	Verify     bool // sendmail -bv: report on delivery, do not deliver
 }
 
 // ErrTooBig means the message exceeds message_size_limit.
@@ -48,6 +49,9 @@ func Drop(q *queue.Queue, env *Envelope, content io.Reader, limit int64) (string
 	}
 	if env.Extracted {
 		m.Attrs[AttrExtracted] = "yes"
+	}
+	if env.Verify {
+		m.Attrs[queue.AttrTraceFlags] = queue.TraceVerify
 	}
 	for _, r := range env.Recipients {
 		m.Recipients = append(m.Recipients, queue.Recipient{Address: r, Status: queue.Pending})
@@ -85,7 +89,7 @@ func Drop(q *queue.Queue, env *Envelope, content io.Reader, limit int64) (string
 // a local submission any more, so cleanup adds no Received: header and
 // leaves the headers alone), and only its recipients not yet done count.
 func ReadEnvelope(m *queue.Message) (*Envelope, error) {
-	env := &Envelope{Sender: m.Sender, FullName: m.Attrs[AttrFullName], Extracted: m.Attrs[AttrExtracted] == "yes"}
+	env := &Envelope{Sender: m.Sender, FullName: m.Attrs[AttrFullName], Extracted: m.Attrs[AttrExtracted] == "yes", Verify: m.Verify()}
 	if _, cleaned := m.Attrs[queue.AttrRewriteContext]; cleaned && m.Attrs[AttrUID] == "" {
 		env.UID, env.Requeued = -1, true
 	} else {

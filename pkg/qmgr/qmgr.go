@@ -1,6 +1,7 @@
 package qmgr
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,10 @@ type Manager struct {
 	Resolve    Resolver
 	Transports map[string]Transport
 	Notify     Notifier
+	// Report sends the delivery status report of a message sendmail -bv
+	// submitted (queue.TraceVerify): failed then holds every recipient's
+	// result, Sent for the deliverable ones.
+	Report Notifier
 
 	QueueRunDelay  time.Duration // queue_run_delay
 	MinBackoff     time.Duration // minimal_backoff_time
@@ -191,10 +196,7 @@ func (m *Manager) process(from, id string) {
 	if err != nil {
 		var ce *queue.CorruptError
 		if errors.As(err, &ce) {
-			m.Log.Warning("%s: saving corrupt queue file: %s", id, ce.Reason)
-			if err := m.Q.Move(id, queue.Active, queue.Corrupt); err != nil {
-				m.Log.Warning("%s: move to corrupt: %v", id, err)
-			}
+			m.corrupt(id, ce.Reason)
 			return
 		}
 		if !errors.Is(err, os.ErrNotExist) {
@@ -203,7 +205,24 @@ func (m *Manager) process(from, id string) {
 		return
 	}
 	defer f.Close()
+	// Nothing in a queue file may stop the queue manager: a file it
+	// cannot handle is set aside like one it cannot read.
+	defer func() {
+		if p := recover(); p != nil {
+			m.corrupt(id, fmt.Sprint("cannot process: ", p))
+		}
+	}()
 	m.deliver(f, from)
+}
+
+// corrupt moves message id from the active queue to the corrupt queue,
+// with Postfix's warning.
+func (m *Manager) corrupt(id, reason string) {
+	m.Log.Warning("%s: corrupt queue file: %s", id, reason)
+	m.Log.Warning("saving corrupt file \"%s\" from queue \"%s\" to queue \"%s\"", id, queue.Active, queue.Corrupt)
+	if err := m.Q.Move(id, queue.Active, queue.Corrupt); err != nil {
+		m.Log.Warning("%s: save corrupt file queue %s: %v", id, queue.Active, err)
+	}
 }
 
 func (m *Manager) deliver(f *queue.File, from string) {
@@ -221,6 +240,15 @@ func (m *Manager) deliver(f *queue.File, from string) {
 	} else if from == queue.Deferred {
 		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, pending)
 	}
+	// A message from incoming has no logfiles of earlier attempts; else
+	// the reasons of the last attempt make way for this one's.
+	fresh := from == queue.Incoming
+	if !fresh {
+		if err := m.Q.RemoveLog(queue.Defer, id); err != nil {
+			m.Log.Warning("%s: %v", id, err)
+		}
+	}
+	logged := map[string]bool{} // logfiles this attempt wrote to
 	path := f.Path
 	open := func() (io.ReadCloser, error) { return OpenContent(path, msg.Offset, msg.Size) }
 
@@ -238,46 +266,44 @@ func (m *Manager) deliver(f *queue.File, from string) {
 		groups[tr] = append(groups[tr], local.Recipient{Address: r.Address, Orig: r.Orig, Index: i})
 	}
 
-	var bounced []local.Result
-	deferred := map[int]local.Result{}
+	verify := msg.Verify()
+	deferred := map[int][]local.Result{}
 	for _, tr := range order {
 		rcpts := groups[tr]
 		req := local.Request{
 			QueueID: id, Sender: msg.Sender, Arrival: msg.Arrival,
 			Recipients: rcpts, Size: msg.Size, Open: open,
 			Delays: local.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
+			Verify: verify,
 		}
 		results, err := m.transport(tr, req)
 		if err != nil {
 			// The transport could not be reached: everything is deferred.
 			results = nil
 			for _, r := range rcpts {
-				res := local.Result{Recipient: r, Final: r.Address, Status: local.Deferred, DSN: "4.3.0", Text: err.Error(), Relay: "none"}
-				results = append(results, res)
-				m.logDeferred(id, msg, res, req.Delays)
+				results = append(results, m.deferral(id, msg, r, err.Error(), req.Delays))
 			}
+		} else {
+			results = m.complete(tr, id, msg, rcpts, results, req.Delays)
 		}
 		for _, r := range rcpts {
-			st := local.Overall(results, r.Index)
-			qs := queue.Delivered
-			switch st {
-			case local.Deferred:
-				qs = queue.TempFail
-			case local.Bounced:
-				qs = queue.Bounced
+			var mine []local.Result
+			for _, res := range results {
+				if res.Index == r.Index {
+					mine = append(mine, res)
+				}
 			}
-			if err := f.SetStatus(r.Index, qs); err != nil {
-				m.Log.Warning("%s: update recipient status: %v", id, err)
+			if verify {
+				m.trace(f, tr, r.Index, mine, logged)
+				continue
 			}
-		}
-		for _, res := range results {
-			switch res.Status {
-			case local.Bounced:
-				bounced = append(bounced, res)
-				_ = m.Q.AppendLog(queue.Bounce, id, queue.LogEntry{Recipient: res.Final, Status: res.DSN, Action: "failed", Reason: res.Text})
-			case local.Deferred:
-				deferred[res.Index] = res
-				_ = m.Q.AppendLog(queue.Defer, id, queue.LogEntry{Recipient: res.Final, Status: res.DSN, Action: "delayed", Reason: res.Text})
+			switch m.record(f, r.Index, mine, logged) {
+			case queue.TempFail:
+				for _, res := range mine {
+					if res.Status == local.Deferred {
+						deferred[r.Index] = append(deferred[r.Index], res)
+					}
+				}
 			}
 		}
 	}
@@ -285,33 +311,28 @@ func (m *Manager) deliver(f *queue.File, from string) {
 	// Expired: deferred recipients of a message older than the queue
 	// lifetime are returned to the sender.
 	if len(deferred) > 0 && m.expired(msg) {
-		for idx, res := range deferred {
-			res.Status = local.Bounced
-			res.DSN = "5" + res.DSN[1:]
-			bounced = append(bounced, res)
-			_ = f.SetStatus(idx, queue.Bounced)
+		for idx, rs := range deferred {
+			for i := range rs {
+				rs[i].Status = local.Bounced
+				rs[i].DSN = permanent(rs[i].DSN)
+			}
+			m.record(f, idx, rs, logged)
 		}
-		deferred = nil
 		m.Log.Info("%s: from=<%s>, status=expired, returned to sender", id, msg.Sender)
 	}
 
-	if len(bounced) > 0 && m.Notify != nil {
-		nid, err := m.Notify(msg, open, bounced)
-		if err != nil {
-			// Keep the message so the notification is not lost.
-			m.Log.Warning("%s: sender notification failed: %v", id, err)
-			m.defer_(id, msg)
-			return
-		}
-		if nid != "" {
-			who := "sender"
-			if msg.Sender == "" {
-				who = "postmaster"
-			}
-			m.Log.With("bounce").Info("%s: %s non-delivery notification: %s", id, who, nid)
+	keep := false
+	for _, r := range msg.Recipients {
+		if !r.Status.Done() {
+			keep = true
 		}
 	}
-	if len(deferred) > 0 {
+	for _, log := range []string{queue.Bounce, queue.Trace} {
+		if (!fresh || logged[log]) && !m.notify(msg, open, log) {
+			keep = true
+		}
+	}
+	if keep {
 		// Recipients done now must stay done at the retry.
 		if err := f.Sync(); err != nil {
 			m.Log.Warning("%s: %v", id, err)
@@ -324,6 +345,190 @@ func (m *Manager) deliver(f *queue.File, from string) {
 		return
 	}
 	m.Log.Info("%s: removed", id)
+}
+
+// complete checks a transport's results against the recipients it was
+// given: results about other recipients are dropped, and a recipient it
+// returned nothing for was not delivered: as Postfix's queue manager does
+// when a delivery agent fails to reply, it is deferred with "unknown mail
+// transport error".
+func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []local.Recipient, results []local.Result, d local.Delays) []local.Result {
+	asked := map[int]bool{}
+	for _, r := range rcpts {
+		asked[r.Index] = true
+	}
+	answered := map[int]bool{}
+	var out []local.Result
+	for _, res := range results {
+		if !asked[res.Index] {
+			m.Log.Warning("%s: transport %s: result for a recipient it was not given: %s", id, tr, res.Final)
+			continue
+		}
+		answered[res.Index] = true
+		out = append(out, res)
+	}
+	for _, r := range rcpts {
+		if !answered[r.Index] {
+			m.Log.Warning("%s: transport %s: no result for recipient %s", id, tr, r.Address)
+			out = append(out, m.deferral(id, msg, r, "unknown mail transport error", d))
+		}
+	}
+	return out
+}
+
+// deferral is the queue manager's own deferral of recipient r, logged.
+func (m *Manager) deferral(id string, msg *queue.Message, r local.Recipient, why string, d local.Delays) local.Result {
+	res := local.Result{Recipient: r, Final: r.Address, Status: local.Deferred, DSN: "4.3.0", Text: why, Relay: "none"}
+	m.logDeferred(id, msg, res, d)
+	return res
+}
+
+// record keeps the results of recipient idx: bounces in the bounce logfile
+// (which the notification is made from), deferrals in the defer logfile,
+// and then the recipient's new status in the queue file, which it
+// returns; logged notes the logfiles written to. A recipient is marked bounced only once its bounce is safely
+// logged; otherwise it stays to do and is tried again.
+func (m *Manager) record(f *queue.File, idx int, results []local.Result, logged map[string]bool) queue.Status {
+	id := f.ID
+	st := queue.Delivered
+	switch overall(results) {
+	case local.Deferred:
+		st = queue.TempFail
+	case local.Bounced:
+		st = queue.Bounced
+	}
+	for _, res := range results {
+		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Reason: res.Text, NotifySender: res.NotifySender}
+		switch res.Status {
+		case local.Bounced:
+			e.Action = "failed"
+			logged[queue.Bounce] = true
+			if err := m.Q.AppendLog(queue.Bounce, id, e); err != nil {
+				m.Log.Warning("%s: %v", id, err)
+				st = queue.TempFail
+			}
+		case local.Deferred:
+			e.Action = "delayed"
+			if err := m.Q.AppendLog(queue.Defer, id, e); err != nil {
+				m.Log.Warning("%s: %v", id, err)
+			}
+		}
+	}
+	if err := f.SetStatus(idx, st); err != nil {
+		m.Log.Warning("%s: update recipient status: %v", id, err)
+	}
+	return st
+}
+
+// overall is the status of one queue file recipient from its results:
+// Deferred if any delivery for it was deferred (or there was none), else
+// Bounced if every one bounced, else Sent.
+func overall(results []local.Result) local.Status {
+	if len(results) == 0 {
+		return local.Deferred
+	}
+	bounced := 0
+	for _, r := range results {
+		switch r.Status {
+		case local.Deferred:
+			return local.Deferred
+		case local.Bounced:
+			bounced++
+		}
+	}
+	if bounced == len(results) {
+		return local.Bounced
+	}
+	return local.Sent
+}
+
+// permanent turns a deferral's status code into a failure's ("4.2.0" to
+// "5.2.0"); anything else becomes 5.0.0.
+func permanent(dsn string) string {
+	if len(dsn) >= 5 && (dsn[0] == '4' || dsn[0] == '5') && dsn[1] == '.' {
+		return "5" + dsn[1:]
+	}
+	return "5.0.0"
+}
+
+// notify sends the sender the notification for the recipients in the
+// message's logfile log: the non-delivery notification (bounce) or the
+// delivery status report (trace), and removes the logfile once the
+// notification is queued. It reports false when the notification could
+// not be sent: the message is then kept, with its logfile, and the
+// notification is tried again with the message.
+func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error), log string) bool {
+	id := msg.ID
+	send, what := m.Notify, "non-delivery notification"
+	if log == queue.Trace {
+		send, what = m.Report, "delivery status notification"
+	}
+	entries, err := m.Q.ReadLog(log, id)
+	if err != nil {
+		m.Log.Warning("%s: %v", id, err)
+		if !errors.Is(err, bufio.ErrTooLong) {
+			return false // tried again with the message
+		}
+		// A damaged logfile: what could be read is reported.
+	}
+	if len(entries) == 0 || send == nil {
+		return true
+	}
+	results := make([]local.Result, 0, len(entries))
+	for _, e := range entries {
+		st := local.Bounced
+		if e.Action == "deliverable" {
+			st = local.Sent
+		}
+		results = append(results, local.Result{
+			Recipient: local.Recipient{Address: e.Recipient, Orig: e.Orig}, Final: e.Recipient,
+			Status: st, DSN: e.Status, Text: e.Reason, NotifySender: e.NotifySender,
+		})
+	}
+	who := "sender"
+	if msg.Sender == "" {
+		who = "postmaster"
+	}
+	nid, err := send(msg, open, results)
+	if err != nil {
+		m.Log.Warning("%s: %s %s failed: %v", id, who, what, err)
+		return false
+	}
+	if nid != "" {
+		m.Log.With("bounce").Info("%s: %s %s: %s", id, who, what, nid)
+	}
+	if err := m.Q.RemoveLog(log, id); err != nil {
+		m.Log.Warning("%s: %v", id, err)
+		return false
+	}
+	return true
+}
+
+// trace keeps the results of recipient idx of a message sendmail -bv
+// submitted in the trace logfile (noted in logged), which the report is
+// made from, and then marks the recipient done: a report is not retried as delivery would be.
+func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Result, logged map[string]bool) {
+	st := queue.Delivered
+	for _, res := range results {
+		if res.Duplicate {
+			continue // reported with the recipient it duplicates
+		}
+		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Action: "undeliverable", Reason: res.Text}
+		if res.Status == local.Sent {
+			e.Action = "deliverable"
+		}
+		if res.Relay != "none" {
+			e.Reason = "delivery via " + tr + ": " + res.Text
+		}
+		logged[queue.Trace] = true
+		if err := m.Q.AppendLog(queue.Trace, f.ID, e); err != nil {
+			m.Log.Warning("%s: %v", f.ID, err)
+			st = queue.TempFail
+		}
+	}
+	if err := f.SetStatus(idx, st); err != nil {
+		m.Log.Warning("%s: update recipient status: %v", f.ID, err)
+	}
 }
 
 func (m *Manager) transport(name string, req local.Request) ([]local.Result, error) {
@@ -340,9 +545,13 @@ func (m *Manager) logDeferred(id string, msg *queue.Message, res local.Result, d
 	if res.Orig != "" && res.Orig != res.Final {
 		orig = fmt.Sprintf(", orig_to=<%s>", res.Orig)
 	}
-	m.Log.Info("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=deferred (%s)",
+	status := "deferred"
+	if msg.Verify() {
+		status = "undeliverable"
+	}
+	m.Log.Info("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=%s (%s)",
 		id, res.Final, orig, res.Relay, local.FormatDelay(total),
-		local.FormatDelay(d.BeforeQmgr), local.FormatDelay(d.InQmgr), res.DSN, res.Text)
+		local.FormatDelay(d.BeforeQmgr), local.FormatDelay(d.InQmgr), res.DSN, status, res.Text)
 }
 
 // expired reports whether msg has outlived its queue lifetime.

@@ -57,5 +57,10 @@
 //
 // Deferral reasons are kept, as in Postfix, in per-message logfiles under
 // defer/ (bounce/ and trace/ likewise), one block of name=value lines per
-// recipient, blocks separated by an empty line.
+// recipient (recipient, orig_rcpt, notify_sender, status, action, reason),
+// blocks separated by an empty line.
+//
+// The attribute "trace_flags" = "verify" marks a message sendmail -bv
+// submitted: it is reported on, not delivered. Readers ignore attributes
+// they do not know, so files of older versions read as before.
 package queue

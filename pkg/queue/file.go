@@ -47,7 +47,18 @@ const (
 	AttrLogIdent  = "log_ident"
 	// AttrRewriteContext marks a file cleanup wrote ("local" or "remote").
 	AttrRewriteContext = "rewrite_context"
+	// AttrTraceFlags holds the message's delivery request flags:
+	// TraceVerify for a message sendmail -bv submitted.
+	AttrTraceFlags = "trace_flags"
 )
+
+// TraceVerify (in AttrTraceFlags) asks for a report of what delivery would
+// do, sent to the sender, instead of delivery (Postfix's sendmail -bv).
+const TraceVerify = "verify"
+
+// Verify reports whether m asks for a delivery status report instead of
+// delivery.
+func (m *Message) Verify() bool { return m.Attrs[AttrTraceFlags] == TraceVerify }
 
 // Message is a queue file's envelope.
 type Message struct {
@@ -457,13 +468,26 @@ func readEnvelope(f *os.File, path string) (*Message, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, &CorruptError{Path: path, Reason: "not a regular file"}
 	}
-	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, fi.Size()), 64<<10)
-	m := &Message{Attrs: map[string]string{}, ForcedExpire: fi.Mode()&expireBit != 0}
+	m, err := parseEnvelope(f, fi.Size(), path)
+	if err != nil {
+		return nil, err
+	}
+	m.ForcedExpire = fi.Mode()&expireBit != 0
+	return m, nil
+}
+
+// parseEnvelope reads the envelope of the queue file of size bytes in r.
+// Whatever the bytes, it returns a Message whose content lies within the
+// file, with an arrival time, a sender and at least one recipient with a
+// valid status, or a *CorruptError naming path.
+func parseEnvelope(r io.ReaderAt, size int64, path string) (*Message, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10)
+	m := &Message{Attrs: map[string]string{}}
 	var pos int64
 	bad := func(line int, format string, a ...any) error {
 		return &CorruptError{Path: path, Line: line, Reason: fmt.Sprintf(format, a...)}
 	}
-	haveContent := false
+	seen := map[string]bool{}
 	for line := 1; ; line++ {
 		raw, err := readLine(br)
 		if err == errLong {
@@ -483,27 +507,34 @@ func readEnvelope(f *os.File, path string) (*Message, error) {
 		}
 		key, rest, _ := strings.Cut(text, " ")
 		switch key {
+		case "arrival", "content", "sender":
+			if seen[key] {
+				return nil, bad(line, "duplicate %s record", key)
+			}
+			seen[key] = true
+		}
+		switch key {
 		case "arrival":
-			var sec, usec int64
-			if n, _ := fmt.Sscanf(rest, "%d %d", &sec, &usec); n != 2 || usec < 0 || usec > 999999 {
+			sec, usec, ok := twoInts(rest)
+			if !ok || sec < 0 || usec < 0 || usec > 999999 {
 				return nil, bad(line, "bad arrival time")
 			}
 			m.Arrival = time.Unix(sec, usec*1000)
 		case "content":
-			// Files written before the message size was recorded
-			// have two numbers.
-			n, _ := fmt.Sscanf(rest, "%d %d %d", &m.Offset, &m.Size, &m.MessageSize)
+			// Fixed-width numbers: three of them, or two in files
+			// written before the message size was recorded.
+			nums, ok := fixedInts(rest)
 			switch {
-			case n == 2 && len(rest) == 2*numWidth+1:
-				m.MessageSize = m.Size
-			case n == 3 && len(rest) == 3*numWidth+2:
+			case ok && len(nums) == 2:
+				m.Offset, m.Size, m.MessageSize = nums[0], nums[1], nums[1]
+			case ok && len(nums) == 3:
+				m.Offset, m.Size, m.MessageSize = nums[0], nums[1], nums[2]
 			default:
 				return nil, bad(line, "bad content line")
 			}
-			haveContent = true
 		case "sender":
 			s, err := strconv.Unquote(rest)
-			if err != nil {
+			if err != nil || !strings.HasPrefix(rest, `"`) {
 				return nil, bad(line, "bad sender")
 			}
 			m.Sender = s
@@ -524,20 +555,52 @@ func readEnvelope(f *os.File, path string) (*Message, error) {
 			m.Recipients = append(m.Recipients, Recipient{Address: f[0], Orig: f[1], Status: Status(rest[0]), offset: start + 5})
 		case "end":
 			switch {
-			case !haveContent:
+			case !seen["arrival"]:
+				return nil, bad(0, "no arrival time")
+			case !seen["content"]:
 				return nil, bad(0, "no content line")
+			case !seen["sender"]:
+				return nil, bad(0, "no sender")
 			case len(m.Recipients) == 0:
 				return nil, bad(0, "no recipients")
 			case m.Offset != pos:
 				return nil, bad(0, "content offset %d, expected %d (file not committed?)", m.Offset, pos)
-			case m.Offset+m.Size != fi.Size():
-				return nil, bad(0, "file size %d, expected %d (truncated?)", fi.Size(), m.Offset+m.Size)
+			case m.Offset+m.Size != size:
+				return nil, bad(0, "file size %d, expected %d (truncated?)", size, m.Offset+m.Size)
 			}
 			return m, nil
 		default:
 			return nil, bad(line, "unknown envelope record %q", key)
 		}
 	}
+}
+
+// twoInts parses "SEC USEC": two decimal numbers separated by one space.
+func twoInts(s string) (a, b int64, ok bool) {
+	x, y, found := strings.Cut(s, " ")
+	if !found {
+		return 0, 0, false
+	}
+	a, err1 := strconv.ParseInt(x, 10, 64)
+	b, err2 := strconv.ParseInt(y, 10, 64)
+	return a, b, err1 == nil && err2 == nil
+}
+
+// fixedInts parses the content line's numbers: each numWidth decimal
+// digits, separated by one space.
+func fixedInts(s string) ([]int64, bool) {
+	var out []int64
+	for _, f := range strings.Split(s, " ") {
+		if len(f) != numWidth || strings.Trim(f, "0123456789") != "" {
+			return nil, false
+		}
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, n)
+	}
+	return out, true
 }
 
 var errLong = errors.New("line too long")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,9 +15,41 @@ import (
 // logfile.
 type LogEntry struct {
 	Recipient string // the recipient address
+	Orig      string // the original recipient ("orig_rcpt"), "" if unknown
 	Status    string // enhanced status code, e.g. "4.4.1"
 	Action    string // "delayed", "failed", "delivered", ...
 	Reason    string // the text mailq shows, e.g. "connect to ...: Connection timed out"
+	// NotifySender, when set, is who is told about this recipient
+	// instead of the envelope sender (owner-NAME of a mailing list).
+	NotifySender string
+}
+
+// maxLogValue is where AppendLog cuts a value, so that every line stays
+// readable by ReadLog.
+const maxLogValue = 64 << 10
+
+// cleanLogValue is v as a logfile keeps it: on one line, cut at
+// maxLogValue bytes.
+func cleanLogValue(v string) string {
+	if len(v) > maxLogValue {
+		v = v[:maxLogValue]
+	}
+	return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(v)
+}
+
+// formatLog is e as a logfile block: name=value lines and an empty line.
+func formatLog(e LogEntry) string {
+	clean := cleanLogValue
+	var b strings.Builder
+	fmt.Fprintf(&b, "recipient=%s\n", clean(e.Recipient))
+	if e.Orig != "" {
+		fmt.Fprintf(&b, "orig_rcpt=%s\n", clean(e.Orig))
+	}
+	if e.NotifySender != "" {
+		fmt.Fprintf(&b, "notify_sender=%s\n", clean(e.NotifySender))
+	}
+	fmt.Fprintf(&b, "status=%s\naction=%s\nreason=%s\n\n", clean(e.Status), clean(e.Action), clean(e.Reason))
+	return b.String()
 }
 
 // AppendLog appends e to logfile log (Bounce, Defer or Trace) of message
@@ -30,10 +63,7 @@ func (q *Queue) AppendLog(log, id string, e LogEntry) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p, unwrapPath(err))
 	}
-	clean := func(s string) string { return strings.NewReplacer("\n", " ", "\r", " ", "\x00", " ").Replace(s) }
-	text := fmt.Sprintf("recipient=%s\nstatus=%s\naction=%s\nreason=%s\n\n",
-		clean(e.Recipient), clean(e.Status), clean(e.Action), clean(e.Reason))
-	if _, err := f.WriteString(text); err != nil {
+	if _, err := f.WriteString(formatLog(e)); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", p, unwrapPath(err))
 	}
@@ -57,10 +87,20 @@ func (q *Queue) ReadLog(log, id string) ([]LogEntry, error) {
 		return nil, fmt.Errorf("open %s: %w", p, unwrapPath(err))
 	}
 	defer f.Close()
+	out, err := parseLog(f)
+	if err != nil {
+		return out, fmt.Errorf("read %s: %w", p, err)
+	}
+	return out, nil
+}
+
+// parseLog reads logfile entries from r; on an error it returns the
+// entries read so far.
+func parseLog(r io.Reader) ([]LogEntry, error) {
 	var out []LogEntry
 	var cur LogEntry
 	have := false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxEnvLine)
 	for sc.Scan() {
 		line := strings.TrimSuffix(sc.Text(), "\r")
@@ -79,6 +119,10 @@ func (q *Queue) ReadLog(log, id string) ([]LogEntry, error) {
 		switch name {
 		case "recipient":
 			cur.Recipient = value
+		case "orig_rcpt":
+			cur.Orig = value
+		case "notify_sender":
+			cur.NotifySender = value
 		case "status":
 			cur.Status = value
 		case "action":
@@ -90,10 +134,7 @@ func (q *Queue) ReadLog(log, id string) ([]LogEntry, error) {
 	if have {
 		out = append(out, cur)
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("read %s: %w", p, err)
-	}
-	return out, nil
+	return out, sc.Err()
 }
 
 // RemoveLog deletes logfile log of message id; a missing one is fine.

@@ -458,3 +458,29 @@ func TestMessageSizeRecorded(t *testing.T) {
 		t.Errorf("old layout: Size %d MessageSize %d, want 16 and 16", m.Size, m.MessageSize)
 	}
 }
+
+// A logfile entry keeps every field AppendLog was given, and a value too
+// long for ReadLog is cut, not left to make the logfile unreadable.
+func TestLogEntries(t *testing.T) {
+	q := newTestQueue(t)
+	const id = "ABCDEF123"
+	long := strings.Repeat("x", 2<<20)
+	for _, e := range []LogEntry{
+		{Recipient: "bob@x", Orig: "bob", Status: "5.1.1", Action: "failed", Reason: "unknown user", NotifySender: "owner-list@x"},
+		{Recipient: "carol@x", Status: "5.3.0", Action: "failed", Reason: long},
+	} {
+		if err := q.AppendLog(Bounce, id, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log, err := q.ReadLog(Bounce, id)
+	if err != nil || len(log) != 2 {
+		t.Fatalf("ReadLog = %d entries, %v", len(log), err)
+	}
+	if want := (LogEntry{Recipient: "bob@x", Orig: "bob", Status: "5.1.1", Action: "failed", Reason: "unknown user", NotifySender: "owner-list@x"}); log[0] != want {
+		t.Errorf("entry %+v, want %+v", log[0], want)
+	}
+	if log[1].Recipient != "carol@x" || len(log[1].Reason) != maxLogValue {
+		t.Errorf("long entry: %s, reason of %d bytes", log[1].Recipient, len(log[1].Reason))
+	}
+}

@@ -16,6 +16,7 @@ const (
 	ModePrintQueue Mode = "p" // -bp, mailq
 	ModeNewAliases Mode = "i" // -bi, newaliases
 	ModeFlush      Mode = "q" // -q
+	ModeVerify     Mode = "v" // -bv
 )
 
 // Options is the parsed command line.
@@ -146,7 +147,7 @@ func (o *Options) setArg(c byte, val string) error {
 		case "i":
 			o.Mode = ModeNewAliases
 		case "v":
-			o.Mode = ModeDeliver // verify mode: delivered as usual
+			o.Mode = ModeVerify
 		default:
 			return &UsageError{Fatal: "unsupported: -b" + val}
 		}

@@ -86,6 +86,8 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return postmap.Newaliases(r.cfg.Dir(), r.stderr)
 	case ModeSMTP:
 		return r.smtp(stdin)
+	case ModeVerify:
+		return r.verify()
 	}
 	return r.deliver(stdin)
 }
@@ -170,6 +172,9 @@ func (r *run) drop(env *postdrop.Envelope, content io.Reader) (string, error) {
 	args := []string{"-c", r.cfg.Dir(), "-f", env.Sender, "-F", env.FullName}
 	if env.Extracted {
 		args = append(args, "-t")
+	}
+	if env.Verify {
+		args = append(args, "--verify")
 	}
 	args = append(append(args, "--"), env.Recipients...)
 	cmd := exec.Command(path, args...)
