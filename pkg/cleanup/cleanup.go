@@ -81,6 +81,7 @@ type Cleanup struct {
 	origin   string
 	sizeMax  int64
 	hopMax   int
+	hdrMax   int
 	recMax   int
 	expMax   int
 
@@ -102,6 +103,7 @@ func New(p Params, q *queue.Queue, log Logger) *Cleanup {
 		origin:             strings.ToLower(strings.TrimSpace(p.Get("myorigin"))),
 		sizeMax:            p.Size("message_size_limit"),
 		hopMax:             p.Int("hopcount_limit"),
+		hdrMax:             p.Int("header_size_limit"),
 		recMax:             p.Int("virtual_alias_recursion_limit"),
 		expMax:             p.Int("virtual_alias_expansion_limit"),
 		canonical:          p.List("canonical_maps"),
@@ -139,7 +141,7 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	}
 	local := sub.UID >= 0
 	br := bufio.NewReaderSize(content, 64*1024)
-	hdrs, bodyStart, err := readHeaders(br)
+	hdrs, bodyStart, err := readHeaders(br, c.hdrMax)
 	if err != nil {
 		return "", err
 	}

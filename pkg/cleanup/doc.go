@@ -16,7 +16,9 @@
 //     header is prepended for local submissions, Bcc: is removed when the
 //     recipients were extracted from the headers (sendmail -t);
 //   - Received: headers are counted against hopcount_limit and the
-//     message size against message_size_limit;
+//     message size against message_size_limit; a header keeps at most
+//     header_size_limit bytes, the excess is discarded as Postfix does
+//     (headers are read in time linear in their size);
 //   - it logs "ID: message-id=<...>".
 //
 // API:
