@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,4 +82,61 @@ func firstDiff(a, b string) int {
 		i++
 	}
 	return i
+}
+
+// TestRuntimeHopcountMatchesPostfix sends messages with 48 and 49
+// Received: headers: with the Received: header the system adds, the
+// second reaches hopcount_limit (50) in Postfix and is not delivered;
+// postdove must deliver the same ones. (Postfix returns the other to its
+// sender; postdove drops it with a warning: not compared here.)
+func TestRuntimeHopcountMatchesPostfix(t *testing.T) {
+	var got [2][]string
+	for i, inst := range []*oracle.Instance{
+		oracle.StartPostfix(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
+		oracle.StartPostdove(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
+	} {
+		u := oracle.AddUser(t, inst.HomeDir, "hops")
+		for _, n := range []int{49, 48} {
+			runtimeSend(t, inst, fmt.Sprintf("Subject: hops %d\n", n)+strings.Repeat("Received: from a by b\n", n)+"\nbody\n", "-oi", u.Name)
+		}
+		oracle.WaitFiles(u.Maildir(), 1, 30*time.Second)
+		limitsWaitQueueEmpty(t, inst, 30*time.Second)
+		entries, _ := os.ReadDir(u.Maildir())
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(u.Maildir(), e.Name()))
+			if _, rest, ok := strings.Cut(string(b), "\nSubject: "); ok {
+				s, _, _ := strings.Cut(rest, "\n")
+				got[i] = append(got[i], s)
+			}
+		}
+		sort.Strings(got[i])
+	}
+	if strings.Join(got[0], ", ") != strings.Join(got[1], ", ") {
+		t.Errorf("delivered: postfix %q, postdove %q", got[0], got[1])
+	}
+}
+
+// limitsWaitQueueEmpty waits until maildrop, incoming and active hold no
+// file: every message submitted has been delivered, bounced or dropped.
+func limitsWaitQueueEmpty(t *testing.T, inst *oracle.Instance, wait time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		n := 0
+		for _, q := range []string{"maildrop", "incoming", "active"} {
+			filepath.WalkDir(filepath.Join(inst.QueueDir, q), func(_ string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					n++
+				}
+				return nil
+			})
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d files still in the queue after %v", inst.System, n, wait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -162,6 +162,9 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	}
 
 	st := headerState{}
+	if local || sub.Received != "" {
+		st.hops = 1 // the Received: header prepended here counts, as in Postfix
+	}
 	var out []header
 	for _, h := range hdrs {
 		keep, err := c.header(&h, sub, local, &st)
