@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"postdove/compat/oracle"
+	"postdove/pkg/addr"
 )
 
 // limitsUserHeaders returns the delivered message's header fields from
@@ -138,5 +139,39 @@ func limitsWaitQueueEmpty(t *testing.T, inst *oracle.Instance, wait time.Duratio
 			t.Fatalf("%s: %d files still in the queue after %v", inst.System, n, wait)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRuntimeAddressTokenLimitMatchesPostfix sends a To: header of 3,000
+// addresses (about 18,000 tokens) to both systems: what is delivered must
+// hold the same addresses, those within header_address_token_limit
+// (10240). (Postfix also folds the header it rewrites; postdove keeps the
+// original layout: not compared.)
+func TestRuntimeAddressTokenLimitMatchesPostfix(t *testing.T) {
+	var rcpts []string
+	for i := 0; i < 3000; i++ {
+		rcpts = append(rcpts, fmt.Sprintf("a%d@x.example", i))
+	}
+	var got [2][]string
+	for i, inst := range []*oracle.Instance{
+		oracle.StartPostfix(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
+		oracle.StartPostdove(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
+	} {
+		u := oracle.AddUser(t, inst.HomeDir, "tokens")
+		runtimeSend(t, inst, "Subject: tokens\nTo: "+strings.Join(rcpts, ", ")+"\n\nbody\n", "-oi", u.Name)
+		if n := oracle.WaitFiles(u.Maildir(), 1, 30*time.Second); n != 1 {
+			t.Fatalf("%s: not delivered\n%s", inst.System, inst.ReadMaillog())
+		}
+		entries, _ := os.ReadDir(u.Maildir())
+		b, err := os.ReadFile(filepath.Join(u.Maildir(), entries[0].Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, to, _ := strings.Cut(string(b), "\nTo: ")
+		to, _, _ = strings.Cut(to, "\nMessage-Id: ")
+		got[i] = addr.ParseList(to)
+	}
+	if len(got[0]) == 0 || len(got[0]) >= len(rcpts) || strings.Join(got[0], " ") != strings.Join(got[1], " ") {
+		t.Errorf("To: addresses: postfix %d, ending %q; postdove %d, ending %q", len(got[0]), got[0][max(0, len(got[0])-2):], len(got[1]), got[1][max(0, len(got[1])-2):])
 	}
 }

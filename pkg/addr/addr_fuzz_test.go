@@ -2,6 +2,7 @@ package addr
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,13 @@ func FuzzParseList(f *testing.F) {
 		for _, a := range addrs {
 			Split(a)
 			Quote(a)
+		}
+		// CutTokens keeps a prefix, and cutting it again changes nothing.
+		for _, max := range []int{1, 2, 5, len(s) / 3} {
+			cut := CutTokens(s, max)
+			if !strings.HasPrefix(s, cut) || CutTokens(cut, max) != cut {
+				t.Fatalf("CutTokens(%q, %d) = %q", s, max, cut)
+			}
 		}
 	})
 }

@@ -117,3 +117,26 @@ func TestRewriteList(t *testing.T) {
 		}
 	}
 }
+
+func TestCutTokens(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"a0@x.example, a1@x.example", 6, "a0@x.example,"},
+		{"a0@x.example, a1@x.example", 9, "a0@x.example, a1@x"},
+		{" a@b ", 3, " a@b"},
+		{`"q u o t e"@d (a (nested) comment) [1.2.3.4] x`, 4, `"q u o t e"@d (a (nested) comment)`},
+		{`a\,b, c`, 1, `a\,b`},
+		{"<a@b>", 2, "<a"},
+		{"a, b", 0, "a, b"},
+		{"a, b", 100, "a, b"},
+		{`"open, (x`, 1, `"open, (x`},
+		{`x\`, 1, `x\`},
+	} {
+		if got := CutTokens(tc.in, tc.max); got != tc.want {
+			t.Errorf("CutTokens(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}

@@ -192,3 +192,78 @@ func Quote(a string) string {
 	}
 	return q
 }
+
+// addrSpecials are the characters that are tokens of their own in an
+// RFC 822 address list (RFC 822 section 3.3).
+const addrSpecials = "()<>@,;:\\\".[]"
+
+// CutTokens returns s up to the end of its max-th token (the whole of s
+// when it has no more), as Postfix's header_address_token_limit cuts an
+// address header: an atom, a special character, a "quoted string", a
+// (comment) and a [domain literal] are one token each; white space is
+// none. max <= 0 means no limit.
+func CutTokens(s string, max int) string {
+	if max <= 0 {
+		return s
+	}
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if isSpace(c) {
+			i++
+			continue
+		}
+		switch {
+		case c == '(':
+			i = skipNested(s, i)
+		case c == '"':
+			i = skipQuoted(s, i+1, '"')
+		case c == '[':
+			i = skipQuoted(s, i+1, ']')
+		case c != '\\' && strings.IndexByte(addrSpecials, c) >= 0:
+			i++
+		default: // an atom
+			for i < len(s) && !isSpace(s[i]) && (s[i] == '\\' || strings.IndexByte(addrSpecials, s[i]) < 0) {
+				if s[i] == '\\' {
+					i++
+				}
+				i++
+			}
+		}
+		if n++; n == max && i < len(s) {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// skipNested returns the position after the (comment) that starts at i.
+func skipNested(s string, i int) int {
+	depth := 0
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(s)
+}
+
+// skipQuoted returns the position after the closing end, from i.
+func skipQuoted(s string, i int, end byte) int {
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case end:
+			return i + 1
+		}
+	}
+	return len(s)
+}

@@ -82,6 +82,7 @@ type Cleanup struct {
 	sizeMax  int64
 	hopMax   int
 	hdrMax   int
+	tokenMax int
 	recMax   int
 	expMax   int
 
@@ -104,6 +105,7 @@ func New(p Params, q *queue.Queue, log Logger) *Cleanup {
 		sizeMax:            p.Size("message_size_limit"),
 		hopMax:             p.Int("hopcount_limit"),
 		hdrMax:             p.Int("header_size_limit"),
+		tokenMax:           p.Int("header_address_token_limit"),
 		recMax:             p.Int("virtual_alias_recursion_limit"),
 		expMax:             p.Int("virtual_alias_expansion_limit"),
 		canonical:          p.List("canonical_maps"),

@@ -222,7 +222,12 @@ func (c *Cleanup) header(h *header, sub *Submission, local bool, st *headerState
 	}
 	var ferr error
 	name := h.raw[:strings.IndexByte(h.raw, ':')+1]
-	val := addr.RewriteList(h.value(), func(a string) string {
+	// Beyond header_address_token_limit tokens the header is dropped.
+	val := h.value()
+	if cut := addr.CutTokens(val, c.tokenMax); len(cut) < len(val) {
+		val = cut + "\n"
+	}
+	val = addr.RewriteList(val, func(a string) string {
 		if a == "" || ferr != nil {
 			return a
 		}
