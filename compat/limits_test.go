@@ -175,3 +175,49 @@ func TestRuntimeAddressTokenLimitMatchesPostfix(t *testing.T) {
 		t.Errorf("To: addresses: postfix %d, ending %q; postdove %d, ending %q", len(got[0]), got[0][max(0, len(got[0])-2):], len(got[1]), got[1][max(0, len(got[1])-2):])
 	}
 }
+
+// TestRuntimeVirtualAliasLimitsMatchPostfix: a recipient whose virtual
+// alias expansion passes virtual_alias_expansion_limit (1000), or nests
+// deeper than virtual_alias_recursion_limit (1000), keeps its message
+// waiting with Postfix's warning, while a message sent after it is
+// delivered.
+func TestRuntimeVirtualAliasLimitsMatchPostfix(t *testing.T) {
+	var many, chain []string
+	for i := 0; i < 1100; i++ {
+		many = append(many, fmt.Sprintf("m%d@remote.example", i))
+	}
+	for i := 0; i < 1005; i++ {
+		chain = append(chain, fmt.Sprintf("{c%d@mail.example.test = c%d@mail.example.test}", i, i+1))
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "virtual-limits-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	virtual := filepath.Join(dir, "virtual")
+	if err := os.WriteFile(virtual, []byte("big@mail.example.test "+strings.Join(many, ",")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := oracle.PostfixOptions{MainCF: runtimeMaildirCF + "virtual_alias_maps = texthash:" + virtual + ", inline:{" + strings.Join(chain, ",") + "}\n"}
+	for _, inst := range []*oracle.Instance{oracle.StartPostfix(t, opt), oracle.StartPostdove(t, opt)} {
+		u := oracle.AddUser(t, inst.HomeDir, "valias")
+		runtimeSend(t, inst, "Subject: big\n\nx\n", "-oi", "big")
+		runtimeSend(t, inst, "Subject: nested\n\nx\n", "-oi", "c0")
+		runtimeSend(t, inst, "Subject: after\n\nx\n", "-oi", u.Name)
+		if n := oracle.WaitFiles(u.Maildir(), 1, 30*time.Second); n != 1 {
+			t.Errorf("%s: the message after the deferred ones was not delivered\n%s", inst.System, inst.ReadMaillog())
+		}
+		for _, want := range []string{
+			"unreasonable virtual_alias_maps map expansion size for big@mail.example.test -- message not accepted, try again later",
+			"unreasonable virtual_alias_maps map nesting for c0@mail.example.test -- message not accepted, try again later",
+		} {
+			if log := runtimeWaitLog(t, inst, want, 10*time.Second); !strings.Contains(log, want) {
+				t.Errorf("%s: maillog lacks %q:\n%s", inst.System, want, log)
+			}
+		}
+		if res := oracle.Run(inst.Command("mailq"), ""); !strings.Contains(res.Stdout, " big\n") || !strings.Contains(res.Stdout, " c0\n") {
+			t.Errorf("%s: mailq lacks the waiting messages:\n%s", inst.System, res.Stdout)
+		}
+	}
+}

@@ -64,6 +64,15 @@ type Reject struct {
 
 func (r *Reject) Error() string { return fmt.Sprintf("%d %s %s", r.Code, r.DSN, r.Text) }
 
+// Defer is a message cleanup cannot accept now ("... -- message not
+// accepted, try again later"): nothing was queued, the submission is
+// kept and tried again, and other messages are not held up.
+type Defer struct {
+	Text string
+}
+
+func (d *Defer) Error() string { return d.Text }
+
 // Rejections cleanup produces.
 var (
 	ErrTooBig       = &Reject{552, "5.3.4", "Message size exceeds fixed limit"}

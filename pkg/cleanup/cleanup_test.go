@@ -3,6 +3,7 @@ package cleanup
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -289,5 +290,48 @@ func TestNullSenderAndNoRecipients(t *testing.T) {
 	m, content := readQueued(t, q, id)
 	if m.Sender != "" || !strings.Contains(content, "From: MAILER-DAEMON\n") || strings.Contains(content, "Received:") {
 		t.Errorf("null sender: %q\n%s", m.Sender, content)
+	}
+}
+
+// TestVirtualAliasLimits: virtual_alias_expansion_limit counts the
+// addresses of each original recipient (not the whole envelope), and
+// both limits defer the message with Postfix's words, naming the
+// recipient as given.
+func TestVirtualAliasLimits(t *testing.T) {
+	list := func(prefix string, n int) string {
+		var b []string
+		for i := 0; i < n; i++ {
+			b = append(b, fmt.Sprintf("%s%d@other.org", prefix, i))
+		}
+		return strings.Join(b, ", ")
+	}
+	var chain []string
+	for i := 0; i < 1005; i++ {
+		chain = append(chain, fmt.Sprintf("{c%d@example.ops = c%d@example.ops}", i, i+1))
+	}
+	c, q, _ := setup(t, "virtual_alias_maps = inline:{{l1@example.ops = "+list("a", 600)+"}, {l2@example.ops = "+list("b", 600)+"}, "+
+		"{big@example.ops = "+list("c", 1001)+"}, "+strings.Join(chain, ",")+"}\n")
+	var many []string
+	for i := 0; i < 1500; i++ {
+		many = append(many, fmt.Sprintf("u%d@other.org", i))
+	}
+	for _, rcpts := range [][]string{many, {"l1", "l2"}} {
+		id, err := c.Process(&Submission{Sender: "root", Recipients: rcpts, UID: 0}, strings.NewReader("x\n"))
+		if err != nil {
+			t.Fatalf("%d recipients: %v", len(rcpts), err)
+		}
+		if m, _ := readQueued(t, q, id); len(m.Recipients) != 1200 && len(m.Recipients) != 1500 {
+			t.Errorf("%d recipients queued", len(m.Recipients))
+		}
+	}
+	for rcpt, want := range map[string]string{
+		"big": "unreasonable virtual_alias_maps map expansion size for big@example.ops -- message not accepted, try again later",
+		"c0":  "unreasonable virtual_alias_maps map nesting for c0@example.ops -- message not accepted, try again later",
+	} {
+		_, err := c.Process(&Submission{Sender: "root", Recipients: []string{"alice", rcpt}, UID: 0}, strings.NewReader("x\n"))
+		var d *Defer
+		if !errors.As(err, &d) || d.Text != want {
+			t.Errorf("%s: err = %v, want %s", rcpt, err, want)
+		}
 	}
 }
