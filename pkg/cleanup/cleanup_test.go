@@ -19,7 +19,7 @@ import (
 // setup makes a config dir with main.cf (base settings plus extra), a
 // queue and a log file; it returns the cleanup service, the queue and
 // the log path.
-func setup(t *testing.T, extra string) (*Cleanup, *queue.Queue, string) {
+func setup(t testing.TB, extra string) (*Cleanup, *queue.Queue, string) {
 	t.Helper()
 	dir := t.TempDir()
 	qdir := filepath.Join(dir, "queue")
@@ -333,5 +333,23 @@ func TestVirtualAliasLimits(t *testing.T) {
 		if !errors.As(err, &d) || d.Text != want {
 			t.Errorf("%s: err = %v, want %s", rcpt, err, want)
 		}
+	}
+}
+
+// BenchmarkProcessLongHeader runs a message whose header has 50,000,
+// 100,000 and 200,000 continuation lines through cleanup: the time per
+// message should grow at most linearly.
+func BenchmarkProcessLongHeader(b *testing.B) {
+	for _, n := range []int{50000, 100000, 200000} {
+		msg := "Subject: big\nX-Big: start\n" + strings.Repeat(" cont\n", n) + "X-After: after\n\nbody\n"
+		b.Run(fmt.Sprintf("lines=%d", n), func(b *testing.B) {
+			c, _, _ := setup(b, "")
+			b.SetBytes(int64(len(msg)))
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Process(&Submission{Sender: "root", Recipients: []string{"root"}, UID: 0}, strings.NewReader(msg)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
