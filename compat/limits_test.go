@@ -221,3 +221,56 @@ func TestRuntimeVirtualAliasLimitsMatchPostfix(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeAddressHeadersMatchPostfix: a header whose addresses cleanup
+// rewrites (unqualified names get @myhostname) is written anew, in
+// Postfix's layout (tokens re-spaced, lines folded before 70 columns);
+// one with nothing to rewrite is left as it was. The headers delivered by
+// both systems must be the same, byte for byte.
+func TestRuntimeAddressHeadersMatchPostfix(t *testing.T) {
+	var many []string
+	for i := 0; i < 3000; i++ {
+		many = append(many, fmt.Sprintf("a%d@x.example", i))
+	}
+	msgs := []string{
+		"Subject: F\nTo: alice, bob, carol, dave, erin, frank, grace, heidi, ivan, judy, mallory, niaj, olivia\n\nbody\n",
+		"Subject: G\nCc:   Joe   Q  <joe>  (a   comment) ,  \"x  y\"@z.example,,, team: m, o@p.example; last\n\nbody\n",
+		"Subject: H\nTo: alice,\n  bob\n\nbody\n",
+		"Subject: I\nFrom: Me Myself <me>\nReply-To: \"Quoted, Name\" <rt>\n\nbody\n",
+		"Subject: J\nTo: <a>, b@c.example (x), \"d\" <e>, f(y), g <h> (z), i.j@k.example\n\nbody\n",
+		"Subject: K\nTo:alice\nCc: x@y.example,\n  z@y.example\n\nbody\n",
+		"Subject: L\nTo: " + strings.Join(many, ", ") + "\n\nbody\n",
+	}
+	var got [2][]string
+	for i, inst := range []*oracle.Instance{
+		oracle.StartPostfix(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
+		oracle.StartPostdove(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
+	} {
+		u := oracle.AddUser(t, inst.HomeDir, "addrhdr")
+		for _, m := range msgs {
+			runtimeSend(t, inst, m, "-oi", u.Name)
+		}
+		if n := oracle.WaitFiles(u.Maildir(), len(msgs), 30*time.Second); n != len(msgs) {
+			t.Fatalf("%s: %d of %d delivered\n%s", inst.System, n, len(msgs), inst.ReadMaillog())
+		}
+		entries, _ := os.ReadDir(u.Maildir())
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(u.Maildir(), e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[i] = append(got[i], limitsUserHeaders(string(b)))
+		}
+		sort.Strings(got[i])
+	}
+	for j := range got[0] {
+		if got[0][j] != got[1][j] {
+			p, d := got[0][j], got[1][j]
+			if len(p) > 600 {
+				k := max(0, firstDiff(p, d)-100)
+				p, d = "..."+p[k:min(len(p), k+400)], "..."+d[k:min(len(d), k+400)]
+			}
+			t.Errorf("headers differ\npostfix:\n%s\npostdove:\n%s", p, d)
+		}
+	}
+}

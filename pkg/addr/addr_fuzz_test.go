@@ -29,6 +29,24 @@ func FuzzParseList(f *testing.F) {
 			Split(a)
 			Quote(a)
 		}
+		// FoldHeader keeps the addresses, and every line after the first
+		// is a continuation line (when s is a header value: its lines
+		// after the first are).
+		folded := FoldHeader("To", s)
+		if lines := strings.TrimSuffix(s, "\n"); strings.Count(lines, "\n") != strings.Count(lines, "\n ")+strings.Count(lines, "\n\t") {
+			return
+		}
+		body := strings.TrimSuffix(folded, "\n")
+		if !strings.HasPrefix(folded, "To:") || !strings.HasSuffix(folded, "\n") ||
+			strings.Count(body, "\n") != strings.Count(body, "\n ")+strings.Count(body, "\n\t") {
+			t.Fatalf("FoldHeader(%q) = %q", s, folded)
+		}
+		// (ParseList does not see a quote inside a [domain literal] or a
+		// (comment), or after a backslash outside quotes, as part of it:
+		// lists with those are left out.)
+		if again := ParseList(strings.TrimSuffix(folded[3:], "\n")); !strings.ContainsAny(s, "[(\\") && !reflect.DeepEqual(again, addrs) && !(len(again) == 0 && len(addrs) == 0) {
+			t.Fatalf("FoldHeader(%q) = %q: addresses %q, were %q", s, folded, again, addrs)
+		}
 		// CutTokens keeps a prefix, and cutting it again changes nothing.
 		for _, max := range []int{1, 2, 5, len(s) / 3} {
 			cut := CutTokens(s, max)

@@ -140,3 +140,24 @@ func TestCutTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldHeader: the layouts are what Postfix 3.7's cleanup wrote for
+// the same headers after rewriting their addresses.
+func TestFoldHeader(t *testing.T) {
+	d := "@mail.example.test"
+	for _, tc := range []struct{ name, in, want string }{
+		{"To", "alice" + d + ", bob" + d + ", carol" + d + ", dave" + d + ", erin" + d + ", frank" + d,
+			"To: alice" + d + ", bob" + d + ",\n\tcarol" + d + ", dave" + d + ",\n\terin" + d + ", frank" + d + "\n"},
+		{"Cc", `  Joe   Q  <joe` + d + `>  (a   comment) ,  "x  y"@z.example,,, team: m` + d + `, o@p.example; last` + d,
+			`Cc: Joe Q <joe` + d + `>(a   comment), "x  y"@z.example, , ,` + "\n\tteam: m" + d + ", o@p.example;, last" + d + "\n"},
+		{"To", "alice" + d + ",\n  bob" + d + "\n", "To: alice" + d + ", bob" + d + "\n"},
+		{"To", `<a` + d + `>, b@c.example (x), "d" <e` + d + `>, f` + d + `(y), g <h` + d + `> (z), i.j@k.example`,
+			"To: <a" + d + ">, b@c.example (x),\n\t\"d\" <e" + d + ">, f" + d + " (y),\n\tg <h" + d + ">(z), i.j@k.example\n"},
+		{"To", "alice" + d, "To: alice" + d + "\n"},
+		{"Reply-To", ` "Quoted, Name" <rt` + d + `>`, `Reply-To: "Quoted, Name" <rt` + d + ">\n"},
+	} {
+		if got := FoldHeader(tc.name, tc.in); got != tc.want {
+			t.Errorf("FoldHeader(%q, %q) =\n%s\nwant\n%s", tc.name, tc.in, got, tc.want)
+		}
+	}
+}

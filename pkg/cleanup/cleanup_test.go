@@ -353,3 +353,21 @@ func BenchmarkProcessLongHeader(b *testing.B) {
 		})
 	}
 }
+
+// TestRewrittenHeaderLayout: a header whose addresses are rewritten is
+// written in Postfix's layout (compat's TestRuntimeAddressHeadersMatch-
+// Postfix compares it live); an unterminated comment does not carry the
+// header's newline into a blank line that would end the header block.
+func TestRewrittenHeaderLayout(t *testing.T) {
+	c, q, _ := setup(t, "")
+	id, err := c.Process(&Submission{Sender: "root", Recipients: []string{"root"}, UID: 0},
+		strings.NewReader("To: alice,\n  bob\nCc: carol (open\nSubject: s\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, content := readQueued(t, q, id)
+	head, _, _ := strings.Cut(content, "\n\n")
+	if !strings.Contains(head, "\nTo: alice@example.ops, bob@example.ops\n") || !strings.Contains(head, "\nSubject: s\n") {
+		t.Errorf("headers:\n%s", head)
+	}
+}

@@ -221,12 +221,10 @@ func (c *Cleanup) header(h *header, sub *Submission, local bool, st *headerState
 		return true, nil
 	}
 	var ferr error
-	name := h.raw[:strings.IndexByte(h.raw, ':')+1]
+	name := h.raw[:strings.IndexByte(h.raw, ':')]
 	// Beyond header_address_token_limit tokens the header is dropped.
-	val := h.value()
-	if cut := addr.CutTokens(val, c.tokenMax); len(cut) < len(val) {
-		val = cut + "\n"
-	}
+	orig := h.value()
+	val := addr.CutTokens(orig, c.tokenMax)
 	val = addr.RewriteList(val, func(a string) string {
 		if a == "" || ferr != nil {
 			return a
@@ -241,7 +239,10 @@ func (c *Cleanup) header(h *header, sub *Submission, local bool, st *headerState
 	if ferr != nil {
 		return false, ferr
 	}
-	h.raw = name + val
+	if val != orig {
+		// A header Postfix changes it writes anew, in its own layout.
+		h.raw = addr.FoldHeader(strings.TrimRight(name, " \t"), val)
+	}
 	return true, nil
 }
 
