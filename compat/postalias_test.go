@@ -14,7 +14,9 @@ func TestPostaliasCompat(t *testing.T) {
 		"k1: a|\"b\"\nk2: x\"y\"\nk3: \"y\"x\nk4: \"a\"\"b\"\nk5: a (c) b (d)(e)\nk6: a . b.c\nk7: x @ y\n" +
 		"k8: [d]x x[d] [d][e]\nk9: a\"b\"c d\nk10: \"a\"<b> <c>\"d\" >e\nk11: a,b;c:d.e@f<g>h[i]j\n" +
 		"k12: \"\"\nk13: x\\ y a\\\"b \"q\\\\r\"\nk14: \xc3\xa9 x\nk15: |x\"y\"\nk16: a|b\"c\"\nk17: |\"b\" z\n" +
-		"k18: ab| \"c\"\nk19: x\"y\"|\"z\"\nk20: /\"y\" :\"z\"\nk21: a |b\n"
+		"k18: ab| \"c\"\nk19: x\"y\"|\"z\"\nk20: /\"y\" :\"z\"\nk21: a |b\n" +
+		// A backslash at the end of the line (found by FuzzParseEntry).
+		"b2: x\\\nb3: \"x\\\nb4: a, \\\nb5: (c\\\n"
 	cases := []postmapCase{
 		{"classic", map[string]string{"aliases": classic}, []postmapStep{
 			{args: []string{"aliases"}},

@@ -288,6 +288,14 @@ func TestPostconfErrors(t *testing.T) {
 		dir := postconfCorpus(t, o, name)
 		postconfCompare(t, o, ours, skip, "-c", dir, "-n")
 	}
+	// NUL bytes: Postfix reads its files as C strings, so a logical line
+	// ends at its first NUL (a line that starts with one has no name).
+	for _, name := range []string{"nul", "nul-name", "nul-master"} {
+		dir := postconfCorpus(t, o, name)
+		for _, args := range [][]string{{"-n"}, {"-M"}, {"-P"}, {"myhostname", "mydomain", "relayhost"}} {
+			postconfCompare(t, o, ours, skip, append([]string{"-c", dir}, args...)...)
+		}
+	}
 	// In a loop ($myorigin -> $relayhost -> $myorigin), the name Postfix
 	// reports is the one its randomly seeded hash table yields first:
 	// either member of the loop is right.

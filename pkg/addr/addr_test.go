@@ -117,3 +117,47 @@ func TestRewriteList(t *testing.T) {
 		}
 	}
 }
+
+func TestCutTokens(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"a0@x.example, a1@x.example", 6, "a0@x.example,"},
+		{"a0@x.example, a1@x.example", 9, "a0@x.example, a1@x"},
+		{" a@b ", 3, " a@b"},
+		{`"q u o t e"@d (a (nested) comment) [1.2.3.4] x`, 4, `"q u o t e"@d (a (nested) comment)`},
+		{`a\,b, c`, 1, `a\,b`},
+		{"<a@b>", 2, "<a"},
+		{"a, b", 0, "a, b"},
+		{"a, b", 100, "a, b"},
+		{`"open, (x`, 1, `"open, (x`},
+		{`x\`, 1, `x\`},
+	} {
+		if got := CutTokens(tc.in, tc.max); got != tc.want {
+			t.Errorf("CutTokens(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
+
+// TestFoldHeader: the layouts are what Postfix 3.7's cleanup wrote for
+// the same headers after rewriting their addresses.
+func TestFoldHeader(t *testing.T) {
+	d := "@mail.example.test"
+	for _, tc := range []struct{ name, in, want string }{
+		{"To", "alice" + d + ", bob" + d + ", carol" + d + ", dave" + d + ", erin" + d + ", frank" + d,
+			"To: alice" + d + ", bob" + d + ",\n\tcarol" + d + ", dave" + d + ",\n\terin" + d + ", frank" + d + "\n"},
+		{"Cc", `  Joe   Q  <joe` + d + `>  (a   comment) ,  "x  y"@z.example,,, team: m` + d + `, o@p.example; last` + d,
+			`Cc: Joe Q <joe` + d + `>(a   comment), "x  y"@z.example, , ,` + "\n\tteam: m" + d + ", o@p.example;, last" + d + "\n"},
+		{"To", "alice" + d + ",\n  bob" + d + "\n", "To: alice" + d + ", bob" + d + "\n"},
+		{"To", `<a` + d + `>, b@c.example (x), "d" <e` + d + `>, f` + d + `(y), g <h` + d + `> (z), i.j@k.example`,
+			"To: <a" + d + ">, b@c.example (x),\n\t\"d\" <e" + d + ">, f" + d + " (y),\n\tg <h" + d + ">(z), i.j@k.example\n"},
+		{"To", "alice" + d, "To: alice" + d + "\n"},
+		{"Reply-To", ` "Quoted, Name" <rt` + d + `>`, `Reply-To: "Quoted, Name" <rt` + d + ">\n"},
+	} {
+		if got := FoldHeader(tc.name, tc.in); got != tc.want {
+			t.Errorf("FoldHeader(%q, %q) =\n%s\nwant\n%s", tc.name, tc.in, got, tc.want)
+		}
+	}
+}

@@ -166,8 +166,14 @@ func Unquote(a string) string {
 	if end <= 0 {
 		return a
 	}
-	local := strings.ReplaceAll(a[1:end], `\`, "")
-	return local + a[end+1:]
+	var local strings.Builder
+	for i := 1; i < end; i++ {
+		if a[i] == '\\' && i+1 < end {
+			i++ // a quoted pair stands for its second character
+		}
+		local.WriteByte(a[i])
+	}
+	return local.String() + a[end+1:]
 }
 
 // Quote is the external form of internal address a: a local part with

@@ -62,7 +62,10 @@ func scan(s string) []token {
 			b.Reset()
 			j := i + 1
 			for ; j < len(s) && s[j] != '"'; j++ {
-				if s[j] == '\\' && j+1 < len(s) {
+				if s[j] == '\\' {
+					if j+1 == len(s) {
+						continue // a backslash that ends the text escapes nothing
+					}
 					j++
 				}
 				b.WriteByte(s[j])
@@ -87,14 +90,12 @@ func scan(s string) []token {
 			for ; j < len(s) && (s[j] == '\\' || isAtomChar(s[j])); j++ {
 				if s[j] == '\\' {
 					if j+1 >= len(s) {
+						j++ // a backslash that ends the text escapes nothing
 						break
 					}
 					j++
 				}
 				b.WriteByte(s[j])
-			}
-			if j == i { // a lone trailing backslash
-				j++
 			}
 			toks = append(toks, token{tokAtom, b.String()})
 			i = j

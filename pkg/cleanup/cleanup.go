@@ -67,6 +67,15 @@ type Reject struct {
 
 func (r *Reject) Error() string { return fmt.Sprintf("%d %s %s", r.Code, r.DSN, r.Text) }
 
+// Defer is a message cleanup cannot accept now ("... -- message not
+// accepted, try again later"): nothing was queued, the submission is
+// kept and tried again, and other messages are not held up.
+type Defer struct {
+	Text string
+}
+
+func (d *Defer) Error() string { return d.Text }
+
 // Rejections cleanup produces.
 var (
 	ErrTooBig       = &Reject{552, "5.3.4", "Message size exceeds fixed limit"}
@@ -84,6 +93,8 @@ type Cleanup struct {
 	origin   string
 	sizeMax  int64
 	hopMax   int
+	hdrMax   int
+	tokenMax int
 	recMax   int
 	expMax   int
 
@@ -105,6 +116,8 @@ func New(p Params, q *queue.Queue, log Logger) *Cleanup {
 		origin:             strings.ToLower(strings.TrimSpace(p.Get("myorigin"))),
 		sizeMax:            p.Size("message_size_limit"),
 		hopMax:             p.Int("hopcount_limit"),
+		hdrMax:             p.Int("header_size_limit"),
+		tokenMax:           p.Int("header_address_token_limit"),
 		recMax:             p.Int("virtual_alias_recursion_limit"),
 		expMax:             p.Int("virtual_alias_expansion_limit"),
 		canonical:          p.List("canonical_maps"),
@@ -142,7 +155,7 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	}
 	local := sub.UID >= 0
 	br := bufio.NewReaderSize(content, 64*1024)
-	hdrs, bodyStart, err := readHeaders(br)
+	hdrs, bodyStart, err := readHeaders(br, c.hdrMax)
 	if err != nil {
 		return "", err
 	}
@@ -163,6 +176,9 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	}
 
 	st := headerState{}
+	if local || sub.Received != "" {
+		st.hops = 1 // the Received: header prepended here counts, as in Postfix
+	}
 	var out []header
 	for _, h := range hdrs {
 		keep, err := c.header(&h, sub, local, &st)

@@ -1,7 +1,9 @@
 package cleanup
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,7 +19,7 @@ import (
 // setup makes a config dir with main.cf (base settings plus extra), a
 // queue and a log file; it returns the cleanup service, the queue and
 // the log path.
-func setup(t *testing.T, extra string) (*Cleanup, *queue.Queue, string) {
+func setup(t testing.TB, extra string) (*Cleanup, *queue.Queue, string) {
 	t.Helper()
 	dir := t.TempDir()
 	qdir := filepath.Join(dir, "queue")
@@ -156,8 +158,61 @@ func TestLongLineIntact(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, content := readQueued(t, q, id)
-	if !strings.Contains(content, "Subject: "+long+"\n") || !strings.HasSuffix(content, "\n\n"+long+"\n") {
-		t.Errorf("long lines not intact (len %d)", len(content))
+	// The header is cut at header_size_limit; the body line stays whole.
+	if !strings.Contains(content, "\nSubject: "+long[:102400-len("Subject: ")]+"\n") || !strings.HasSuffix(content, "\n\n"+long+"\n") {
+		t.Errorf("long lines: header not cut or body not intact (len %d)", len(content))
+	}
+}
+
+// TestHeaderSizeLimit checks what is kept of a header longer than
+// header_size_limit against what Postfix 3.7's cleanup delivered for the
+// same input (the cases were run through Debian's Postfix): a long first
+// line is cut at the limit; continuation lines are kept while each fits
+// whole, and none after the first that does not; the next header and the
+// body are unaffected.
+func TestHeaderSizeLimit(t *testing.T) {
+	cont := func(s string, n int) string { return strings.Repeat(" "+s+"\n", n) }
+	cases := []struct {
+		name, big, want string // big: the X-Big header as sent; want: as kept
+	}{
+		{"200,000 continuation lines", "X-Big: start\n" + cont("cont", 200000), "X-Big: start\n" + cont("cont", 17064)},
+		{"one long line", "X-Big: start " + strings.Repeat("y", 120000) + "\n", "X-Big: start " + strings.Repeat("y", 102400-13) + "\n"},
+		{"1000-byte lines", "X-Big: start\n" + cont(strings.Repeat("c", 999), 200), "X-Big: start\n" + cont(strings.Repeat("c", 999), 102)},
+		{"5000-byte lines", "X-Big: start\n" + cont(strings.Repeat("c", 4999), 30), "X-Big: start\n" + cont(strings.Repeat("c", 4999), 20)},
+		{"no room after a full first line", "X-Big: " + strings.Repeat("y", 102393) + "\n z\n", "X-Big: " + strings.Repeat("y", 102393) + "\n"},
+		{"nothing after a dropped line", "X-Big: " + strings.Repeat("y", 102380) + "\n " + strings.Repeat("z", 30) + "\n z\n",
+			"X-Big: " + strings.Repeat("y", 102380) + "\n"},
+		{"exactly the limit", "X-Big: start\n" + cont(strings.Repeat("c", 102386), 1), "X-Big: start\n" + cont(strings.Repeat("c", 102386), 1)},
+	}
+	for _, tc := range cases {
+		hdrs, body, err := readHeaders(bufio.NewReaderSize(strings.NewReader("Subject: s\n"+tc.big+"X-After: after\n\nbody\n"), 64*1024), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, h := range hdrs {
+			names = append(names, h.name)
+		}
+		if strings.Join(names, " ") != "subject x-big x-after" || body != "" {
+			t.Errorf("%s: headers %v, body start %q", tc.name, names, body)
+			continue
+		}
+		if got := hdrs[1].raw; got != tc.want {
+			t.Errorf("%s: kept %d bytes ending %q, want %d ending %q", tc.name, len(got), got[max(0, len(got)-20):], len(tc.want), tc.want[max(0, len(tc.want)-20):])
+		}
+	}
+	// A smaller header_size_limit from main.cf applies, and a long line
+	// that is not a header starts the body, whole.
+	c, q, _ := setup(t, "header_size_limit = 20\n")
+	long := strings.Repeat("b", 200000)
+	id, err := c.Process(&Submission{Sender: "root", Recipients: []string{"root"}, UID: 0},
+		strings.NewReader("Subject: 0123456789abcdefghij\n more\nX-Two: x\n"+long+"\nend\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, content := readQueued(t, q, id)
+	if !strings.Contains(content, "\nSubject: 0123456789a\nX-Two: x\n") || !strings.HasSuffix(content, "\n\n"+long+"\nend\n") {
+		t.Errorf("content:\n%.300q", content)
 	}
 }
 
@@ -179,14 +234,25 @@ func TestSizeLimit(t *testing.T) {
 	emptyQueue(t, q)
 }
 
+// TestHopCount: the Received: header cleanup prepends counts toward
+// hopcount_limit, as in Postfix (49 Received: headers are too many for the
+// default 50; compat's TestRuntimeHopcountMatchesPostfix checks it live).
 func TestHopCount(t *testing.T) {
-	c, q, _ := setup(t, "hopcount_limit = 3\n")
-	msg := strings.Repeat("Received: from a by b\n", 3) + "\nx\n"
-	_, err := c.Process(&Submission{Sender: "root", Recipients: []string{"root"}, UID: 0}, strings.NewReader(msg))
-	if !errors.Is(err, ErrTooManyHops) {
-		t.Fatalf("err = %v", err)
+	for _, sub := range []*Submission{
+		{Sender: "root", Recipients: []string{"root"}, UID: 0},
+		{Sender: "a@b.org", Recipients: []string{"root"}, UID: -1, Received: "from x by y"},
+	} {
+		c, q, _ := setup(t, "hopcount_limit = 3\n")
+		msg := strings.Repeat("Received: from a by b\n", 2) + "\nx\n"
+		_, err := c.Process(sub, strings.NewReader(msg))
+		if !errors.Is(err, ErrTooManyHops) {
+			t.Fatalf("uid %d: err = %v", sub.UID, err)
+		}
+		emptyQueue(t, q)
+		if _, err := c.Process(sub, strings.NewReader(msg[len("Received: from a by b\n"):])); err != nil {
+			t.Fatalf("uid %d, one Received: err = %v", sub.UID, err)
+		}
 	}
-	emptyQueue(t, q)
 }
 
 func TestCanonicalAndVirtual(t *testing.T) {
@@ -224,5 +290,84 @@ func TestNullSenderAndNoRecipients(t *testing.T) {
 	m, content := readQueued(t, q, id)
 	if m.Sender != "" || !strings.Contains(content, "From: MAILER-DAEMON\n") || strings.Contains(content, "Received:") {
 		t.Errorf("null sender: %q\n%s", m.Sender, content)
+	}
+}
+
+// TestVirtualAliasLimits: virtual_alias_expansion_limit counts the
+// addresses of each original recipient (not the whole envelope), and
+// both limits defer the message with Postfix's words, naming the
+// recipient as given.
+func TestVirtualAliasLimits(t *testing.T) {
+	list := func(prefix string, n int) string {
+		var b []string
+		for i := 0; i < n; i++ {
+			b = append(b, fmt.Sprintf("%s%d@other.org", prefix, i))
+		}
+		return strings.Join(b, ", ")
+	}
+	var chain []string
+	for i := 0; i < 1005; i++ {
+		chain = append(chain, fmt.Sprintf("{c%d@example.ops = c%d@example.ops}", i, i+1))
+	}
+	c, q, _ := setup(t, "virtual_alias_maps = inline:{{l1@example.ops = "+list("a", 600)+"}, {l2@example.ops = "+list("b", 600)+"}, "+
+		"{big@example.ops = "+list("c", 1001)+"}, "+strings.Join(chain, ",")+"}\n")
+	var many []string
+	for i := 0; i < 1500; i++ {
+		many = append(many, fmt.Sprintf("u%d@other.org", i))
+	}
+	for _, rcpts := range [][]string{many, {"l1", "l2"}} {
+		id, err := c.Process(&Submission{Sender: "root", Recipients: rcpts, UID: 0}, strings.NewReader("x\n"))
+		if err != nil {
+			t.Fatalf("%d recipients: %v", len(rcpts), err)
+		}
+		if m, _ := readQueued(t, q, id); len(m.Recipients) != 1200 && len(m.Recipients) != 1500 {
+			t.Errorf("%d recipients queued", len(m.Recipients))
+		}
+	}
+	for rcpt, want := range map[string]string{
+		"big": "unreasonable virtual_alias_maps map expansion size for big@example.ops -- message not accepted, try again later",
+		"c0":  "unreasonable virtual_alias_maps map nesting for c0@example.ops -- message not accepted, try again later",
+	} {
+		_, err := c.Process(&Submission{Sender: "root", Recipients: []string{"alice", rcpt}, UID: 0}, strings.NewReader("x\n"))
+		var d *Defer
+		if !errors.As(err, &d) || d.Text != want {
+			t.Errorf("%s: err = %v, want %s", rcpt, err, want)
+		}
+	}
+}
+
+// BenchmarkProcessLongHeader runs a message whose header has 50,000,
+// 100,000 and 200,000 continuation lines through cleanup: the time per
+// message should grow at most linearly.
+func BenchmarkProcessLongHeader(b *testing.B) {
+	for _, n := range []int{50000, 100000, 200000} {
+		msg := "Subject: big\nX-Big: start\n" + strings.Repeat(" cont\n", n) + "X-After: after\n\nbody\n"
+		b.Run(fmt.Sprintf("lines=%d", n), func(b *testing.B) {
+			c, _, _ := setup(b, "")
+			b.SetBytes(int64(len(msg)))
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Process(&Submission{Sender: "root", Recipients: []string{"root"}, UID: 0}, strings.NewReader(msg)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestRewrittenHeaderLayout: a header whose addresses are rewritten is
+// written in Postfix's layout (compat's TestRuntimeAddressHeadersMatch-
+// Postfix compares it live); an unterminated comment does not carry the
+// header's newline into a blank line that would end the header block.
+func TestRewrittenHeaderLayout(t *testing.T) {
+	c, q, _ := setup(t, "")
+	id, err := c.Process(&Submission{Sender: "root", Recipients: []string{"root"}, UID: 0},
+		strings.NewReader("To: alice,\n  bob\nCc: carol (open\nSubject: s\n\nbody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, content := readQueued(t, q, id)
+	head, _, _ := strings.Cut(content, "\n\n")
+	if !strings.Contains(head, "\nTo: alice@example.ops, bob@example.ops\n") || !strings.Contains(head, "\nSubject: s\n") {
+		t.Errorf("headers:\n%s", head)
 	}
 }

@@ -7,16 +7,23 @@
 //   - the envelope sender and recipients and the addresses in From:, To:,
 //     Cc: ... headers are canonicalized (pkg/addr: append_at_myorigin,
 //     append_dot_mydomain) and mapped through sender_canonical_maps,
-//     recipient_canonical_maps and canonical_maps;
+//     recipient_canonical_maps and canonical_maps; an address header
+//     keeps at most header_address_token_limit tokens, and one that
+//     changes is written in Postfix's layout (addr.FoldHeader);
 //   - recipients are expanded through virtual_alias_maps (user@domain,
 //     then user for local domains, then the @domain catch-all; recursively,
-//     with virtual_alias_recursion_limit and virtual_alias_expansion_limit;
-//     an address that maps to itself is kept), and duplicates dropped;
+//     with virtual_alias_recursion_limit and virtual_alias_expansion_limit
+//     per original recipient, beyond which the message is deferred, a
+//     *Defer; an address that maps to itself is kept), and duplicates
+//     dropped;
 //   - missing Date:, Message-Id: and From: headers are added, a Received:
 //     header is prepended for local submissions, Bcc: is removed when the
 //     recipients were extracted from the headers (sendmail -t);
-//   - Received: headers are counted against hopcount_limit and the
-//     message size against message_size_limit;
+//   - Received: headers, the one prepended here included, are counted
+//     against hopcount_limit and the
+//     message size against message_size_limit; a header keeps at most
+//     header_size_limit bytes, the excess is discarded as Postfix does
+//     (headers are read in time linear in their size);
 //   - it logs "ID: message-id=<...>".
 //
 // API:

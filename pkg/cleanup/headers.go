@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -44,36 +45,131 @@ func HeaderName(line []byte) string {
 
 // readHeaders reads the primary header block. It stops at an empty line
 // (consumed) or at the first line that is neither a header nor a
-// continuation; that line is returned as the start of the body. A final
-// line without a newline gets one.
-func readHeaders(br *bufio.Reader) (hdrs []header, bodyStart string, err error) {
+// continuation; that line, or its first part when it is long (the rest
+// stays in br), is returned as the start of the body. A final line
+// without a newline gets one.
+//
+// A header keeps at most limit bytes (header_size_limit; its final
+// newline not counted) and the excess is discarded, as Postfix's cleanup
+// does: a first line longer than limit is cut there, and from the first
+// continuation line that does not fit whole on, the header's remaining
+// continuation lines are dropped. Time and memory are linear in the
+// input and bounded by limit per header.
+func readHeaders(br *bufio.Reader, limit int) (hdrs []header, bodyStart string, err error) {
+	if limit <= 0 {
+		limit = defaultHeaderSizeLimit
+	}
+	var cur []byte     // the header being read, without its final newline
+	var curName string // its name, lower case
+	full := false      // cur has dropped text: later continuations go too
+	var cont []byte    // a continuation line being read
+	end := func() {
+		if cur != nil {
+			hdrs = append(hdrs, header{name: curName, raw: string(append(cur, '\n'))})
+			cur, full = nil, false
+		}
+	}
 	for {
-		line, err := br.ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
+		first, err := br.ReadSlice('\n')
+		more := errors.Is(err, bufio.ErrBufferFull) // the line goes on
+		if err != nil && !more && !errors.Is(err, io.EOF) {
 			return nil, "", err
 		}
-		if line == "" {
+		if len(first) == 0 {
+			end()
 			return hdrs, "", nil
 		}
-		if !strings.HasSuffix(line, "\n") {
-			line += "\n"
+		line := first
+		if !more {
+			line = bytes.TrimSuffix(first, []byte("\n"))
 		}
 		switch {
-		case line == "\n" || line == "\r\n":
+		case !more && (len(line) == 0 || string(line) == "\r"):
+			end()
 			return hdrs, "", nil
-		case (line[0] == ' ' || line[0] == '\t') && len(hdrs) > 0:
-			hdrs[len(hdrs)-1].raw += line
-		default:
-			name := HeaderName([]byte(line))
-			if name == "" {
-				return hdrs, line, nil
+		case (line[0] == ' ' || line[0] == '\t') && cur != nil:
+			if full {
+				if err := skipLine(br, more); err != nil {
+					return nil, "", err
+				}
+				break
 			}
-			hdrs = append(hdrs, header{name: strings.ToLower(name), raw: line})
+			// Keep it when "\n"+line fits in what is left.
+			room := limit - len(cur) - 1
+			cont = append(cont[:0], line[:min(len(line), room+1)]...)
+			if more {
+				if cont, err = readRest(br, cont, room+1); err != nil {
+					return nil, "", err
+				}
+			}
+			if len(cont) > room {
+				full = true
+				break
+			}
+			cur = append(append(cur, '\n'), cont...)
+		default:
+			name := HeaderName(line)
+			if name == "" {
+				end()
+				if more {
+					return hdrs, string(first), nil
+				}
+				return hdrs, string(line) + "\n", nil
+			}
+			end()
+			curName = strings.ToLower(name)
+			cur = append(make([]byte, 0, min(len(line), limit)+64), line[:min(len(line), limit+1)]...)
+			if more {
+				if cur, err = readRest(br, cur, limit); err != nil {
+					return nil, "", err
+				}
+			}
+			if len(cur) > limit {
+				cur, full = cur[:limit], true
+			}
 		}
-		if err != nil {
+		if errors.Is(err, io.EOF) {
+			end()
 			return hdrs, "", nil
 		}
 	}
+}
+
+// defaultHeaderSizeLimit is header_size_limit's default.
+const defaultHeaderSizeLimit = 102400
+
+// readRest reads the rest of a long line (its newline consumed), appending
+// to b while b is shorter than max+1 bytes and discarding the remainder:
+// a result longer than max means the line was longer.
+func readRest(br *bufio.Reader, b []byte, max int) ([]byte, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		more := errors.Is(err, bufio.ErrBufferFull)
+		if err != nil && !more && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if !more {
+			chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		}
+		if n := max + 1 - len(b); n > 0 {
+			b = append(b, chunk[:min(len(chunk), n)]...)
+		}
+		if !more {
+			return b, nil
+		}
+	}
+}
+
+// skipLine discards the rest of the current line when more says it goes on.
+func skipLine(br *bufio.Reader, more bool) error {
+	for more {
+		_, err := br.ReadSlice('\n')
+		more = errors.Is(err, bufio.ErrBufferFull)
+		if err != nil && !more && !errors.Is(err, io.EOF) {
+			return err
+		}
+	}
+	return nil
 }
 
 // headerState is what cleanup learns from the headers.
@@ -125,8 +221,11 @@ func (c *Cleanup) header(h *header, sub *Submission, local bool, st *headerState
 		return true, nil
 	}
 	var ferr error
-	name := h.raw[:strings.IndexByte(h.raw, ':')+1]
-	val := addr.RewriteList(h.value(), func(a string) string {
+	name := h.raw[:strings.IndexByte(h.raw, ':')]
+	// Beyond header_address_token_limit tokens the header is dropped.
+	orig := h.value()
+	val := addr.CutTokens(orig, c.tokenMax)
+	val = addr.RewriteList(val, func(a string) string {
 		if a == "" || ferr != nil {
 			return a
 		}
@@ -140,7 +239,10 @@ func (c *Cleanup) header(h *header, sub *Submission, local bool, st *headerState
 	if ferr != nil {
 		return false, ferr
 	}
-	h.raw = name + val
+	if val != orig {
+		// A header Postfix changes it writes anew, in its own layout.
+		h.raw = addr.FoldHeader(strings.TrimRight(name, " \t"), val)
+	}
 	return true, nil
 }
 

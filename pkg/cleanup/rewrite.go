@@ -1,6 +1,7 @@
 package cleanup
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -104,7 +105,9 @@ func (c *Cleanup) mapRecipientHeader(a string) (string, error) {
 }
 
 // recipients rewrites the envelope recipients and expands virtual
-// aliases; duplicates are dropped.
+// aliases; duplicates are dropped. An expansion beyond
+// virtual_alias_recursion_limit or virtual_alias_expansion_limit is a
+// *Defer naming the recipient given, as Postfix words it.
 func (c *Cleanup) recipients(in []string) ([]queue.Recipient, error) {
 	var out []queue.Recipient
 	seen := map[string]bool{}
@@ -114,8 +117,14 @@ func (c *Cleanup) recipients(in []string) ([]queue.Recipient, error) {
 			return nil, err
 		}
 		orig := r // as given: local logs it as orig_to=<...>
-		expanded, err := c.expand(a, nil, 0)
-		if err != nil {
+		n := 1
+		expanded, err := c.expand(a, nil, 0, &n)
+		switch {
+		case errors.Is(err, errNesting):
+			return nil, &Defer{fmt.Sprintf("unreasonable virtual_alias_maps map nesting for %s -- message not accepted, try again later", a)}
+		case errors.Is(err, errExpansion):
+			return nil, &Defer{fmt.Sprintf("unreasonable virtual_alias_maps map expansion size for %s -- message not accepted, try again later", a)}
+		case err != nil:
 			return nil, err
 		}
 		for _, e := range expanded {
@@ -125,22 +134,27 @@ func (c *Cleanup) recipients(in []string) ([]queue.Recipient, error) {
 			}
 			seen[k] = true
 			out = append(out, queue.Recipient{Address: e, Orig: orig, Status: queue.Pending})
-			if len(out) > c.expMax {
-				return nil, fmt.Errorf("unreasonable virtual_alias_maps map expansion size for %s", r)
-			}
 		}
 	}
 	return out, nil
 }
 
-// expand resolves a through virtual_alias_maps recursively. An address
-// that appears in its own expansion chain is delivered as is.
-func (c *Cleanup) expand(a string, chain []string, depth int) ([]string, error) {
+// Why a virtual alias expansion failed.
+var (
+	errNesting   = errors.New("virtual alias nesting too deep")
+	errExpansion = errors.New("virtual alias expansion too large")
+)
+
+// expand resolves a through virtual_alias_maps recursively; *n counts the
+// addresses one original recipient stands for so far (as Postfix counts
+// against virtual_alias_expansion_limit). An address that appears in
+// its own expansion chain is delivered as is.
+func (c *Cleanup) expand(a string, chain []string, depth int, n *int) ([]string, error) {
 	if len(c.virtual) == 0 {
 		return []string{a}, nil
 	}
 	if depth > c.recMax {
-		return nil, fmt.Errorf("unreasonable virtual_alias_maps map nesting for %s", a)
+		return nil, errNesting
 	}
 	for _, p := range chain {
 		if strings.EqualFold(p, a) {
@@ -168,18 +182,19 @@ func (c *Cleanup) expand(a string, chain []string, depth int) ([]string, error) 
 	if !found {
 		return []string{a}, nil
 	}
+	values := addr.ParseList(value)
+	if *n += len(values) - 1; *n > c.expMax {
+		return nil, errExpansion
+	}
 	var out []string
 	chain = append(chain, a)
-	for _, v := range addr.ParseList(value) {
+	for _, v := range values {
 		v = c.rw.Canonicalize(v)
-		sub, err := c.expand(v, chain, depth+1)
+		sub, err := c.expand(v, chain, depth+1, n)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, sub...)
-		if len(out) > c.expMax {
-			return nil, fmt.Errorf("unreasonable virtual_alias_maps map expansion size for %s", a)
-		}
 	}
 	return out, nil
 }

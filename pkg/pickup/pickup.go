@@ -123,6 +123,12 @@ func (p *Pickup) one(id string) (bool, error) {
 		p.warn("maildrop/%s: uid=%d from=<%s>: message rejected: %v: removed", id, env.UID, env.Sender, rej)
 		return false, p.Queue.Remove(queue.Maildrop, id)
 	}
+	var d *cleanup.Defer
+	if errors.As(err, &d) {
+		// This message waits for the next scan; the others go on.
+		p.warn("maildrop/%s: %s", id, d.Text)
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("maildrop/%s: %w", id, err)
 	}

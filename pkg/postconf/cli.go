@@ -83,6 +83,10 @@ func Run(o Options, out io.Writer, warn func(string)) error {
 		c.Set(n, v)
 	}
 	if err := c.masterErr; err != nil {
+		var oe *MasterOpenError
+		if !errors.As(err, &oe) {
+			return fatalf("%v", err)
+		}
 		warn(err.Error())
 	}
 	if !o.Defaults {

@@ -27,12 +27,19 @@ type Service struct {
 // masterFields are master.cf's field names as postconf -F shows them.
 var masterFields = []string{"service", "type", "private", "unprivileged", "chroot", "wakeup", "process_limit", "command"}
 
+// MasterOpenError is a master.cf that could not be opened. A parameter
+// query only warns of it, as Postfix does; an error in the file's content
+// is fatal.
+type MasterOpenError struct{ msg string }
+
+func (e *MasterOpenError) Error() string { return e.msg }
+
 // LoadMaster reads dir/master.cf.
 func LoadMaster(dir string) ([]Service, error) {
 	path := filepath.Join(dir, "master.cf")
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %s", path, syserr.Text(err))
+		return nil, &MasterOpenError{fmt.Sprintf("open %s: %s", path, syserr.Text(err))}
 	}
 	defer f.Close()
 	lines, err := readLogicalLines(f, path, nil)
@@ -264,7 +271,8 @@ func MasterParams(services []Service, selectors []string) (lines, unmatched []st
 // masterQuery runs show(service, item) for every service (file order)
 // and selector "name/type/item" (given order) that match.
 func masterQuery(services []Service, selectors []string, show func(Service, string) []string) (lines, unmatched []string) {
-	if len(selectors) == 0 {
+	implicit := len(selectors) == 0 // nothing to show is no warning then
+	if implicit {
 		selectors = []string{"*/*/*"}
 	}
 	hit := make([]bool, len(selectors))
@@ -280,7 +288,7 @@ func masterQuery(services []Service, selectors []string, show func(Service, stri
 		}
 	}
 	for i, sel := range selectors {
-		if !hit[i] {
+		if !hit[i] && !implicit {
 			unmatched = append(unmatched, sel)
 		}
 	}
@@ -291,7 +299,8 @@ func masterQuery(services []Service, selectors []string, show func(Service, stri
 // ("name" or "name/type", all when there are none), each once, in file
 // order.
 func MasterEntries(services []Service, selectors []string, fold bool) (lines, unmatched []string) {
-	if len(selectors) == 0 {
+	implicit := len(selectors) == 0 // nothing to show is no warning then
+	if implicit {
 		selectors = []string{"*"}
 	}
 	hit := make([]bool, len(selectors))
@@ -308,7 +317,7 @@ func MasterEntries(services []Service, selectors []string, fold bool) (lines, un
 		}
 	}
 	for i, sel := range selectors {
-		if !hit[i] {
+		if !hit[i] && !implicit {
 			unmatched = append(unmatched, sel)
 		}
 	}

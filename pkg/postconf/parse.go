@@ -32,18 +32,27 @@ func isFiller(line string) bool {
 // readLogicalLines splits a configuration file into logical lines. Lines
 // that continue nothing (white space at the start of the file) form a
 // logical line of their own, which is reported through warn in Postfix's
-// wording, raw text made printable, and skipped.
+// wording, raw text made printable, and skipped. As in Postfix, whose
+// parser sees C strings, a logical line ends at its first NUL byte: the
+// rest of it, continuation lines included, is ignored.
 func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLine, error) {
 	br := bufio.NewReader(r)
 	var out []logicalLine
+	var text strings.Builder  // text of the logical line being read
 	var stray strings.Builder // raw text of a logical line with no start
 	inStray := false
 	endStray := func() {
 		if inStray && warn != nil {
-			warn(fmt.Sprintf("%s: logical line must not start with whitespace: \"%s\"", path, maillog.Sanitize(stray.String(), false)))
+			warn(fmt.Sprintf("%s: logical line must not start with whitespace: \"%s\"", path, maillog.Sanitize(cutNUL(stray.String()), false)))
 		}
 		inStray = false
 		stray.Reset()
+	}
+	endLine := func() {
+		if len(out) > 0 && text.Len() > 0 {
+			out[len(out)-1].Text = strings.TrimRight(cutNUL(text.String()), spaceChars)
+			text.Reset()
+		}
 	}
 	n := 0
 	for {
@@ -65,18 +74,29 @@ func readLogicalLines(r io.Reader, path string, warn func(string)) ([]logicalLin
 				stray.WriteString(raw)
 				break
 			}
-			out[len(out)-1].Text += line
+			text.WriteString(line)
 			out[len(out)-1].Last = n
 		default:
 			endStray()
-			out = append(out, logicalLine{Text: line, Line: n, Last: n})
+			endLine()
+			out = append(out, logicalLine{Line: n, Last: n})
+			text.WriteString(line)
 		}
 		if err != nil {
 			break
 		}
 	}
 	endStray()
+	endLine()
 	return out, nil
+}
+
+// cutNUL returns s up to its first NUL byte.
+func cutNUL(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // splitNameValue splits "name = value" as Postfix does: the name runs to

@@ -175,7 +175,8 @@ func TestBadInput(t *testing.T) {
 	cases := []struct{ name, mainCF, wantErr string }{
 		{"missing =", "myhostname = a\nbogus line\n", "main.cf, line 2: missing '=' after attribute name: \"bogus line\""},
 		{"no name", "= x\n", "main.cf, line 1: missing attribute name: \"= x\""},
-		{"binary", "\x00\x01\xff\n", "main.cf, line 1: missing '=' after attribute name: \"\x00\x01\xff\""},
+		{"binary", "\x01\xff\x00=x\n", "main.cf, line 1: missing '=' after attribute name: \"\x01\xff\""},
+		{"NUL first", "a = b\n\x00c = d\n", "main.cf, line 2: missing attribute name: \"\""},
 		{"1MB name", big + "\n", "main.cf, line 1: missing '=' after attribute name"},
 	}
 	for _, tc := range cases {

@@ -26,17 +26,17 @@ type message struct {
 func newMessage(r io.Reader, ignoreDots bool) (*message, error) {
 	m := &message{br: bufio.NewReaderSize(r, 64*1024), ignoreDots: ignoreDots}
 	first := true
-	var cur string // the current header with continuations
+	var cur bytes.Buffer // the current header with continuations
 	flush := func() {
-		if cur == "" {
+		if cur.Len() == 0 {
 			return
 		}
-		switch strings.ToLower(cleanup.HeaderName([]byte(cur))) {
+		switch strings.ToLower(cleanup.HeaderName(cur.Bytes())) {
 		case "to", "cc", "bcc":
-			v := cur[strings.IndexByte(cur, ':')+1:]
-			m.rcpts = append(m.rcpts, addr.ParseList(v)...)
+			v := cur.Bytes()[bytes.IndexByte(cur.Bytes(), ':')+1:]
+			m.rcpts = append(m.rcpts, addr.ParseList(string(v))...)
 		}
-		cur = ""
+		cur.Reset()
 	}
 	for !m.done {
 		line, err := m.line()
@@ -53,12 +53,12 @@ func newMessage(r io.Reader, ignoreDots bool) (*message, error) {
 		first = false
 		m.header.Write(line)
 		switch {
-		case len(line) > 0 && (line[0] == ' ' || line[0] == '\t') && cur != "":
-			cur += string(line)
+		case len(line) > 0 && (line[0] == ' ' || line[0] == '\t') && cur.Len() > 0:
+			cur.Write(line)
 			continue
 		case cleanup.HeaderName(line) != "":
 			flush()
-			cur = string(line)
+			cur.Write(line)
 			continue
 		}
 		break // a blank or non-header line ends the headers
