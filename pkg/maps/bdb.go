@@ -334,16 +334,22 @@ func (db *BDB) bucketPage(b uint32) uint32 {
 	for uint64(1)<<lg < uint64(b)+1 {
 		lg++
 	}
+	if lg >= len(db.spares) {
+		return 0 // no such page
+	}
 	return b + db.spares[lg]
 }
 
 // eachPair calls fn for the key and value items of every page of the
 // chain that starts at pg (hash buckets); fn returns false to stop.
-func (db *BDB) eachPair(pg uint32, fn func(p []byte, h pageHeader, i int) (bool, error)) error {
-	for steps := uint32(0); pg != 0; steps++ {
-		if steps > db.npages {
+// budget counts down the pages visited: as every page belongs to one
+// chain, more visits than pages mean a damaged file.
+func (db *BDB) eachPair(pg uint32, budget *uint32, fn func(p []byte, h pageHeader, i int) (bool, error)) error {
+	for pg != 0 {
+		if *budget == 0 {
 			return ErrCorrupt
 		}
+		*budget--
 		p := db.page(pg)
 		if p == nil {
 			return nil // a bucket whose pages were never written is empty
@@ -375,9 +381,13 @@ func (db *BDB) getHash(key []byte) ([]byte, bool, error) {
 	if b > db.maxBucket {
 		b &= db.lowMask
 	}
+	if b > db.maxBucket {
+		return nil, false, ErrCorrupt
+	}
 	var val []byte
 	var found bool
-	err := db.eachPair(db.bucketPage(b), func(p []byte, h pageHeader, i int) (bool, error) {
+	budget := db.npages
+	err := db.eachPair(db.bucketPage(b), &budget, func(p []byte, h pageHeader, i int) (bool, error) {
 		typ, kb, err := db.hashItem(p, h, i)
 		if err != nil {
 			return false, err
@@ -397,9 +407,10 @@ func (db *BDB) getHash(key []byte) ([]byte, bool, error) {
 }
 
 func (db *BDB) eachHash(fn func(k, v []byte) bool) error {
+	budget := db.npages
 	for b := uint32(0); b <= db.maxBucket; b++ {
 		stop := false
-		err := db.eachPair(db.bucketPage(b), func(p []byte, h pageHeader, i int) (bool, error) {
+		err := db.eachPair(db.bucketPage(b), &budget, func(p []byte, h pageHeader, i int) (bool, error) {
 			var kv [2][]byte
 			for j := range kv {
 				typ, item, err := db.hashItem(p, h, i+j)

@@ -241,4 +241,3 @@ func FuzzBDB(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { exerciseBDB(data) })
 }
-
