@@ -261,6 +261,7 @@ func runLocal(dir string) error {
 		Settings: settings,
 		Logf:     d.log.Info,
 		Warnf:    d.log.Warning,
+		Errorf:   d.log.Error,
 		IsLocal:  rs.IsLocalDomain,
 		Resubmit: func(sender string, rcpts []string, content io.Reader) (string, error) {
 			id, err := clean.Process(&cleanup.Submission{Sender: sender, Recipients: rcpts, UID: -1}, content)
