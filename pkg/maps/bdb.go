@@ -617,21 +617,18 @@ func (t *bdbTable) Lookup(key string) (string, bool, error) {
 	if t.fold {
 		key = foldString(key)
 	}
-	v, ok, err := t.GetRaw([]byte(key))
+	k := append([]byte(key), 0)
+	v, ok, err := t.db.Get(k)
+	if err == nil && !ok {
+		v, ok, err = t.db.Get(k[:len(key)])
+	}
 	if err != nil || !ok {
 		return "", false, err
 	}
 	return string(TrimNul(v)), true, nil
 }
 
-func (t *bdbTable) GetRaw(key []byte) ([]byte, bool, error) {
-	k := append(key[:len(key):len(key)], 0)
-	v, ok, err := t.db.Get(k)
-	if err == nil && !ok {
-		v, ok, err = t.db.Get(key)
-	}
-	return v, ok, err
-}
+func (t *bdbTable) GetRaw(key []byte) ([]byte, bool, error) { return t.db.Get(key) }
 
 func (t *bdbTable) Each(fn func(key, value string) bool) error {
 	return t.db.Each(func(k, v []byte) bool { return fn(string(TrimNul(k)), string(TrimNul(v))) })

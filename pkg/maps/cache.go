@@ -30,10 +30,10 @@ type Cache struct {
 }
 
 type cacheEntry struct {
-	mu     sync.RWMutex
-	file   string
-	t      Table
-	stamp  string
+	mu    sync.RWMutex
+	file  string
+	t     Table
+	stamp string
 	// failed says the last open failed, with the file's stamp then.
 	failed      bool
 	failedStamp string

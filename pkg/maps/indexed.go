@@ -138,6 +138,36 @@ func openIndexed(typ, name, suffix string, opts Options) (Table, error) {
 	return t, nil
 }
 
+// EachIndexed calls fn for every entry of the index file at path until fn
+// returns false: postdove's format as stored, or a Berkeley DB file left
+// by Postfix, whose keys and values lose their terminating NUL (postdove's
+// postmap stores none unless -N), so that postmap -i and -d carry such a
+// file over into postdove's format. Errors are worded by IndexError.
+func EachIndexed(path string, fn func(key, val []byte) bool) error {
+	ix, err := OpenIndex(path)
+	if errors.Is(err, ErrNotIndex) {
+		var db *BDB
+		if db, err = OpenBDB(path); err == nil {
+			defer db.Close()
+			err = db.Each(func(k, v []byte) bool { return fn(TrimNul(k), TrimNul(v)) })
+		} else if errors.Is(err, ErrNotBDB) {
+			err = ErrNotIndex
+		}
+		if err != nil {
+			return IndexError(path, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return IndexError(path, err)
+	}
+	defer ix.Close()
+	if err := ix.Each(fn); err != nil {
+		return IndexError(path, err)
+	}
+	return nil
+}
+
 // cdbTable is an index without the sequence operation.
 type cdbTable struct{ t *indexTable }
 
