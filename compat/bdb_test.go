@@ -119,4 +119,3 @@ func bdbStderr(s string) []string {
 	}
 	return out
 }
-
