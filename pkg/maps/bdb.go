@@ -33,6 +33,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -115,7 +116,8 @@ func OpenBDB(path string) (*BDB, error) {
 }
 
 // ParseBDB reads a Berkeley DB file held in memory.
-func ParseBDB(data []byte) (*BDB, error) {
+func ParseBDB(data []byte) (_ *BDB, err error) {
+	defer faultGuard(&err, debug.SetPanicOnFault(true))
 	if len(data) < 512 {
 		return nil, ErrNotBDB
 	}
@@ -168,7 +170,7 @@ func ParseBDB(data []byte) (*BDB, error) {
 		db.all = map[string][]byte{}
 		err := db.eachHash(func(k, v []byte) bool {
 			if _, dup := db.all[string(k)]; !dup {
-				db.all[string(k)] = v
+				db.all[string(k)] = bytes.Clone(v)
 			}
 			return true
 		})
@@ -586,22 +588,43 @@ func (db *BDB) eachBtree(fn func(k, v []byte) bool) error {
 	}
 }
 
-// Get returns the value stored under key exactly as given. The value may
-// point into the mapping: it is valid until Close.
-func (db *BDB) Get(key []byte) ([]byte, bool, error) {
+// Get returns a copy of the value stored under key exactly as given.
+func (db *BDB) Get(key []byte) (val []byte, found bool, err error) {
+	defer faultGuard(&err, debug.SetPanicOnFault(true))
 	if db.btree {
-		return db.getBtree(key)
+		val, found, err = db.getBtree(key)
+	} else {
+		val, found, err = db.getHash(key)
 	}
-	return db.getHash(key)
+	if found && err == nil {
+		val = bytes.Clone(val)
+	}
+	return val, found, err
 }
 
 // Each calls fn for every entry (bucket order for hash, key order for
-// btree) until fn returns false.
-func (db *BDB) Each(fn func(key, val []byte) bool) error {
+// btree) until fn returns false. The slices given to fn are valid only
+// during the call.
+func (db *BDB) Each(fn func(key, val []byte) bool) (err error) {
+	defer faultGuard(&err, debug.SetPanicOnFault(true))
 	if db.btree {
 		return db.eachBtree(fn)
 	}
 	return db.eachHash(fn)
+}
+
+// faultGuard turns a fault reading the mapping into ErrCorrupt: Postfix's
+// postmap rewrites a Berkeley DB file in place (truncating it), which
+// would otherwise kill a daemon that has the file mapped. It restores the
+// goroutine's setting to old.
+func faultGuard(err *error, old bool) {
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		if _, fault := r.(interface{ Addr() uintptr }); !fault {
+			panic(r)
+		}
+		*err = ErrCorrupt
+	}
 }
 
 // bdbTable serves a Berkeley DB file left by Postfix through the Table
