@@ -203,9 +203,38 @@ func TestBDBTestdata(t *testing.T) {
 	}
 }
 
+// TestBDBSmallPages reads files with 512-byte pages (made from postmap's
+// files by db_load): a btree with an internal page, and keys and values
+// on overflow pages in both types.
+func TestBDBSmallPages(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "small512.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"hash", "btree"} {
+		tab := mustOpen(t, typ+":"+filepath.Join("testdata", "small512-"+typ))
+		n := 0
+		for _, line := range strings.Split(strings.TrimSpace(string(src)), "\n") {
+			k, v, _ := strings.Cut(line, " ")
+			if got, ok, err := tab.Lookup(k); got != v || !ok || err != nil {
+				t.Errorf("%s: %.20q = %.20q %v %v, want %.20q", typ, k, got, ok, err, v)
+			}
+			n++
+		}
+		listed := 0
+		tab.(Sequencer).Each(func(k, v string) bool { listed++; return true })
+		if listed != n {
+			t.Errorf("%s: listed %d entries, want %d", typ, listed, n)
+		}
+		if _, ok, err := tab.Lookup("k1000"); ok || err != nil {
+			t.Errorf("%s: k1000 found (%v)", typ, err)
+		}
+	}
+}
+
 // TestBDBDamaged: truncated and flipped files give errors, never a panic.
 func TestBDBDamaged(t *testing.T) {
-	for _, f := range []string{"aliases-hash", "aliases-btree", "aliases-hash-be"} {
+	for _, f := range []string{"aliases-hash", "aliases-btree", "aliases-hash-be", "small512-hash", "small512-btree"} {
 		data, err := os.ReadFile(filepath.Join("testdata", f+".db"))
 		if err != nil {
 			t.Fatal(err)
@@ -227,14 +256,14 @@ func exerciseBDB(data []byte) {
 	if err != nil {
 		return
 	}
-	for _, k := range []string{"root\x00", "sales\x00", "team\x00", "@\x00", "x"} {
+	for _, k := range []string{"root\x00", "sales\x00", "team\x00", "@\x00", "x", "k1\x00", "k50\x00", "k99\x00"} {
 		db.Get([]byte(k))
 	}
 	db.Each(func(k, v []byte) bool { return true })
 }
 
 func FuzzBDB(f *testing.F) {
-	for _, name := range []string{"aliases-hash", "aliases-btree", "aliases-hash-be", "aliases-btree-be"} {
+	for _, name := range []string{"aliases-hash", "aliases-btree", "aliases-hash-be", "aliases-btree-be", "small512-hash", "small512-btree"} {
 		if b, err := os.ReadFile(filepath.Join("testdata", name+".db")); err == nil {
 			f.Add(b)
 		}
