@@ -203,6 +203,32 @@ func TestBDBTestdata(t *testing.T) {
 	}
 }
 
+// TestBDBOtherHashFunction: a hash file whose hash function is not DB's
+// default (its check value differs) is read whole, and still answers.
+func TestBDBOtherHashFunction(t *testing.T) {
+	for _, f := range []string{"aliases-hash", "aliases-hash-be", "small512-hash"} {
+		data, err := os.ReadFile(filepath.Join("testdata", f+".db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[92] ^= 0xff
+		db, err := ParseBDB(data)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if db.all == nil {
+			t.Fatalf("%s: the changed check value went unnoticed", f)
+		}
+		key, want := "team\x00", "alice\x00"
+		if strings.HasPrefix(f, "small") {
+			key, want = "k42\x00", "v42\x00"
+		}
+		if v, ok, err := db.Get([]byte(key)); string(v) != want || !ok || err != nil {
+			t.Errorf("%s: %q = %q %v %v", f, key, v, ok, err)
+		}
+	}
+}
+
 // TestBDBSmallPages reads files with 512-byte pages (made from postmap's
 // files by db_load): a btree with an internal page, and keys and values
 // on overflow pages in both types.

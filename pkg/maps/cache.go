@@ -33,10 +33,10 @@ type cacheEntry struct {
 	mu    sync.RWMutex
 	file  string
 	t     Table
-	stamp string
+	stamp stamp
 	// failed says the last open failed, with the file's stamp then.
 	failed      bool
-	failedStamp string
+	failedStamp stamp
 }
 
 // NewCache returns a cache that opens tables with opts. errorf, when not
@@ -134,17 +134,20 @@ func TableFile(spec string) string {
 	return name
 }
 
-// fileStamp identifies one version of a file: inode, size, mtime and
-// ctime (a chmod or chown changes the last); "" when it does not exist.
-func fileStamp(path string) string {
-	if path == "" {
-		return "-"
-	}
+// stamp identifies one version of a file: device and inode, size, mtime
+// and ctime (a chmod or chown changes the last). The zero stamp is a
+// missing file, or no file at all.
+type stamp struct {
+	dev, ino, size uint64
+	mtime, ctime   syscall.Timespec
+}
+
+func fileStamp(path string) stamp {
 	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return ""
+	if path == "" || syscall.Stat(path, &st) != nil {
+		return stamp{}
 	}
-	return fmt.Sprintf("%d/%d/%d.%d/%d.%d", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	return stamp{uint64(st.Dev), st.Ino, uint64(st.Size), st.Mtim, st.Ctim}
 }
 
 // RebuildAdvice is what to run to fix a table that err says cannot be

@@ -171,3 +171,23 @@ func TestTableFile(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCacheLookup is one lookup through the cache (a stat of the
+// index file and the lookup), as the daemons do per key.
+func BenchmarkCacheLookup(b *testing.B) {
+	dir := b.TempDir()
+	al := filepath.Join(dir, "aliases")
+	var bl Builder
+	bl.Add([]byte("team"), []byte("alice"))
+	if err := bl.WriteFile(al+".db", 0644, -1, -1); err != nil {
+		b.Fatal(err)
+	}
+	c := NewCache(Options{FoldCase: true}, nil)
+	defer c.Close()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ok, err := c.Lookup("hash:"+al, "team"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
