@@ -119,3 +119,35 @@ func TestVirtualTableUnavailable(t *testing.T) {
 	l.waitMbox(alice.Name, "\nvirtual\n")
 	l.waitMbox(alice.Name, "\nsecond\n")
 }
+
+// TestDomainTableUnavailable: a mydestination table that cannot be read
+// defers the mail ("address resolver failure", as Postfix), never sends
+// it on as if the domain were remote; once the table is built the next
+// queue run delivers it.
+func TestDomainTableUnavailable(t *testing.T) {
+	ddir, err := os.MkdirTemp("/var/tmp", "pdtdomains-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(ddir) })
+	os.Chmod(ddir, 0o755)
+	domains := filepath.Join(ddir, "domains")
+	l := labStart(t, "mydestination = $myhostname, localhost, hash:"+domains+"\n", "")
+	alice := l.user("pdtalice")
+	if res := l.sendmail("Subject: dest\n\nto a table domain\n", alice.Name+"@example.ops"); res.Code != 0 {
+		t.Fatalf("sendmail: exit %d: %s", res.Code, res.Stderr)
+	}
+	l.waitLog(`postfix/qmgr\[\d+\]: [0-9A-F]+: to=<` + alice.Name + `@example\.ops>, relay=none, .*dsn=4\.3\.0, status=deferred \(address resolver failure\)`)
+	for _, want := range []string{
+		"warning: hash:" + domains + " is unavailable. open database " + domains + ".db: No such file or directory\n",
+		"warning: mydestination: hash:" + domains + ": table lookup problem\n",
+	} {
+		if !strings.Contains(l.ReadMaillog(), want) {
+			t.Errorf("maillog lacks %q", want)
+		}
+	}
+	os.WriteFile(domains, []byte("example.ops OK\n"), 0o644)
+	l.must(l.Command("postmap", domains), "")
+	l.must(l.Command("postqueue", "-f"), "")
+	l.waitMbox(alice.Name, "to a table domain")
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -133,6 +134,9 @@ func TestResolveTableProblem(t *testing.T) {
 	var te *TableError
 	if !errors.As(err, &te) || err.Error() != "mydestination: "+spec+": table lookup problem" {
 		t.Fatalf("missing table: %v", err)
+	}
+	if w := te.Warnings(); len(w) != 2 || !strings.HasSuffix(w[0], " is unavailable. open "+filepath.Join(dir, "domains")+": No such file or directory") || w[1] != err.Error() {
+		t.Errorf("warnings %q", w)
 	}
 	if r.IsLocalDomain("example.com") {
 		t.Error("IsLocalDomain with a missing table")

@@ -1,6 +1,7 @@
 package addr
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -46,6 +47,21 @@ type TableError struct {
 
 func (e *TableError) Error() string { return e.Param + ": " + e.Spec + ": table lookup problem" }
 func (e *TableError) Unwrap() error { return e.Err }
+
+// Warnings are the maillog warnings for the failure: as Postfix, why the
+// table is unavailable (when it could not be opened) and the lookup
+// problem; between them, the command that rebuilds an unreadable table.
+func (e *TableError) Warnings() []string {
+	var w []string
+	var ue *maps.UnavailableError
+	if errors.As(e.Err, &ue) {
+		w = append(w, ue.Error())
+	}
+	if adv := maps.RebuildAdvice(e.Spec, "postmap", e.Err); adv != "" {
+		w = append(w, adv)
+	}
+	return append(w, e.Error())
+}
 
 // NewResolver reads the resolving settings from main.cf.
 func NewResolver(p Params) *Resolver {

@@ -62,9 +62,10 @@ func (c *Cleanup) keys(a string) ([]string, error) {
 		if isLocal, err = c.rs.LocalDomain(d); err != nil {
 			var te *addr.TableError
 			if errors.As(err, &te) {
-				c.tableProblem(te.Spec, te.Err)
+				for _, w := range te.Warnings() {
+					c.warning("%s", w)
+				}
 			}
-			c.warning("%v", err)
 			return nil, err
 		}
 	}

@@ -108,7 +108,14 @@ func runQmgr(dir string) error {
 		Q:   d.q,
 		Log: d.log,
 		Resolve: func(a string) (string, string) {
-			class, hop := rs.Resolve(a)
+			class, hop, err := rs.ResolveErr(a)
+			var te *addr.TableError
+			if errors.As(err, &te) {
+				for _, w := range te.Warnings() {
+					d.log.Warning("%s", w)
+				}
+				return "retry", ""
+			}
 			if class == addr.ClassLocal {
 				return "local", hop
 			}
@@ -116,6 +123,9 @@ func runQmgr(dir string) error {
 		},
 		Transports: map[string]qmgr.Transport{
 			"local": localClient(filepath.Join(d.q.Dir, queue.Private, "local")),
+			// error(8) as retry: an address that cannot be resolved now
+			// (a domain table is unavailable) waits in the queue.
+			"retry": func(local.Request) ([]local.Result, error) { return nil, errors.New("address resolver failure") },
 		},
 		Notify:         notifier(d.cfg, clean, d.log.With("bounce")),
 		QueueRunDelay:  d.cfg.Duration("queue_run_delay"),
