@@ -122,35 +122,41 @@ func bdbStderr(s string) []string {
 	return out
 }
 
-// TestRuntimeUnavailableAliasDatabase: with an alias database that does
-// not exist, both systems defer the mail with the same local(8) lines
-// (error, warnings, status=deferred) and mailq shows the same reason.
-func TestRuntimeUnavailableAliasDatabase(t *testing.T) {
-	const aliases = "/nonexistent-postdove-test/aliases"
-	var shapes [2][]string
-	for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF + "alias_maps = hash:" + aliases + "\n"}) {
-		u := oracle.AddUser(t, inst.HomeDir, "rtal")
-		runtimeSend(t, inst, "Subject: aliases\n\nbody\n", u.Name)
-		log := runtimeWaitLog(t, inst, "status=deferred", 20*time.Second)
-		id := runtimeFirstID(log)
-		norm := map[string]string{u.Name: "USER", id: "ID"}
-		for _, l := range strings.Split(log, "\n") {
-			if !strings.Contains(l, "postfix/local[") || strings.Contains(l, "overriding earlier entry") {
-				continue
+// TestRuntimeUnavailableLocalTables: with an alias database or a
+// mailbox_command_maps table that does not exist, both systems defer the
+// mail with the same local(8) lines (error, warnings, status=deferred) and
+// mailq shows the same reason.
+func TestRuntimeUnavailableLocalTables(t *testing.T) {
+	for _, c := range []struct{ mainCF, reason string }{
+		{"alias_maps = hash:/nonexistent-postdove-test/aliases\n", "alias database unavailable"},
+		{"mailbox_command_maps = hash:/nonexistent-postdove-test/commands\n", "table lookup failure"},
+	} {
+		var shapes [2][]string
+		for i, inst := range runtimeSystems(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF + c.mainCF}) {
+			u := oracle.AddUser(t, inst.HomeDir, "rtal")
+			runtimeSend(t, inst, "Subject: tables\n\nbody\n", u.Name)
+			log := runtimeWaitLog(t, inst, "status=deferred", 20*time.Second)
+			id := runtimeFirstID(log)
+			norm := map[string]string{u.Name: "USER", id: "ID"}
+			for _, l := range strings.Split(log, "\n") {
+				if !strings.Contains(l, "postfix/local[") || strings.Contains(l, "overriding earlier entry") {
+					continue
+				}
+				if j := strings.Index(l, "]: "); j > 0 {
+					shapes[i] = append(shapes[i], runtimeNormalize(l[j+3:], norm))
+				}
 			}
-			if j := strings.Index(l, "]: "); j > 0 {
-				shapes[i] = append(shapes[i], runtimeNormalize(l[j+3:], norm))
+			res := oracle.Run(inst.Command("postqueue", "-p"), "")
+			if !regexp.MustCompile(`\n +\(` + c.reason + `\)\n +` + u.Name + `@`).MatchString(res.Stdout) {
+				t.Errorf("%s: mailq:\n%s", inst.System, res.Stdout)
 			}
+			inst.Stop()
 		}
-		res := oracle.Run(inst.Command("postqueue", "-p"), "")
-		if !regexp.MustCompile(`\n +\(alias database unavailable\)\n +` + u.Name + `@`).MatchString(res.Stdout) {
-			t.Errorf("%s: mailq:\n%s", inst.System, res.Stdout)
+		if len(shapes[0]) < 4 {
+			t.Errorf("Postfix's local logged %q, want error, two warnings and the deferral", shapes[0])
 		}
-	}
-	if len(shapes[0]) < 4 {
-		t.Errorf("Postfix's local logged %q, want error, two warnings and the deferral", shapes[0])
-	}
-	if !reflect.DeepEqual(shapes[0], shapes[1]) {
-		t.Errorf("local's lines differ\npostfix:  %q\npostdove: %q", shapes[0], shapes[1])
+		if !reflect.DeepEqual(shapes[0], shapes[1]) {
+			t.Errorf("local's lines differ\npostfix:  %q\npostdove: %q", shapes[0], shapes[1])
+		}
 	}
 }

@@ -704,7 +704,8 @@ func (d *delivery) mailbox(b branch, local, user, ext, domain string, began time
 	for _, spec := range s.MailboxCommandMaps {
 		if v, ok, err := d.a.tables.Lookup(spec, user); err != nil {
 			d.a.tableProblem(spec, "postmap", err)
-			d.finish(b, Deferred, "4.3.0", spec+": table lookup problem", began)
+			d.a.note(fmt.Sprintf("warning: %s lookup error for \"%s\"", spec, user))
+			d.finish(b, Deferred, "4.3.0", "table lookup failure", began)
 			return
 		} else if ok {
 			command = v

@@ -283,6 +283,17 @@ func TestMailboxCommand(t *testing.T) {
 	}
 }
 
+// TestMailboxCommandMapsUnavailable: a mailbox_command_maps table that
+// cannot be opened defers, as Postfix: "table lookup failure".
+func TestMailboxCommandMapsUnavailable(t *testing.T) {
+	e := newEnv(t, map[string]string{"mailbox_command_maps": "hash:$DIR/commands"})
+	expect(t, one(t, e.deliver(testMsg, userA+"@"+domain)), Deferred, "4.3.0", "table lookup failure")
+	spec := "hash:" + filepath.Join(e.dir, "commands")
+	if want := "warning: " + spec + " lookup error for \"" + userA + "\"\n"; !strings.Contains(e.logbuf.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, e.logbuf.String())
+	}
+}
+
 func TestCommandExitStatus(t *testing.T) {
 	e := newEnv(t, nil)
 	script, _ := e.recorder()
