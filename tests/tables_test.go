@@ -37,6 +37,7 @@ func TestAliasDatabaseUnavailable(t *testing.T) {
 			t.Errorf("maillog lacks %q", want)
 		}
 	}
+	l.waitDeferred("alias database unavailable")
 	res := oracle.Run(l.binCmd("mailq"), "")
 	if !regexp.MustCompile(`(?m)^` + id + ` .*\n +\(alias database unavailable\)\n +team@vm2\.example\.ops\n`).MatchString(res.Stdout) {
 		t.Errorf("mailq does not show the reason:\n%s%s", res.Stdout, res.Stderr)
@@ -65,6 +66,7 @@ func TestAliasDatabaseUnavailable(t *testing.T) {
 	if b, _ := os.ReadFile(db); len(b) < 16 || string(b[12:16]) != "\x61\x15\x06\x00" {
 		t.Fatalf("%s is not a Berkeley DB hash file", db)
 	}
+	l.waitDeferred("alias database unavailable")
 	l.must(l.Command("postqueue", "-f"), "")
 	l.waitMbox(alice.Name, "for the team")
 	l.waitFor("the queue to empty", func() bool {
@@ -148,6 +150,18 @@ func TestDomainTableUnavailable(t *testing.T) {
 	}
 	os.WriteFile(domains, []byte("example.ops OK\n"), 0o644)
 	l.must(l.Command("postmap", domains), "")
+	l.waitDeferred("address resolver failure")
 	l.must(l.Command("postqueue", "-f"), "")
 	l.waitMbox(alice.Name, "to a table domain")
+}
+
+// waitDeferred waits until mailq lists a message that is not being
+// delivered (no '*' after its ID) with reason: a flush asked for before
+// that would find nothing to do.
+func (l *lab) waitDeferred(reason string) {
+	l.t.Helper()
+	rx := regexp.MustCompile(`(?m)^[0-9A-F]+ +\d+ .*\n +\(` + regexp.QuoteMeta(reason) + `\)\n`)
+	l.waitFor("a deferred message ("+reason+") in mailq", func() bool {
+		return rx.MatchString(oracle.Run(l.binCmd("mailq"), "").Stdout)
+	})
 }
