@@ -1,8 +1,13 @@
 package addr
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestCanonicalize(t *testing.T) {
@@ -159,5 +164,37 @@ func TestFoldHeader(t *testing.T) {
 		if got := FoldHeader(tc.name, tc.in); got != tc.want {
 			t.Errorf("FoldHeader(%q, %q) =\n%s\nwant\n%s", tc.name, tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestResolveTableProblem: a domain table that cannot be read is a
+// resolver failure, not "not local" (mail would be sent away); once the
+// table exists it is read without a new Resolver.
+func TestResolveTableProblem(t *testing.T) {
+	dir := t.TempDir()
+	spec := "texthash:" + filepath.Join(dir, "domains")
+	r := &Resolver{MyHostname: "vm2.example.ops", MyDestination: []string{"localhost", spec}}
+	_, _, err := r.ResolveErr("bob@Example.COM")
+	var te *TableError
+	if !errors.As(err, &te) || err.Error() != "mydestination: "+spec+": table lookup problem" {
+		t.Fatalf("missing table: %v", err)
+	}
+	if w := te.Warnings(); len(w) != 2 || !strings.HasSuffix(w[0], " is unavailable. open "+filepath.Join(dir, "domains")+": No such file or directory") || w[1] != err.Error() {
+		t.Errorf("warnings %q", w)
+	}
+	if r.IsLocalDomain("example.com") {
+		t.Error("IsLocalDomain with a missing table")
+	}
+	if class, _, err := r.ResolveErr("bob@localhost"); class != ClassLocal || err != nil {
+		t.Errorf("localhost before the table: %s %v", class, err)
+	}
+	os.WriteFile(filepath.Join(dir, "domains"), []byte("example.com OK\n"), 0644)
+	if class, hop, err := r.ResolveErr("bob@example.com"); class != ClassLocal || hop != "example.com" || err != nil {
+		t.Errorf("after the table appeared: %s %s %v", class, hop, err)
+	}
+	os.WriteFile(filepath.Join(dir, "domains"), []byte("example.org OK\n"), 0644)
+	os.Chtimes(filepath.Join(dir, "domains"), time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	if class, _, err := r.ResolveErr("bob@example.com"); class != ClassDefault || err != nil {
+		t.Errorf("after the table changed: %s %v", class, err)
 	}
 }

@@ -1,6 +1,7 @@
 package addr
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -32,7 +33,34 @@ type Resolver struct {
 	LocalAddrs []string
 	RelayHost  string // relayhost
 	mu         sync.Mutex
-	tables     map[string]maps.Table // tables opened for domain lists
+	tables     *maps.Cache // tables named in domain lists
+}
+
+// TableError is a table in a domain list that could not be consulted: the
+// address cannot be resolved now (a temporary failure), as opposed to a
+// domain that is not in the list.
+type TableError struct {
+	Param string // "mydestination"
+	Spec  string // "hash:/etc/postfix/domains"
+	Err   error
+}
+
+func (e *TableError) Error() string { return e.Param + ": " + e.Spec + ": table lookup problem" }
+func (e *TableError) Unwrap() error { return e.Err }
+
+// Warnings are the maillog warnings for the failure: as Postfix, why the
+// table is unavailable (when it could not be opened) and the lookup
+// problem; between them, the command that rebuilds an unreadable table.
+func (e *TableError) Warnings() []string {
+	var w []string
+	var ue *maps.UnavailableError
+	if errors.As(e.Err, &ue) {
+		w = append(w, ue.Error())
+	}
+	if adv := maps.RebuildAdvice(e.Spec, "postmap", e.Err); adv != "" {
+		w = append(w, adv)
+	}
+	return append(w, e.Error())
 }
 
 // NewResolver reads the resolving settings from main.cf.
@@ -76,23 +104,44 @@ func interfaceAddrs() []string {
 
 // Resolve returns the class of address a and its next hop: the domain
 // (or $myhostname for local mail), or $relayhost for the default class
-// when one is set.
+// when one is set. A domain list whose table cannot be consulted counts
+// as not matching; ResolveErr reports it instead.
 func (r *Resolver) Resolve(a string) (class, nexthop string) {
+	class, nexthop, _ = r.ResolveErr(a)
+	return class, nexthop
+}
+
+// ResolveErr is Resolve that stops at a table that cannot be consulted,
+// with a *TableError (Postfix defers such mail: "address resolver
+// failure").
+func (r *Resolver) ResolveErr(a string) (class, nexthop string, err error) {
 	d := Domain(a)
-	switch {
-	case d == "" || r.IsLocalDomain(d):
-		if d == "" {
-			d = r.MyHostname
-		}
-		return ClassLocal, d
-	case r.inList(r.VirtualAliasDomains, d):
-		return ClassVirtualAlias, d
-	case r.inList(r.VirtualMailboxDomains, d):
-		return ClassVirtual, d
-	case r.inList(r.RelayDomains, d):
-		return ClassRelay, r.nexthop(d)
+	if d == "" {
+		return ClassLocal, r.MyHostname, nil
 	}
-	return ClassDefault, r.nexthop(d)
+	if ok, err := r.LocalDomain(d); err != nil || ok {
+		return ClassLocal, d, err
+	}
+	for _, l := range []struct {
+		param, class string
+		list         []string
+	}{
+		{"virtual_alias_domains", ClassVirtualAlias, r.VirtualAliasDomains},
+		{"virtual_mailbox_domains", ClassVirtual, r.VirtualMailboxDomains},
+		{"relay_domains", ClassRelay, r.RelayDomains},
+	} {
+		ok, err := r.inList(l.param, l.list, d)
+		if err != nil {
+			return "", "", err
+		}
+		if ok {
+			if l.class == ClassRelay {
+				return l.class, r.nexthop(d), nil
+			}
+			return l.class, d, nil
+		}
+	}
+	return ClassDefault, r.nexthop(d), nil
 }
 
 func (r *Resolver) nexthop(d string) string {
@@ -104,57 +153,58 @@ func (r *Resolver) nexthop(d string) string {
 
 // IsLocalDomain reports whether domain d (lower case) is delivered by the
 // local transport: it is in mydestination or is an address literal of
-// this machine.
+// this machine. A table that cannot be consulted counts as not matching;
+// LocalDomain reports it instead.
 func (r *Resolver) IsLocalDomain(d string) bool {
+	ok, _ := r.LocalDomain(d)
+	return ok
+}
+
+// LocalDomain is IsLocalDomain with the *TableError of a mydestination
+// table that cannot be consulted.
+func (r *Resolver) LocalDomain(d string) (bool, error) {
 	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
 		ip := strings.TrimPrefix(strings.TrimSuffix(d, "]"), "[")
 		ip = strings.TrimPrefix(strings.ToLower(ip), "ipv6:")
 		for _, a := range r.LocalAddrs {
 			if a1, a2 := net.ParseIP(a), net.ParseIP(ip); a1 != nil && a2 != nil && a1.Equal(a2) {
-				return true
+				return true, nil
 			}
 		}
-		return false
+		return false, nil
 	}
-	return r.inList(r.MyDestination, d)
+	return r.inList("mydestination", r.MyDestination, d)
 }
 
-// inList matches domain d against a main.cf domain list: literal names
-// (a leading '.' also matches subdomains) and lookup tables.
-func (r *Resolver) inList(list []string, d string) bool {
+// inList matches domain d against the domain list of main.cf parameter
+// param: literal names (a leading '.' also matches subdomains) and lookup
+// tables.
+func (r *Resolver) inList(param string, list []string, d string) (bool, error) {
 	for _, e := range list {
 		if strings.Contains(e, ":") && !strings.HasPrefix(e, "[") {
-			if r.lookup(e, d) {
-				return true
+			_, found, err := r.cache().Lookup(e, d)
+			if err != nil {
+				return false, &TableError{Param: param, Spec: e, Err: err}
+			}
+			if found {
+				return true, nil
 			}
 			continue
 		}
 		e = strings.ToLower(strings.TrimSuffix(e, "."))
 		if e == d || strings.HasPrefix(e, ".") && strings.HasSuffix(d, e) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
-func (r *Resolver) lookup(spec, d string) bool {
+// cache returns the resolver's table cache, made on first use.
+func (r *Resolver) cache() *maps.Cache {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tables == nil {
-		r.tables = map[string]maps.Table{}
+		r.tables = maps.NewCache(maps.Options{FoldCase: true}, nil)
 	}
-	t, ok := r.tables[spec]
-	if !ok {
-		var err error
-		t, err = maps.Open(spec, maps.Options{FoldCase: true})
-		if err != nil {
-			t = nil
-		}
-		r.tables[spec] = t
-	}
-	if t == nil {
-		return false
-	}
-	_, found, _ := t.Lookup(d)
-	return found
+	return r.tables
 }

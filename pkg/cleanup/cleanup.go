@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"postdove/pkg/addr"
@@ -100,8 +99,7 @@ type Cleanup struct {
 
 	canonical, senderCanonical, recipientCanonical, virtual []string
 
-	mu     sync.Mutex
-	tables map[string]maps.Table
+	tables *maps.Cache // the tables of the *_maps parameters
 }
 
 // New returns a cleanup service writing to queue q and logging to log
@@ -124,8 +122,8 @@ func New(p Params, q *queue.Queue, log Logger) *Cleanup {
 		senderCanonical:    p.List("sender_canonical_maps"),
 		recipientCanonical: p.List("recipient_canonical_maps"),
 		virtual:            p.List("virtual_alias_maps"),
-		tables:             map[string]maps.Table{},
 	}
+	c.tables = maps.NewCache(maps.Options{FoldCase: true, Warn: func(m string) { c.warning("%s", m) }}, c.errorLine)
 	if c.hopMax <= 0 {
 		c.hopMax = 50
 	}
@@ -141,6 +139,21 @@ func New(p Params, q *queue.Queue, log Logger) *Cleanup {
 func (c *Cleanup) info(format string, args ...any) {
 	if c.log != nil {
 		c.log.Info(format, args...)
+	}
+}
+
+func (c *Cleanup) warning(format string, args ...any) {
+	if c.log != nil {
+		c.log.Warning(format, args...)
+	}
+}
+
+// errorLine logs Postfix's "error:" line, when the logger has that level.
+func (c *Cleanup) errorLine(msg string) {
+	if el, ok := c.log.(interface{ Error(string, ...any) }); ok {
+		el.Error("%s", msg)
+	} else {
+		c.warning("%s", msg)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"postdove/pkg/maillog"
+	"postdove/pkg/maps"
 	"postdove/pkg/postconf"
 	"postdove/pkg/queue"
 )
@@ -369,5 +370,55 @@ func TestRewrittenHeaderLayout(t *testing.T) {
 	head, _, _ := strings.Cut(content, "\n\n")
 	if !strings.Contains(head, "\nTo: alice@example.ops, bob@example.ops\n") || !strings.Contains(head, "\nSubject: s\n") {
 		t.Errorf("headers:\n%s", head)
+	}
+}
+
+// TestVirtualTableUnavailable: a virtual_alias_maps table that cannot be
+// opened keeps the message out of the queue with Postfix's warnings (the
+// sender's copy stays in maildrop, to be tried again), never delivers it
+// unaliased; once the table is built it is used without a restart.
+func TestVirtualTableUnavailable(t *testing.T) {
+	vdir := t.TempDir()
+	virtual := filepath.Join(vdir, "virtual")
+	c, q, logf := setup(t, "virtual_alias_maps = hash:"+virtual+"\n")
+	submit := func() (string, error) {
+		return c.Process(&Submission{Sender: "root", Recipients: []string{"info"}, UID: 0}, strings.NewReader("Subject: x\n\nx\n"))
+	}
+	_, err := submit()
+	if err == nil || err.Error() != "virtual_alias_maps map lookup problem for info@example.ops -- message not accepted, try again later" {
+		t.Fatalf("missing table: %v", err)
+	}
+	emptyQueue(t, q)
+	log, _ := os.ReadFile(logf)
+	for _, want := range []string{
+		"postfix/cleanup[", "]: error: open database " + virtual + ".db: No such file or directory\n",
+		"]: warning: hash:" + virtual + " is unavailable. open database " + virtual + ".db: No such file or directory\n",
+		"]: warning: hash:" + virtual + " lookup error for \"info@example.ops\"\n",
+	} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+
+	os.WriteFile(virtual+".db", []byte("neither postdove's format nor Berkeley DB's, but long enough"), 0644)
+	if _, err := submit(); err == nil {
+		t.Fatal("unreadable table accepted")
+	}
+	log, _ = os.ReadFile(logf)
+	if want := "warning: " + virtual + ".db cannot be read; run \"postmap " + virtual + "\" to rebuild it\n"; !strings.Contains(string(log), want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
+
+	var b maps.Builder
+	b.Add([]byte("info@example.ops"), []byte("alice"))
+	if err := b.WriteFile(virtual+".db", 0644, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	id, err := submit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := readQueued(t, q, id); strings.Join(rcpts(m), " ") != "alice@example.ops" {
+		t.Errorf("recipients %v", rcpts(m))
 	}
 }

@@ -10,17 +10,17 @@ import (
 	"postdove/pkg/queue"
 )
 
-// lookup searches the tables of one main.cf list in order and returns the
-// first value found for key.
-func (c *Cleanup) lookup(tables []string, key string) (string, bool, error) {
+// lookup searches the tables of main.cf parameter param in order and
+// returns the first value found for key. A table that cannot be consulted
+// is logged as Postfix logs it and is an error: the message is not
+// accepted now and is tried again later.
+func (c *Cleanup) lookup(param string, tables []string, key string) (string, bool, error) {
 	for _, spec := range tables {
-		t, err := c.table(spec)
+		v, found, err := c.tables.Lookup(spec, key)
 		if err != nil {
+			c.tableProblem(spec, err)
+			c.warning("%s lookup error for \"%s\"", spec, key)
 			return "", false, err
-		}
-		v, found, err := t.Lookup(key)
-		if err != nil {
-			return "", false, fmt.Errorf("%s lookup error for \"%s\": %w", spec, key, err)
 		}
 		if found {
 			return v, true, nil
@@ -29,44 +29,66 @@ func (c *Cleanup) lookup(tables []string, key string) (string, bool, error) {
 	return "", false, nil
 }
 
-func (c *Cleanup) table(spec string) (maps.Table, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.tables[spec]; ok {
-		return t, nil
+// tableProblem logs why a table could not be consulted and, when
+// rebuilding it is the fix, the command to run.
+func (c *Cleanup) tableProblem(spec string, err error) {
+	var ue *maps.UnavailableError
+	if errors.As(err, &ue) {
+		c.warning("%s", ue)
 	}
-	t, err := maps.Open(spec, maps.Options{FoldCase: true})
-	if err != nil {
-		return nil, fmt.Errorf("open table %s: %w", spec, err)
+	if adv := maps.RebuildAdvice(spec, "postmap", err); adv != "" {
+		c.warning("%s", adv)
 	}
-	c.tables[spec] = t
-	return t, nil
+}
+
+// mapProblem is the error for an address whose param tables could not
+// be consulted.
+func mapProblem(param, a string) error {
+	return fmt.Errorf("%s map lookup problem for %s -- message not accepted, try again later", param, a)
 }
 
 // keys are the lookup keys for address a in canonical and virtual tables:
 // user@domain, then user when the domain is local, then @domain.
-func (c *Cleanup) keys(a string) []string {
+func (c *Cleanup) keys(a string) ([]string, error) {
 	local, domain := addr.Split(a)
 	if domain == "" {
-		return []string{a}
+		return []string{a}, nil
 	}
 	d := strings.ToLower(domain)
 	keys := []string{a}
-	if d == c.origin || c.rs.IsLocalDomain(d) {
+	isLocal := d == c.origin
+	if !isLocal {
+		var err error
+		if isLocal, err = c.rs.LocalDomain(d); err != nil {
+			var te *addr.TableError
+			if errors.As(err, &te) {
+				for _, w := range te.Warnings() {
+					c.warning("%s", w)
+				}
+			}
+			return nil, err
+		}
+	}
+	if isLocal {
 		keys = append(keys, local)
 	}
-	return append(keys, "@"+domain)
+	return append(keys, "@"+domain), nil
 }
 
-// mapOne applies one canonical mapping (a single address result) to a.
-func (c *Cleanup) mapOne(tables []string, a string) (string, error) {
+// mapOne applies one canonical mapping (a single address result) to a,
+// from the tables of main.cf parameter param.
+func (c *Cleanup) mapOne(param string, tables []string, a string) (string, error) {
 	if len(tables) == 0 {
 		return a, nil
 	}
-	for _, k := range c.keys(a) {
-		v, found, err := c.lookup(tables, k)
+	keys, err := c.keys(a)
+	if err != nil {
+		return "", mapProblem(param, a)
+	}
+	for _, k := range keys {
+		v, found, err := c.lookup(param, tables, k)
 		if err != nil {
-			return "", err
+			return "", mapProblem(param, a)
 		}
 		if found {
 			v = strings.TrimSpace(v)
@@ -85,11 +107,11 @@ func (c *Cleanup) mapOne(tables []string, a string) (string, error) {
 // sender_canonical_maps then canonical_maps.
 func (c *Cleanup) mapSender(a string) (string, error) {
 	a = c.rw.Canonicalize(a)
-	a, err := c.mapOne(c.senderCanonical, a)
+	a, err := c.mapOne("sender_canonical_maps", c.senderCanonical, a)
 	if err != nil {
 		return "", err
 	}
-	return c.mapOne(c.canonical, a)
+	return c.mapOne("canonical_maps", c.canonical, a)
 }
 
 // mapRecipientHeader rewrites a recipient address in a header:
@@ -97,11 +119,11 @@ func (c *Cleanup) mapSender(a string) (string, error) {
 // envelope only).
 func (c *Cleanup) mapRecipientHeader(a string) (string, error) {
 	a = c.rw.Canonicalize(a)
-	a, err := c.mapOne(c.recipientCanonical, a)
+	a, err := c.mapOne("recipient_canonical_maps", c.recipientCanonical, a)
 	if err != nil {
 		return "", err
 	}
-	return c.mapOne(c.canonical, a)
+	return c.mapOne("canonical_maps", c.canonical, a)
 }
 
 // recipients rewrites the envelope recipients and expands virtual
@@ -163,10 +185,14 @@ func (c *Cleanup) expand(a string, chain []string, depth int, n *int) ([]string,
 	}
 	var value string
 	found := false
-	for _, k := range c.keys(a) {
-		v, ok, err := c.lookup(c.virtual, k)
+	keys, err := c.keys(a)
+	if err != nil {
+		return nil, mapProblem("virtual_alias_maps", a)
+	}
+	for _, k := range keys {
+		v, ok, err := c.lookup("virtual_alias_maps", c.virtual, k)
 		if err != nil {
-			return nil, err
+			return nil, mapProblem("virtual_alias_maps", a)
 		}
 		if ok {
 			value, found = v, true

@@ -116,9 +116,10 @@ type Agent struct {
 	// Resubmit queues a new message for addresses that are not local
 	// (alias and .forward targets). nil defers such deliveries.
 	Resubmit func(sender string, rcpts []string, content io.Reader) (queueID string, err error)
-	// OpenTable opens an alias or mailbox_command_maps table; default
-	// maps.Open with case folding.
-	OpenTable func(spec string) (maps.Table, error)
+	// Errorf receives Postfix's "error:" lines (a table that cannot be
+	// opened), without the prefix, e.g. maillog's Logger.Error. When nil
+	// they go to Logf with the prefix.
+	Errorf func(format string, args ...any)
 	// IsLocal says whether a domain is delivered by this agent; default:
 	// it is in Settings.MyDestination.
 	IsLocal func(domain string) bool
@@ -128,39 +129,31 @@ type Agent struct {
 	// process's own binary.
 	Executable string
 
-	once  sync.Once
-	pool  *pool
-	mu    sync.Mutex
-	table map[string]maps.Table
-	// stamp is what the file behind each cached table looked like when
-	// it was opened; a table rebuilt since (newaliases, postmap) is
-	// opened again. Replaced tables are closed only by Close, as a
-	// delivery may still be using them.
-	stamp   map[string]string
-	retired []maps.Table
+	once sync.Once
+	pool *pool
+	// tables holds alias_maps and mailbox_command_maps, opened again
+	// when their files change (newaliases, postmap).
+	tables *maps.Cache
 }
 
 // Close stops the agent's idle workers and closes its tables.
 func (a *Agent) Close() {
 	a.init()
 	a.pool.closeAll()
-	a.mu.Lock()
-	for k, t := range a.table {
-		t.Close()
-		delete(a.table, k)
-	}
-	for _, t := range a.retired {
-		t.Close()
-	}
-	a.retired = nil
-	a.mu.Unlock()
+	a.tables.Close()
 }
 
 func (a *Agent) init() {
 	a.once.Do(func() {
 		a.pool = &pool{exe: a.Executable}
-		a.table = map[string]maps.Table{}
-		a.stamp = map[string]string{}
+		a.tables = maps.NewCache(maps.Options{FoldCase: true, Warn: func(m string) { a.note("warning: " + m) }},
+			func(m string) {
+				if a.Errorf != nil {
+					a.Errorf("%s", m)
+				} else {
+					a.note("error: " + m)
+				}
+			})
 	})
 }
 
@@ -352,16 +345,15 @@ func (d *delivery) recipient(b branch) {
 	d.mailbox(b, local, user, ext, domain, began)
 }
 
-// lookupAlias searches alias_maps for name.
+// lookupAlias searches alias_maps for name. A table that cannot be
+// consulted is an error (the delivery is deferred), never "not found".
 func (d *delivery) lookupAlias(name string) (value, table string, found bool, err error) {
 	for _, spec := range d.a.Settings.AliasMaps {
-		t, err := d.a.openTable(spec)
+		v, ok, err := d.a.tables.Lookup(spec, name)
 		if err != nil {
+			d.a.tableProblem(spec, "postalias", err)
+			d.a.note(fmt.Sprintf("warning: %s: lookup of '%s' failed", spec, name))
 			return "", spec, false, err
-		}
-		v, ok, err := t.Lookup(name)
-		if err != nil {
-			return "", spec, false, fmt.Errorf("%s: table lookup problem", spec)
 		}
 		if ok {
 			return v, spec, true, nil
@@ -370,36 +362,16 @@ func (d *delivery) lookupAlias(name string) (value, table string, found bool, er
 	return "", "", false, nil
 }
 
-func (a *Agent) openTable(spec string) (maps.Table, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	stamp := fileStamp(tableFile(spec))
-	t, ok := a.table[spec]
-	if ok && a.stamp[spec] == stamp {
-		return t, nil
+// tableProblem logs why a table could not be consulted, as Postfix does,
+// and the command that rebuilds it when that is the fix.
+func (a *Agent) tableProblem(spec, tool string, err error) {
+	var ue *maps.UnavailableError
+	if errors.As(err, &ue) {
+		a.note("warning: " + ue.Error())
 	}
-	open := a.OpenTable
-	if open == nil {
-		open = func(s string) (maps.Table, error) { return maps.Open(s, maps.Options{FoldCase: true}) }
+	if adv := maps.RebuildAdvice(spec, tool, err); adv != "" {
+		a.note("warning: " + adv)
 	}
-	nt, err := open(spec)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		a.retired = append(a.retired, t)
-	}
-	a.table[spec], a.stamp[spec] = nt, stamp
-	return nt, nil
-}
-
-// fileStamp identifies one version of a file: inode, size and mtime.
-func fileStamp(path string) string {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return ""
-	}
-	return fmt.Sprintf("%d/%d/%d.%d", st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
 }
 
 // alias expands local (or, failing that, user) through alias_maps.
@@ -425,7 +397,7 @@ func (d *delivery) alias(b branch, local, user string) bool {
 	nb := b
 	nb.expType, nb.expFrom, nb.parent = "alias", name, b.addr
 	nb.level = b.level + 1
-	nb.privs = d.a.ownerPrivs(tableFile(spec))
+	nb.privs = d.a.ownerPrivs(maps.TableFile(spec))
 	if d.a.Settings.OwnerRequestSpecial {
 		if _, _, ok, _ := d.lookupAlias("owner-" + name); ok {
 			nb.owner = "owner-" + name + "@" + d.a.Settings.MyOrigin
@@ -434,20 +406,6 @@ func (d *delivery) alias(b branch, local, user string) bool {
 	}
 	d.targets(nb, aliasTargets(value))
 	return true
-}
-
-// tableFile is the file behind a table spec, for its owner.
-func tableFile(spec string) string {
-	typ, name := maps.SplitSpec(spec, "hash")
-	switch typ {
-	case "hash", "btree":
-		return name + ".db"
-	case "lmdb":
-		return name + ".lmdb"
-	case "cdb":
-		return name + ".cdb"
-	}
-	return name
 }
 
 // ownerPrivs are the privileges for commands and files coming from a file
@@ -773,13 +731,10 @@ func (d *delivery) mailbox(b branch, local, user, ext, domain string, began time
 	s := d.a.Settings
 	command := s.MailboxCommand
 	for _, spec := range s.MailboxCommandMaps {
-		t, err := d.a.openTable(spec)
-		if err != nil {
-			d.finish(b, Deferred, "4.3.0", spec+": table lookup problem", began)
-			return
-		}
-		if v, ok, err := t.Lookup(user); err != nil {
-			d.finish(b, Deferred, "4.3.0", spec+": table lookup problem", began)
+		if v, ok, err := d.a.tables.Lookup(spec, user); err != nil {
+			d.a.tableProblem(spec, "postmap", err)
+			d.a.note(fmt.Sprintf("warning: %s lookup error for \"%s\"", spec, user))
+			d.finish(b, Deferred, "4.3.0", "table lookup failure", began)
 			return
 		} else if ok {
 			command = v

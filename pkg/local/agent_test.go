@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"postdove/pkg/maps"
 )
 
 // The tests run as root with two real accounts created for the run.
@@ -281,6 +283,17 @@ func TestMailboxCommand(t *testing.T) {
 	}
 }
 
+// TestMailboxCommandMapsUnavailable: a mailbox_command_maps table that
+// cannot be opened defers, as Postfix: "table lookup failure".
+func TestMailboxCommandMapsUnavailable(t *testing.T) {
+	e := newEnv(t, map[string]string{"mailbox_command_maps": "hash:$DIR/commands"})
+	expect(t, one(t, e.deliver(testMsg, userA+"@"+domain)), Deferred, "4.3.0", "table lookup failure")
+	spec := "hash:" + filepath.Join(e.dir, "commands")
+	if want := "warning: " + spec + " lookup error for \"" + userA + "\"\n"; !strings.Contains(e.logbuf.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, e.logbuf.String())
+	}
+}
+
 func TestCommandExitStatus(t *testing.T) {
 	e := newEnv(t, nil)
 	script, _ := e.recorder()
@@ -418,6 +431,37 @@ func TestMissingAliasTable(t *testing.T) {
 	e := newEnv(t, map[string]string{"alias_maps": "texthash:$DIR/missing"})
 	r := one(t, e.deliver(testMsg, userA+"@"+domain))
 	expect(t, r, Deferred, "4.3.0", "alias database unavailable")
+}
+
+// TestUnavailableAliasDatabase: a missing or unreadable alias database
+// defers with Postfix's warnings (and the command that rebuilds an
+// unreadable one), and a database built later is used at once.
+func TestUnavailableAliasDatabase(t *testing.T) {
+	e := newEnv(t, map[string]string{"alias_maps": "hash:$DIR/aliases"})
+	al := filepath.Join(e.dir, "aliases")
+	expect(t, one(t, e.deliver(testMsg, "team@"+domain)), Deferred, "4.3.0", "alias database unavailable")
+	for _, want := range []string{
+		"error: open database " + al + ".db: No such file or directory\n",
+		"warning: hash:" + al + " is unavailable. open database " + al + ".db: No such file or directory\n",
+		"warning: hash:" + al + ": lookup of 'team' failed\n",
+	} {
+		if !strings.Contains(e.logbuf.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, e.logbuf.String())
+		}
+	}
+	e.write("aliases.db", "a file in no database format, long enough to be looked at", 0644)
+	expect(t, one(t, e.deliver(testMsg, "team@"+domain)), Deferred, "4.3.0", "alias database unavailable")
+	if want := "warning: " + al + ".db cannot be read; run \"postalias " + al + "\" to rebuild it\n"; !strings.Contains(e.logbuf.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, e.logbuf.String())
+	}
+	var b maps.Builder
+	b.Add([]byte("team"), []byte(userB))
+	if err := b.WriteFile(al+".db", 0644, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if r := one(t, e.deliver(testMsg, "team@"+domain)); r.Status != Sent || r.Final != userB+"@"+domain {
+		t.Fatalf("after postalias: %+v", r)
+	}
 }
 
 func TestWorkerReuse(t *testing.T) {

@@ -32,9 +32,8 @@ func SortedType(typ string) bool { return typ == "btree" }
 
 func init() {
 	for typ, suf := range indexSuffixes {
-		suf := suf
 		Register(typ, func(name string, opts Options) (Table, error) {
-			return openIndexed(name, suf, opts)
+			return openIndexed(typ, name, suf, opts)
 		})
 	}
 	Register("texthash", openTexthash)
@@ -114,15 +113,18 @@ func CheckStale(source, index string, warn func(string)) {
 	}
 }
 
-func openIndexed(name, suffix string, opts Options) (Table, error) {
+func openIndexed(typ, name, suffix string, opts Options) (Table, error) {
 	path := name + suffix
 	ix, err := OpenIndex(path)
-	if errors.Is(err, ErrNotIndex) {
-		// A database left by Postfix (Berkeley DB, LMDB, cdb): serve the
-		// source file it was built from until postmap is run again.
-		if t, serr := readTextTable(name, opts); serr == nil {
-			warnFunc(opts)(fmt.Sprintf("database %s is not in postdove format; using source file %s (run postmap %s)", path, name, name))
+	if errors.Is(err, ErrNotIndex) && suffix == ".db" {
+		// A Berkeley DB file left by Postfix's postmap or postalias.
+		var t Table
+		if t, err = openBDBTable(path, typ, opts); err == nil {
+			CheckStale(name, path, opts.Warn)
 			return t, nil
+		}
+		if errors.Is(err, ErrNotBDB) {
+			err = ErrNotIndex
 		}
 	}
 	if err != nil {
@@ -134,6 +136,36 @@ func openIndexed(name, suffix string, opts Options) (Table, error) {
 		return cdbTable{t}, nil // cdb cannot be listed, as in Postfix
 	}
 	return t, nil
+}
+
+// EachIndexed calls fn for every entry of the index file at path until fn
+// returns false: postdove's format as stored, or a Berkeley DB file left
+// by Postfix, whose keys and values lose their terminating NUL (postdove's
+// postmap stores none unless -N), so that postmap -i and -d carry such a
+// file over into postdove's format. Errors are worded by IndexError.
+func EachIndexed(path string, fn func(key, val []byte) bool) error {
+	ix, err := OpenIndex(path)
+	if errors.Is(err, ErrNotIndex) {
+		var db *BDB
+		if db, err = OpenBDB(path); err == nil {
+			defer db.Close()
+			err = db.Each(func(k, v []byte) bool { return fn(TrimNul(k), TrimNul(v)) })
+		} else if errors.Is(err, ErrNotBDB) {
+			err = ErrNotIndex
+		}
+		if err != nil {
+			return IndexError(path, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return IndexError(path, err)
+	}
+	defer ix.Close()
+	if err := ix.Each(fn); err != nil {
+		return IndexError(path, err)
+	}
+	return nil
 }
 
 // cdbTable is an index without the sequence operation.

@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"postdove/pkg/syserr"
@@ -393,13 +392,35 @@ func (b *Builder) WriteFile(path string, mode os.FileMode, uid, gid int) error {
 	return nil
 }
 
-// IndexError words an index failure the way Postfix does.
+// IndexError words an index failure the way Postfix does ("open database
+// FILE: REASON"); errors.Is still sees the cause.
 func IndexError(path string, err error) error {
+	return &dbError{path: path, err: err}
+}
+
+type dbError struct {
+	path string
+	err  error
+}
+
+func (e *dbError) Error() string {
+	reason := syserr.Text(e.err)
 	switch {
-	case errors.Is(err, ErrCorrupt):
-		return fmt.Errorf("open database %s: %v", path, err)
-	case errors.Is(err, ErrNotIndex):
-		return fmt.Errorf("open database %s: %v", path, err)
+	case errors.Is(e.err, ErrCorrupt):
+		reason = e.err.Error()
+	case errors.Is(e.err, ErrNotIndex):
+		// Postfix's word for a file its library cannot read
+		reason = syserr.Text(syscall.EINVAL)
 	}
-	return fmt.Errorf("open database %s: %s", path, syserr.Text(err))
+	return "open database " + e.path + ": " + reason
+}
+
+func (e *dbError) Unwrap() error { return e.err }
+
+// NeedsRebuild says err is about a table file that exists but cannot be
+// read (a format neither postdove's nor Berkeley DB's, a damaged file, a
+// file of the wrong type): running postmap or postalias on its source
+// fixes it.
+func NeedsRebuild(err error) bool {
+	return errors.Is(err, ErrNotIndex) || errors.Is(err, ErrCorrupt) || errors.Is(err, syscall.EINVAL)
 }

@@ -108,7 +108,14 @@ func runQmgr(dir string) error {
 		Q:   d.q,
 		Log: d.log,
 		Resolve: func(a string) (string, string) {
-			class, hop := rs.Resolve(a)
+			class, hop, err := rs.ResolveErr(a)
+			var te *addr.TableError
+			if errors.As(err, &te) {
+				for _, w := range te.Warnings() {
+					d.log.Warning("%s", w)
+				}
+				return "retry", ""
+			}
 			if class == addr.ClassLocal {
 				return "local", hop
 			}
@@ -116,6 +123,9 @@ func runQmgr(dir string) error {
 		},
 		Transports: map[string]qmgr.Transport{
 			"local": localClient(filepath.Join(d.q.Dir, queue.Private, "local")),
+			// error(8) as retry: an address that cannot be resolved now
+			// (a domain table is unavailable) waits in the queue.
+			"retry": func(local.Request) ([]local.Result, error) { return nil, errors.New("address resolver failure") },
 		},
 		Notify:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Failure),
 		Report:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Verify),
@@ -274,6 +284,7 @@ func runLocal(dir string) error {
 		Settings: settings,
 		Logf:     d.log.Info,
 		Warnf:    d.log.Warning,
+		Errorf:   d.log.Error,
 		IsLocal:  rs.IsLocalDomain,
 		Resubmit: func(sender string, rcpts []string, content io.Reader) (string, error) {
 			id, err := clean.Process(&cleanup.Submission{Sender: sender, Recipients: rcpts, UID: -1}, content)

@@ -67,14 +67,9 @@ func (r *runner) build(spec string) error {
 			mode = st.Mode().Perm()
 			uid, gid = fileOwner(st)
 		}
-		if ix, err := maps.OpenIndex(path); err == nil {
-			err = ix.Each(func(k, v []byte) bool { return b.Add(k, v) == nil })
-			ix.Close()
-			if err != nil {
-				return fatalf("%v", maps.IndexError(path, err))
-			}
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return fatalf("%v", maps.IndexError(path, err))
+		err := maps.EachIndexed(path, func(k, v []byte) bool { return b.Add(k, v) == nil })
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fatalf("%v", err)
 		}
 	} else {
 		fh, err := os.Open(name)

@@ -289,22 +289,17 @@ func (r *runner) deleteKey(key string) (int, error) {
 		if err != nil {
 			return 1, err
 		}
-		ix, err := maps.OpenIndex(path)
-		if err != nil {
-			return 1, fatalf("%v", maps.IndexError(path, err))
-		}
 		b := &maps.Builder{Sorted: maps.SortedType(typ)}
 		found := false
-		err = ix.Each(func(ek, ev []byte) bool {
+		err = maps.EachIndexed(path, func(ek, ev []byte) bool {
 			if string(ek) == string(k) {
 				found = true
 				return true
 			}
 			return b.Add(ek, ev) == nil
 		})
-		ix.Close()
 		if err != nil {
-			return 1, fatalf("%v", maps.IndexError(path, err))
+			return 1, fatalf("%v", err)
 		}
 		if !found {
 			continue
