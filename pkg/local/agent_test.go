@@ -102,7 +102,7 @@ func newEnv(t *testing.T, params map[string]string) *env {
 	for k, v := range params {
 		all[k] = strings.ReplaceAll(v, "$DIR", dir)
 	}
-	s, err := SettingsFrom(func(n string) string { return all[n] })
+	s, err := SettingsFrom(mainCF(all))
 	if err != nil {
 		t.Fatal(err)
 	}
