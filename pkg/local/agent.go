@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"postdove/pkg/addr"
 	"postdove/pkg/aliases"
 	"postdove/pkg/maps"
 	"postdove/pkg/mbox"
@@ -278,11 +279,26 @@ func FormatDelay(d time.Duration) string {
 }
 
 // splitAddr splits user@domain at the last @.
-func splitAddr(addr string) (local, domain string) {
+func splitAddr(address string) (local, domain string) {
+	addr := addr.Unquote(address)
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		return addr[:i], addr[i+1:]
 	}
 	return addr, ""
+}
+
+// localParts splits a local recipient as local(8) does: the local part in
+// internal form and lower case, its user part and its extension (after
+// the first recipient_delimiter). An extension holding a '/' is illegal:
+// it is dropped, local becomes the user part, and illegal is true.
+func (a *Agent) localParts(address string) (local, user, ext, domain string, illegal bool) {
+	local, domain = splitAddr(address)
+	local = strings.ToLower(local)
+	user, ext, _ = a.splitExtension(local)
+	if strings.Contains(ext, "/") {
+		return user, user, "", domain, true
+	}
+	return local, user, ext, domain, false
 }
 
 // splitExtension splits local at the first recipient_delimiter character.
@@ -322,9 +338,11 @@ func (d *delivery) recipient(b branch) {
 		d.finish(b, Bounced, "5.4.6", "mail forwarding loop for "+b.addr, began)
 		return
 	}
-	local, domain := splitAddr(b.addr)
-	local = strings.ToLower(local)
-	user, ext, _ := d.a.splitExtension(local)
+	local, user, ext, domain, illegal := d.a.localParts(b.addr)
+	if illegal {
+		full, _ := splitAddr(b.addr)
+		d.a.note(fmt.Sprintf("warning: %s: address with illegal extension: %s", d.req.QueueID, strings.ToLower(full)))
+	}
 	if d.alias(b, local, user) {
 		return
 	}
@@ -611,9 +629,9 @@ func (d *delivery) forward(b branch, local, user, ext string) bool {
 // $home, $shell, $recipient, $extension, $domain, $local, $mailbox and
 // $recipient_delimiter (the delimiter found in the address). A name
 // without a value (no extension, no account) is unknown.
-func (a *Agent) attrs(addr, local, user, ext string, u *User) func(string) (string, bool) {
-	_, domain := splitAddr(addr)
-	vals := map[string]string{"user": user, "recipient": addr, "domain": domain, "local": local, "mailbox": user}
+func (a *Agent) attrs(address, local, user, ext string, u *User) func(string) (string, bool) {
+	_, domain := splitAddr(address)
+	vals := map[string]string{"user": user, "recipient": addr.Unquote(address), "domain": domain, "local": local, "mailbox": user}
 	if _, e, delim := a.splitExtension(local); e != "" && e == ext {
 		vals["extension"], vals["recipient_delimiter"] = ext, delim
 	}
@@ -694,9 +712,7 @@ func (d *delivery) command(b branch, command string, c creds, began time.Time) {
 		return
 	}
 	d.seen[key] = true
-	local, domain := splitAddr(b.addr)
-	local = strings.ToLower(local)
-	user, ext, _ := d.a.splitExtension(local)
+	local, user, ext, domain, _ := d.a.localParts(b.addr)
 	u, _ := d.a.lookupUser(user)
 	j, ok := d.commandJob(b, command, local, user, ext, domain, u, allowed(d.a.Settings.DeliveredHeader, "command"), began)
 	if ok {
@@ -711,7 +727,8 @@ func (d *delivery) commandJob(b branch, command, local, user, ext, domain string
 	s := d.a.Settings
 	j := job{Kind: jobCommand, Command: command, Timeout: s.CommandTimeLimit,
 		FromLine: fromLine(b.sender, time.Now()), Prefix: d.deliveryHeaders(b, delivered),
-		Env: d.commandEnv(b, local, ext, domain, u)}
+		Env: d.commandEnv(b, local, user, ext, domain, u)}
+	j.Dir = s.QueueDirectory // where Postfix's local(8) runs, and its commands with it
 	if s.CommandDirectory != "" {
 		dir, _, err := postconf.ExpandAttrs(s.CommandDirectory, d.a.attrs(b.addr, local, user, ext, u), s.ExecDirFilter)
 		if err != nil {
@@ -732,7 +749,7 @@ func (d *delivery) commandJob(b branch, command, local, user, ext, domain string
 // by command_expansion_filter (characters outside it become '_'), so a
 // command that uses $SENDER or $EXTENSION unquoted in a shell never runs
 // what an address holds.
-func (d *delivery) commandEnv(b branch, local, ext, domain string, u *User) []string {
+func (d *delivery) commandEnv(b branch, local, user, ext, domain string, u *User) []string {
 	env := []string{"PATH=/usr/bin:/bin"}
 	for _, name := range []string{"TZ", "LANG", "MAIL_CONFIG"} {
 		if v, ok := os.LookupEnv(name); ok {
@@ -742,13 +759,17 @@ func (d *delivery) commandEnv(b branch, local, ext, domain string, u *User) []st
 	var attrs []string
 	if u != nil {
 		attrs = append(attrs, "HOME", u.Home, "LOGNAME", u.Name, "USER", u.Name, "SHELL", u.Shell)
+	} else {
+		attrs = append(attrs, "LOGNAME", user, "USER", user)
 	}
 	orig := b.rcpt.Orig
 	if orig == "" {
 		orig = b.rcpt.Address
 	}
-	attrs = append(attrs, "SENDER", b.sender, "RECIPIENT", b.addr, "LOCAL", local,
-		"DOMAIN", domain, "ORIGINAL_RECIPIENT", orig)
+	// Addresses in their internal form, as Postfix passes them: "a b"@c
+	// is a b@c.
+	attrs = append(attrs, "SENDER", addr.Unquote(b.sender), "RECIPIENT", addr.Unquote(b.addr), "LOCAL", local,
+		"DOMAIN", domain, "ORIGINAL_RECIPIENT", addr.Unquote(orig))
 	if ext != "" {
 		attrs = append(attrs, "EXTENSION", ext)
 	}

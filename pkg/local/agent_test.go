@@ -98,6 +98,7 @@ func newEnv(t *testing.T, params map[string]string) *env {
 		"mydestination":        domain + ", localhost",
 		"mail_spool_directory": e.spool,
 		"alias_maps":           "",
+		"queue_directory":      dir,
 	}
 	for k, v := range params {
 		all[k] = strings.ReplaceAll(v, "$DIR", dir)

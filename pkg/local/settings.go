@@ -34,6 +34,7 @@ type Settings struct {
 	ExpandOwnerAlias    bool     // expand_owner_alias
 	LocalCommandShell   string   // local_command_shell
 	CommandDirectory    string   // command_execution_directory
+	QueueDirectory      string   // queue_directory: commands run there by default
 	StrictOwnership     bool     // strict_mailbox_ownership
 	CommandFilter       string   // command_expansion_filter
 	ForwardFilter       string   // forward_expansion_filter
@@ -105,6 +106,7 @@ func SettingsFrom(get func(name string) string) (Settings, error) {
 	}
 	s.LocalCommandShell = val("local_command_shell")
 	s.CommandDirectory = val("command_execution_directory")
+	s.QueueDirectory = val("queue_directory")
 	s.CommandFilter = val("command_expansion_filter")
 	s.ForwardFilter = val("forward_expansion_filter")
 	s.ExecDirFilter = val("execution_directory_expansion_filter")
