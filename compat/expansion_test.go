@@ -15,10 +15,12 @@ import (
 
 // expansionScript writes what a delivery command gets (its arguments,
 // working directory and local(8)'s environment) to a new file in OUT,
-// written whole in OUT/tmp first. It hands the addresses to eval before:
+// written whole in OUT/tmp first. It hands each address to eval before:
 // a value that held live shell syntax would run there.
 const expansionScript = `#!/bin/sh
-eval "true $SENDER $RECIPIENT $EXTENSION $LOCAL $ORIGINAL_RECIPIENT" >/dev/null 2>&1
+for v in "$SENDER" "$RECIPIENT" "$EXTENSION" "$LOCAL" "$ORIGINAL_RECIPIENT"; do
+	(eval "true $v") >/dev/null 2>&1
+done
 f=$(mktemp OUT/tmp/dump.XXXXXX)
 {
 	echo "ARGV: $*"
@@ -53,7 +55,13 @@ func TestRuntimeCommandExpansionMatchesPostfix(t *testing.T) {
 	if err := os.WriteFile(script, []byte(strings.ReplaceAll(expansionScript, "OUT", out)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pwned := filepath.Join(dir, "pwned")
+	// Where the commands' users could create the file.
+	shared := filepath.Join(dir, "shared")
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(shared, 0o1777)
+	pwned := filepath.Join(shared, "pwned")
 	touch := "`touch${IFS}" + pwned + "`"
 	opt := oracle.PostfixOptions{
 		MainCF: "recipient_delimiter = +\nhome_mailbox = Maildir/\n" +
