@@ -149,3 +149,49 @@ func TestRuntimeCommandExpansionMatchesPostfix(t *testing.T) {
 		t.Errorf("postfix did not choose ~/.forward+_id_:\n%s", fmt.Sprint(dumps[0]))
 	}
 }
+
+// TestRuntimeForwardPathMatchesPostfix compares which ~/.forward file
+// forward_path picks: $mailbox is the whole local part, a main.cf
+// parameter ($myhostname) is no attribute (the entry is skipped, as is
+// one naming $extension of an address without one), $extension is
+// censored by forward_expansion_filter; and luser_relay's $extension is
+// not censored.
+func TestRuntimeForwardPathMatchesPostfix(t *testing.T) {
+	var lines [2][]string
+	for i, sys := range []string{"postfix", "postdove"} {
+		dir, err := os.MkdirTemp("/var/tmp", "runtime-fwdpath-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.Chmod(dir, 0o755)
+		u := oracle.AddUser(t, dir, "rtfwdp")
+		opt := oracle.PostfixOptions{MainCF: "recipient_delimiter = +\nhome_mailbox = Maildir/\n" +
+			"forward_path = $home/.fwd-main-$myhostname, $home/.fwd-$mailbox, $home/.fwd-$extension, $home/.forward\n" +
+			"luser_relay = " + u.Name + "+$extension\n"}
+		var inst *oracle.Instance
+		if sys == "postfix" {
+			inst = oracle.StartPostfix(t, opt)
+		} else {
+			inst = oracle.StartPostdove(t, opt)
+		}
+		for _, name := range []string{".fwd-main-mail.example.test", ".fwd-" + u.Name + "+ext", ".fwd-a&b", ".fwd-a_b", ".forward"} {
+			p := filepath.Join(u.Home, name)
+			if err := os.WriteFile(p, []byte("\"|/bin/echo "+name+"\"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Chown(p, u.UID, u.GID)
+		}
+		rcpts := []string{u.Name + "+ext", "nosuch+a&b", "nosuch"}
+		for _, r := range rcpts {
+			runtimeSend(t, inst, "Subject: forward_path\n\nbody\n", r)
+		}
+		log := runtimeWaitCount(inst, "relay=local", len(rcpts), 20*time.Second)
+		lines[i] = runtimeLocalLines(log, map[string]string{u.Name: "USER"})
+		inst.Stop()
+	}
+	runtimeCompareLines(t, "forward_path", lines)
+	if len(lines[0]) != 3 {
+		t.Errorf("postfix made %d deliveries, want 3", len(lines[0]))
+	}
+}

@@ -631,7 +631,7 @@ func (d *delivery) forward(b branch, local, user, ext string) bool {
 // without a value (no extension, no account) is unknown.
 func (a *Agent) attrs(address, local, user, ext string, u *User) func(string) (string, bool) {
 	_, domain := splitAddr(address)
-	vals := map[string]string{"user": user, "recipient": addr.Unquote(address), "domain": domain, "local": local, "mailbox": user}
+	vals := map[string]string{"user": user, "recipient": addr.Unquote(address), "domain": domain, "local": local, "mailbox": local}
 	if _, e, delim := a.splitExtension(local); e != "" && e == ext {
 		vals["extension"], vals["recipient_delimiter"] = ext, delim
 	}
