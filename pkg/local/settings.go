@@ -59,41 +59,32 @@ func SettingsFrom(get func(name string) string) (Settings, error) {
 	if s.MyOrigin == "" {
 		s.MyOrigin = s.MyHostname
 	}
-	s.MyDestination = splitList(val("mydestination"))
+	s.MyDestination = postconf.SplitList(val("mydestination"))
 	s.RecipientDelimiter = val("recipient_delimiter")
-	for _, m := range splitList(val("alias_maps")) {
+	for _, m := range postconf.SplitList(val("alias_maps")) {
 		if !strings.HasPrefix(m, "nis:") {
 			s.AliasMaps = append(s.AliasMaps, m)
 		}
 	}
-	s.ForwardPath = splitList(val("forward_path"))
-	s.MailboxCommandMaps = splitList(val("mailbox_command_maps"))
+	s.ForwardPath = postconf.SplitList(val("forward_path"))
+	s.MailboxCommandMaps = postconf.SplitList(val("mailbox_command_maps"))
 	s.MailboxCommand = val("mailbox_command")
 	s.HomeMailbox = val("home_mailbox")
 	s.MailSpoolDirectory = val("mail_spool_directory")
 	s.DefaultPrivs = val("default_privs")
-	mainCF := filepath.Join(val("config_directory"), "main.cf")
-	u, err := LookupPasswd(passwdFile, s.DefaultPrivs)
-	switch {
-	case err != nil:
-		return s, fmt.Errorf("file %s: parameter default_privs: %v", mainCF, err)
-	case u == nil:
-		return s, fmt.Errorf("file %s: parameter default_privs: unknown user name value: %s", mainCF, s.DefaultPrivs)
-	case u.Uid == 0:
-		return s, fmt.Errorf("file %s: parameter default_privs: user %s has privileged user ID", mainCF, s.DefaultPrivs)
-	case u.Gid == 0:
-		return s, fmt.Errorf("file %s: parameter default_privs: user %s has privileged group ID", mainCF, s.DefaultPrivs)
+	var err error
+	if s.DefaultUID, s.DefaultGID, err = DefaultPrivs(get); err != nil {
+		return s, err
 	}
-	s.DefaultUID, s.DefaultGID = u.Uid, u.Gid
 	s.LuserRelay = val("luser_relay")
 	d, err := postconf.ParseDuration(val("command_time_limit"), 's')
 	if err != nil {
 		return s, fmt.Errorf("bad time value: command_time_limit = %s", val("command_time_limit"))
 	}
 	s.CommandTimeLimit = d
-	s.AllowMailToCommands = splitList(val("allow_mail_to_commands"))
-	s.AllowMailToFiles = splitList(val("allow_mail_to_files"))
-	s.DeliveredHeader = splitList(val("prepend_delivered_header"))
+	s.AllowMailToCommands = postconf.SplitList(val("allow_mail_to_commands"))
+	s.AllowMailToFiles = postconf.SplitList(val("allow_mail_to_files"))
+	s.DeliveredHeader = postconf.SplitList(val("prepend_delivered_header"))
 	for _, b := range []struct {
 		name string
 		p    *bool
@@ -113,15 +104,28 @@ func SettingsFrom(get func(name string) string) (Settings, error) {
 	return s, nil
 }
 
-// passwdFile is where SettingsFrom looks up default_privs.
-const passwdFile = "/etc/passwd"
-
-// splitList splits a Postfix list on commas and white space.
-func splitList(v string) []string {
-	return strings.FieldsFunc(v, func(r rune) bool {
-		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
-	})
+// DefaultPrivs resolves default_privs through get (postconf's
+// Config.Get): its user and group ID, or Postfix's fatal error naming
+// main.cf when the account is unknown or has root's user or group ID.
+func DefaultPrivs(get func(name string) string) (uid, gid int, err error) {
+	name := get("default_privs")
+	mainCF := filepath.Join(get("config_directory"), "main.cf")
+	u, err := LookupPasswd(passwdFile, name)
+	switch {
+	case err != nil:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: %v", mainCF, err)
+	case u == nil:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: unknown user name value: %s", mainCF, name)
+	case u.Uid == 0:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: user %s has privileged user ID", mainCF, name)
+	case u.Gid == 0:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: user %s has privileged group ID", mainCF, name)
+	}
+	return u.Uid, u.Gid, nil
 }
+
+// passwdFile is where DefaultPrivs looks up default_privs.
+const passwdFile = "/etc/passwd"
 
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
