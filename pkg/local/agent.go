@@ -185,12 +185,17 @@ type branch struct {
 const maxLevel = 100
 
 // Deliver delivers req to each recipient and returns the results, in
-// order, after logging them.
+// order, after logging them. Each recipient is delivered as Postfix's
+// local(8) delivers one request (local_destination_recipient_limit = 1):
+// duplicates are eliminated within its own expansion only, so alice and
+// alice+ext, or a list and one of its members, each get their delivery
+// and their maillog line.
 func (a *Agent) Deliver(req Request) []Result {
 	a.init()
-	d := &delivery{a: a, req: req, seen: map[string]bool{}, start: time.Now()}
+	d := &delivery{a: a, req: req, start: time.Now()}
 	d.looped = d.scanDeliveredTo()
 	for _, r := range req.Recipients {
+		d.seen = map[string]bool{}
 		d.recipient(branch{rcpt: r, addr: r.Address, sender: req.Sender})
 	}
 	return d.results
