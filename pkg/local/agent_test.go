@@ -247,7 +247,7 @@ func (e *env) recorder() (script, out string) {
 	out = filepath.Join(e.dir, "out")
 	os.Mkdir(out, 0777)
 	os.Chmod(out, 0777)
-	script = e.write("rec.sh", "#!/bin/sh\nd="+out+"/$(id -u)\nmkdir -p $d\nid -u > $d/uid\nenv | sort > $d/env\necho \"$@\" > $d/args\ncat > $d/msg\necho 'some output' >&2\nexit ${CODE:-0}\n", 0755)
+	script = e.write("rec.sh", "#!/bin/sh\nd="+out+"/$(id -u)\nmkdir -p $d\nid -u > $d/uid\npwd > $d/pwd\nenv | sort > $d/env\necho \"$@\" > $d/args\ncat > $d/msg\necho 'some output' >&2\nexit ${CODE:-0}\n", 0755)
 	return script, out
 }
 
@@ -280,6 +280,32 @@ func TestMailboxCommand(t *testing.T) {
 	if got := strings.TrimSpace(read(t, filepath.Join(out, strconv.Itoa(nobody.Uid), "uid"))); got != strconv.Itoa(nobody.Uid) {
 		t.Errorf("root's command ran as uid %s", got)
 	}
+}
+
+// Commands run in queue_directory, or in command_execution_directory
+// expanded with the recipient's attributes, each censored by
+// execution_directory_expansion_filter; a malformed value defers.
+func TestCommandExecutionDirectory(t *testing.T) {
+	e := newEnv(t, map[string]string{"recipient_delimiter": "+"})
+	script, out := e.recorder()
+	e.agent.Settings.MailboxCommand = script
+	a := lookup(t, userA)
+	pwd := filepath.Join(out, strconv.Itoa(a.Uid), "pwd")
+	expect(t, one(t, e.deliver(testMsg, userA+"@"+domain)), Sent, "2.0.0", "delivered to command")
+	if got := strings.TrimSpace(read(t, pwd)); got != e.dir {
+		t.Errorf("command ran in %s, want queue_directory %s", got, e.dir)
+	}
+	dir := filepath.Join(e.dir, "x-a_b_c_d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.agent.Settings.CommandDirectory = e.dir + "/x-$extension"
+	expect(t, one(t, e.deliver(testMsg, userA+"+a;b c`d@"+domain)), Sent, "2.0.0", "delivered to command")
+	if got := strings.TrimSpace(read(t, pwd)); got != dir {
+		t.Errorf("command ran in %s, want %s", got, dir)
+	}
+	e.agent.Settings.CommandDirectory = "${home"
+	expect(t, one(t, e.deliver(testMsg, userA+"@"+domain)), Deferred, "4.3.5", "mail system configuration error")
 }
 
 func TestCommandExitStatus(t *testing.T) {
