@@ -14,9 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"postdove/pkg/addr"
 	"postdove/pkg/aliases"
 	"postdove/pkg/maps"
 	"postdove/pkg/mbox"
+	"postdove/pkg/postconf"
 )
 
 // Recipient is one recipient of the queued message.
@@ -183,12 +185,17 @@ type branch struct {
 const maxLevel = 100
 
 // Deliver delivers req to each recipient and returns the results, in
-// order, after logging them.
+// order, after logging them. Each recipient is delivered as Postfix's
+// local(8) delivers one request (local_destination_recipient_limit = 1):
+// duplicates are eliminated within its own expansion only, so alice and
+// alice+ext, or a list and one of its members, each get their delivery
+// and their maillog line.
 func (a *Agent) Deliver(req Request) []Result {
 	a.init()
-	d := &delivery{a: a, req: req, seen: map[string]bool{}, start: time.Now()}
+	d := &delivery{a: a, req: req, start: time.Now()}
 	d.looped = d.scanDeliveredTo()
 	for _, r := range req.Recipients {
+		d.seen = map[string]bool{}
 		d.recipient(branch{rcpt: r, addr: r.Address, sender: req.Sender})
 	}
 	return d.results
@@ -289,11 +296,26 @@ func FormatDelay(d time.Duration) string {
 }
 
 // splitAddr splits user@domain at the last @.
-func splitAddr(addr string) (local, domain string) {
+func splitAddr(address string) (local, domain string) {
+	addr := addr.Unquote(address)
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		return addr[:i], addr[i+1:]
 	}
 	return addr, ""
+}
+
+// localParts splits a local recipient as local(8) does: the local part in
+// internal form and lower case, its user part and its extension (after
+// the first recipient_delimiter). An extension holding a '/' is illegal:
+// it is dropped, local becomes the user part, and illegal is true.
+func (a *Agent) localParts(address string) (local, user, ext, domain string, illegal bool) {
+	local, domain = splitAddr(address)
+	local = strings.ToLower(local)
+	user, ext, _ = a.splitExtension(local)
+	if strings.Contains(ext, "/") {
+		return user, user, "", domain, true
+	}
+	return local, user, ext, domain, false
 }
 
 // splitExtension splits local at the first recipient_delimiter character.
@@ -333,9 +355,11 @@ func (d *delivery) recipient(b branch) {
 		d.finish(b, Bounced, "5.4.6", "mail forwarding loop for "+b.addr, began)
 		return
 	}
-	local, domain := splitAddr(b.addr)
-	local = strings.ToLower(local)
-	user, ext, _ := d.a.splitExtension(local)
+	local, user, ext, domain, illegal := d.a.localParts(b.addr)
+	if illegal {
+		full, _ := splitAddr(b.addr)
+		d.a.note(fmt.Sprintf("warning: %s: address with illegal extension: %s", d.req.QueueID, strings.ToLower(full)))
+	}
 	if d.alias(b, local, user) {
 		return
 	}
@@ -418,8 +442,13 @@ func (a *Agent) ownerPrivs(path string) *creds {
 	return a.defaultPrivs()
 }
 
+// defaultPrivs are default_privs' uid and gid, which SettingsFrom
+// resolved; never root's, even for Settings made by hand.
 func (a *Agent) defaultPrivs() *creds {
-	if u, err := a.lookupUser(a.Settings.DefaultPrivs); err == nil && u != nil {
+	if s := a.Settings; s.DefaultUID > 0 && s.DefaultGID > 0 {
+		return &creds{s.DefaultUID, s.DefaultGID}
+	}
+	if u, err := a.lookupUser(a.Settings.DefaultPrivs); err == nil && u != nil && u.Uid > 0 && u.Gid > 0 {
 		return &creds{u.Uid, u.Gid}
 	}
 	return &creds{65534, 65534}
@@ -544,8 +573,8 @@ func (d *delivery) forward(b branch, local, user, ext string) bool {
 	}
 	c := creds{u.Uid, u.Gid}
 	for _, p := range d.a.Settings.ForwardPath {
-		path := d.a.expandRecipient(p, b.addr, local, user, ext, u)
-		if path == "" || !filepath.IsAbs(path) {
+		path, ok := d.a.expandRecipient(p, b.addr, local, user, ext, u, d.a.Settings.ForwardFilter)
+		if !ok || path == "" || !filepath.IsAbs(path) {
 			continue
 		}
 		rep, err := d.a.pool.do(c, job{Kind: jobRead, Path: path}, nil)
@@ -581,26 +610,37 @@ func (d *delivery) forward(b branch, local, user, ext string) bool {
 	return false
 }
 
-// expandRecipient expands $user, $home, $shell, $recipient, $extension,
-// $domain, $local, $mailbox and $recipient_delimiter in forward_path and
-// luser_relay.
-func (a *Agent) expandRecipient(v, addr, local, user, ext string, u *User) string {
-	_, domain := splitAddr(addr)
-	vals := map[string]string{
-		"user": user, "recipient": addr, "extension": ext, "domain": domain,
-		"local": local, "mailbox": user,
-		"recipient_delimiter": "",
-	}
-	if ext != "" && a.Settings.RecipientDelimiter != "" {
-		vals["recipient_delimiter"] = a.Settings.RecipientDelimiter[:1]
+// attrs are local(8)'s attributes of one recipient for $name expansion
+// in forward_path, luser_relay and command_execution_directory: $user,
+// $home, $shell, $recipient, $extension, $domain, $local, $mailbox and
+// $recipient_delimiter (the delimiter found in the address). A name
+// without a value (no extension, no account) is unknown.
+func (a *Agent) attrs(address, local, user, ext string, u *User) func(string) (string, bool) {
+	_, domain := splitAddr(address)
+	vals := map[string]string{"user": user, "recipient": addr.Unquote(address), "domain": domain, "local": local, "mailbox": local}
+	if _, e, delim := a.splitExtension(local); e != "" && e == ext {
+		vals["extension"], vals["recipient_delimiter"] = ext, delim
 	}
 	if u != nil {
 		vals["home"], vals["shell"] = u.Home, u.Shell
 	}
-	return expandParams(v, func(n string) (string, bool) {
-		x := vals[strings.ToLower(n)]
-		return x, x != ""
-	})
+	return func(name string) (string, bool) {
+		v, ok := vals[name]
+		return v, ok
+	}
+}
+
+// expandRecipient expands v with the recipient's attributes (see attrs),
+// each value censored by filter as Postfix's *_expansion_filter does; ok
+// is false when v names an unknown attribute ($extension of an address
+// without one) or is malformed: Postfix then skips the value.
+func (a *Agent) expandRecipient(v, addr, local, user, ext string, u *User, filter string) (string, bool) {
+	out, undef, err := postconf.ExpandAttrs(v, a.attrs(addr, local, user, ext, u), filter)
+	if err != nil {
+		a.note(fmt.Sprintf("warning: %s: %v", v, err))
+		return "", false
+	}
+	return out, !undef
 }
 
 // deliveryHeaders are the headers prepended for one delivery.
@@ -664,20 +704,43 @@ func (d *delivery) command(b branch, command string, c creds, began time.Time) {
 		return
 	}
 	d.seen[key] = true
-	local, domain := splitAddr(b.addr)
-	user, ext, _ := d.a.splitExtension(strings.ToLower(local))
+	local, user, ext, domain, _ := d.a.localParts(b.addr)
 	u, _ := d.a.lookupUser(user)
-	j := job{Kind: jobCommand, Command: command, Timeout: d.a.Settings.CommandTimeLimit,
-		Dir: d.a.Settings.CommandDirectory, FromLine: fromLine(b.sender, time.Now()),
-		Prefix: d.deliveryHeaders(b, allowed(d.a.Settings.DeliveredHeader, "command")),
-		Env:    d.commandEnv(b, strings.ToLower(local), user, ext, domain, u)}
-	if sh := d.a.Settings.LocalCommandShell; sh != "" {
-		j.Shell = append(strings.Fields(sh), "-c")
+	j, ok := d.commandJob(b, command, local, user, ext, domain, u, allowed(d.a.Settings.DeliveredHeader, "command"), began)
+	if ok {
+		d.report(b, d.run(c, j), "delivered to command: "+command, began)
 	}
-	d.report(b, d.run(c, j), "delivered to command: "+command, began)
 }
 
-// commandEnv is the environment of a delivery command, as local(8) sets it.
+// commandJob is the job that pipes the message into command for the
+// recipient of b; false (the delivery deferred) when
+// command_execution_directory cannot be expanded.
+func (d *delivery) commandJob(b branch, command, local, user, ext, domain string, u *User, delivered bool, began time.Time) (job, bool) {
+	s := d.a.Settings
+	j := job{Kind: jobCommand, Command: command, Timeout: s.CommandTimeLimit,
+		FromLine: fromLine(b.sender, time.Now()), Prefix: d.deliveryHeaders(b, delivered),
+		Env: d.commandEnv(b, local, user, ext, domain, u)}
+	j.Dir = s.QueueDirectory // where Postfix's local(8) runs, and its commands with it
+	if s.CommandDirectory != "" {
+		dir, _, err := postconf.ExpandAttrs(s.CommandDirectory, d.a.attrs(b.addr, local, user, ext, u), s.ExecDirFilter)
+		if err != nil {
+			d.a.note(fmt.Sprintf("warning: bad command_execution_directory value: %s: %v", s.CommandDirectory, err))
+			d.finish(b, Deferred, "4.3.5", "mail system configuration error", began)
+			return j, false
+		}
+		j.Dir = dir
+	}
+	if sh := s.LocalCommandShell; sh != "" {
+		j.Shell = append(strings.Fields(sh), "-c")
+	}
+	return j, true
+}
+
+// commandEnv is the environment of a delivery command, as local(8) sets
+// it: every value that comes from the message or the account is censored
+// by command_expansion_filter (characters outside it become '_'), so a
+// command that uses $SENDER or $EXTENSION unquoted in a shell never runs
+// what an address holds.
 func (d *delivery) commandEnv(b branch, local, user, ext, domain string, u *User) []string {
 	env := []string{"PATH=/usr/bin:/bin"}
 	for _, name := range []string{"TZ", "LANG", "MAIL_CONFIG"} {
@@ -685,17 +748,25 @@ func (d *delivery) commandEnv(b branch, local, user, ext, domain string, u *User
 			env = append(env, name+"="+v)
 		}
 	}
+	var attrs []string
 	if u != nil {
-		env = append(env, "HOME="+u.Home, "LOGNAME="+u.Name, "USER="+u.Name, "SHELL="+u.Shell)
+		attrs = append(attrs, "HOME", u.Home, "LOGNAME", u.Name, "USER", u.Name, "SHELL", u.Shell)
+	} else {
+		attrs = append(attrs, "LOGNAME", user, "USER", user)
 	}
 	orig := b.rcpt.Orig
 	if orig == "" {
 		orig = b.rcpt.Address
 	}
-	env = append(env, "SENDER="+b.sender, "RECIPIENT="+b.addr, "LOCAL="+local,
-		"DOMAIN="+domain, "ORIGINAL_RECIPIENT="+orig)
+	// Addresses in their internal form, as Postfix passes them: "a b"@c
+	// is a b@c.
+	attrs = append(attrs, "SENDER", addr.Unquote(b.sender), "RECIPIENT", addr.Unquote(b.addr), "LOCAL", local,
+		"DOMAIN", domain, "ORIGINAL_RECIPIENT", addr.Unquote(orig))
 	if ext != "" {
-		env = append(env, "EXTENSION="+ext)
+		attrs = append(attrs, "EXTENSION", ext)
+	}
+	for i := 0; i < len(attrs); i += 2 {
+		env = append(env, attrs[i]+"="+postconf.FilterChars(attrs[i+1], d.a.Settings.CommandFilter))
 	}
 	return env
 }
@@ -745,14 +816,9 @@ func (d *delivery) mailbox(b branch, local, user, ext, domain string, began time
 		if u.Uid == 0 {
 			c = *d.a.defaultPrivs()
 		}
-		j := job{Kind: jobCommand, Command: command, Timeout: s.CommandTimeLimit,
-			Dir: s.CommandDirectory, FromLine: fromLine(b.sender, time.Now()),
-			Prefix: d.deliveryHeaders(b, true),
-			Env:    d.commandEnv(b, local, user, ext, domain, u)}
-		if sh := s.LocalCommandShell; sh != "" {
-			j.Shell = append(strings.Fields(sh), "-c")
+		if j, ok := d.commandJob(b, command, local, user, ext, domain, u, true, began); ok {
+			d.report(b, d.run(c, j), "delivered to command: "+command, began)
 		}
-		d.report(b, d.run(c, j), "delivered to command: "+command, began)
 		return
 	}
 	var path string
@@ -822,7 +888,7 @@ func prepareSpool(path string, u *User) (func(), error) {
 // unknown handles a recipient without alias, .forward or account.
 func (d *delivery) unknown(b branch, local, user, ext string, began time.Time) {
 	if relay := d.a.Settings.LuserRelay; relay != "" && b.expType != "luser" {
-		addr := d.a.expandRecipient(relay, b.addr, local, user, ext, nil)
+		addr, _ := d.a.expandRecipient(relay, b.addr, local, user, ext, nil, "")
 		if addr != "" && !strings.EqualFold(addr, b.addr) {
 			nb := b
 			nb.parent, nb.level, nb.expType = b.addr, b.level+1, "luser"

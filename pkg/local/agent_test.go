@@ -100,11 +100,12 @@ func newEnv(t *testing.T, params map[string]string) *env {
 		"mydestination":        domain + ", localhost",
 		"mail_spool_directory": e.spool,
 		"alias_maps":           "",
+		"queue_directory":      dir,
 	}
 	for k, v := range params {
 		all[k] = strings.ReplaceAll(v, "$DIR", dir)
 	}
-	s, err := SettingsFrom(func(n string) string { return all[n] })
+	s, err := SettingsFrom(mainCF(all))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func (e *env) recorder() (script, out string) {
 	out = filepath.Join(e.dir, "out")
 	os.Mkdir(out, 0777)
 	os.Chmod(out, 0777)
-	script = e.write("rec.sh", "#!/bin/sh\nd="+out+"/$(id -u)\nmkdir -p $d\nid -u > $d/uid\nenv | sort > $d/env\necho \"$@\" > $d/args\ncat > $d/msg\necho 'some output' >&2\nexit ${CODE:-0}\n", 0755)
+	script = e.write("rec.sh", "#!/bin/sh\nd="+out+"/$(id -u)\nmkdir -p $d\nid -u > $d/uid\npwd > $d/pwd\nenv | sort > $d/env\necho \"$@\" > $d/args\ncat > $d/msg\necho 'some output' >&2\nexit ${CODE:-0}\n", 0755)
 	return script, out
 }
 
@@ -292,6 +293,32 @@ func TestMailboxCommandMapsUnavailable(t *testing.T) {
 	if want := "warning: " + spec + " lookup error for \"" + userA + "\"\n"; !strings.Contains(e.logbuf.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, e.logbuf.String())
 	}
+}
+
+// Commands run in queue_directory, or in command_execution_directory
+// expanded with the recipient's attributes, each censored by
+// execution_directory_expansion_filter; a malformed value defers.
+func TestCommandExecutionDirectory(t *testing.T) {
+	e := newEnv(t, map[string]string{"recipient_delimiter": "+"})
+	script, out := e.recorder()
+	e.agent.Settings.MailboxCommand = script
+	a := lookup(t, userA)
+	pwd := filepath.Join(out, strconv.Itoa(a.Uid), "pwd")
+	expect(t, one(t, e.deliver(testMsg, userA+"@"+domain)), Sent, "2.0.0", "delivered to command")
+	if got := strings.TrimSpace(read(t, pwd)); got != e.dir {
+		t.Errorf("command ran in %s, want queue_directory %s", got, e.dir)
+	}
+	dir := filepath.Join(e.dir, "x-a_b_c_d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.agent.Settings.CommandDirectory = e.dir + "/x-$extension"
+	expect(t, one(t, e.deliver(testMsg, userA+"+a;b c`d@"+domain)), Sent, "2.0.0", "delivered to command")
+	if got := strings.TrimSpace(read(t, pwd)); got != dir {
+		t.Errorf("command ran in %s, want %s", got, dir)
+	}
+	e.agent.Settings.CommandDirectory = "${home"
+	expect(t, one(t, e.deliver(testMsg, userA+"@"+domain)), Deferred, "4.3.5", "mail system configuration error")
 }
 
 func TestCommandExitStatus(t *testing.T) {
@@ -362,13 +389,15 @@ func TestAliases(t *testing.T) {
 	}
 	expect(t, one(t, e.deliver(testMsg, "incl@"+domain)), Sent, "2.0.0", "delivered to mailbox")
 	expect(t, one(t, e.deliver(testMsg, "inclpipe@"+domain)), Bounced, "5.7.1", "mail to command is restricted")
-	// Duplicates: team and pdlalice in one message make one copy each.
+	// Duplicates are eliminated within one recipient's expansion, as
+	// Postfix's local(8) does with one recipient per request: team and
+	// pdlalice in one message make two copies for pdlalice, each logged.
 	before := strings.Count(read(t, filepath.Join(e.spool, userA)), "\nFrom carol")
 	rs = e.deliver(testMsg, "team@"+domain, userA+"@"+domain)
-	if len(rs) != 2 {
-		t.Errorf("duplicate elimination: %+v", rs)
+	if len(rs) != 3 || rs[2].Index != 1 || rs[2].Final != userA+"@"+domain {
+		t.Errorf("per-recipient duplicate elimination: %+v", rs)
 	}
-	if after := strings.Count(read(t, filepath.Join(e.spool, userA)), "\nFrom carol"); after != before+1 {
+	if after := strings.Count(read(t, filepath.Join(e.spool, userA)), "\nFrom carol"); after != before+2 {
 		t.Errorf("pdlalice got %d copies", after-before)
 	}
 	if Overall(rs, 1) != Sent {

@@ -2,12 +2,15 @@ package local
 
 import (
 	"fmt"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"postdove/pkg/postconf"
 )
 
-// Settings are the main.cf parameters local(8) obeys, already $-expanded.
+// Settings are the main.cf parameters local(8) obeys, already $-expanded
+// (except those expanded per recipient).
 type Settings struct {
 	MyHostname          string   // myhostname
 	MyOrigin            string   // myorigin: domain for unqualified alias targets
@@ -20,6 +23,8 @@ type Settings struct {
 	HomeMailbox         string   // home_mailbox
 	MailSpoolDirectory  string   // mail_spool_directory
 	DefaultPrivs        string   // default_privs
+	DefaultUID          int      // default_privs' user ID (never 0)
+	DefaultGID          int      // default_privs' group ID (never 0)
 	LuserRelay          string   // luser_relay, still holding $user etc.
 	CommandTimeLimit    time.Duration
 	AllowMailToCommands []string // alias, forward, include
@@ -29,93 +34,57 @@ type Settings struct {
 	ExpandOwnerAlias    bool     // expand_owner_alias
 	LocalCommandShell   string   // local_command_shell
 	CommandDirectory    string   // command_execution_directory
+	QueueDirectory      string   // queue_directory: commands run there by default
 	StrictOwnership     bool     // strict_mailbox_ownership
+	CommandFilter       string   // command_expansion_filter
+	ForwardFilter       string   // forward_expansion_filter
+	ExecDirFilter       string   // execution_directory_expansion_filter
 }
-
-// defaults are Postfix 3.7's built-in values for the parameters above,
-// used when the getter passed to SettingsFrom returns "".
-var defaults = map[string]string{
-	"myhostname":                  "localhost",
-	"mydestination":               "$myhostname, localhost.$mydomain, localhost",
-	"alias_maps":                  "hash:/etc/aliases",
-	"forward_path":                "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
-	"mail_spool_directory":        "/var/mail",
-	"default_privs":               "nobody",
-	"command_time_limit":          "1000s",
-	"allow_mail_to_commands":      "alias, forward",
-	"allow_mail_to_files":         "alias, forward",
-	"prepend_delivered_header":    "command, file, forward",
-	"owner_request_special":       "yes",
-	"expand_owner_alias":          "no",
-	"strict_mailbox_ownership":    "yes",
-	"recipient_delimiter":         "",
-	"mailbox_command":             "",
-	"mailbox_command_maps":        "",
-	"home_mailbox":                "",
-	"luser_relay":                 "",
-	"local_command_shell":         "",
-	"command_execution_directory": "",
-}
-
-// emptyIsNone are the parameters whose empty value is a setting, not a
-// missing one: "alias_maps =" means no alias tables in Postfix.
-var emptyIsNone = map[string]bool{"alias_maps": true}
 
 // SettingsFrom reads the local(8) parameters through get, which returns a
-// parameter's expanded value (postconf's Config.Get, which gives the
-// built-in default for a parameter main.cf does not set). Parameters that
-// get returns empty take Postfix's default, except alias_maps, where empty
-// means no alias tables; $name references left in a value are expanded
-// with get as well.
+// parameter's value in force, expanded (postconf's Config.Get: main.cf's
+// value or Postfix's default); nil reads Postfix's defaults. The values
+// local(8) expands itself per recipient (forward_path, luser_relay,
+// mailbox_command, command_execution_directory) come unexpanded, as
+// postconf's Get returns them. default_privs must name an account without
+// root privileges: otherwise the error is Postfix's fatal one.
 func SettingsFrom(get func(name string) string) (Settings, error) {
-	val := func(name string) string {
-		v := ""
-		if get != nil {
-			v = get(name)
-		}
-		if v == "" && (get == nil || !emptyIsNone[name]) {
-			v = defaults[name]
-		}
-		switch name {
-		case "forward_path", "luser_relay", "mailbox_command":
-			return v // raw: expanded per recipient, or by the shell
-		}
-		return expandParams(v, func(n string) (string, bool) {
-			if get == nil {
-				return "", false
-			}
-			x := get(n)
-			return x, x != ""
-		})
+	if get == nil {
+		get = postconf.Empty(postconf.DefaultConfigDir).Get
 	}
+	val := get
 	var s Settings
 	s.MyHostname = val("myhostname")
 	s.MyOrigin = val("myorigin")
 	if s.MyOrigin == "" {
 		s.MyOrigin = s.MyHostname
 	}
-	s.MyDestination = splitList(val("mydestination"))
+	s.MyDestination = postconf.SplitList(val("mydestination"))
 	s.RecipientDelimiter = val("recipient_delimiter")
-	for _, m := range splitList(val("alias_maps")) {
+	for _, m := range postconf.SplitList(val("alias_maps")) {
 		if !strings.HasPrefix(m, "nis:") {
 			s.AliasMaps = append(s.AliasMaps, m)
 		}
 	}
-	s.ForwardPath = splitList(val("forward_path"))
-	s.MailboxCommandMaps = splitList(val("mailbox_command_maps"))
+	s.ForwardPath = postconf.SplitList(val("forward_path"))
+	s.MailboxCommandMaps = postconf.SplitList(val("mailbox_command_maps"))
 	s.MailboxCommand = val("mailbox_command")
 	s.HomeMailbox = val("home_mailbox")
 	s.MailSpoolDirectory = val("mail_spool_directory")
 	s.DefaultPrivs = val("default_privs")
+	var err error
+	if s.DefaultUID, s.DefaultGID, err = DefaultPrivs(get); err != nil {
+		return s, err
+	}
 	s.LuserRelay = val("luser_relay")
-	d, err := parseDuration(val("command_time_limit"), 's')
+	d, err := postconf.ParseDuration(val("command_time_limit"), 's')
 	if err != nil {
 		return s, fmt.Errorf("bad time value: command_time_limit = %s", val("command_time_limit"))
 	}
 	s.CommandTimeLimit = d
-	s.AllowMailToCommands = splitList(val("allow_mail_to_commands"))
-	s.AllowMailToFiles = splitList(val("allow_mail_to_files"))
-	s.DeliveredHeader = splitList(val("prepend_delivered_header"))
+	s.AllowMailToCommands = postconf.SplitList(val("allow_mail_to_commands"))
+	s.AllowMailToFiles = postconf.SplitList(val("allow_mail_to_files"))
+	s.DeliveredHeader = postconf.SplitList(val("prepend_delivered_header"))
 	for _, b := range []struct {
 		name string
 		p    *bool
@@ -128,15 +97,35 @@ func SettingsFrom(get func(name string) string) (Settings, error) {
 	}
 	s.LocalCommandShell = val("local_command_shell")
 	s.CommandDirectory = val("command_execution_directory")
+	s.QueueDirectory = val("queue_directory")
+	s.CommandFilter = val("command_expansion_filter")
+	s.ForwardFilter = val("forward_expansion_filter")
+	s.ExecDirFilter = val("execution_directory_expansion_filter")
 	return s, nil
 }
 
-// splitList splits a Postfix list on commas and white space.
-func splitList(v string) []string {
-	return strings.FieldsFunc(v, func(r rune) bool {
-		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
-	})
+// DefaultPrivs resolves default_privs through get (postconf's
+// Config.Get): its user and group ID, or Postfix's fatal error naming
+// main.cf when the account is unknown or has root's user or group ID.
+func DefaultPrivs(get func(name string) string) (uid, gid int, err error) {
+	name := get("default_privs")
+	mainCF := filepath.Join(get("config_directory"), "main.cf")
+	u, err := LookupPasswd(passwdFile, name)
+	switch {
+	case err != nil:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: %v", mainCF, err)
+	case u == nil:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: unknown user name value: %s", mainCF, name)
+	case u.Uid == 0:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: user %s has privileged user ID", mainCF, name)
+	case u.Gid == 0:
+		return 0, 0, fmt.Errorf("file %s: parameter default_privs: user %s has privileged group ID", mainCF, name)
+	}
+	return u.Uid, u.Gid, nil
 }
+
+// passwdFile is where DefaultPrivs looks up default_privs.
+const passwdFile = "/etc/passwd"
 
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
@@ -146,95 +135,4 @@ func parseBool(v string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("bad boolean %q", v)
-}
-
-// parseDuration reads a Postfix time value: a number with an optional
-// unit s, m, h, d or w; def is the unit when none is given.
-func parseDuration(v string, def byte) (time.Duration, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, fmt.Errorf("empty time value")
-	}
-	unit := def
-	if c := v[len(v)-1]; c < '0' || c > '9' {
-		unit = c
-		v = v[:len(v)-1]
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad time value %q", v)
-	}
-	mult := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("bad time unit %q", unit)
-	}
-	return time.Duration(n) * mult, nil
-}
-
-// expandParams expands $name, ${name}, $(name), ${name?text} and
-// ${name:text} in v; lookup reports a name's value and whether it is
-// non-empty. Unknown names expand to "". Expansion of the values that
-// lookup returns is not recursive: callers pass already-expanded values.
-func expandParams(v string, lookup func(string) (string, bool)) string {
-	if !strings.Contains(v, "$") {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c != '$' || i+1 >= len(v) {
-			b.WriteByte(c)
-			continue
-		}
-		n := v[i+1]
-		switch {
-		case n == '$':
-			b.WriteByte('$')
-			i++
-		case n == '{' || n == '(':
-			closer := byte('}')
-			if n == '(' {
-				closer = ')'
-			}
-			end := strings.IndexByte(v[i+2:], closer)
-			if end < 0 {
-				b.WriteString(v[i:])
-				return b.String()
-			}
-			inner := v[i+2 : i+2+end]
-			i += 2 + end
-			name, op, text := inner, byte(0), ""
-			if k := strings.IndexAny(inner, "?:"); k >= 0 {
-				name, op, text = inner[:k], inner[k], inner[k+1:]
-			}
-			val, set := lookup(name)
-			switch op {
-			case '?':
-				if set {
-					b.WriteString(expandParams(text, lookup))
-				}
-			case ':':
-				if !set {
-					b.WriteString(expandParams(text, lookup))
-				}
-			default:
-				b.WriteString(val)
-			}
-		case isNameByte(n):
-			j := i + 1
-			for j < len(v) && isNameByte(v[j]) {
-				j++
-			}
-			val, _ := lookup(v[i+1 : j])
-			b.WriteString(val)
-			i = j - 1
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func isNameByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

@@ -2,6 +2,7 @@ package local
 
 import (
 	"postdove/pkg/aliases"
+	"postdove/pkg/postconf"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,18 +38,26 @@ func TestFileTargets(t *testing.T) {
 	}
 }
 
+// mainCF is a getter for SettingsFrom over Postfix's defaults with
+// params set as in main.cf.
+func mainCF(params map[string]string) func(string) string {
+	cfg := postconf.Empty(postconf.DefaultConfigDir)
+	for k, v := range params {
+		cfg.Set(k, v)
+	}
+	return cfg.Get
+}
+
 func TestSettings(t *testing.T) {
-	s, err := SettingsFrom(func(n string) string {
-		return map[string]string{
-			"myhostname":           "vm2.example.ops",
-			"mydomain":             "example.ops",
-			"alias_maps":           "hash:/etc/aliases, nis:mail.aliases",
-			"mailbox_command":      `/usr/libexec/dovecot/dovecot-lda -f "$SENDER" -a "$RECIPIENT"`,
-			"mydestination":        "$myhostname, localhost.$mydomain",
-			"command_time_limit":   "2m",
-			"mail_spool_directory": "/var/spool/mail",
-		}[n]
-	})
+	s, err := SettingsFrom(mainCF(map[string]string{
+		"myhostname":           "vm2.example.ops",
+		"mydomain":             "example.ops",
+		"alias_maps":           "hash:/etc/aliases, nis:mail.aliases",
+		"mailbox_command":      `/usr/libexec/dovecot/dovecot-lda -f "$SENDER" -a "$RECIPIENT"`,
+		"mydestination":        "$myhostname, localhost.$mydomain",
+		"command_time_limit":   "2m",
+		"mail_spool_directory": "/var/spool/mail",
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,29 +73,51 @@ func TestSettings(t *testing.T) {
 	if s.CommandTimeLimit != 2*time.Minute || s.MyOrigin != "vm2.example.ops" || s.DefaultPrivs != "nobody" || !s.StrictOwnership {
 		t.Errorf("settings %+v", s)
 	}
-	// "alias_maps =" in main.cf: no alias tables, not the default.
-	s, err = SettingsFrom(func(n string) string { return "" })
-	if err != nil || len(s.AliasMaps) != 0 || s.MailSpoolDirectory != "/var/mail" {
-		t.Errorf("empty alias_maps: %v, %v, spool %q", s.AliasMaps, err, s.MailSpoolDirectory)
+	// Postfix's defaults, from postconf's table.
+	const filter = "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	if s.CommandFilter != filter || s.ForwardFilter != filter ||
+		!reflect.DeepEqual(s.ForwardPath, []string{"$home/.forward${recipient_delimiter}${extension}", "$home/.forward"}) ||
+		!reflect.DeepEqual(s.AllowMailToCommands, []string{"alias", "forward"}) {
+		t.Errorf("defaults: %+v", s)
+	}
+	// An empty value is a setting: "alias_maps =" means no alias tables,
+	// "allow_mail_to_commands =" no commands, "forward_path =" no .forward.
+	s, err = SettingsFrom(mainCF(map[string]string{"alias_maps": "", "allow_mail_to_commands": "", "forward_path": ""}))
+	if err != nil || len(s.AliasMaps) != 0 || len(s.AllowMailToCommands) != 0 || len(s.ForwardPath) != 0 {
+		t.Errorf("empty values: %+v, %v", s, err)
 	}
 	if s, _ := SettingsFrom(nil); !reflect.DeepEqual(s.AliasMaps, []string{"hash:/etc/aliases"}) {
 		t.Errorf("no getter: alias_maps %v", s.AliasMaps)
 	}
-	if _, err := SettingsFrom(func(n string) string {
-		if n == "command_time_limit" {
-			return "ten"
-		}
-		return ""
-	}); err == nil || !strings.Contains(err.Error(), "command_time_limit") {
+	if _, err := SettingsFrom(mainCF(map[string]string{"command_time_limit": "ten"})); err == nil || !strings.Contains(err.Error(), "command_time_limit") {
 		t.Errorf("bad time accepted: %v", err)
 	}
-	if _, err := SettingsFrom(func(n string) string {
-		if n == "owner_request_special" {
-			return "maybe"
-		}
-		return ""
-	}); err == nil {
+	if _, err := SettingsFrom(mainCF(map[string]string{"owner_request_special": "maybe"})); err == nil {
 		t.Error("bad boolean accepted")
+	}
+}
+
+// default_privs naming root, or an unknown account, is fatal, in
+// Postfix's words.
+func TestSettingsDefaultPrivs(t *testing.T) {
+	for privs, want := range map[string]string{
+		"root":           "file /etc/postfix/main.cf: parameter default_privs: user root has privileged user ID",
+		"pdt-no-such-id": "file /etc/postfix/main.cf: parameter default_privs: unknown user name value: pdt-no-such-id",
+	} {
+		_, err := SettingsFrom(mainCF(map[string]string{"default_privs": privs}))
+		if err == nil || err.Error() != want {
+			t.Errorf("default_privs = %s: %v, want %s", privs, err, want)
+		}
+	}
+	cfg := postconf.Empty("/var/tmp/conf")
+	cfg.Set("default_privs", "root")
+	if _, err := SettingsFrom(cfg.Get); err == nil || !strings.HasPrefix(err.Error(), "file /var/tmp/conf/main.cf: ") {
+		t.Errorf("config_directory not named: %v", err)
+	}
+	// Settings made by hand never give root's privileges.
+	a := &Agent{Settings: Settings{DefaultPrivs: "root"}}
+	if c := a.defaultPrivs(); c.uid == 0 || c.gid == 0 {
+		t.Errorf("defaultPrivs for root: %+v", c)
 	}
 }
 
@@ -94,14 +125,24 @@ func TestExpandRecipient(t *testing.T) {
 	a := &Agent{Settings: Settings{RecipientDelimiter: "+"}}
 	u := &User{Name: "alice", Home: "/home/alice", Shell: "/bin/sh"}
 	fp := "$home/.forward${recipient_delimiter}${extension}"
-	if got := a.expandRecipient(fp, "alice+x@h", "alice+x", "alice", "x", u); got != "/home/alice/.forward+x" {
-		t.Errorf("got %q", got)
-	}
-	if got := a.expandRecipient(fp, "alice@h", "alice", "alice", "", u); got != "/home/alice/.forward" {
-		t.Errorf("got %q", got)
-	}
-	if got := a.expandRecipient("${extension?ext-$extension}${extension:none}", "a@h", "a", "a", "", u); got != "none" {
-		t.Errorf("conditional got %q", got)
+	const filter = "1234567890!@%-_=+:,./abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	for _, c := range []struct {
+		v, addr, local, user, ext, want string
+		ok                              bool
+	}{
+		{fp, "alice+x@h", "alice+x", "alice", "x", "/home/alice/.forward+x", true},
+		// No extension: the entry names an unknown attribute and is skipped.
+		{fp, "alice@h", "alice", "alice", "", "/home/alice/.forward", false},
+		{"${extension?ext-$extension}${extension:none}", "a@h", "a", "a", "", "none", true},
+		// An address is data: never expanded again, and censored.
+		{"$home/.forward+$extension", "alice+$(touch x)@h", "alice+$(touch x)", "alice", "$(touch x)", "/home/alice/.forward+__touch_x_", true},
+		{"$home/.f-$extension", "alice+a;b`c'd\"e\nf@h", "alice+a;b`c'd\"e\nf", "alice", "a;b`c'd\"e\nf", "/home/alice/.f-a_b_c_d_e_f", true},
+		{"$home/$user/${unknown}", "alice@h", "alice", "alice", "", "/home/alice/alice/", false},
+	} {
+		got, ok := a.expandRecipient(c.v, c.addr, c.local, c.user, c.ext, u, filter)
+		if got != c.want || ok != c.ok {
+			t.Errorf("expand %q for %q: %q, %v; want %q, %v", c.v, c.addr, got, ok, c.want, c.ok)
+		}
 	}
 }
 

@@ -49,7 +49,9 @@ func Destination(opts Options) (*os.File, error) {
 // postsuper): like Postfix's, it reports both on stderr and to the maillog
 // that main.cf describes (get is postconf's Config.Get; nil before main.cf
 // could be read: the defaults). When the maillog cannot be opened — an
-// ordinary user and a root-owned maillog_file — it reports on stderr alone.
+// ordinary user and a root-owned maillog_file, or no syslog socket and an
+// unwritable fallback file — it reports on stderr alone and the command
+// carries on, as Postfix's do when postlogd cannot be reached.
 func ForCommand(get func(name string) string, program string, stderr io.Writer) *Logger {
 	opts := Options{SyslogName: "postfix", Program: program}
 	if get != nil {
@@ -57,12 +59,15 @@ func ForCommand(get func(name string) string, program string, stderr io.Writer) 
 	}
 	opts.Stderr = stderr
 	l, err := New(opts)
-	if err != nil {
-		opts.File, opts.Inherited = os.DevNull, nil
-		l, err = New(opts)
-		if err != nil {
-			panic("maillog: cannot open " + os.DevNull + ": " + err.Error())
-		}
+	if err == nil {
+		return l
 	}
-	return l
+	opts.Inherited = nil
+	if o, err := opts.withDefaults(); err == nil {
+		opts = o
+	} else { // an unknown syslog_facility: the records go nowhere anyway
+		opts.Facility = ""
+		opts, _ = opts.withDefaults()
+	}
+	return &Logger{tag: tagFor(opts.SyslogName, opts.Program), opts: opts, out: &sink{}}
 }

@@ -109,32 +109,9 @@ var exit = os.Exit
 
 // New opens the log destination described by opts.
 func New(opts Options) (*Logger, error) {
-	if opts.Facility == "" {
-		opts.Facility = DefaultFacility
-	}
-	if _, ok := facilities[strings.ToLower(opts.Facility)]; !ok {
-		return nil, fmt.Errorf("unknown syslog facility: %s", opts.Facility)
-	}
-	if opts.SyslogSocket == "" {
-		opts.SyslogSocket = DefaultSyslogSocket
-	}
-	if opts.FallbackFile == "" {
-		opts.FallbackFile = DefaultFile
-	}
-	if opts.FileMode == 0 {
-		opts.FileMode = DefaultFileMode
-	}
-	if opts.PID == 0 {
-		opts.PID = os.Getpid()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Hostname == "" {
-		opts.Hostname, _ = os.Hostname()
-	}
-	if i := strings.IndexByte(opts.Hostname, '.'); i > 0 {
-		opts.Hostname = opts.Hostname[:i]
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	out := &sink{file: opts.Inherited}
 	file := opts.File
@@ -158,6 +135,42 @@ func New(opts Options) (*Logger, error) {
 	}
 	return &Logger{tag: tagFor(opts.SyslogName, opts.Program), opts: opts, out: out}, nil
 }
+
+// withDefaults fills in the empty fields of opts.
+func (opts Options) withDefaults() (Options, error) {
+	if opts.Facility == "" {
+		opts.Facility = DefaultFacility
+	}
+	if _, ok := facilities[strings.ToLower(opts.Facility)]; !ok {
+		return opts, fmt.Errorf("unknown syslog facility: %s", opts.Facility)
+	}
+	if opts.SyslogSocket == "" {
+		opts.SyslogSocket = DefaultSyslogSocket
+	}
+	if opts.FallbackFile == "" {
+		opts.FallbackFile = DefaultFile
+	}
+	if opts.FileMode == 0 {
+		opts.FileMode = DefaultFileMode
+	}
+	if opts.PID == 0 {
+		opts.PID = os.Getpid()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Hostname == "" {
+		opts.Hostname, _ = os.Hostname()
+	}
+	if i := strings.IndexByte(opts.Hostname, '.'); i > 0 {
+		opts.Hostname = opts.Hostname[:i]
+	}
+	return opts, nil
+}
+
+// errNoDestination is what writing a record returns for a Logger that has
+// no maillog (see ForCommand).
+var errNoDestination = errors.New("no maillog destination")
 
 func tagFor(name, program string) string {
 	switch {
@@ -248,6 +261,9 @@ func (l *Logger) WriteRecord(level Level, text string) error {
 	ident := l.tag
 	if !l.opts.NoPID {
 		ident = fmt.Sprintf("%s[%d]", l.tag, l.opts.PID)
+	}
+	if l.out.file == nil && l.out.sockPath == "" {
+		return errNoDestination
 	}
 	if l.out.file != nil {
 		line := fmt.Sprintf("%s %s %s: %s\n", now.Format("Jan 02 15:04:05"), l.opts.Hostname, ident, text)

@@ -396,3 +396,67 @@ func currentUmask() os.FileMode {
 	fi, _ := os.Stat(f)
 	return 0777 &^ fi.Mode().Perm()
 }
+
+// A command whose maillog cannot be opened (a missing folder stands for a
+// root-owned maillog_file, which root itself could still open) reports on
+// stderr alone and carries on.
+func TestForCommandWithoutMaillog(t *testing.T) {
+	dir := t.TempDir()
+	for _, file := range []string{filepath.Join(dir, "missing", "maillog"), dir} {
+		var buf bytes.Buffer
+		get := func(name string) string {
+			return map[string]string{"maillog_file": file, "syslog_facility": "mail"}[name]
+		}
+		l := ForCommand(get, "sendmail", &buf)
+		l.Warning("command exited with status %d", 1)
+		if err := l.WriteRecord(LevelInfo, "x"); err == nil {
+			t.Errorf("%s: WriteRecord without a maillog reports no error", file)
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("%s: Close: %v", file, err)
+		}
+		if want := "sendmail: warning: command exited with status 1\nsendmail: x\n"; buf.String() != want {
+			t.Errorf("%s: stderr %q, want %q", file, buf.String(), want)
+		}
+	}
+	var buf bytes.Buffer
+	l := ForCommand(func(name string) string {
+		return map[string]string{"maillog_file": filepath.Join(dir, "l"), "syslog_facility": "bogus"}[name]
+	}, "postdrop", &buf)
+	l.Error("e")
+	if buf.String() != "postdrop: error: e\n" {
+		t.Errorf("bad facility: stderr %q", buf.String())
+	}
+}
+
+// Records to a syslog socket that has gone away, or to a log file that
+// can no longer be written, are dropped with an error; nothing panics.
+func TestDestinationGoneMidRun(t *testing.T) {
+	sock, _, pc := listen(t, "unixgram")
+	l, err := New(Options{SyslogName: "postfix", Program: "sendmail", SyslogSocket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.Close()
+	os.Remove(sock)
+	if err := l.WriteRecord(LevelInfo, "after /dev/log vanished"); err == nil {
+		t.Error("no error writing to a vanished syslog socket")
+	}
+	l.Info("dropped")
+	l.Close()
+	l.Info("after Close")
+
+	f, err := os.Open(filepath.Join(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf, err := New(Options{SyslogName: "postfix", Program: "postdrop", Inherited: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lf.WriteRecord(LevelWarning, "to a descriptor open for reading"); err == nil {
+		t.Error("no error writing to an unwritable descriptor")
+	}
+	lf.Close()
+	lf.Warning("after Close")
+}

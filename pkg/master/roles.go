@@ -268,7 +268,7 @@ func runLocal(dir string) error {
 	defer cancel()
 	settings, err := local.SettingsFrom(d.cfg.Get)
 	if err != nil {
-		return err
+		d.log.Fatal("%v", err) // default_privs = root: local(8) refuses to run
 	}
 	owner, err := ownerCred(d.cfg)
 	if err != nil {

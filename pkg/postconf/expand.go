@@ -27,6 +27,38 @@ type lookupFunc func(name string) (string, bool)
 type expander struct {
 	lookup    lookupFunc
 	undefined func(name string) // called for references to unknown names
+	// literal inserts looked-up values as they are, never expanding them
+	// again (a daemon's attributes: an address is data, not a template);
+	// filter, when set, is the set of bytes such a value may keep: others
+	// become '_'. undef records a plain $name reference to an unknown name.
+	literal bool
+	filter  string
+	undef   bool
+}
+
+// ExpandAttrs expands s as a daemon expands a parameter with its own
+// attributes (local(8)'s $user, $home, $recipient, $extension ... in
+// forward_path and luser_relay): $name, ${name}, $(name), ${name?text},
+// ${name:text}, ${name?{t}:{f}} and ${{a} op {b}...}, with attrs giving
+// each name's value (false: unknown). Values are inserted literally; when
+// filter is not "", each byte of a value outside filter becomes '_' (the
+// *_expansion_filter parameters). undefined reports whether a plain $name
+// reference named an unknown attribute (Postfix skips such a value).
+func ExpandAttrs(s string, attrs func(name string) (string, bool), filter string) (out string, undefined bool, err error) {
+	x := &expander{lookup: attrs, literal: true, filter: filter}
+	out, err = x.expand(s, 1)
+	return out, x.undef, err
+}
+
+// FilterChars replaces each byte of s that is not in allowed with '_'.
+func FilterChars(s, allowed string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if strings.IndexByte(allowed, c) < 0 {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 func isNameChar(c byte) bool {
@@ -117,7 +149,14 @@ func (x *expander) value(name string, depth int) (string, error) {
 		if x.undefined != nil {
 			x.undefined(name)
 		}
+		x.undef = true
 		return "", nil
+	}
+	if x.literal {
+		if x.filter != "" {
+			raw = FilterChars(raw, x.filter)
+		}
+		return raw, nil
 	}
 	return x.expand(raw, depth+1)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"postdove/pkg/local"
 	"postdove/pkg/postconf"
 )
 
@@ -79,8 +80,9 @@ type account struct {
 	id   int
 }
 
-// accounts resolves mail_owner and setgid_group; an unknown or privileged
-// one is fatal, as it is for Postfix.
+// accounts resolves mail_owner and setgid_group, and checks
+// default_privs; an unknown or privileged one is fatal, as it is for
+// Postfix.
 func (c *checker) accounts() (owner, group account, err error) {
 	owner.name = c.cfg.Get("mail_owner")
 	u, lerr := user.Lookup(owner.name)
@@ -99,6 +101,9 @@ func (c *checker) accounts() (owner, group account, err error) {
 	group.id, _ = strconv.Atoi(g.Gid)
 	if group.id == 0 {
 		return owner, group, fatalf(progPostfix, "file %s: parameter setgid_group: group %s has privileged group ID", c.cfg.Path(), group.name)
+	}
+	if _, _, err := local.DefaultPrivs(c.cfg.Get); err != nil {
+		return owner, group, fatalf(progPostfix, "%v", err)
 	}
 	return owner, group, nil
 }
