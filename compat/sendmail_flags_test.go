@@ -16,7 +16,7 @@ func TestSendmailQueueFlagsMatchPostfix(t *testing.T) {
 	systems := runtimeSystems(t, oracle.PostfixOptions{})
 	for _, args := range []string{
 		"-I", "-bd", "-bl", "-q", "-q5m", "-q1h30m", "-q5m x", "-bh x", "-q5m -bp",
-		"-qRexample.com", "-qIABCDEF", "-qI/etc", "-qIfoo -qRbar",
+		"-qRexample.com", "-qR@foo", "-qR1.2.3.4", "-qR[1.2.3.4]", "-qIABCDEF", "-qI/etc", "-qIfoo -qRbar",
 		"-qR", "-qI", "-qS", "-qSfoo", "-qx", "-qbogus", "-bz", "-bD",
 		"-bp -qRfoo", "-q -qIfoo", "-bd -qRfoo x",
 		"-I x", "-bd x", "-q x", "-qRfoo x", "-qIABC x", "-bp x", "-bs x",
