@@ -13,10 +13,25 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 CMDS := $(notdir $(wildcard cmd/*))
 
 # Where each command lives on CentOS 7 (postfix and dovecot packages).
-SBIN_CMDS    := postfix postconf postmap postalias postqueue postsuper sendmail postdrop dovecot
+SBIN_CMDS    := postfix postconf postmap postalias postqueue postsuper sendmail postdrop \
+	postcat postkick postlock postlog postmulti dovecot
 BIN_CMDS     := doveconf doveadm
 LIBEXEC_CMDS := dovecot-lda
 SENDMAIL_LINKS := newaliases mailq
+
+# Every command Postfix's packages ship (Debian's postfix, CentOS 7's
+# postfix and postfix-perl-scripts): install replaces those postdove
+# provides and lists the others it leaves in place. CentOS 7 installs
+# sendmail, mailq, newaliases and rmail as NAME.postfix behind the
+# alternatives system; those of postdove's commands are replaced too.
+POSTFIX_SBIN := postalias postcat postconf postdrop postfix postkick postlock postlog postmap \
+	postmulti postqueue postsuper sendmail posttls-finger postfix-add-filter postfix-add-policy \
+	postfix-collate qmqp-sink qmqp-source qshape rmail smtp-sink smtp-source
+POSTFIX_BIN  := mailq newaliases rmail
+POSTFIX_ALTERNATIVES := sbin/sendmail.postfix bin/mailq.postfix bin/newaliases.postfix bin/rmail.postfix
+# Where Postfix keeps its daemons (CentOS, Debian); postdove's postfix
+# binary runs its own.
+POSTFIX_DAEMON_DIRS := libexec/postfix lib/postfix/sbin
 
 .PHONY: all build test vet bench install clean
 
@@ -59,6 +74,20 @@ install: build
 	for c in $(LIBEXEC_CMDS); do if [ -x bin/$$c ]; then inst $$c $(PREFIX)/libexec/dovecot "-m 0755"; fi; done; \
 	if [ -x bin/sendmail ]; then install -d "$(DESTDIR)$(PREFIX)/bin"; \
 		for l in $(SENDMAIL_LINKS); do ln -sfn ../sbin/sendmail "$(DESTDIR)$(PREFIX)/bin/$$l"; echo "linked $(PREFIX)/bin/$$l -> ../sbin/sendmail"; done; fi; \
+	left=""; \
+	for a in $(POSTFIX_ALTERNATIVES); do p="$(DESTDIR)$(PREFIX)/$$a"; c=$${a#*/}; c=$${c%.postfix}; \
+		[ -e "$$p" ] || [ -L "$$p" ] || continue; \
+		if [ -x bin/sendmail ] && [ "$$c" != rmail ]; then \
+			case $$a in sbin/*) t=sendmail ;; *) t=../sbin/sendmail ;; esac; \
+			ln -sfn $$t "$$p"; echo "linked $(PREFIX)/$$a -> $$t"; \
+		else left="$$left $(PREFIX)/$$a"; fi; done; \
+	for c in $(POSTFIX_SBIN); do p="$(DESTDIR)$(PREFIX)/sbin/$$c"; \
+		if { [ -e "$$p" ] || [ -L "$$p" ]; } && [ ! -x bin/$$c ]; then left="$$left $(PREFIX)/sbin/$$c"; fi; done; \
+	for c in $(POSTFIX_BIN); do p="$(DESTDIR)$(PREFIX)/bin/$$c"; \
+		case " $(SENDMAIL_LINKS) " in *" $$c "*) [ -x bin/sendmail ] && continue ;; esac; \
+		if [ -e "$$p" ] || [ -L "$$p" ]; then left="$$left $(PREFIX)/bin/$$c"; fi; done; \
+	for d in $(POSTFIX_DAEMON_DIRS); do if [ -d "$(DESTDIR)$(PREFIX)/$$d" ]; then left="$$left $(PREFIX)/$$d/*"; fi; done; \
+	if [ -n "$$left" ]; then echo "left in place (Postfix's, not provided by postdove):$$left"; fi; \
 	cd etc && find . -type f | LC_ALL=C sort | sed 's|^\./||' | while read -r f; do \
 		case $$f in systemd/*) dst="$(DESTDIR)$(UNITDIR)/$${f#systemd/}" ;; *) dst="$(DESTDIR)$(SYSCONFDIR)/$$f" ;; esac; \
 		if [ -e "$$dst" ] || [ -L "$$dst" ]; then echo "kept existing $$dst"; else install -D -m 0644 "$$f" "$$dst"; echo "installed $$dst"; fi; \

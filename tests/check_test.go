@@ -275,3 +275,39 @@ func TestPostfixCommandErrors(t *testing.T) {
 		t.Errorf("as nobody: %d %q", res.Code, res.Stderr)
 	}
 }
+
+// postfix check creates a missing data_directory as Postfix's does (owned
+// by mail_owner, mode 0700), and says nothing about the caches the mail
+// system keeps there itself or the tables proxy_read_maps and
+// proxy_write_maps merely list, while a missing table the configuration
+// uses is still reported.
+func TestCheckDataDirectoryAndCacheTables(t *testing.T) {
+	l := checkNewLayout(t, "data_directory = $queue_directory/../lib/postfix\n"+
+		"smtp_tls_session_cache_database = btree:$data_directory/smtp_scache\n"+
+		"smtpd_tls_session_cache_database = btree:${data_directory}/smtpd_scache\n"+
+		"address_verify_map = btree:$data_directory/verify_cache\n"+
+		"postscreen_cache_map = btree:$data_directory/postscreen_cache\n"+
+		"smtp_sasl_auth_cache_name = lmdb:$data_directory/sasl_cache\n"+
+		"proxy_read_maps = hash:$config_directory/listed_only\n"+
+		"virtual_alias_maps = hash:$config_directory/virtual\n")
+	res := l.check(t)
+	checkWant(t, res, 0, "virtual_alias_maps: table hash:"+filepath.Join(l.conf, "virtual")+" does not exist")
+	for _, quiet := range []string{"scache", "verify_cache", "postscreen_cache", "sasl_cache", "listed_only"} {
+		if strings.Contains(res.Stderr, quiet) {
+			t.Errorf("warning about %s:\n%s", quiet, res.Stderr)
+		}
+	}
+	owner, _ := checkAccounts(t)
+	u, err := user.Lookup(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	data := filepath.Join(l.root, "lib/postfix")
+	if err := syscall.Stat(data, &st); err != nil {
+		t.Fatalf("data_directory not created: %v", err)
+	}
+	if fmt.Sprint(st.Uid) != u.Uid || st.Gid != 0 || st.Mode&0o7777 != 0o700 {
+		t.Errorf("data_directory: uid %d gid %d mode %o; want %s, 0, 0700 (Postfix's)", st.Uid, st.Gid, st.Mode&0o7777, u.Uid)
+	}
+}

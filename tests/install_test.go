@@ -203,3 +203,48 @@ func TestStockDovecotConfigOracle(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallOverPostfix: make install over a CentOS 7 Postfix replaces
+// every command postdove provides (the alternatives' sendmail.postfix,
+// mailq.postfix and newaliases.postfix become links to postdove's
+// sendmail) and lists the Postfix programs it leaves in place.
+func TestInstallOverPostfix(t *testing.T) {
+	oracle.Postdove(t, "postfix")
+	dest := t.TempDir()
+	old := "#!/bin/sh\necho Postfix\n"
+	for _, p := range []string{"usr/sbin/postcat", "usr/sbin/postlock", "usr/sbin/postmulti", "usr/sbin/smtp-sink", "usr/sbin/qshape",
+		"usr/sbin/sendmail.postfix", "usr/bin/mailq.postfix", "usr/bin/newaliases.postfix", "usr/bin/rmail.postfix",
+		"usr/libexec/postfix/qmgr"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dest, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dest, p), []byte(old), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// CentOS 7: /usr/sbin/sendmail -> /etc/alternatives/mta.
+	if err := os.Symlink("/etc/alternatives/mta", filepath.Join(dest, "usr/sbin/sendmail")); err != nil {
+		t.Fatal(err)
+	}
+	out := installRun(t, "DESTDIR="+dest)
+	bin := filepath.Join(installRepo(), "bin")
+	for _, c := range []string{"postcat", "postlock", "postmulti", "postkick", "postlog", "sendmail"} {
+		want, _ := os.ReadFile(filepath.Join(bin, c))
+		got, err := os.ReadFile(filepath.Join(dest, "usr/sbin", c))
+		if err != nil || len(want) == 0 || string(got) != string(want) {
+			t.Errorf("/usr/sbin/%s is not postdove's (%v)", c, err)
+		}
+	}
+	for link, want := range map[string]string{"usr/sbin/sendmail.postfix": "sendmail", "usr/bin/mailq.postfix": "../sbin/sendmail", "usr/bin/newaliases.postfix": "../sbin/sendmail"} {
+		if got, err := os.Readlink(filepath.Join(dest, link)); err != nil || got != want {
+			t.Errorf("/%s: link %q (%v), want %q", link, got, err, want)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dest, "usr/sbin/smtp-sink")); string(got) != old {
+		t.Errorf("smtp-sink, which postdove does not provide, was touched")
+	}
+	want := "left in place (Postfix's, not provided by postdove): /usr/bin/rmail.postfix /usr/sbin/qshape /usr/sbin/smtp-sink /usr/libexec/postfix/*\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("make install output lacks %q:\n%s", want, out)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"postdove/compat/oracle"
 	"postdove/pkg/cleanup"
 	"postdove/pkg/maillog"
+	"postdove/pkg/master"
 	"postdove/pkg/pickup"
 	"postdove/pkg/postconf"
 	"postdove/pkg/queue"
@@ -218,5 +219,30 @@ func TestMailClientsThroughPickup(t *testing.T) {
 	log, _ := os.ReadFile(logf)
 	if strings.Count(string(log), "uid=0 from=<root>") != len(ms) || strings.Count(string(log), ": message-id=<") != len(ms) {
 		t.Errorf("maillog:\n%s", log)
+	}
+}
+
+// TestSendmailDaemonAndAliasFlags: with the mail system stopped,
+// "sendmail -bd" starts it (as "postfix start" does) and exits at once;
+// "sendmail -I" rebuilds the aliases database like newaliases.
+func TestSendmailDaemonAndAliasFlags(t *testing.T) {
+	l := labStart(t, "", "")
+	l.shutdown()
+	if master.Running(l.QueueDir) != 0 {
+		t.Fatal("master still running after postfix stop")
+	}
+	if res := oracle.Run(l.Command("sendmail", "-bd"), ""); res.Code != 0 || res.Stderr != "" {
+		t.Fatalf("sendmail -bd: exit %d: %s", res.Code, res.Stderr)
+	}
+	l.waitFor("sendmail -bd to start the master", func() bool { return master.Running(l.QueueDir) != 0 })
+	if err := os.WriteFile(l.Aliases, []byte("sales: root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := oracle.Run(l.Command("sendmail", "-I"), ""); res.Code != 0 || res.Stderr != "" {
+		t.Fatalf("sendmail -I: exit %d: %s", res.Code, res.Stderr)
+	}
+	res := oracle.Run(l.Command("postalias", "-q", "sales", l.Aliases), "")
+	if strings.TrimSpace(res.Stdout) != "root" {
+		t.Errorf("after sendmail -I, postalias -q sales: %q %s", res.Stdout, res.Stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"postdove/pkg/local"
 	"postdove/pkg/postconf"
+	"postdove/pkg/syserr"
 )
 
 func init() { Register("check", runCheck) }
@@ -44,8 +45,30 @@ func Check(env *Env) error {
 	if err != nil {
 		return err
 	}
+	if err := c.dataDirectory(owner); err != nil {
+		return err
+	}
 	c.ownership(owner, group)
 	c.tables()
+	return nil
+}
+
+// dataDirectory creates a missing data_directory as Postfix's
+// post-install create-missing does: owned by mail_owner, mode 0700.
+func (c *checker) dataDirectory(owner account) error {
+	data := c.cfg.Get("data_directory")
+	if data == "" || isDir(data) {
+		return nil
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return fatalf(progScript, "unable to create missing data directory %s: %s", data, syserr.Text(err))
+	}
+	if err := os.Chmod(data, 0o700); err != nil {
+		return fatalf(progScript, "chmod %s: %s", data, syserr.Text(err))
+	}
+	if err := os.Lchown(data, owner.id, -1); err != nil {
+		return fatalf(progScript, "chown %s: %s", data, syserr.Text(err))
+	}
 	return nil
 }
 

@@ -35,6 +35,19 @@ var textTypes = map[string]bool{
 // aliasParams name alias tables, built by postalias/newaliases, not postmap.
 var aliasParams = map[string]bool{"alias_maps": true, "alias_database": true}
 
+// ownTables tells whether param names tables the mail system itself
+// creates and maintains (caches under data_directory), or only lists tables
+// other parameters use (proxy_read_maps, proxy_write_maps): a missing file
+// there is no mistake, and Postfix's check says nothing about them.
+func ownTables(param string) bool {
+	switch param {
+	case "address_verify_map", "proxy_read_maps", "proxy_write_maps":
+		return true
+	}
+	return strings.HasSuffix(param, "_cache_database") || strings.HasSuffix(param, "_cache_map") ||
+		strings.HasSuffix(param, "_cache_name")
+}
+
 // tableRef is one lookup table named in the configuration.
 type tableRef struct {
 	spec  string // as written after any proxy: prefix, e.g. "hash:/etc/postfix/access"
@@ -63,6 +76,9 @@ func (c *checker) tableRefs() []tableRef {
 		aliasDB[db] = true
 	}
 	add := func(param, value string) {
+		if ownTables(param) {
+			return
+		}
 		for _, word := range postconf.SplitList(value) {
 			for strings.HasPrefix(word, "proxy:") {
 				word = strings.TrimPrefix(word, "proxy:")

@@ -61,6 +61,9 @@ func FlushID(q *queue.Queue, id string) error {
 // there, or a subdomain of a listed ".domain"), given as flushDomains;
 // that is checked here and again by the service.
 func FlushSite(q *queue.Queue, site string, flushDomains []string) error {
+	if !validSite(site) {
+		return &Fatal{Text: "Cannot flush mail queue - invalid destination: " + strconv.Quote(site)}
+	}
 	if !siteListed(site, flushDomains) {
 		return notConfigured(site)
 	}

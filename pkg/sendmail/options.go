@@ -17,6 +17,10 @@ const (
 	ModeNewAliases Mode = "i" // -bi, newaliases
 	ModeFlush      Mode = "q" // -q
 	ModeVerify     Mode = "v" // -bv
+	ModeFlushSite  Mode = "R" // -qRsite: postqueue -s site
+	ModeFlushID    Mode = "I" // -qIqueue_id: postqueue -i queue_id
+	ModeDaemon     Mode = "d" // -bd, -bl: postfix start
+	ModeIgnore     Mode = "-" // -bh, -bH, -qinterval: nothing to do, exit 0
 )
 
 // Options is the parsed command line.
@@ -30,14 +34,21 @@ type Options struct {
 	IgnoreDots  bool   // -i, -oi
 	Verbose     int    // -v
 	DSNNotify   string // -N
+	FlushSite   string // -qRsite (the last one)
+	FlushID     string // -qIqueue_id (the last one)
 	Recipients  []string
 	Warnings    []string // non-fatal option warnings, without prefix
 	programName string
+	flushBare   bool // a bare -q was given
+	interval    bool // -qinterval was given
 }
 
 // UsageError is a command-line error; Msg is what sendmail prints before
-// "fatal: usage: ...".
-type UsageError struct{ Msg, Fatal string }
+// "fatal: usage: ...", Warnings what it warned about before the error.
+type UsageError struct {
+	Msg, Fatal string
+	Warnings   []string
+}
 
 func (e *UsageError) Error() string { return e.Fatal }
 
@@ -82,7 +93,7 @@ func Parse(argv []string) (*Options, error) {
 				val := a[j+1:]
 				if val == "" {
 					if c == 'q' {
-						// -q alone: flush; -qR/-qS need arguments we ignore.
+						// -q alone: flush; its argument, if any, is attached.
 						val = ""
 					} else {
 						if i+1 >= len(args) {
@@ -104,6 +115,8 @@ func Parse(argv []string) (*Options, error) {
 					o.Extract = true
 				case 'v':
 					o.Verbose++
+				case 'I':
+					o.Mode = ModeNewAliases
 				}
 			default:
 				return nil, &UsageError{Msg: fmt.Sprintf("invalid option -- '%c'", c), Fatal: "usage: sendmail [options]"}
@@ -111,7 +124,54 @@ func Parse(argv []string) (*Options, error) {
 		}
 	}
 	o.Recipients = append(o.Recipients, args[i:]...)
+	if err := o.settle(); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// noRecipient names the modes that take no recipient, as Postfix's
+// sendmail words them.
+var noRecipient = map[Mode]string{
+	ModeNewAliases: "alias initialization mode",
+	ModeDaemon:     "daemon mode",
+	ModeFlush:      "flush queue mode",
+	ModeFlushSite:  "flush site",
+	ModeFlushID:    "flush queue_id",
+	ModePrintQueue: "display queue mode",
+	ModeSMTP:       "stand-alone mode",
+}
+
+// settle applies Postfix's rules once every option is read: -qR and -qI
+// only in delivery mode (and -qR wins over -qI), a bare -q is ignored with
+// a warning in daemon mode, -qinterval makes anything but daemon mode do
+// nothing, and the modes of noRecipient refuse recipients.
+func (o *Options) settle() error {
+	if o.FlushSite != "" || o.FlushID != "" {
+		flag := "-qR"
+		if o.FlushSite == "" {
+			flag = "-qI"
+		}
+		if o.Mode != ModeDeliver {
+			return &UsageError{Fatal: flag + " can be used only in delivery mode"}
+		}
+		o.Mode = ModeFlushSite
+		if o.FlushSite == "" {
+			o.Mode = ModeFlushID
+		}
+	}
+	if o.Mode == ModeDaemon {
+		if o.flushBare {
+			o.Warnings = append(o.Warnings, "ignoring -q option in daemon mode")
+		}
+	} else if o.interval {
+		o.Mode = ModeIgnore
+		return nil
+	}
+	if what, ok := noRecipient[o.Mode]; ok && len(o.Recipients) > 0 {
+		return &UsageError{Fatal: what + " requires no recipient", Warnings: o.Warnings}
+	}
+	return nil
 }
 
 func (o *Options) setArg(c byte, val string) error {
@@ -138,8 +198,12 @@ func (o *Options) setArg(c byte, val string) error {
 		}
 	case 'b':
 		switch val {
-		case "m", "d":
+		case "m":
 			o.Mode = ModeDeliver
+		case "d", "l":
+			o.Mode = ModeDaemon
+		case "h", "H":
+			o.Mode = ModeIgnore
 		case "s":
 			o.Mode = ModeSMTP
 		case "p":
@@ -152,8 +216,25 @@ func (o *Options) setArg(c byte, val string) error {
 			return &UsageError{Fatal: "unsupported: -b" + val}
 		}
 	case 'q':
-		if val == "" {
-			o.Mode = ModeFlush
+		switch {
+		case val == "":
+			// Daemon mode keeps running and ignores it (see settle).
+			if o.Mode != ModeDaemon {
+				o.Mode = ModeFlush
+			}
+			o.flushBare = true
+		case val[0] == 'R':
+			if o.FlushSite = val[1:]; o.FlushSite == "" {
+				return &UsageError{Fatal: "specify: -qRsitename"}
+			}
+		case val[0] == 'I':
+			if o.FlushID = val[1:]; o.FlushID == "" {
+				return &UsageError{Fatal: "specify: -qIqueueid"}
+			}
+		case val[0] >= '0' && val[0] <= '9':
+			o.interval = true
+		default:
+			return &UsageError{Fatal: fmt.Sprintf("-q%c is not implemented", val[0])}
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"postdove/pkg/maillog"
 	"postdove/pkg/postconf"
@@ -57,8 +58,13 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o, err := Parse(argv)
 	if err != nil {
 		var ue *UsageError
-		if errors.As(err, &ue) && ue.Msg != "" {
-			fmt.Fprintf(stderr, "sendmail: %s\n", ue.Msg)
+		if errors.As(err, &ue) {
+			for _, w := range ue.Warnings {
+				r.logger().Warning("%s", w)
+			}
+			if ue.Msg != "" {
+				fmt.Fprintf(stderr, "sendmail: %s\n", ue.Msg)
+			}
 		}
 		return r.fatal("%s", err.Error())
 	}
@@ -82,6 +88,14 @@ func Main(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return r.exec("postqueue", "-p")
 	case ModeFlush:
 		return r.exec("postqueue", "-f")
+	case ModeFlushSite:
+		return r.exec("postqueue", "-s", o.FlushSite)
+	case ModeFlushID:
+		return r.exec("postqueue", "-i", o.FlushID)
+	case ModeDaemon:
+		return r.startSystem()
+	case ModeIgnore:
+		return 0
 	case ModeNewAliases:
 		return postmap.Newaliases(r.cfg.Dir(), r.stderr)
 	case ModeSMTP:
@@ -134,6 +148,23 @@ func (r *run) exec(name string, args ...string) int {
 	if err != nil {
 		return r.fatal("%s(%d): unable to execute %s: %v", r.sender(), r.uid, path, err)
 	}
+	return 0
+}
+
+// startSystem is -bd: "postfix start" runs in the background, as Postfix's
+// sendmail runs it; its messages go to the maillog.
+func (r *run) startSystem() int {
+	path := filepath.Join(r.cfg.Get("command_directory"), "postfix")
+	args := []string{"-c", r.cfg.Dir()}
+	for range r.o.Verbose {
+		args = append(args, "-v")
+	}
+	cmd := exec.Command(path, append(args, "start")...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return r.fatal("%s(%d): unable to execute %s: %v", r.sender(), r.uid, path, err)
+	}
+	_ = cmd.Process.Release()
 	return 0
 }
 
