@@ -1,0 +1,397 @@
+package doveconf
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"postdove/pkg/syserr"
+)
+
+// childKinds lists the sections each kind of section may hold.
+var childKinds = map[string][]string{
+	"":          {"namespace", "passdb", "userdb", "service", "plugin", "dict"},
+	"namespace": {"mailbox"},
+	"service":   {"inet_listener", "unix_listener", "fifo_listener"},
+}
+
+// strlistKinds hold free-form "key = value" settings.
+var strlistKinds = map[string]bool{"plugin": true, "dict": true}
+
+var (
+	globalIndex  = map[string]setting{}
+	sectionIndex = map[string]map[string]setting{}
+)
+
+func init() {
+	for _, s := range globalTable {
+		globalIndex[s.name] = s
+	}
+	for kind, list := range sectionTable {
+		m := map[string]setting{}
+		for _, s := range list {
+			m[s.name] = s
+		}
+		sectionIndex[kind] = m
+	}
+}
+
+// lookup returns the definition of setting name inside a section of kind.
+func lookup(kind, name string) (setting, bool) {
+	if kind == "" {
+		s, ok := globalIndex[name]
+		return s, ok
+	}
+	s, ok := sectionIndex[kind][name]
+	return s, ok
+}
+
+// maxIncludeDepth stops include loops.
+const maxIncludeDepth = 20
+
+// frame is one open block while parsing.
+type frame struct {
+	sec    *Section
+	filter *Filter // set for a filter block
+	file   string
+	line   int
+}
+
+type parser struct {
+	cfg   *Config
+	stack []frame
+	depth int
+	err   error
+}
+
+// Load reads the configuration in path and everything it includes.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: "open(" + path + ") failed: " + syserr.Text(err)}
+	}
+	return Parse(path, data)
+}
+
+// Parse parses data as the configuration file path; includes are read
+// relative to path's folder.
+func Parse(path string, data []byte) (*Config, error) {
+	p := &parser{cfg: &Config{Path: path, Top: newSection("", "", path, 0)}}
+	p.stack = []frame{{sec: p.cfg.Top, file: path}}
+	if err := p.parseFile(path, data); err != nil {
+		return nil, err
+	}
+	if len(p.stack) > 1 {
+		f := p.stack[len(p.stack)-1]
+		return nil, &Error{File: path, Msg: "Missing '}' (section started at " + f.file + ":" + itoa(f.line) + ")"}
+	}
+	return p.cfg, nil
+}
+
+// logicalLines splits data into lines, joining a line that ends in '\'
+// with the next one; each line keeps the number of its first physical line.
+func logicalLines(data []byte) ([]string, []int) {
+	var lines []string
+	var nums []int
+	phys := strings.Split(string(data), "\n")
+	for i := 0; i < len(phys); i++ {
+		n := i + 1
+		l := strings.TrimRight(phys[i], " \t\r")
+		for strings.HasSuffix(l, `\`) && i+1 < len(phys) {
+			i++
+			l = strings.TrimRight(l[:len(l)-1], " \t") + " " + strings.TrimSpace(phys[i])
+			l = strings.TrimRight(l, " \t\r")
+		}
+		lines = append(lines, l)
+		nums = append(nums, n)
+	}
+	return lines, nums
+}
+
+func (p *parser) parseFile(file string, data []byte) error {
+	lines, nums := logicalLines(data)
+	for i, raw := range lines {
+		line, warn := stripComment(strings.TrimLeft(raw, " \t"))
+		if warn {
+			p.cfg.Warnings = append(p.cfg.Warnings, "Configuration file "+file+" line "+itoa(nums[i])+": Ambiguous '#' character in line, treating it as comment. Add a space before it to remove this warning.")
+		}
+		line = strings.TrimRight(line, " \t")
+		if line == "" {
+			continue
+		}
+		if msg := p.parseLine(file, nums[i], line); msg != "" {
+			if msg == errReported {
+				return p.err
+			}
+			return &Error{File: file, Line: nums[i], Msg: msg}
+		}
+	}
+	return nil
+}
+
+// errReported says parseLine's error is already in p.err (it came from an
+// included file).
+const errReported = "\x00"
+
+// stripComment cuts a '#' comment off line, outside quotes; warn says the
+// '#' did not follow a space, which Dovecot warns about.
+func stripComment(line string) (string, bool) {
+	var q byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case q != 0:
+			if c == '\\' && i+1 < len(line) {
+				i++
+			} else if c == q {
+				q = 0
+			}
+		case (c == '"' || c == '\'') && (i == 0 || strings.IndexByte(" \t=", line[i-1]) >= 0):
+			q = c
+		case c == '#':
+			if i == 0 || line[i-1] == ' ' || line[i-1] == '\t' {
+				return line[:i], false
+			}
+			return line[:i], true
+		}
+	}
+	return line, false
+}
+
+func (p *parser) top() *frame { return &p.stack[len(p.stack)-1] }
+
+// sectionPath is how Dovecot names the enclosing sections in "Unknown
+// setting" errors: "service { ", "service { inet_listener { ".
+func (p *parser) sectionPath() string {
+	var b strings.Builder
+	for _, f := range p.stack[1:] {
+		if f.filter == nil {
+			b.WriteString(f.sec.Kind + " { ")
+		}
+	}
+	return b.String()
+}
+
+func (p *parser) parseLine(file string, num int, line string) string {
+	if line[0] == '}' {
+		if len(p.stack) == 1 {
+			return "Unexpected '}'"
+		}
+		p.stack = p.stack[:len(p.stack)-1]
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(line, "!include_try"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+		return p.include(file, num, unquote(strings.TrimSpace(rest)), true)
+	}
+	if rest, ok := strings.CutPrefix(line, "!include"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+		return p.include(file, num, unquote(strings.TrimSpace(rest)), false)
+	}
+	i := strings.IndexAny(line, " \t={")
+	if i < 0 {
+		i = len(line)
+	}
+	key, rest := line[:i], strings.TrimLeft(line[i:], " \t")
+	if key == "" && strings.HasPrefix(rest, "=") {
+		return "Missing key name ('=' at the beginning of line)"
+	}
+	if v, ok := strings.CutPrefix(rest, "="); ok {
+		return p.setting(file, num, key, strings.TrimLeft(v, " \t"))
+	}
+	name := ""
+	if !strings.HasPrefix(rest, "{") {
+		var j int
+		if rest != "" && (rest[0] == '"' || rest[0] == '\'') {
+			j = closingQuote(rest)
+			name = unquote(rest[:j])
+		} else {
+			j = strings.IndexAny(rest, " \t{")
+			if j < 0 {
+				j = len(rest)
+			}
+			name = rest[:j]
+		}
+		rest = strings.TrimLeft(rest[j:], " \t")
+		if !strings.HasPrefix(rest, "{") {
+			return "Expecting '{'"
+		}
+	}
+	return p.open(file, num, key, name)
+}
+
+// closingQuote returns the index just past the quoted string s starts with.
+func closingQuote(s string) int {
+	for i := 1; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+		} else if s[i] == s[0] {
+			return i + 1
+		}
+	}
+	return len(s)
+}
+
+// unquote removes the quotes around a value and its backslash escapes;
+// a value that does not both start and end with the same quote is kept.
+func unquote(s string) string {
+	if len(s) < 2 || (s[0] != '"' && s[0] != '\'') || s[len(s)-1] != s[0] || closingQuote(s) != len(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 1; i < len(s)-1; i++ {
+		if s[i] == '\\' && i+1 < len(s)-1 {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func (p *parser) include(file string, num int, pattern string, try bool) string {
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(filepath.Dir(file), pattern)
+	}
+	matches, err := filepath.Glob(pattern)
+	if err != nil || len(matches) == 0 {
+		if try {
+			return ""
+		}
+		return "No matches"
+	}
+	if p.depth >= maxIncludeDepth {
+		return "Recursive include file: " + matches[0]
+	}
+	sort.Strings(matches)
+	for _, m := range matches {
+		data, err := os.ReadFile(m)
+		if err != nil {
+			if try && os.IsNotExist(err) {
+				continue
+			}
+			return "Couldn't open include file " + m + ": " + syserr.Text(err)
+		}
+		p.depth++
+		err = p.parseFile(m, data)
+		p.depth--
+		if err != nil {
+			p.err = err
+			return errReported
+		}
+	}
+	return ""
+}
+
+// setting stores "key = value" in the innermost open block.
+func (p *parser) setting(file string, num int, key, value string) string {
+	f := p.top()
+	sec := f.sec
+	value = unquote(value)
+	if old, ok := sec.values[key]; ok || sec.Kind == "" {
+		cur := old.Text
+		if !ok {
+			if s, known := lookup(sec.Kind, key); known {
+				cur = s.def
+			}
+		}
+		value = expandSelf(value, key, cur)
+	}
+	if strlistKinds[sec.Kind] {
+		sec.values[key] = Value{Text: value, File: file, Line: num}
+		return ""
+	}
+	def, ok := lookup(sec.Kind, key)
+	if !ok {
+		return "Unknown setting: " + p.sectionPath() + key
+	}
+	enumKey := key
+	if sec.Kind != "" {
+		enumKey = sec.Kind + "/" + key
+	}
+	if msg := check(def.kind, enumKey, value); msg != "" {
+		return msg
+	}
+	sec.values[key] = Value{Text: value, File: file, Line: num}
+	return ""
+}
+
+// expandSelf replaces "$key" in value with the setting's current value,
+// which is how "mail_plugins = $mail_plugins quota" appends.
+func expandSelf(value, key, cur string) string {
+	ref := "$" + key
+	var b strings.Builder
+	for {
+		i := strings.Index(value, ref)
+		if i < 0 {
+			b.WriteString(value)
+			return b.String()
+		}
+		end := i + len(ref)
+		if end < len(value) && isNameByte(value[end]) {
+			b.WriteString(value[:end])
+			value = value[end:]
+			continue
+		}
+		b.WriteString(value[:i])
+		b.WriteString(cur)
+		value = value[end:]
+	}
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+var filterKinds = map[string]bool{"protocol": true, "local": true, "remote": true, "local_name": true}
+
+// open starts a section or filter block.
+func (p *parser) open(file string, num int, kind, name string) string {
+	f := p.top()
+	if filterKinds[kind] && f.sec.Kind == "" {
+		nf := &Filter{File: file, Line: num}
+		if f.filter != nil {
+			*nf = *f.filter
+			nf.File, nf.Line = file, num
+			if f.filter.Protocol != "" {
+				if kind == "protocol" {
+					return "Nested protocol { protocol { .. } } block not allowed"
+				}
+				return "protocol { " + kind + " { .. } } not allowed (use " + kind + " { protocol { .. } } instead)"
+			}
+		}
+		switch kind {
+		case "protocol":
+			nf.Protocol = name
+		case "local":
+			nf.Local = name
+		case "remote":
+			nf.Remote = name
+		case "local_name":
+			nf.LocalName = name
+		}
+		for _, g := range p.cfg.Filters {
+			if g.same(nf) {
+				nf = g
+				break
+			}
+		}
+		if nf.Settings == nil {
+			nf.Settings = newSection("", "", file, num)
+			p.cfg.Filters = append(p.cfg.Filters, nf)
+		}
+		p.stack = append(p.stack, frame{sec: nf.Settings, filter: nf, file: file, line: num})
+		return ""
+	}
+	allowed := false
+	for _, k := range childKinds[f.sec.Kind] {
+		allowed = allowed || k == kind
+	}
+	if !allowed || strlistKinds[f.sec.Kind] {
+		return "Unknown setting: " + p.sectionPath() + kind + " { " + kind
+	}
+	c := f.sec.child(kind, name, file, num)
+	if (kind == "passdb" || kind == "userdb") && name != "" {
+		c.values["name"] = Value{Text: name, File: file, Line: num}
+	}
+	p.stack = append(p.stack, frame{sec: c, file: file, line: num})
+	return ""
+}
