@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
+	"sort"
 	"strings"
 
 	"postdove/pkg/syserr"
@@ -125,9 +127,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fatal(fmt.Sprintf("open(%s) failed: %s", o.Config, syserr.Text(err)))
 	}
-	cfg, err := Parse(o.Config, data)
-	if err != nil {
-		return fatal(err.Error())
+	cfg, late := Parse(o.Config, data)
+	if cfg == nil {
+		return fatal(late.Error())
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "%s: Warning: %s\n", prog, w)
@@ -161,6 +163,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			printName(stdout, cfg, s, name, o)
 		}
 	}
+	if late != nil {
+		return fatal(late.Error())
+	}
 	if errs := Check(s); len(errs) > 0 {
 		fmt.Fprintf(stderr, "%s: Error: %s\n", prog, errs[0])
 		return fatal((&Error{File: cfg.Path, Msg: errs[0]}).Error())
@@ -189,20 +194,22 @@ func printName(w io.Writer, cfg *Config, s *Settings, name string, o Options) {
 		if o.NoNames {
 			return
 		}
-		top := &Section{values: map[string]Value{}, Sections: cfg.Top.Sections}
 		dopts := dumpOptions{all: !o.NonDefault, showSecrets: o.ShowSecrets}
+		secs := cfg.Top.Sections
 		if name == "service" && dopts.all {
-			top.Sections = withBuiltinServices(cfg.Top)
+			secs = withBuiltinServices(cfg.Top)
 		}
-		var only []*Section
-		for _, c := range top.Sections {
-			if c.Kind == name {
-				only = append(only, c)
+		var items []item
+		for i, c := range secs {
+			if lines := render(c, cfg.Top, dopts); c.Kind == name && len(lines) > 0 {
+				items = append(items, item{sortKey(c, i), block(c, lines)})
 			}
 		}
-		top.Sections = only
-		for _, l := range render(top, nil, dopts) {
-			fmt.Fprintln(w, l)
+		sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })
+		for _, it := range items {
+			for _, l := range it.lines {
+				fmt.Fprintln(w, l)
+			}
 		}
 		return
 	}
@@ -274,6 +281,12 @@ func lookupPath(cfg *Config, path string) (string, bool) {
 	return v, ok
 }
 
+// workarounds are the client workarounds Dovecot 2.3 knows.
+var workarounds = map[string][]string{
+	"imap_client_workarounds": {"delay-newmail", "tb-extra-mailbox-sep", "tb-lsub-flags"},
+	"pop3_client_workarounds": {"outlook-no-nuls", "oe-ns-eoh"},
+}
+
 // Check makes Dovecot's whole-configuration checks and returns their
 // complaints: settings that must not be empty, passdb and userdb blocks
 // without a driver, and the unprivileged users the services run as.
@@ -287,6 +300,13 @@ func Check(s *Settings) []string {
 	}
 	if strings.TrimSpace(s.Get("listen")) == "" {
 		errs = append(errs, "listen can't be set empty")
+	}
+	for name, known := range workarounds {
+		for _, w := range s.List(name) {
+			if !slices.Contains(known, w) {
+				errs = append(errs, name+": Unknown workaround: "+w)
+			}
+		}
 	}
 	for _, kind := range []string{"passdb", "userdb"} {
 		for _, d := range s.dbs(kind) {

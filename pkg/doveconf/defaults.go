@@ -50,7 +50,7 @@ func sectionDefaults(sec, parent *Section) map[string]string {
 		}
 	case "inet_listener", "unix_listener", "fifo_listener":
 		if parent != nil {
-			prefix := sec.Kind + "/" + sec.Name + "/"
+			prefix := sec.Kind + "/" + strings.ReplaceAll(sec.Name, "/", `\s`) + "/"
 			for k, v := range builtinServices[parent.Name] {
 				if rest, ok := strings.CutPrefix(k, prefix); ok {
 					m[rest] = v

@@ -26,7 +26,7 @@ type item struct {
 
 // hidden reports whether doveconf hides the value of name unless -P.
 func hidden(name string) bool {
-	return strings.Contains(name, "password") || strings.HasSuffix(name, "_key") ||
+	return strings.HasSuffix(name, "_password") || strings.HasSuffix(name, "_key") ||
 		strings.HasSuffix(name, "_nonce") || name == "ssl_dh"
 }
 
@@ -47,11 +47,11 @@ func header(sec *Section) string {
 		return sec.Kind + " {"
 	}
 	name := sec.Name
-	if strings.ContainsAny(name, " \t\"'") || name == "" && sec.Kind != "namespace" {
-		name = quote(name)
-	}
 	if name == "" {
 		return sec.Kind + " {"
+	}
+	if strings.ContainsAny(name, " \t\"'{}#") {
+		name = quote(name)
 	}
 	return sec.Kind + " " + name + " {"
 }
@@ -70,8 +70,7 @@ func render(sec, parent *Section, o dumpOptions) []string {
 	seen := map[string]bool{}
 	for name, v := range sec.values {
 		seen[name] = true
-		d, isDefault := defs[name]
-		if !o.all && isDefault && d == v.Text && !alwaysShown(sec, name) && !strlistKinds[sec.Kind] {
+		if d, isDefault := defs[name]; !o.all && isDefault && d == v.Text && comparedWithDefault(sec) {
 			continue
 		}
 		items = append(items, item{name, []string{name + " = " + formatValue(name, v.Text, o.showSecrets)}})
@@ -94,15 +93,7 @@ func render(sec, parent *Section, o dumpOptions) []string {
 		if len(lines) == 0 {
 			continue
 		}
-		key := c.Kind + "/" + escapeName(c.Name) + "/"
-		if c.Kind == "passdb" || c.Kind == "userdb" {
-			key = fmt.Sprintf("%s/%06d/", c.Kind, i)
-		}
-		block := []string{header(c)}
-		for _, l := range lines {
-			block = append(block, "  "+l)
-		}
-		items = append(items, item{key, append(block, "}")})
+		items = append(items, item{sortKey(c, i), block(c, lines)})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })
 	var out []string
@@ -110,6 +101,31 @@ func render(sec, parent *Section, o dumpOptions) []string {
 		out = append(out, it.lines...)
 	}
 	return out
+}
+
+// comparedWithDefault reports whether doveconf -n leaves out a setting of
+// sec that is set to its default: it does at the top level and in passdb
+// and userdb blocks; in the other sections every setting given is shown.
+func comparedWithDefault(sec *Section) bool {
+	return sec.Kind == "" || sec.Kind == "passdb" || sec.Kind == "userdb"
+}
+
+// sortKey is a section's key among its siblings; i is its position, which
+// orders unnamed passdb and userdb blocks.
+func sortKey(c *Section, i int) string {
+	if c.Kind == "passdb" || c.Kind == "userdb" {
+		return fmt.Sprintf("%s/%06d/", c.Kind, i)
+	}
+	return c.Kind + "/" + escapeName(c.Name) + "/"
+}
+
+// block wraps a section's content lines in its header and closing brace.
+func block(c *Section, lines []string) []string {
+	out := []string{header(c)}
+	for _, l := range lines {
+		out = append(out, "  "+l)
+	}
+	return append(out, "}")
 }
 
 // alwaysShown: doveconf -n shows a namespace's location and prefix even
@@ -144,6 +160,7 @@ func withBuiltinListeners(svc *Section) []*Section {
 	sort.Strings(names)
 	for _, n := range names {
 		kind, name, _ := strings.Cut(n, "/")
+		name = strings.ReplaceAll(name, `\s`, "/")
 		if svc.Child(kind, name) == nil {
 			out = append(out, newSection(kind, name, "", 0))
 		}
@@ -156,7 +173,19 @@ func withBuiltinListeners(svc *Section) []*Section {
 // group in the order the configuration gives them.
 func renderFilters(c *Config, o dumpOptions) []string {
 	fs := slices.Clone(c.Filters)
-	sort.SliceStable(fs, func(i, j int) bool { return fs[i].rank() < fs[j].rank() })
+	// A protocol block inside another filter follows that filter.
+	first := map[string]int{}
+	for i, f := range fs {
+		if _, ok := first[f.label()]; !ok {
+			first[f.label()] = i
+		}
+	}
+	sort.SliceStable(fs, func(i, j int) bool {
+		if fs[i].rank() != fs[j].rank() {
+			return fs[i].rank() < fs[j].rank()
+		}
+		return first[fs[i].label()] < first[fs[j].label()]
+	})
 	var out []string
 	for _, f := range fs {
 		// Inside a filter, every setting it gives is shown.
@@ -193,11 +222,7 @@ func renderSet(sec *Section, o dumpOptions) []string {
 		if len(lines) == 0 {
 			continue
 		}
-		block := []string{header(c)}
-		for _, l := range lines {
-			block = append(block, "  "+l)
-		}
-		items = append(items, item{c.Kind + "/" + escapeName(c.Name) + "/", append(block, "}")})
+		items = append(items, item{sortKey(c, len(items)), block(c, lines)})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })
 	var out []string

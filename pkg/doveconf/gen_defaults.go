@@ -26,13 +26,19 @@ var root, dir string
 // exist on the machine that generates the table.
 const users = "default_login_user = root\ndefault_internal_user = root\n"
 
+// upstream holds the defaults Debian's build changes: Debian leaves
+// protocols empty and adds each protocol from /usr/share/dovecot/protocols.d,
+// while Dovecot itself (and CentOS 7, whose dovecot.conf has no such
+// includes) serves imap, pop3 and lmtp unless told otherwise.
+var upstream = map[string]string{"protocols": "imap pop3 lmtp"}
+
 // sections are the kinds of list section, each with the config wrapped
 // around a probe of one of its settings (%s).
 var sections = []struct{ kind, wrap string }{
 	{"namespace", "namespace gen {\n%s\n}\n"},
 	{"mailbox", "namespace gen {\nmailbox gen {\n%s\n}\n}\n"},
-	{"passdb", "passdb {\ndriver = static\n%s\n}\n"},
-	{"userdb", "userdb {\ndriver = static\n%s\n}\n"},
+	{"passdb", "passdb {\n%s\n}\n"},
+	{"userdb", "userdb {\n%s\n}\n"},
 	{"service", "service gen {\n%s\n}\n"},
 	{"inet_listener", "service gen {\ninet_listener gen {\n%s\n}\n}\n"},
 	{"unix_listener", "service gen {\nunix_listener gen {\n%s\n}\n}\n"},
@@ -81,6 +87,9 @@ func main() {
 		if strings.Contains(kv[0], "/") {
 			continue
 		}
+		if v, ok := upstream[kv[0]]; ok {
+			kv[1] = v
+		}
 		k := probe(kv[0], "%s")
 		fmt.Fprintf(&b, "\t{%q, %q, %s},\n", kv[0], kv[1], k)
 		n++
@@ -111,7 +120,7 @@ func main() {
 		b.WriteString("\t},\n")
 	}
 	b.WriteString("}\n\n")
-	b.WriteString("// serviceTable holds the built-in services' settings as paths\n// (\"imap-login/inet_listener/imap/port\"), in doveconf's order.\n")
+	b.WriteString("// serviceTable holds the built-in services' settings as paths\n// (\"imap-login/inet_listener/imap/port\"; a '/' in a name is \\s), in doveconf's order.\n")
 	b.WriteString("var serviceTable = [...][2]string{\n")
 	for _, kv := range defaults {
 		if rest, ok := strings.CutPrefix(kv[0], "service/"); ok {
@@ -184,7 +193,9 @@ func parse(stdout, _ string) [][2]string {
 			if len(f) == 1 {
 				f = append(f, "0")
 			}
-			stack = append(stack, f[0], strings.Trim(strings.Join(f[1:], " "), `"`))
+			// A '/' in a name ("unix_listener login/login") is written \s.
+			name := strings.Trim(strings.Join(f[1:], " "), `"`)
+			stack = append(stack, f[0], strings.ReplaceAll(name, "/", `\s`))
 		default:
 			k, v, ok := strings.Cut(line, " =")
 			if !ok {

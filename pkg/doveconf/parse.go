@@ -75,7 +75,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse parses data as the configuration file path; includes are read
-// relative to path's folder.
+// relative to path's folder. When only a closing '}' is missing at the end,
+// the configuration is returned along with the error (doveconf still shows
+// it); any error makes the configuration unusable for a daemon.
 func Parse(path string, data []byte) (*Config, error) {
 	p := &parser{cfg: &Config{Path: path, Top: newSection("", "", path, 0)}}
 	p.stack = []frame{{sec: p.cfg.Top, file: path}}
@@ -84,7 +86,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	if len(p.stack) > 1 {
 		f := p.stack[len(p.stack)-1]
-		return nil, &Error{File: path, Msg: "Missing '}' (section started at " + f.file + ":" + itoa(f.line) + ")"}
+		return p.cfg, &Error{File: path, Msg: "Missing '}' (section started at " + f.file + ":" + itoa(f.line) + ")"}
 	}
 	return p.cfg, nil
 }
@@ -350,7 +352,7 @@ func (p *parser) open(file string, num int, kind, name string) string {
 		nf := &Filter{File: file, Line: num}
 		if f.filter != nil {
 			*nf = *f.filter
-			nf.File, nf.Line = file, num
+			nf.File, nf.Line, nf.Settings = file, num, nil
 			if f.filter.Protocol != "" {
 				if kind == "protocol" {
 					return "Nested protocol { protocol { .. } } block not allowed"
