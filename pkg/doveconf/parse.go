@@ -289,9 +289,13 @@ func (p *parser) setting(file string, num int, key, value string) string {
 	sec := f.sec
 	value = unquote(value)
 	if old, ok := sec.values[key]; ok || sec.Kind == "" {
+		// "$key" is the value so far: this block's, else (in a filter)
+		// the global one, else the default.
 		cur := old.Text
 		if !ok {
-			if s, known := lookup(sec.Kind, key); known {
+			if g, set := p.cfg.Top.values[key]; set {
+				cur = g.Text
+			} else if s, known := lookup(sec.Kind, key); known {
 				cur = s.def
 			}
 		}

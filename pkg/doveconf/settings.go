@@ -78,6 +78,9 @@ func (c *Config) applying(m Match) []*Filter {
 
 func (f *Filter) matches(m Match) bool {
 	if f.Protocol != "" {
+		if m.Protocol == "" {
+			return false
+		}
 		if p, neg := strings.CutPrefix(f.Protocol, "!"); neg {
 			if m.Protocol == p {
 				return false
