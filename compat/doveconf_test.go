@@ -155,6 +155,23 @@ func TestDoveconfBrokenFiles(t *testing.T) {
 	}
 }
 
+// Valid files that exercise the grammar and doveconf's layout, with -n,
+// -a and -P.
+func TestDoveconfCases(t *testing.T) {
+	files, _ := filepath.Glob("testdata/doveconf/cases/*.conf")
+	if len(files) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".conf"), func(t *testing.T) {
+			abs, _ := filepath.Abs(f)
+			for _, args := range [][]string{{"-n"}, {"-a"}, {"-P", "-n"}, {"-a", "-f", "protocol=imap", "-f", "remote=10.1.2.3"}} {
+				doveconfBoth(t, append([]string{"-c", abs}, args...)...)
+			}
+		})
+	}
+}
+
 func TestDoveconfQueries(t *testing.T) {
 	conf := doveconfStock(t, labEdits["all"]...)
 	for _, args := range [][]string{

@@ -21,23 +21,36 @@ const (
 // dovenull accounts, as on a machine with Dovecot installed. The machine's
 // own files are not changed. Use it for the oracle's dovecot programs and
 // for postdove's alike, so that both see the same accounts.
+//
+// The namespace gets an overlay on /etc rather than bind mounts on the two
+// files: a file bind mount vanishes when another process (a test's useradd)
+// renames a new /etc/passwd into place.
 func WithDovecotUsers(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
 	t.Helper()
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("unshare(1) is needed for a private mount namespace")
 	}
 	dir := t.TempDir()
+	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	for _, d := range []string{upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, f := range []struct{ name, extra string }{{"passwd", dovecotPasswd}, {"group", dovecotGroup}} {
 		b, err := os.ReadFile(filepath.Join("/etc", f.name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f.name), append(b, f.extra...), 0o644); err != nil {
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			b = append(b, '\n')
+		}
+		if err := os.WriteFile(filepath.Join(upper, f.name), append(b, f.extra...), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	script := `mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && shift 2 && exec "$@"`
-	args := append([]string{"-m", "sh", "-c", script, "sh", filepath.Join(dir, "passwd"), filepath.Join(dir, "group"), cmd.Path}, cmd.Args[1:]...)
+	script := `mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && shift 2 && exec "$@"`
+	args := append([]string{"-m", "sh", "-c", script, "sh", upper, work, cmd.Path}, cmd.Args[1:]...)
 	w := exec.Command("unshare", args...)
 	w.Env, w.Dir = cmd.Env, cmd.Dir
 	return w

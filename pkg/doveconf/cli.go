@@ -140,6 +140,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		s = cfg.Global()
 	}
 	dopts := dumpOptions{all: !o.NonDefault, showSecrets: o.ShowSecrets}
+	if len(o.Filters) > 0 {
+		dopts.match = &m
+	}
 	if dump {
 		fmt.Fprintf(stdout, "# OS: %s\n", osLine(s.Get("base_dir")))
 		if h, err := os.Hostname(); err == nil {

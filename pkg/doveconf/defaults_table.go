@@ -314,6 +314,66 @@ var globalTable = [...]setting{
 	{"version_ignore", "no", kindBool},
 }
 
+// unlistedTable holds settings doveconf accepts and shows once set but
+// leaves out of -a and -d.
+var unlistedTable = [...]setting{
+	{"imap_urlauth_stream_user", "", kindString},
+	{"imap_urlauth_submit_user", "", kindString},
+	{"mail_cache_max_size", "1 G", kindSize},
+	{"mail_cache_min_mail_count", "0", kindUint},
+	{"mail_cache_purge_continued_percentage", "200", kindUint},
+	{"mail_cache_purge_delete_percentage", "20", kindUint},
+	{"mail_cache_purge_header_continue_count", "4", kindUint},
+	{"mail_cache_purge_min_size", "32 k", kindSize},
+	{"mail_cache_record_max_size", "64 k", kindSize},
+	{"mail_cache_unaccessed_field_drop", "30 days", kindTime},
+	{"mail_index_log2_max_age", "2 days", kindTime},
+	{"mail_index_log_rotate_max_size", "1 M", kindSize},
+	{"mail_index_log_rotate_min_age", "5 mins", kindTime},
+	{"mail_index_log_rotate_min_size", "32 k", kindSize},
+	{"mail_index_rewrite_max_log_bytes", "128 k", kindSize},
+	{"mail_index_rewrite_min_log_bytes", "8 k", kindSize},
+	{"submission_backend_capabilities", "", kindString},
+}
+
+// obsoleteNames are settings of older Dovecot releases that doveconf
+// still accepts (it converts or ignores them).
+var obsoleteNames = [...]string{
+	"auth_chroot",
+	"auth_count",
+	"auth_executable",
+	"auth_process_size",
+	"auth_user",
+	"dbox_rotate_days",
+	"dbox_rotate_min_size",
+	"director_consistent_hashing",
+	"doveadm_proxy_port",
+	"fsync_disable",
+	"login_chroot",
+	"login_dir",
+	"login_executable",
+	"login_max_connections",
+	"login_max_processes_count",
+	"login_process_per_connection",
+	"login_process_size",
+	"login_processes_count",
+	"mail_drop_priv_before_exec",
+	"mail_executable",
+	"mail_log_max_lines_per_sec",
+	"mail_process_size",
+	"maildir_copy_preserve_filename",
+	"max_mail_processes",
+	"sieve_storage",
+	"ssl_ca_file",
+	"ssl_cert_file",
+	"ssl_dh_parameters_length",
+	"ssl_disable",
+	"ssl_key_file",
+	"ssl_listen",
+	"ssl_parameters_regenerate",
+	"ssl_protocols",
+}
+
 // sectionTable holds the settings of each kind of list section with
 // their defaults and types.
 var sectionTable = map[string][]setting{

@@ -59,7 +59,8 @@ func header(sec *Section) string {
 // dumpOptions say what a dump shows.
 type dumpOptions struct {
 	all         bool // every setting (-a), not only those that differ (-n)
-	showSecrets bool // -P
+	showSecrets bool   // -P
+	match       *Match // -f: filters that cannot match are left out
 }
 
 // render returns the lines of sec's content, sorted as doveconf sorts
@@ -70,7 +71,11 @@ func render(sec, parent *Section, o dumpOptions) []string {
 	seen := map[string]bool{}
 	for name, v := range sec.values {
 		seen[name] = true
-		if d, isDefault := defs[name]; !o.all && isDefault && d == v.Text && comparedWithDefault(sec) {
+		d, isDefault := defs[name]
+		if sec.Kind == "" && !isDefault {
+			d, isDefault = globalIndex[name].def, true
+		}
+		if !o.all && isDefault && d == v.Text && comparedWithDefault(sec) {
 			continue
 		}
 		items = append(items, item{name, []string{name + " = " + formatValue(name, v.Text, o.showSecrets)}})
@@ -172,7 +177,12 @@ func withBuiltinListeners(svc *Section) []*Section {
 // protocol blocks first, then remote, local and local_name ones, each
 // group in the order the configuration gives them.
 func renderFilters(c *Config, o dumpOptions) []string {
-	fs := slices.Clone(c.Filters)
+	var fs []*Filter
+	for _, f := range c.Filters {
+		if o.match == nil || !f.contradicts(*o.match) {
+			fs = append(fs, f)
+		}
+	}
 	// A protocol block inside another filter follows that filter.
 	first := map[string]int{}
 	for i, f := range fs {

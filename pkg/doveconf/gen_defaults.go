@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -95,6 +97,21 @@ func main() {
 		n++
 	}
 	b.WriteString("}\n\n")
+	unlisted, obsolete := hiddenNames(defaults)
+	b.WriteString("// unlistedTable holds settings doveconf accepts and shows once set but\n// leaves out of -a and -d.\n")
+	b.WriteString("var unlistedTable = [...]setting{\n")
+	for _, name := range unlisted {
+		out, _ := run(users, name)
+		_, def, _ := strings.Cut(strings.TrimSpace(out), " = ")
+		fmt.Fprintf(&b, "\t{%q, %q, %s},\n", name, def, probe(name, "%s"))
+	}
+	b.WriteString("}\n\n")
+	b.WriteString("// obsoleteNames are settings of older Dovecot releases that doveconf\n// still accepts (it converts or ignores them).\n")
+	b.WriteString("var obsoleteNames = [...]string{\n")
+	for _, name := range obsolete {
+		fmt.Fprintf(&b, "\t%q,\n", name)
+	}
+	b.WriteString("}\n\n")
 	b.WriteString("// sectionTable holds the settings of each kind of list section with\n// their defaults and types.\n")
 	b.WriteString("var sectionTable = map[string][]setting{\n")
 	prefixes := map[string]string{
@@ -137,6 +154,45 @@ func main() {
 	}
 	fmt.Printf("gen_defaults: %d global settings\n", n)
 }
+
+// hiddenNames finds the settings the oracle accepts that -d does not
+// list, among the words in its binary: those it shows when asked by name
+// (unlisted) and those it converts or ignores (obsolete).
+func hiddenNames(listed [][2]string) (unlisted, obsolete []string) {
+	bin, err := os.ReadFile(filepath.Join(root, "usr/bin/doveconf"))
+	if err != nil {
+		fail(err)
+	}
+	known := map[string]bool{}
+	for _, kv := range listed {
+		known[kv[0]] = true
+	}
+	for _, k := range []string{"namespace", "passdb", "userdb", "service", "plugin", "dict", "metric", "event_exporter", "protocol", "local", "remote", "local_name"} {
+		known[k] = true
+	}
+	seen := map[string]bool{}
+	for _, w := range bytes.Split(bin, []byte{0}) {
+		name := string(w)
+		if seen[name] || known[name] || !settingName.MatchString(name) {
+			continue
+		}
+		seen[name] = true
+		shown, stderr := run(users+name+" = 0\n", "-n")
+		if strings.Contains(stderr, "Unknown setting") {
+			continue
+		}
+		if out, _ := run(users, name); strings.HasPrefix(out, name+" = ") || strings.Contains(shown, "\n"+name+" = 0\n") {
+			unlisted = append(unlisted, name)
+		} else {
+			obsolete = append(obsolete, name)
+		}
+	}
+	sort.Strings(unlisted)
+	sort.Strings(obsolete)
+	return unlisted, obsolete
+}
+
+var settingName = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)+$`)
 
 // run gives conf to the oracle's doveconf with args and returns what it
 // printed on stdout and stderr.

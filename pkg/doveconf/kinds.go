@@ -79,8 +79,15 @@ func check(k kind, enumKey, value string) string {
 			return "Invalid number " + value + ": Not a valid number"
 		}
 	case kindTime:
-		if _, ok := parseTime(value); !ok {
+		d, ok := parseTime(value)
+		if !ok {
 			return "Invalid time interval: " + value
+		}
+		if d != 0 && strings.Trim(value, "0123456789") == "" {
+			return "Time interval '" + value + "' is missing units (add e.g. 's' for seconds)"
+		}
+		if d%time.Second != 0 || strings.Contains(strings.ToLower(value), "ms") {
+			return "Milliseconds not supported for this setting: " + value
 		}
 	case kindSize:
 		if _, ok := parseSize(value); !ok {
@@ -96,6 +103,49 @@ func check(k kind, enumKey, value string) string {
 		}
 	}
 	return ""
+}
+
+// normalize writes a checked value the way doveconf shows it: "yes" or
+// "no", "5 secs", "1 weeks", "64 k", "1536 B".
+func normalize(k kind, value string) string {
+	if strings.HasPrefix(value, "<") {
+		return value
+	}
+	switch k {
+	case kindBool:
+		if b, ok := parseBool(value); ok && b {
+			return "yes"
+		} else if ok {
+			return "no"
+		}
+	case kindTime:
+		if d, ok := parseTime(value); ok {
+			return largestUnit(uint64(d/time.Second), []unit{{7 * 24 * 3600, "weeks"}, {24 * 3600, "days"}, {3600, "hours"}, {60, "mins"}, {1, "secs"}})
+		}
+	case kindSize:
+		if n, ok := parseSize(value); ok {
+			return largestUnit(n, []unit{{1 << 40, "T"}, {1 << 30, "G"}, {1 << 20, "M"}, {1 << 10, "k"}, {1, "B"}})
+		}
+	}
+	return value
+}
+
+type unit struct {
+	size uint64
+	name string
+}
+
+// largestUnit writes n in the largest unit that divides it; 0 is "0".
+func largestUnit(n uint64, units []unit) string {
+	if n == 0 {
+		return "0"
+	}
+	for _, u := range units {
+		if n%u.size == 0 {
+			return strconv.FormatUint(n/u.size, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatUint(n, 10)
 }
 
 // parseBool reads yes/no as Dovecot does (in any case).

@@ -20,6 +20,7 @@ var childKinds = map[string][]string{
 var strlistKinds = map[string]bool{"plugin": true, "dict": true}
 
 var (
+	obsolete     = map[string]bool{}
 	globalIndex  = map[string]setting{}
 	sectionIndex = map[string]map[string]setting{}
 )
@@ -27,6 +28,12 @@ var (
 func init() {
 	for _, s := range globalTable {
 		globalIndex[s.name] = s
+	}
+	for _, s := range unlistedTable {
+		globalIndex[s.name] = s
+	}
+	for _, n := range obsoleteNames {
+		obsolete[n] = true
 	}
 	for kind, list := range sectionTable {
 		m := map[string]setting{}
@@ -306,8 +313,15 @@ func (p *parser) setting(file string, num int, key, value string) string {
 		return ""
 	}
 	def, ok := lookup(sec.Kind, key)
+	if !ok && sec.Kind == "" && obsolete[key] {
+		// A setting of an older release: accepted and not used.
+		return ""
+	}
 	if !ok {
 		return "Unknown setting: " + p.sectionPath() + key
+	}
+	if f.filter != nil && (f.filter.Local != "" || f.filter.Remote != "") && strings.HasPrefix(key, "auth_") {
+		return "Auth settings not supported inside local/remote blocks: " + key
 	}
 	enumKey := key
 	if sec.Kind != "" {
@@ -316,7 +330,7 @@ func (p *parser) setting(file string, num int, key, value string) string {
 	if msg := check(def.kind, enumKey, value); msg != "" {
 		return msg
 	}
-	sec.values[key] = Value{Text: value, File: file, Line: num}
+	sec.values[key] = Value{Text: normalize(def.kind, value), File: file, Line: num}
 	return ""
 }
 

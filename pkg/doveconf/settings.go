@@ -101,6 +101,20 @@ func (f *Filter) matches(m Match) bool {
 	return true
 }
 
+// contradicts reports whether f can never apply to connections m
+// describes (doveconf -f leaves such filters out); criteria m leaves empty
+// do not contradict.
+func (f *Filter) contradicts(m Match) bool {
+	if f.Protocol != "" && m.Protocol != "" {
+		if p, neg := strings.CutPrefix(f.Protocol, "!"); neg == (p == m.Protocol) {
+			return true
+		}
+	}
+	return f.Local != "" && m.Local != "" && !addrMatches(f.Local, m.Local) ||
+		f.Remote != "" && m.Remote != "" && !addrMatches(f.Remote, m.Remote) ||
+		f.LocalName != "" && m.LocalName != "" && !nameMatches(f.LocalName, m.LocalName)
+}
+
 // nameMatches matches a local_name (which may start with "*.") against a
 // host name; several names may be given, separated by spaces.
 func nameMatches(pattern, name string) bool {
@@ -139,7 +153,7 @@ func (s *Settings) Get(name string) string {
 	if v, ok := s.vals[name]; ok {
 		return v.Text
 	}
-	return globalDefaults[name]
+	return globalIndex[name].def
 }
 
 // Value returns where the configuration sets name, if it does.
