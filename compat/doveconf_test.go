@@ -47,13 +47,26 @@ var revision = regexp.MustCompile(`^# ([0-9.]+) \([^)]*\):`)
 // sees differs: stdout (but the build revision), stderr lines, exit code.
 func doveconfBoth(t *testing.T, args ...string) oracle.Result {
 	t.Helper()
+	return doveconfCompare(t, true, args...)
+}
+
+// doveconfCompare is doveconfBoth; withUsers false runs both with the
+// machine's own accounts.
+func doveconfCompare(t *testing.T, withUsers bool, args ...string) oracle.Result {
+	t.Helper()
+	wrap := func(cmd *exec.Cmd) *exec.Cmd {
+		if withUsers {
+			return oracle.WithDovecotUsers(t, cmd)
+		}
+		return cmd
+	}
 	o := oracle.Get(t)
 	if _, err := os.Stat(filepath.Join(o.Root, "usr/bin/doveconf")); err != nil {
 		t.Skip("the oracle has no doveconf")
 	}
-	want := oracle.Run(oracle.WithDovecotUsers(t, o.Doveconf(args...)), "")
+	want := oracle.Run(wrap(o.Doveconf(args...)), "")
 	want.Stdout = doveconfDifferences(t, want.Stdout)
-	got := oracle.Run(oracle.WithDovecotUsers(t, exec.Command(oracle.Postdove(t, "doveconf"), args...)), "")
+	got := oracle.Run(wrap(exec.Command(oracle.Postdove(t, "doveconf"), args...)), "")
 	norm := func(s string) string { return revision.ReplaceAllString(s, "# $1 (REV):") }
 	if norm(got.Stdout) != norm(want.Stdout) {
 		t.Errorf("doveconf %s: stdout differs\n--- postdove\n%s\n--- Dovecot\n%s", strings.Join(args, " "), got.Stdout, want.Stdout)
@@ -197,6 +210,16 @@ func TestDoveconfAll(t *testing.T) {
 	doveconfBoth(t, "-c", doveconfStock(t), "-a")
 	doveconfBoth(t, "-c", doveconfStock(t, labEdits["all"]...), "-a")
 	doveconfBoth(t, "-c", doveconfStock(t, labEdits["all"]...), "-P", "-a")
+	doveconfBoth(t, "-c", doveconfStock(t, labEdits["all"]...), "-d")
+}
+
+// With the machine's own accounts (dovecot and dovenull may be missing):
+// the dump checks them, queries by name do not.
+func TestDoveconfMachineUsers(t *testing.T) {
+	conf := doveconfStock(t, labEdits["maildir"]...)
+	doveconfCompare(t, false, "-c", conf, "-n")
+	doveconfCompare(t, false, "-c", conf, "-h", "mail_location")
+	doveconfCompare(t, false, "-c", conf, "protocols", "ssl")
 }
 
 func TestDoveconfMissingFile(t *testing.T) {

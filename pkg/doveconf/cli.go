@@ -169,7 +169,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if late != nil {
 		return fatal(late.Error())
 	}
-	if errs := Check(s); len(errs) > 0 {
+	if errs := Check(s); dump && len(errs) > 0 {
+		// Queries by name print without the whole-configuration checks.
 		fmt.Fprintf(stderr, "%s: Error: %s\n", prog, errs[0])
 		return fatal((&Error{File: cfg.Path, Msg: errs[0]}).Error())
 	}

@@ -58,7 +58,7 @@ func header(sec *Section) string {
 
 // dumpOptions say what a dump shows.
 type dumpOptions struct {
-	all         bool // every setting (-a), not only those that differ (-n)
+	all         bool   // every setting (-a), not only those that differ (-n)
 	showSecrets bool   // -P
 	match       *Match // -f: filters that cannot match are left out
 }
