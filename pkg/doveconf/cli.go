@@ -134,6 +134,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "%s: Warning: %s\n", prog, w)
 	}
+	for _, e := range cfg.Errors {
+		fmt.Fprintf(stderr, "%s: Error: %s\n", prog, e)
+	}
 	s := cfg.For(m)
 	if o.Defaults {
 		cfg = &Config{Path: cfg.Path, Top: newSection("", "", cfg.Path, 0)}

@@ -61,7 +61,8 @@ type Config struct {
 	Path     string // the main file, as given
 	Top      *Section
 	Filters  []*Filter
-	Warnings []string // "Configuration file F line N: ..." as Dovecot warns
+	Warnings []string // what doveconf prints as "Warning: ..."
+	Errors   []string // what doveconf prints as "Error: ..." and goes on
 }
 
 func newSection(kind, name, file string, line int) *Section {

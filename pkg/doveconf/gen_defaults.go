@@ -106,10 +106,10 @@ func main() {
 		fmt.Fprintf(&b, "\t{%q, %q, %s},\n", name, def, probe(name, "%s"))
 	}
 	b.WriteString("}\n\n")
-	b.WriteString("// obsoleteNames are settings of older Dovecot releases that doveconf\n// still accepts (it converts or ignores them).\n")
-	b.WriteString("var obsoleteNames = [...]string{\n")
+	b.WriteString("// obsoleteTable holds the settings of older Dovecot releases that\n// doveconf still accepts, with what doveconf's warning says about each.\n")
+	b.WriteString("var obsoleteTable = [...][2]string{\n")
 	for _, name := range obsolete {
-		fmt.Fprintf(&b, "\t%q,\n", name)
+		fmt.Fprintf(&b, "\t{%q, %q},\n", name, obsoleteWarning(name))
 	}
 	b.WriteString("}\n\n")
 	b.WriteString("// sectionTable holds the settings of each kind of list section with\n// their defaults and types.\n")
@@ -190,6 +190,22 @@ func hiddenNames(listed [][2]string) (unlisted, obsolete []string) {
 	sort.Strings(unlisted)
 	sort.Strings(obsolete)
 	return unlisted, obsolete
+}
+
+// obsoleteWarning returns what the oracle's warning says about an
+// obsolete setting: "ssl_disable has been renamed to ssl".
+func obsoleteWarning(name string) string {
+	for _, v := range []string{"yes", "0"} {
+		_, stderr := run(users+name+" = "+v+"\n", "-n")
+		for _, l := range strings.Split(stderr, "\n") {
+			if _, rest, ok := strings.Cut(l, "Obsolete setting in "); ok {
+				if _, msg, ok := strings.Cut(rest, ": "); ok {
+					return msg
+				}
+			}
+		}
+	}
+	return ""
 }
 
 var settingName = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)+$`)

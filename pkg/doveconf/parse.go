@@ -3,6 +3,7 @@ package doveconf
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,7 +21,7 @@ var childKinds = map[string][]string{
 var strlistKinds = map[string]bool{"plugin": true, "dict": true}
 
 var (
-	obsolete     = map[string]bool{}
+	obsolete     = map[string]string{} // name -> doveconf's warning
 	globalIndex  = map[string]setting{}
 	sectionIndex = map[string]map[string]setting{}
 )
@@ -32,8 +33,8 @@ func init() {
 	for _, s := range unlistedTable {
 		globalIndex[s.name] = s
 	}
-	for _, n := range obsoleteNames {
-		obsolete[n] = true
+	for _, o := range obsoleteTable {
+		obsolete[o[0]] = o[1]
 	}
 	for kind, list := range sectionTable {
 		m := map[string]setting{}
@@ -70,6 +71,8 @@ type parser struct {
 	stack []frame
 	depth int
 	err   error
+
+	warnedObsolete bool
 }
 
 // Load reads the configuration in path and everything it includes.
@@ -313,9 +316,8 @@ func (p *parser) setting(file string, num int, key, value string) string {
 		return ""
 	}
 	def, ok := lookup(sec.Kind, key)
-	if !ok && sec.Kind == "" && obsolete[key] {
-		// A setting of an older release: accepted and not used.
-		return ""
+	if msg, old := obsolete[key]; !ok && sec.Kind == "" && old {
+		return p.obsolete(sec, file, num, key, value, msg)
 	}
 	if !ok {
 		return "Unknown setting: " + p.sectionPath() + key
@@ -414,4 +416,70 @@ func (p *parser) open(file string, num int, kind, name string) string {
 	}
 	p.stack = append(p.stack, frame{sec: c, file: file, line: num})
 	return ""
+}
+
+// obsolete handles a setting of an older Dovecot release: it warns as
+// doveconf does and converts those that map onto one current setting.
+func (p *parser) obsolete(sec *Section, file string, num int, key, value, msg string) string {
+	if !p.warnedObsolete {
+		p.warnedObsolete = true
+		p.cfg.Warnings = append(p.cfg.Warnings, "NOTE: You can get a new clean config file with: doveconf -Pn > dovecot-new.conf")
+	}
+	if msg != "" {
+		p.cfg.Warnings = append(p.cfg.Warnings, "Obsolete setting in "+file+":"+itoa(num)+": "+msg)
+	}
+	set := func(name, v string) { sec.values[name] = Value{Text: v, File: file, Line: num} }
+	switch key {
+	case "ssl_cert_file", "ssl_key_file", "ssl_ca_file":
+		set(strings.TrimSuffix(key, "_file"), "<"+value)
+	case "ssl_disable":
+		if b, ok := parseBool(value); ok {
+			set("ssl", map[bool]string{true: "no", false: "yes"}[b])
+		}
+	case "ssl_protocols":
+		min, bad := minProtocol(value)
+		if bad != "" {
+			p.cfg.Errors = append(p.cfg.Errors, "Could not find a minimum ssl_min_protocol setting from ssl_protocols = "+value+": Unrecognized protocol '"+bad+"'")
+		} else if min != "" {
+			set("ssl_min_protocol", min)
+		}
+	}
+	return ""
+}
+
+// sslProtocols are the protocols ssl_protocols could name, oldest first.
+var sslProtocols = []string{"SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2"}
+
+// minProtocol turns a Dovecot 2.2 ssl_protocols list ("!SSLv3 !TLSv1",
+// "TLSv1.1 TLSv1.2") into the oldest protocol it allows; bad is a word
+// it does not know.
+func minProtocol(list string) (min, bad string) {
+	allowed := map[string]bool{}
+	positive := false
+	for _, w := range strings.Fields(list) {
+		name, neg := strings.CutPrefix(w, "!")
+		if !slices.Contains(sslProtocols, name) {
+			return "", name
+		}
+		if !neg {
+			positive = true
+			allowed[name] = true
+		}
+	}
+	if !positive {
+		for _, p := range sslProtocols {
+			allowed[p] = true
+		}
+	}
+	for _, w := range strings.Fields(list) {
+		if name, neg := strings.CutPrefix(w, "!"); neg {
+			delete(allowed, name)
+		}
+	}
+	for _, p := range sslProtocols {
+		if allowed[p] {
+			return p, ""
+		}
+	}
+	return "", ""
 }
