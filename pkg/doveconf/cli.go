@@ -121,7 +121,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	dump := len(o.Names) == 0
 	if dump {
-		fmt.Fprintf(stdout, "# %s (%s): %s\n", Version, Revision, o.Config)
+		writeVersion(stdout, o.Config)
 	}
 	data, err := os.ReadFile(o.Config)
 	if err != nil {
@@ -147,10 +147,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		dopts.match = &m
 	}
 	if dump {
-		fmt.Fprintf(stdout, "# OS: %s\n", osLine(s.Get("base_dir")))
-		if h, err := os.Hostname(); err == nil {
-			fmt.Fprintf(stdout, "# Hostname: %s\n", h)
-		}
+		writeSystem(stdout, s.Get("base_dir"))
 		if dopts.all {
 			fmt.Fprintln(stdout, "# NOTE: Send doveconf -n output instead when asking for help.")
 		}

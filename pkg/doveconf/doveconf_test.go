@@ -97,6 +97,9 @@ disable_plaintext_auth = no
 ssl = yes
 mail_location = maildir:~/Maildir
 postmaster_address = postmaster@example.ops
+namespace inbox {
+  inbox = yes
+}
 service imap-login {
   inet_listener imap {
     port = 0
@@ -110,7 +113,10 @@ service imap-login {
 	if s.Bool("disable_plaintext_auth") || s.Get("ssl") != "yes" || s.Get("postmaster_address") != "postmaster@example.ops" {
 		t.Error("lab settings not read")
 	}
-	ml := s.MailLocation().Expand(Vars{User: "alice", Home: "/home/alice"})
+	if got := s.PostmasterAddress("example.ops"); got != "postmaster@example.ops" {
+		t.Errorf("postmaster address %q", got)
+	}
+	ml := s.Location(s.Namespaces()[0]).Expand(Vars{User: "alice", Home: "/home/alice"})
 	if ml.Format != "maildir" || ml.Root != "/home/alice/Maildir" {
 		t.Errorf("mail location = %+v", ml)
 	}
@@ -122,6 +128,16 @@ service imap-login {
 		if l.Name == "imaps" && l.Port != 993 {
 			t.Errorf("imaps port = %d, want the built-in 993", l.Port)
 		}
+	}
+}
+
+func TestPostmasterDefault(t *testing.T) {
+	s := load(t, "hostname = mail.example.ops\n").Global()
+	if got := s.PostmasterAddress("example.com"); got != "postmaster@example.com" {
+		t.Errorf("for example.com: %q", got)
+	}
+	if got := s.PostmasterAddress(""); got != "postmaster@mail.example.ops" {
+		t.Errorf("without a domain: %q", got)
 	}
 }
 

@@ -242,10 +242,14 @@ func renderSet(sec *Section, o dumpOptions) []string {
 	return out
 }
 
-// Header writes doveconf's opening comment lines for the configuration in
-// path: version, operating system and host name.
-func Header(w io.Writer, path string, baseDir string) {
+// writeVersion writes doveconf's first line: version and file.
+func writeVersion(w io.Writer, path string) {
 	fmt.Fprintf(w, "# %s (%s): %s\n", Version, Revision, path)
+}
+
+// writeSystem writes doveconf's lines about the machine: the operating
+// system and the host name.
+func writeSystem(w io.Writer, baseDir string) {
 	fmt.Fprintf(w, "# OS: %s\n", osLine(baseDir))
 	if h, err := os.Hostname(); err == nil {
 		fmt.Fprintf(w, "# Hostname: %s\n", h)

@@ -378,3 +378,36 @@ func copyMap(m map[string]string) map[string]string {
 	}
 	return c
 }
+
+// Hostname returns the hostname setting, else the machine's name.
+func (s *Settings) Hostname() string {
+	if h := s.Get("hostname"); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// PostmasterAddress returns postmaster_address for mail to domain (the
+// recipient's domain, or ""), working out Dovecot 2.3's default
+// "postmaster@%{if;%d;ne;;%d;%{hostname}}": postmaster@domain, else
+// postmaster@ the host name.
+func (s *Settings) PostmasterAddress(domain string) string {
+	v := s.Get("postmaster_address")
+	if v == globalDefaults["postmaster_address"] {
+		if domain == "" {
+			domain = s.Hostname()
+		}
+		return "postmaster@" + domain
+	}
+	return strings.NewReplacer("%{hostname}", s.Hostname(), "%d", domain, "%{domain}", domain).Replace(v)
+}
+
+// Location returns where a namespace's mail is: its own location, else
+// mail_location.
+func (s *Settings) Location(ns Namespace) MailLocation {
+	if ns.Location != "" {
+		return ParseMailLocation(ns.Location)
+	}
+	return s.MailLocation()
+}
