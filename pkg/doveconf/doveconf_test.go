@@ -143,7 +143,7 @@ func TestPostmasterDefault(t *testing.T) {
 
 func TestIncludes(t *testing.T) {
 	dir := write(t, map[string]string{
-		"dovecot.conf":       "!include conf.d/*.conf\n!include_try local.conf\n!include_try none/*.conf\n",
+		"dovecot.conf":       "!include conf.d/*.conf\n!include_try local.conf\n!include_try none/*.conf\n!include ext\n",
 		"conf.d/20-b.conf":   "mail_location = mbox:~/mail\n",
 		"conf.d/10-a.conf":   "mail_location = maildir:~/Maildir\nhostname = a\n",
 		"conf.d/30-c.conf":   "!include ../ext/x.conf.ext\n",
@@ -157,7 +157,7 @@ func TestIncludes(t *testing.T) {
 	}
 	s := cfg.Global()
 	// Files are read in name order, so 20-b.conf wins over 10-a.conf, and
-	// local.conf comes last.
+	// local.conf comes last; a folder ("!include ext") gives nothing.
 	if s.Get("mail_location") != "mbox:~/mail" || s.Get("hostname") != "local" {
 		t.Errorf("mail_location %q hostname %q", s.Get("mail_location"), s.Get("hostname"))
 	}

@@ -186,7 +186,7 @@ func (p *parser) sectionPath() string {
 }
 
 func (p *parser) parseLine(file string, num int, line string) string {
-	if line[0] == '}' {
+	if line == "}" {
 		if len(p.stack) == 1 {
 			return "Unexpected '}'"
 		}
@@ -194,10 +194,10 @@ func (p *parser) parseLine(file string, num int, line string) string {
 		return ""
 	}
 	if rest, ok := strings.CutPrefix(line, "!include_try"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
-		return p.include(file, num, unquote(strings.TrimSpace(rest)), true)
+		return p.include(file, num, strings.TrimSpace(rest), true)
 	}
 	if rest, ok := strings.CutPrefix(line, "!include"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
-		return p.include(file, num, unquote(strings.TrimSpace(rest)), false)
+		return p.include(file, num, strings.TrimSpace(rest), false)
 	}
 	i := strings.IndexAny(line, " \t={")
 	if i < 0 {
@@ -227,6 +227,9 @@ func (p *parser) parseLine(file string, num int, line string) string {
 		if !strings.HasPrefix(rest, "{") {
 			return "Expecting '{'"
 		}
+	}
+	if strings.TrimSpace(rest[1:]) != "" {
+		return "Garbage after '{'"
 	}
 	return p.open(file, num, key, name)
 }
@@ -275,6 +278,9 @@ func (p *parser) include(file string, num int, pattern string, try bool) string 
 	}
 	sort.Strings(matches)
 	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+			continue // Dovecot reads nothing from a folder
+		}
 		data, err := os.ReadFile(m)
 		if err != nil {
 			if try && os.IsNotExist(err) {
