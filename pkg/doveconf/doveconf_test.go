@@ -414,3 +414,26 @@ func FuzzParse(f *testing.F) {
 		Check(s)
 	})
 }
+
+// FuzzQuery asks the stock configuration for arbitrary names and filters,
+// as "doveconf -f FILTER NAME" does.
+func FuzzQuery(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"mail_location", "protocol=imap"}, {"service/imap-login/inet_listener/imap/port", "remote=10.0.0.1"},
+		{"namespace", "local=127.0.0.1"}, {"service", "local_name=mail.example.ops"}, {"plugin/x", "bogus"},
+		{"service//", "protocol=!imap"}, {"namespace/inbox/mailbox/Trash/special_use", "remote=::1"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	conf, err := filepath.Abs("../../etc/dovecot/dovecot.conf")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, filter string) {
+		var out, errb bytes.Buffer
+		code := Main([]string{"doveconf", "-c", conf, "-f", filter, "--", name}, &out, &errb)
+		if code != 0 && code != ExitFatal {
+			t.Fatalf("exit %d", code)
+		}
+	})
+}
