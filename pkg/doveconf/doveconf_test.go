@@ -89,6 +89,13 @@ func TestStockConfig(t *testing.T) {
 	if ports["imap"] != 143 || ports["imaps"] != 993 {
 		t.Errorf("imap-login listeners = %+v", svc.Listeners)
 	}
+	if svc.Settings["user"] != "dovenull" || svc.Settings["chroot"] != "login" {
+		t.Errorf("imap-login user %q chroot %q", svc.Settings["user"], svc.Settings["chroot"])
+	}
+	lmtp, _ := s.Service("lmtp")
+	if len(lmtp.Listeners) != 1 || lmtp.Listeners[0].Kind != "unix_listener" || lmtp.Listeners[0].Mode != "0666" {
+		t.Errorf("lmtp listeners = %+v", lmtp.Listeners)
+	}
 }
 
 func TestLabEdits(t *testing.T) {

@@ -5,8 +5,8 @@
 // the built-in services from `doveconf -d`, the settings of each kind of
 // section (namespace, mailbox, passdb, userdb, service and its listeners)
 // from `doveconf -a`, and each setting's type, learnt by giving the oracle
-// an invalid value and reading which complaint it makes. Run it as root
-// with `go generate ./pkg/doveconf`.
+// an invalid value and reading which complaint it makes. Run it with
+// `go generate ./pkg/doveconf`.
 package main
 
 import (

@@ -299,7 +299,8 @@ func (s *Settings) Plugin() map[string]string {
 }
 
 // Service is a service block, built in or configured, with its settings
-// and listeners.
+// and listeners; references to global settings ("$default_internal_user")
+// are resolved.
 type Service struct {
 	Name      string
 	Settings  map[string]string
@@ -343,13 +344,15 @@ func (s *Settings) Services() []Service {
 				}
 			}
 		}
-		svc := Service{Name: n, Settings: sectionDefaults(merged, nil)}
-		svc.Settings = copyMap(svc.Settings)
+		svc := Service{Name: n, Settings: copyMap(sectionDefaults(merged, nil))}
 		for k, v := range merged.values {
 			svc.Settings[k] = v.Text
 		}
+		for k, v := range svc.Settings {
+			svc.Settings[k] = s.global(v)
+		}
 		for _, l := range withBuiltinListeners(merged) {
-			get := func(k string) string { return sectionValue(l, merged, k) }
+			get := func(k string) string { return s.global(sectionValue(l, merged, k)) }
 			port, _ := strconv.Atoi(get("port"))
 			ssl, _ := parseBool(get("ssl"))
 			hp, _ := parseBool(get("haproxy"))
@@ -359,6 +362,17 @@ func (s *Settings) Services() []Service {
 		out = append(out, svc)
 	}
 	return out
+}
+
+// global resolves a value that is a reference to a global setting, as
+// "user = $default_internal_user" in the built-in services.
+func (s *Settings) global(v string) string {
+	if name, ok := strings.CutPrefix(v, "$"); ok {
+		if _, known := globalDefaults[name]; known {
+			return s.Get(name)
+		}
+	}
+	return v
 }
 
 // Service returns the service called name, if there is one.
