@@ -138,6 +138,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: Error: %s\n", prog, e)
 	}
 	s := cfg.For(m)
+	filterConflict := false
+	if len(o.Filters) > 0 {
+		if key, at := cfg.conflict(&m); at != nil {
+			// doveconf -f says so; a query then fails, a dump shows the
+			// filters only.
+			filterConflict = true
+			fmt.Fprintf(stderr, "%s: Error: %s\n", prog, conflictMsg(key, at))
+			if !dump {
+				return fatal("Errors in configuration")
+			}
+		}
+	}
 	if o.Defaults {
 		cfg = &Config{Path: cfg.Path, Top: newSection("", "", cfg.Path, 0)}
 		s = cfg.Global()
@@ -155,8 +167,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if len(o.Filters) > 0 {
 			top = &Section{Kind: "", values: s.vals, Sections: cfg.Top.Sections}
 		}
-		for _, l := range render(top, nil, dopts) {
-			fmt.Fprintln(stdout, l)
+		if !filterConflict {
+			for _, l := range render(top, nil, dopts) {
+				fmt.Fprintln(stdout, l)
+			}
 		}
 		for _, l := range renderFilters(cfg, dopts) {
 			fmt.Fprintln(stdout, l)
@@ -168,6 +182,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if late != nil {
 		return fatal(late.Error())
+	}
+	if err := cfg.Conflict(); dump && err != nil {
+		return fatal(err.Error())
 	}
 	if errs := Check(s); dump && len(errs) > 0 {
 		// Queries by name print without the whole-configuration checks.

@@ -261,6 +261,34 @@ local 127.0.0.1 {
 	}
 }
 
+func TestConflict(t *testing.T) {
+	for _, c := range []struct {
+		conf, key string
+		line      int
+	}{
+		// A protocol block and a nested block for one place both set ssl.
+		{"protocol imap {\n  ssl = no\n}\nlocal 10.1.1.1 {\n  protocol imap {\n    ssl = no\n  }\n}\n", "ssl", 1},
+		// A protocol block and the place's own block, with a nested block.
+		{"local 10.1.1.1 {\n  ssl = yes\n  protocol imap {\n    mail_debug = yes\n  }\n}\nprotocol imap {\n  ssl = no\n}\n", "ssl", 7},
+		// The nested block overrides its own place's block: no conflict.
+		{"local 10.1.1.1 {\n  ssl = no\n  protocol imap {\n    ssl = yes\n  }\n}\n", "", 0},
+		// Without a nested block the two never meet.
+		{"protocol imap {\n  ssl = no\n}\nlocal 10.1.1.1 {\n  ssl = yes\n}\n", "", 0},
+	} {
+		key, at := load(t, c.conf).conflict(nil)
+		if key != c.key || (at == nil) != (c.line == 0) || at != nil && at.Line != c.line {
+			t.Errorf("%q: conflict %q at %+v", c.conf, key, at)
+		}
+	}
+	cfg := load(t, "protocol imap {\n  ssl = no\n}\nremote 10.0.0.0/8 {\n  ssl = yes\n}\n")
+	if key, at := cfg.conflict(&Match{Protocol: "imap", Remote: "10.1.2.3"}); key != "ssl" || at == nil || at.Line != 1 {
+		t.Errorf("-f conflict %q at %+v", key, at)
+	}
+	if _, at := cfg.conflict(&Match{Protocol: "imap", Remote: "192.168.1.1"}); at != nil {
+		t.Errorf("conflict outside the network at %+v", at)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	for _, c := range []struct{ conf, want string }{
 		{"foo = bar\n", "line 1: Unknown setting: foo"},

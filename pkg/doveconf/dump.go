@@ -183,7 +183,8 @@ func renderFilters(c *Config, o dumpOptions) []string {
 			fs = append(fs, f)
 		}
 	}
-	// A protocol block inside another filter follows that filter.
+	// A protocol block inside another filter follows that filter (and the
+	// filter's own block, wherever that is).
 	first := map[string]int{}
 	for i, f := range fs {
 		if _, ok := first[f.label()]; !ok {
@@ -194,7 +195,10 @@ func renderFilters(c *Config, o dumpOptions) []string {
 		if fs[i].rank() != fs[j].rank() {
 			return fs[i].rank() < fs[j].rank()
 		}
-		return first[fs[i].label()] < first[fs[j].label()]
+		if first[fs[i].label()] != first[fs[j].label()] {
+			return first[fs[i].label()] < first[fs[j].label()]
+		}
+		return fs[i].Protocol == "" && fs[j].Protocol != ""
 	})
 	var out []string
 	for _, f := range fs {
