@@ -125,6 +125,10 @@ var labEdits = map[string][]doveconfEdit{
 	"privileged":     {{"conf.d/10-mail.conf", "#mail_privileged_group =", "mail_privileged_group = mail"}},
 	"sasl-for-postfix": {{"conf.d/10-master.conf", "  #unix_listener /var/spool/postfix/private/auth {\n  #  mode = 0666\n  #}",
 		"  unix_listener /var/spool/postfix/private/auth {\n    mode = 0666\n    user = postfix\n    group = postfix\n  }"}},
+	"passwd-file": {{"conf.d/10-auth.conf", "!include auth-system.conf.ext\n#!include auth-sql.conf.ext\n#!include auth-ldap.conf.ext\n#!include auth-passwdfile.conf.ext",
+		"#!include auth-system.conf.ext\n!include auth-sql.conf.ext\n!include auth-ldap.conf.ext\n!include auth-passwdfile.conf.ext"}},
+	"deny-master-checkpassword": {{"conf.d/10-auth.conf", "#!include auth-deny.conf.ext\n#!include auth-master.conf.ext", "!include auth-deny.conf.ext\n!include auth-master.conf.ext"},
+		{"conf.d/10-auth.conf", "#!include auth-checkpassword.conf.ext\n#!include auth-static.conf.ext", "!include auth-checkpassword.conf.ext\n!include auth-static.conf.ext"}},
 	"lda": {{"conf.d/15-lda.conf", "#lda_mailbox_autocreate = no\n#lda_mailbox_autosubscribe = no",
 		"lda_mailbox_autocreate = yes\nlda_mailbox_autosubscribe = yes"}},
 	"all": {
