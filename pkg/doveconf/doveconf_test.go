@@ -472,3 +472,15 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLoadStock reads the stock dovecot.conf with its conf.d files,
+// as each daemon does at start.
+func BenchmarkLoadStock(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		cfg, err := Load("../../etc/dovecot/dovecot.conf")
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.For(Match{Protocol: "imap"}).Services()
+	}
+}

@@ -61,6 +61,7 @@ type dumpOptions struct {
 	all         bool   // every setting (-a), not only those that differ (-n)
 	showSecrets bool   // -P
 	match       *Match // -f: filters that cannot match are left out
+	given       bool   // a filter's block: every setting given, default or not
 }
 
 // render returns the lines of sec's content, sorted as doveconf sorts
@@ -75,13 +76,13 @@ func render(sec, parent *Section, o dumpOptions) []string {
 		if sec.Kind == "" && !isDefault {
 			d, isDefault = globalIndex[name].def, true
 		}
-		if !o.all && isDefault && d == v.Text && comparedWithDefault(sec) {
+		if !o.all && !o.given && isDefault && d == v.Text && comparedWithDefault(sec) {
 			continue
 		}
 		items = append(items, item{name, []string{name + " = " + formatValue(name, v.Text, o.showSecrets)}})
 	}
 	for name, d := range defs {
-		if seen[name] || strings.Contains(name, "/") || !(o.all || alwaysShown(sec, name)) {
+		if seen[name] || o.given || !(o.all || alwaysShown(sec, name)) {
 			continue
 		}
 		items = append(items, item{name, []string{name + " = " + formatValue(name, d, o.showSecrets)}})
@@ -93,6 +94,7 @@ func render(sec, parent *Section, o dumpOptions) []string {
 	if o.all && sec.Kind == "service" {
 		children = withBuiltinListeners(sec)
 	}
+	o.given = false
 	for i, c := range children {
 		lines := render(c, sec, o)
 		if len(lines) == 0 {
@@ -202,8 +204,7 @@ func renderFilters(c *Config, o dumpOptions) []string {
 	})
 	var out []string
 	for _, f := range fs {
-		// Inside a filter, every setting it gives is shown.
-		lines := renderSet(f.Settings, o)
+		lines := render(f.Settings, nil, dumpOptions{given: true, showSecrets: o.showSecrets})
 		if len(lines) == 0 {
 			continue
 		}
@@ -220,28 +221,6 @@ func renderFilters(c *Config, o dumpOptions) []string {
 			out = append(out, "  }")
 		}
 		out = append(out, "}")
-	}
-	return out
-}
-
-// renderSet is render for a filter's block: the settings it gives, default
-// or not, and its sections.
-func renderSet(sec *Section, o dumpOptions) []string {
-	var items []item
-	for name, v := range sec.values {
-		items = append(items, item{name, []string{name + " = " + formatValue(name, v.Text, o.showSecrets)}})
-	}
-	for _, c := range sec.Sections {
-		lines := render(c, sec, dumpOptions{showSecrets: o.showSecrets})
-		if len(lines) == 0 {
-			continue
-		}
-		items = append(items, item{sortKey(c, len(items)), block(c, lines)})
-	}
-	sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })
-	var out []string
-	for _, it := range items {
-		out = append(out, it.lines...)
 	}
 	return out
 }
