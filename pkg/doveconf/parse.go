@@ -102,21 +102,30 @@ func Parse(path string, data []byte) (*Config, error) {
 }
 
 // logicalLines splits data into lines, joining a line that ends in '\'
-// with the next one; each line keeps the number of its first physical line.
+// with the next one; each line has the number of its last physical line,
+// as Dovecot reports it. A continuation the file ends in, or that an empty
+// line or a comment follows, is dropped.
 func logicalLines(data []byte) ([]string, []int) {
 	var lines []string
 	var nums []int
-	phys := strings.Split(string(data), "\n")
+	text := strings.TrimSuffix(string(data), "\n")
+	phys := strings.Split(text, "\n")
 	for i := 0; i < len(phys); i++ {
-		n := i + 1
 		l := strings.TrimRight(phys[i], " \t\r")
 		for strings.HasSuffix(l, `\`) && i+1 < len(phys) {
 			i++
-			l = strings.TrimRight(l[:len(l)-1], " \t") + " " + strings.TrimSpace(phys[i])
-			l = strings.TrimRight(l, " \t\r")
+			next := strings.TrimSpace(phys[i])
+			if next == "" || next[0] == '#' {
+				l = "" // Dovecot drops a continuation into an empty line or a comment
+				break
+			}
+			l = strings.TrimRight(l[:len(l)-1], " \t") + " " + next
+		}
+		if strings.HasSuffix(l, `\`) {
+			break
 		}
 		lines = append(lines, l)
-		nums = append(nums, n)
+		nums = append(nums, i+1)
 	}
 	return lines, nums
 }
