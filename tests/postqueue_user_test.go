@@ -137,6 +137,11 @@ func TestPostqueueUser(t *testing.T) {
 		if deferrals() < n {
 			t.Errorf("%s: message %s not retried; maillog:\n%s", what, id, inst.ReadMaillog())
 		}
+		// qmgr logs the deferral, then moves the message back to
+		// deferred/, where the next flush request finds it.
+		for !q.Exists(queue.Deferred, id) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	waitDeferrals("first delivery", 1)
 

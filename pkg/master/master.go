@@ -114,18 +114,29 @@ func Running(queueDir string) int {
 
 // Alive tells whether process pid runs. The master outlives postfix
 // start, its parent: once it exits it stays a zombie until init reaps
-// it, and a zombie counts as gone.
+// it, and a zombie whose threads have all exited (its files closed)
+// counts as gone.
 func Alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return true
 	}
-	s := string(b) // pid (comm) state ...: comm may hold ") "
-	i := strings.LastIndexByte(s, ')')
-	return !(i > 0 && i+2 < len(s) && s[i+2] == 'Z')
+	zombie, threads := false, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "State":
+			zombie = strings.HasPrefix(strings.TrimSpace(v), "Z")
+		case "Threads":
+			threads = strings.TrimSpace(v)
+		}
+	}
+	// A thread group leader is a zombie while its other threads still
+	// exit, holding the process's descriptors.
+	return !zombie || threads != "1"
 }
 
 // Spawn starts the master daemon for config directory dir in the
