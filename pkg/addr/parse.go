@@ -145,7 +145,11 @@ func dropSpace(s string) string {
 	quoted := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == '"' {
+		if quoted && c == '\\' && i+1 < len(s) {
+			b.WriteByte(c) // a quoted pair: its second character is plain
+			i++
+			c = s[i]
+		} else if c == '"' {
 			quoted = !quoted
 		}
 		if !quoted && isSpace(c) {
