@@ -146,8 +146,15 @@ func TestRuntimeUnavailableLocalTables(t *testing.T) {
 					shapes[i] = append(shapes[i], runtimeNormalize(l[j+3:], norm))
 				}
 			}
+			// mailq shows the reason once the message is back in the
+			// deferred queue.
+			rx := regexp.MustCompile(`\n +\(` + c.reason + `\)\n +` + u.Name + `@`)
 			res := oracle.Run(inst.Command("postqueue", "-p"), "")
-			if !regexp.MustCompile(`\n +\(` + c.reason + `\)\n +` + u.Name + `@`).MatchString(res.Stdout) {
+			for deadline := time.Now().Add(10 * time.Second); !rx.MatchString(res.Stdout) && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				res = oracle.Run(inst.Command("postqueue", "-p"), "")
+			}
+			if !rx.MatchString(res.Stdout) {
 				t.Errorf("%s: mailq:\n%s", inst.System, res.Stdout)
 			}
 			inst.Stop()

@@ -6,6 +6,12 @@
 // A table is named "type:name" as in main.cf, e.g. "hash:/etc/postfix/access",
 // "cidr:/etc/postfix/client_access", "inline:{a=b, c=d}", "static:OK",
 // "unix:passwd.byname", "proxy:hash:/etc/aliases".
+//
+// Indexed tables are written in postdove's own format (indexfile.go); the
+// Berkeley DB hash and btree files Postfix built are read as they are
+// (bdb.go). Daemons look tables up through a Cache, which opens a table
+// again when its file changes and reports a table that cannot be opened
+// as an error, never as "not found".
 package maps
 
 import (
