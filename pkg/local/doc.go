@@ -13,6 +13,15 @@
 // and reused for a few seconds; the agent reads the queue file and streams
 // the message to them over a pipe.
 //
+// As in Postfix, forward_path, luser_relay and command_execution_directory
+// are expanded per recipient ($user, $home, $extension ...) with postconf's
+// expander; what an address brings into forward_path and the command
+// directory is censored by forward_expansion_filter and
+// execution_directory_expansion_filter, and the environment of every
+// command (SENDER, RECIPIENT, EXTENSION ...) by command_expansion_filter,
+// so nothing in an address ever reaches a shell. Each recipient is
+// delivered as one request (local_destination_recipient_limit = 1).
+//
 // Typical use by the queue manager:
 //
 //	s, err := local.SettingsFrom(cfg.Get)  // cfg is the loaded main.cf

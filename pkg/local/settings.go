@@ -36,7 +36,7 @@ type Settings struct {
 	CommandDirectory    string   // command_execution_directory
 	QueueDirectory      string   // queue_directory: commands run there by default
 	StrictOwnership     bool     // strict_mailbox_ownership
-	CommandFilter       string   // command_expansion_filter
+	CommandFilter       string   // command_expansion_filter ("": every byte censored, as in Postfix)
 	ForwardFilter       string   // forward_expansion_filter
 	ExecDirFilter       string   // execution_directory_expansion_filter
 }
@@ -52,55 +52,54 @@ func SettingsFrom(get func(name string) string) (Settings, error) {
 	if get == nil {
 		get = postconf.Empty(postconf.DefaultConfigDir).Get
 	}
-	val := get
 	var s Settings
-	s.MyHostname = val("myhostname")
-	s.MyOrigin = val("myorigin")
+	s.MyHostname = get("myhostname")
+	s.MyOrigin = get("myorigin")
 	if s.MyOrigin == "" {
 		s.MyOrigin = s.MyHostname
 	}
-	s.MyDestination = postconf.SplitList(val("mydestination"))
-	s.RecipientDelimiter = val("recipient_delimiter")
-	for _, m := range postconf.SplitList(val("alias_maps")) {
+	s.MyDestination = postconf.SplitList(get("mydestination"))
+	s.RecipientDelimiter = get("recipient_delimiter")
+	for _, m := range postconf.SplitList(get("alias_maps")) {
 		if !strings.HasPrefix(m, "nis:") {
 			s.AliasMaps = append(s.AliasMaps, m)
 		}
 	}
-	s.ForwardPath = postconf.SplitList(val("forward_path"))
-	s.MailboxCommandMaps = postconf.SplitList(val("mailbox_command_maps"))
-	s.MailboxCommand = val("mailbox_command")
-	s.HomeMailbox = val("home_mailbox")
-	s.MailSpoolDirectory = val("mail_spool_directory")
-	s.DefaultPrivs = val("default_privs")
+	s.ForwardPath = postconf.SplitList(get("forward_path"))
+	s.MailboxCommandMaps = postconf.SplitList(get("mailbox_command_maps"))
+	s.MailboxCommand = get("mailbox_command")
+	s.HomeMailbox = get("home_mailbox")
+	s.MailSpoolDirectory = get("mail_spool_directory")
+	s.DefaultPrivs = get("default_privs")
 	var err error
 	if s.DefaultUID, s.DefaultGID, err = DefaultPrivs(get); err != nil {
 		return s, err
 	}
-	s.LuserRelay = val("luser_relay")
-	d, err := postconf.ParseDuration(val("command_time_limit"), 's')
+	s.LuserRelay = get("luser_relay")
+	d, err := postconf.ParseDuration(get("command_time_limit"), 's')
 	if err != nil {
-		return s, fmt.Errorf("bad time value: command_time_limit = %s", val("command_time_limit"))
+		return s, fmt.Errorf("bad time value: command_time_limit = %s", get("command_time_limit"))
 	}
 	s.CommandTimeLimit = d
-	s.AllowMailToCommands = postconf.SplitList(val("allow_mail_to_commands"))
-	s.AllowMailToFiles = postconf.SplitList(val("allow_mail_to_files"))
-	s.DeliveredHeader = postconf.SplitList(val("prepend_delivered_header"))
+	s.AllowMailToCommands = postconf.SplitList(get("allow_mail_to_commands"))
+	s.AllowMailToFiles = postconf.SplitList(get("allow_mail_to_files"))
+	s.DeliveredHeader = postconf.SplitList(get("prepend_delivered_header"))
 	for _, b := range []struct {
 		name string
 		p    *bool
 	}{{"owner_request_special", &s.OwnerRequestSpecial}, {"expand_owner_alias", &s.ExpandOwnerAlias}, {"strict_mailbox_ownership", &s.StrictOwnership}} {
-		v, err := parseBool(val(b.name))
+		v, err := parseBool(get(b.name))
 		if err != nil {
-			return s, fmt.Errorf("bad boolean configuration: %s = %s", b.name, val(b.name))
+			return s, fmt.Errorf("bad boolean configuration: %s = %s", b.name, get(b.name))
 		}
 		*b.p = v
 	}
-	s.LocalCommandShell = val("local_command_shell")
-	s.CommandDirectory = val("command_execution_directory")
-	s.QueueDirectory = val("queue_directory")
-	s.CommandFilter = val("command_expansion_filter")
-	s.ForwardFilter = val("forward_expansion_filter")
-	s.ExecDirFilter = val("execution_directory_expansion_filter")
+	s.LocalCommandShell = get("local_command_shell")
+	s.CommandDirectory = get("command_execution_directory")
+	s.QueueDirectory = get("queue_directory")
+	s.CommandFilter = get("command_expansion_filter")
+	s.ForwardFilter = get("forward_expansion_filter")
+	s.ExecDirFilter = get("execution_directory_expansion_filter")
 	return s, nil
 }
 
