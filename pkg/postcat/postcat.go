@@ -46,11 +46,8 @@ const (
 	recOrig     = 'O'
 	recRcpt     = 'R'
 	recDone     = 'D'
-	recContent  = 'M'
 	recCont     = 'L'
 	recNorm     = 'N'
-	recExtract  = 'X'
-	recEnd      = 'E'
 )
 
 // ErrNotQueueFile is a file that is not a queue file at all: postcat
