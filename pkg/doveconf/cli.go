@@ -165,7 +165,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		top := cfg.Top
 		if len(o.Filters) > 0 {
-			top = &Section{Kind: "", values: s.vals, Sections: cfg.Top.Sections}
+			top = &Section{Kind: "", values: s.vals, Sections: s.secs}
 		}
 		if !filterConflict {
 			for _, l := range render(top, nil, dopts) {

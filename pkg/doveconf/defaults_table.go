@@ -145,7 +145,7 @@ var globalTable = [...]setting{
 	{"log_path", "syslog", kindString},
 	{"log_timestamp", "\"%b %d %H:%M:%S \"", kindString},
 	{"login_access_sockets", "", kindString},
-	{"login_greeting", "Dovecot (Debian) ready.", kindString},
+	{"login_greeting", "Dovecot ready.", kindString},
 	{"login_log_format", "%$: %s", kindString},
 	{"login_log_format_elements", "user=<%u> method=%m rip=%r lip=%l mpid=%e %c session=<%{session}>", kindString},
 	{"login_plugin_dir", "/usr/lib/dovecot/modules/login", kindString},

@@ -52,6 +52,9 @@ func TestStockConfig(t *testing.T) {
 	if got := s.Protocols(); !reflect.DeepEqual(got, []string{"imap", "pop3", "lmtp"}) {
 		t.Errorf("protocols = %q", got)
 	}
+	if got := s.Get("login_greeting"); got != "Dovecot ready." {
+		t.Errorf("login_greeting = %q", got)
+	}
 	if !s.Bool("disable_plaintext_auth") || s.Uint("first_valid_uid") != 500 || s.Duration("auth_failure_delay") != 2*time.Second {
 		t.Errorf("defaults: disable_plaintext_auth %v first_valid_uid %d auth_failure_delay %v",
 			s.Bool("disable_plaintext_auth"), s.Uint("first_valid_uid"), s.Duration("auth_failure_delay"))

@@ -62,6 +62,7 @@ type dumpOptions struct {
 	showSecrets bool   // -P
 	match       *Match // -f: filters that cannot match are left out
 	given       bool   // a filter's block: every setting given, default or not
+	inFilter    bool   // inside a filter's block
 }
 
 // render returns the lines of sec's content, sorted as doveconf sorts
@@ -82,7 +83,7 @@ func render(sec, parent *Section, o dumpOptions) []string {
 		items = append(items, item{name, []string{name + " = " + formatValue(name, v.Text, o.showSecrets)}})
 	}
 	for name, d := range defs {
-		if seen[name] || o.given || !(o.all || alwaysShown(sec, name)) {
+		if seen[name] || o.given || !(o.all || alwaysShown(sec, name, o)) {
 			continue
 		}
 		items = append(items, item{name, []string{name + " = " + formatValue(name, d, o.showSecrets)}})
@@ -136,9 +137,11 @@ func block(c *Section, lines []string) []string {
 }
 
 // alwaysShown: doveconf -n shows a namespace's location and prefix even
-// when they are the defaults.
-func alwaysShown(sec *Section, name string) bool {
-	return sec.Kind == "namespace" && (name == "location" || name == "prefix")
+// when they are the defaults, and the name of a passdb or userdb inside a
+// filter.
+func alwaysShown(sec *Section, name string, o dumpOptions) bool {
+	return sec.Kind == "namespace" && (name == "location" || name == "prefix") ||
+		o.inFilter && (sec.Kind == "passdb" || sec.Kind == "userdb") && name == "name"
 }
 
 // withBuiltinServices returns top's sections with every built-in service
@@ -204,7 +207,7 @@ func renderFilters(c *Config, o dumpOptions) []string {
 	})
 	var out []string
 	for _, f := range fs {
-		lines := render(f.Settings, nil, dumpOptions{given: true, showSecrets: o.showSecrets})
+		lines := render(f.Settings, nil, dumpOptions{given: true, inFilter: true, showSecrets: o.showSecrets})
 		if len(lines) == 0 {
 			continue
 		}

@@ -31,8 +31,9 @@ const users = "default_login_user = root\ndefault_internal_user = root\n"
 // upstream holds the defaults Debian's build changes: Debian leaves
 // protocols empty and adds each protocol from /usr/share/dovecot/protocols.d,
 // while Dovecot itself (and CentOS 7, whose dovecot.conf has no such
-// includes) serves imap, pop3 and lmtp unless told otherwise.
-var upstream = map[string]string{"protocols": "imap pop3 lmtp"}
+// includes) serves imap, pop3 and lmtp unless told otherwise; and Debian
+// names itself in the greeting.
+var upstream = map[string]string{"protocols": "imap pop3 lmtp", "login_greeting": "Dovecot ready."}
 
 // sections are the kinds of list section, each with the config wrapped
 // around a probe of one of its settings (%s).

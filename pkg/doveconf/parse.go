@@ -208,7 +208,7 @@ func (p *parser) parseLine(file string, num int, line string) string {
 	if rest, ok := strings.CutPrefix(line, "!include"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
 		return p.include(file, num, strings.TrimSpace(rest), false)
 	}
-	i := strings.IndexAny(line, " \t={")
+	i := strings.IndexAny(line, " \t=")
 	if i < 0 {
 		i = len(line)
 	}
@@ -226,7 +226,7 @@ func (p *parser) parseLine(file string, num int, line string) string {
 			j = closingQuote(rest)
 			name = unquote(rest[:j])
 		} else {
-			j = strings.IndexAny(rest, " \t{")
+			j = strings.IndexAny(rest, " \t")
 			if j < 0 {
 				j = len(rest)
 			}
@@ -313,6 +313,9 @@ func (p *parser) setting(file string, num int, key, value string) string {
 	f := p.top()
 	sec := f.sec
 	value = unquote(value)
+	if rest, ok := strings.CutPrefix(value, "<"); ok {
+		value = "<" + strings.TrimLeft(rest, " \t")
+	}
 	if old, ok := sec.values[key]; ok || sec.Kind == "" {
 		// "$key" is the value so far: this block's, else (in a filter)
 		// the global one, else the default.
@@ -353,29 +356,18 @@ func (p *parser) setting(file string, num int, key, value string) string {
 
 // expandSelf replaces "$key" in value with the setting's current value,
 // which is how "mail_plugins = $mail_plugins quota" appends.
+// Only a space-separated word "$key" is replaced.
 func expandSelf(value, key, cur string) string {
-	ref := "$" + key
-	var b strings.Builder
-	for {
-		i := strings.Index(value, ref)
-		if i < 0 {
-			b.WriteString(value)
-			return b.String()
-		}
-		end := i + len(ref)
-		if end < len(value) && isNameByte(value[end]) {
-			b.WriteString(value[:end])
-			value = value[end:]
-			continue
-		}
-		b.WriteString(value[:i])
-		b.WriteString(cur)
-		value = value[end:]
+	if !strings.Contains(value, "$"+key) {
+		return value
 	}
-}
-
-func isNameByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	words := strings.Split(value, " ")
+	for i, w := range words {
+		if w == "$"+key {
+			words[i] = cur
+		}
+	}
+	return strings.Join(words, " ")
 }
 
 var filterKinds = map[string]bool{"protocol": true, "local": true, "remote": true, "local_name": true}

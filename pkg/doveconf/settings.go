@@ -34,18 +34,23 @@ func (c *Config) Global() *Settings { return c.For(Match{}) }
 
 // For returns the settings for a connection described by m.
 func (c *Config) For(m Match) *Settings {
-	s := &Settings{cfg: c, vals: map[string]Value{}}
-	for k, v := range c.Top.values {
-		s.vals[k] = v
-	}
-	s.secs = append(s.secs, c.Top.Sections...)
+	top := newSection("", "", c.Path, 0)
+	merge(top, c.Top)
 	for _, f := range c.applying(m) {
-		for k, v := range f.Settings.values {
-			s.vals[k] = v
-		}
-		s.secs = append(s.secs, f.Settings.Sections...)
+		merge(top, f.Settings)
 	}
-	return s
+	return &Settings{cfg: c, vals: top.values, secs: top.Sections}
+}
+
+// merge adds src's settings and sections to dst: a section of the same
+// kind and name is merged, an unnamed passdb or userdb added.
+func merge(dst, src *Section) {
+	for k, v := range src.values {
+		dst.values[k] = v
+	}
+	for _, c := range src.Sections {
+		merge(dst.child(c.Kind, c.Name, c.File, c.Line), c)
+	}
 }
 
 // applying returns the filters that match m, the least specific first.
