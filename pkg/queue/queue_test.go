@@ -516,3 +516,23 @@ func TestLogEntries(t *testing.T) {
 		t.Errorf("long entry: %s, reason of %d bytes", log[1].Recipient, len(log[1].Reason))
 	}
 }
+
+// A file is found wherever a hash setting put it: hashed or not, at any
+// depth.
+func TestLocateAnyHashDepth(t *testing.T) {
+	q := newTestQueue(t)
+	q.HashDepth = 2
+	id := enqueue(t, q, Deferred, &Message{Sender: "a@b", Recipients: []Recipient{{Address: "x@y"}}}, "x")
+	for _, c := range []struct {
+		depth int
+		names map[string]bool
+	}{{0, nil}, {1, map[string]bool{Deferred: true}}, {3, map[string]bool{Deferred: true}}, {2, map[string]bool{}}} {
+		q.HashDepth, q.HashNames = c.depth, c.names
+		if _, err := q.ReadEnvelope(Deferred, id); err != nil {
+			t.Errorf("depth %d, hashed %v: %v", c.depth, c.names, err)
+		}
+	}
+	if _, err := q.ReadEnvelope(Deferred, "ABCDEF9999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing file: %v", err)
+	}
+}
