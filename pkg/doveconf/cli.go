@@ -159,7 +159,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		dopts.match = &m
 	}
 	if dump {
-		writeSystem(stdout, s.Get("base_dir"))
+		writeSystem(stdout, s.Get("mail_location"))
 		if dopts.all {
 			fmt.Fprintln(stdout, "# NOTE: Send doveconf -n output instead when asking for help.")
 		}
