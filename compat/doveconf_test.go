@@ -208,6 +208,15 @@ func TestDoveconfQueries(t *testing.T) {
 	} {
 		doveconfBoth(t, append([]string{"-c", conf}, args...)...)
 	}
+	// Sections that filters add, settings doveconf does not list with -a.
+	sections, _ := filepath.Abs("testdata/doveconf/cases/filter-sections.conf")
+	for _, args := range [][]string{
+		{"-f", "protocol=imap", "namespace", "passdb", "plugin"},
+		{"-f", "protocol=imap", "-f", "local=127.0.0.1", "service/imap/process_limit", "plugin/x"},
+		{"mail_cache_min_mail_count", "mail_cache_max_size", "-h", "mail_index_log2_max_age"},
+	} {
+		doveconfBoth(t, append([]string{"-c", sections}, args...)...)
+	}
 }
 
 func TestDoveconfAll(t *testing.T) {
