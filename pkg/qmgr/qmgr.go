@@ -348,8 +348,8 @@ func (m *Manager) deliver(f *queue.File, from string) {
 }
 
 // complete checks a transport's results against the recipients it was
-// given: results about other recipients are dropped, and a recipient it
-// returned nothing for was not delivered: as Postfix's queue manager does
+// given: results about other recipients or with an unknown status are
+// dropped, and a recipient it returned nothing else for was not delivered: as Postfix's queue manager does
 // when a delivery agent fails to reply, it is deferred with "unknown mail
 // transport error".
 func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []local.Recipient, results []local.Result, d local.Delays) []local.Result {
@@ -362,6 +362,10 @@ func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []local.Reci
 	for _, res := range results {
 		if !asked[res.Index] {
 			m.Log.Warning("%s: transport %s: result for a recipient it was not given: %s", id, tr, res.Final)
+			continue
+		}
+		if res.Status != local.Sent && res.Status != local.Deferred && res.Status != local.Bounced {
+			m.Log.Warning("%s: transport %s: unknown status %d for recipient %s", id, tr, res.Status, res.Final)
 			continue
 		}
 		answered[res.Index] = true

@@ -328,7 +328,17 @@ func TestExpiredNotificationFailureIsRetried(t *testing.T) {
 func TestMissingResultIsDeferred(t *testing.T) {
 	r := newRig(t)
 	r.drop = map[string]bool{"bob@vm2": true}
-	id := r.enqueue(r.now, "alice@vm2", "bob@vm2")
+	r.outcome["carol@vm2"] = local.Status(7) // no such status: not a result
+	id := r.enqueue(r.now, "carol@vm2")
+	r.m.Drain()
+	if f, err := r.q.ReadEnvelope(queue.Deferred, id); err != nil || f.Recipients[0].Status != queue.TempFail {
+		t.Fatalf("carol's unknown status counted as a result: %v", err)
+	}
+	if log := r.log(); !strings.Contains(log, "warning: "+id+": transport local: unknown status 7 for recipient carol@vm2") {
+		t.Errorf("maillog:\n%s", log)
+	}
+
+	id = r.enqueue(r.now, "alice@vm2", "bob@vm2")
 	r.m.Drain()
 	f, err := r.q.Open(queue.Deferred, id)
 	if err != nil {

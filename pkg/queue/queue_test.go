@@ -135,6 +135,21 @@ func TestCrashLeftovers(t *testing.T) {
 	}
 }
 
+// rawFile is a queue file with the given envelope lines ("content" is
+// filled in) and content body.
+func rawFile(body string, lines ...string) []byte {
+	env := magic + "\n"
+	for _, l := range lines {
+		if l == "content" {
+			l = "content " + strings.Repeat("0", 3*numWidth+2)
+		}
+		env += l + "\n"
+	}
+	env += "end\n"
+	nums := fmt.Sprintf("%0*d %0*d %0*d", numWidth, len(env), numWidth, len(body), numWidth, len(body))
+	return []byte(strings.Replace(env, "content "+strings.Repeat("0", 3*numWidth+2), "content "+nums, 1) + body)
+}
+
 func TestCorruptFiles(t *testing.T) {
 	q := newTestQueue(t)
 	id := enqueue(t, q, Deferred, &Message{Sender: "a@b", Recipients: []Recipient{{Address: "x@y"}}}, "Subject: x\n\nbody\n")
@@ -153,6 +168,23 @@ func TestCorruptFiles(t *testing.T) {
 		"1MB line":           append([]byte(magic+"\nsender \""+strings.Repeat("a", 1<<20)+"\"\n"), good...),
 		"no end":             bytes.Replace(good, []byte("end\n"), []byte("xnd\n"), 1),
 		"grown":              append(append([]byte{}, good...), "extra"...),
+		// Accepted before, with results made up from nothing: no arrival
+		// time made the message expire at once.
+		"no arrival":      rawFile("x", "content", `sender "a@b"`, `rcpt - "x@y" ""`),
+		"two senders":     rawFile("x", "arrival 1 0", "content", `sender "a@b"`, `sender "c@d"`, `rcpt - "x@y" ""`),
+		"no sender":       rawFile("x", "arrival 1 0", "content", `rcpt - "x@y" ""`),
+		"spaced arrival":  rawFile("x", "arrival  1 0", "content", `sender "a@b"`, `rcpt - "x@y" ""`),
+		"signed content":  bytes.Replace(good, []byte("content 0"), []byte("content +"), 1),
+		"unquoted sender": bytes.Replace(good, []byte("sender \"a@b\"\n"), []byte("sender `a@b`\n"), 1),
+	}
+	// rawFile makes files the reader accepts.
+	p := q.Path(Deferred, "ABCDEF123")
+	os.MkdirAll(filepath.Dir(p), 0700)
+	if err := os.WriteFile(p, rawFile("x", "arrival 1 0", "content", `sender "a@b"`, `rcpt - "x@y" ""`), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ReadEnvelope(Deferred, "ABCDEF123"); err != nil {
+		t.Fatalf("rawFile makes bad files: %v", err)
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -482,5 +514,25 @@ func TestLogEntries(t *testing.T) {
 	}
 	if log[1].Recipient != "carol@x" || len(log[1].Reason) != maxLogValue {
 		t.Errorf("long entry: %s, reason of %d bytes", log[1].Recipient, len(log[1].Reason))
+	}
+}
+
+// A file is found wherever a hash setting put it: hashed or not, at any
+// depth.
+func TestLocateAnyHashDepth(t *testing.T) {
+	q := newTestQueue(t)
+	q.HashDepth = 2
+	id := enqueue(t, q, Deferred, &Message{Sender: "a@b", Recipients: []Recipient{{Address: "x@y"}}}, "x")
+	for _, c := range []struct {
+		depth int
+		names map[string]bool
+	}{{0, nil}, {1, map[string]bool{Deferred: true}}, {3, map[string]bool{Deferred: true}}, {2, map[string]bool{}}} {
+		q.HashDepth, q.HashNames = c.depth, c.names
+		if _, err := q.ReadEnvelope(Deferred, id); err != nil {
+			t.Errorf("depth %d, hashed %v: %v", c.depth, c.names, err)
+		}
+	}
+	if _, err := q.ReadEnvelope(Deferred, "ABCDEF9999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing file: %v", err)
 	}
 }
