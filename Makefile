@@ -65,6 +65,10 @@ install: build
 			if getent group postfix >/dev/null; then g="-g postfix"; else g="-U"; fi; \
 			useradd -r $$g -d /var/spool/postfix -s /usr/sbin/nologin -c "Postfix mail system" postfix; \
 		fi; \
+		for u in dovecot dovenull; do getent passwd $$u >/dev/null && continue; \
+			if getent group $$u >/dev/null; then g="-g $$u"; else g="-U"; fi; \
+			useradd -r $$g -d /usr/libexec/dovecot -s /usr/sbin/nologin -c "Dovecot's $$u account" $$u; \
+		done; \
 		sgid="-g postdrop -m 2755"; \
 	else sgid="-m 0755"; fi; \
 	inst() { install -d "$(DESTDIR)$$2"; install $$3 "bin/$$1" "$(DESTDIR)$$2/$$1"; echo "installed $$2/$$1"; }; \
