@@ -68,7 +68,9 @@ func TestSendmailVerify(t *testing.T) {
 	alice := l.user("pdtalice")
 	file, ran := filepath.Join(l.Out, "bvfile"), filepath.Join(l.Out, "bvcmd")
 	l.setAliases("pdtteam: " + alice.Name + ", pdtnosuch5, \"|/usr/bin/touch " + ran + "\", " + file + "\npdtsame: " + alice.Name + "\n")
-	// pdtsame only duplicates alice: nothing is reported about it.
+	// Each recipient is its own local(8) request, as in Postfix
+	// (local_destination_recipient_limit = 1), so alice reached again
+	// through pdtteam and pdtsame is reported for each.
 	res := l.sendmail("Subject: not read\n\nstdin is not read\n", "-bv", "-f", alice.Name, alice.Name, "pdtnosuch6", "pdtteam", "pdtsame")
 	if res.Code != 0 || res.Stdout != "Mail Delivery Status Report will be mailed to <"+alice.Name+">.\n" {
 		t.Fatalf("sendmail -bv: exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
@@ -93,7 +95,7 @@ func TestSendmailVerify(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, box)
 		}
 	}
-	if strings.Contains(box, "stdin is not read") || strings.Count(box, "Final-Recipient:") != 5 || strings.Contains(box, "Original-Recipient: rfc822;pdtsame") || strings.Count(box, "\nFrom ")+1 != strings.Count("\n"+box, "\nFrom ") || strings.Count("\n"+box, "\nFrom ") != 1 {
+	if strings.Contains(box, "stdin is not read") || strings.Count(box, "Final-Recipient:") != 7 || !strings.Contains(box, "Original-Recipient: rfc822;pdtsame") || strings.Count(box, "\nFrom ")+1 != strings.Count("\n"+box, "\nFrom ") || strings.Count("\n"+box, "\nFrom ") != 1 {
 		t.Errorf("mailbox holds more than the report:\n%s", box)
 	}
 	for _, p := range []string{file, ran} {
@@ -109,5 +111,22 @@ func TestSendmailVerify(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(log) {
 			t.Errorf("maillog lacks %s", re)
 		}
+	}
+}
+
+// An ordinary user's sendmail -bv goes through the set-gid postdrop.
+func TestSendmailVerifyAsUser(t *testing.T) {
+	um := newUserMail(t)
+	res := um.run(um.ConfigDir, false, "", filepath.Join(um.cmdDir, "sendmail"), "-bv", um.u.Name)
+	if res.Code != 0 || res.Stdout != "Mail Delivery Status Report will be mailed to <"+um.u.Name+">.\n" {
+		t.Fatalf("sendmail -bv as %s: exit %d, stdout %q, stderr %q", um.u.Name, res.Code, res.Stdout, res.Stderr)
+	}
+	box := um.waitMbox(um.u.Name, "Subject: Mail Delivery Status Report")
+	if !strings.Contains(box, "Action: deliverable\n") {
+		t.Errorf("report:\n%s", box)
+	}
+	um.waitLog(`postfix/qmgr\[\d+\]: [0-9A-F]+: removed`)
+	if n := strings.Count("\n"+um.mbox(um.u.Name), "\nFrom "); n != 1 {
+		t.Errorf("%d messages in the mailbox, want the report only", n)
 	}
 }
