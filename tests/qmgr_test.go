@@ -42,13 +42,17 @@ func TestBounceNoticeIsRetried(t *testing.T) {
 	}
 }
 
-// A recipient that an alias of another recipient already delivered to is
-// done, not deferred: one copy, and the message is removed.
+// An address an alias expansion reaches twice gets one copy; the
+// duplicate is done, not deferred, and the message is removed.
 func TestDuplicateRecipientIsDone(t *testing.T) {
 	l := labStart(t, "", "")
 	alice := l.user("pdtalice")
-	l.setAliases("pdtteam: " + alice.Name + "\n")
-	if res := l.sendmail("Subject: twice\n\nonce only\n", alice.Name, "pdtteam"); res.Code != 0 {
+	// Within one recipient's expansion alice is reached twice: Postfix's
+	// local delivers once and the duplicate is done without a log line.
+	// (Two envelope recipients are two requests, each with its own
+	// duplicate filter, as in Postfix: see compat/duplicates_test.go.)
+	l.setAliases("pdtteam: " + alice.Name + ", pdtdup\npdtdup: " + alice.Name + "\n")
+	if res := l.sendmail("Subject: twice\n\nonce only\n", "pdtteam"); res.Code != 0 {
 		t.Fatalf("sendmail: exit %d: %s", res.Code, res.Stderr)
 	}
 	l.waitMbox(alice.Name, "once only")
