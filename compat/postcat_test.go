@@ -39,8 +39,13 @@ func TestPostcatMatchesPostfix(t *testing.T) {
 			// deferred/7/ID: the hash folder follows from the ID.
 			return postcatHashDir.ReplaceAllString(strings.ReplaceAll(res.Stdout, id, "ID"), "deferred/H/ID")
 		}
-		var kept []string
+		// The deferred line is logged before the file leaves active/.
 		out := show()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out, "*** ENVELOPE RECORDS deferred/") && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			out = show()
+		}
+		var kept []string
 		head, content, _ := strings.Cut(out, "\n*** MESSAGE CONTENTS deferred/H/ID ***\n")
 		for _, l := range strings.Split(head+"\n*** MESSAGE CONTENTS deferred/H/ID ***", "\n") {
 			switch {
