@@ -15,7 +15,9 @@ func TestPostaliasCompat(t *testing.T) {
 		"k8: [d]x x[d] [d][e]\nk9: a\"b\"c d\nk10: \"a\"<b> <c>\"d\" >e\nk11: a,b;c:d.e@f<g>h[i]j\n" +
 		"k12: \"\"\nk13: x\\ y a\\\"b \"q\\\\r\"\nk14: \xc3\xa9 x\nk15: |x\"y\"\nk16: a|b\"c\"\nk17: |\"b\" z\n" +
 		"k18: ab| \"c\"\nk19: x\"y\"|\"z\"\nk20: /\"y\" :\"z\"\nk21: a |b\n" +
-		// A backslash at the end of the line (found by FuzzParseEntry).
+		// Backslashes (found by FuzzParseEntry): a quoted pair before a
+		// bare '|', and a backslash that ends the line.
+		"e1: \\ y\ne2: x\\ |\ne3: \\ x\ne4: \\ |x\ne5: \\x|\ne6: \\||\ne7: \\|y\ne8: x\\|y\ne9: \\ \\ |\ne10: 0:\\ |\"\n" +
 		"b2: x\\\nb6: x \\\nb7: \\\"\\\" \\\nb3: \"x\\\nb4: a, \\\nb5: (c\\\n"
 	cases := []postmapCase{
 		{"classic", map[string]string{"aliases": classic}, []postmapStep{

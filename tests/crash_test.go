@@ -161,6 +161,11 @@ func crashBurstTest(t *testing.T, how crashHow) {
 		if dups != 0 {
 			t.Errorf("%d duplicate deliveries after the master alone was killed", dups)
 		}
+		// Deliveries qmgr was handing over as the master died were
+		// taken by local, not deferred.
+		if m := regexp.MustCompile(`.*status=deferred.*`).FindAllString(l.ReadMaillog(), 5); m != nil {
+			t.Errorf("deferrals after the master was killed:\n%s", strings.Join(m, "\n"))
+		}
 	}
 	if dups > 8 {
 		t.Errorf("%d duplicate deliveries: more than the deliveries that can be under way at once", dups)

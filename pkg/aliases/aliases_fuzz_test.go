@@ -30,9 +30,9 @@ func FuzzParseEntry(f *testing.F) {
 			return
 		}
 		if strings.Contains(line, "\\") {
-			// Not a fixed point where backslashes are: for the line
-			// 0:\ |" this stores " |""" where Postfix's postalias stores
-			// " "|"" (a known difference, left for later).
+			// Quoted pairs next to '|' are not a fixed point: \0|\0 is
+			// stored as 0"|0", which reads back as 0 "|0". What postalias
+			// does there is not known yet.
 			return
 		}
 		// (A lone backslash at the end leaves an empty word, so a value

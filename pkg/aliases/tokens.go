@@ -15,8 +15,9 @@ const (
 )
 
 type token struct {
-	kind byte // one of tok*, or the special character itself
-	text string
+	kind    byte // one of tok*, or the special character itself
+	text    string
+	escaped bool // an atom with a quoted pair (\x) in it
 }
 
 const specials = "()<>@,;:\\\".[]"
@@ -56,7 +57,7 @@ func scan(s string) []token {
 					}
 				}
 			}
-			toks = append(toks, token{tokComment, s[i:j]})
+			toks = append(toks, token{kind: tokComment, text: s[i:j]})
 			i = j
 		case c == '"':
 			b.Reset()
@@ -73,7 +74,7 @@ func scan(s string) []token {
 			if j < len(s) {
 				j++
 			}
-			toks = append(toks, token{tokQuoted, b.String()})
+			toks = append(toks, token{kind: tokQuoted, text: b.String()})
 			i = j
 		case c == '[':
 			j := strings.IndexByte(s[i:], ']')
@@ -82,11 +83,14 @@ func scan(s string) []token {
 			} else {
 				j += i + 1
 			}
-			toks = append(toks, token{tokDomLit, s[i:j]})
+			toks = append(toks, token{kind: tokDomLit, text: s[i:j]})
 			i = j
 		case c == '\\' || isAtomChar(c):
+			// As in postalias, once an atom has a quoted pair, a bare '|'
+			// ends it: \ |x is the words " " and |x.
 			b.Reset()
 			j := i
+			escaped := false
 			for ; j < len(s) && (s[j] == '\\' || isAtomChar(s[j])); j++ {
 				if s[j] == '\\' {
 					if j+1 >= len(s) {
@@ -94,13 +98,16 @@ func scan(s string) []token {
 						break
 					}
 					j++
+					escaped = true
+				} else if escaped && s[j] == '|' {
+					break
 				}
 				b.WriteByte(s[j])
 			}
-			toks = append(toks, token{tokAtom, b.String()})
+			toks = append(toks, token{kind: tokAtom, text: b.String(), escaped: escaped})
 			i = j
 		default:
-			toks = append(toks, token{c, string(c)})
+			toks = append(toks, token{kind: c, text: string(c)})
 			i++
 		}
 	}
@@ -157,7 +164,8 @@ func join(toks []token, quoted bool) string {
 			b.WriteString(", ")
 			continue
 		case tokAtom:
-			if quoted && needsQuote(t.text) {
+			// An escaped '|' is quoted so as not to be read as a command.
+			if quoted && (needsQuote(t.text) || t.escaped && strings.Contains(t.text, "|")) {
 				quote(&b, t.text)
 			} else {
 				b.WriteString(t.text)

@@ -8,7 +8,10 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // The descriptors the master gives every daemon, as Postfix's master gives
@@ -85,6 +88,7 @@ func daemonContext() (context.Context, context.CancelFunc) {
 			var b [64]byte
 			for {
 				if _, err := status.Read(b[:]); err != nil {
+					close(orphaned)
 					cancel()
 					return
 				}
@@ -92,6 +96,70 @@ func daemonContext() (context.Context, context.CancelFunc) {
 		}()
 	}
 	return ctx, func() { cancel(); stop() }
+}
+
+// orphaned is closed when the master has gone away.
+var orphaned = make(chan struct{})
+
+// Lingering on the master's death (drainListener).
+const (
+	drainIdle = time.Second      // quiet this long: nobody hands work over
+	drainMax  = 10 * time.Second // at most
+)
+
+// drainListener makes ln, once the master is gone, close only when it
+// has been idle a while: every daemon stops at once then, and local must
+// take the deliveries qmgr is still handing over instead of refusing
+// them (qmgr would defer those messages). On SIGTERM (postfix stop,
+// reload) the master has stopped qmgr first, and ln closes at once.
+func drainListener(ln net.Listener) net.Listener { return &draining{Listener: ln} }
+
+type draining struct {
+	net.Listener
+	open atomic.Int32
+	last atomic.Int64 // time of the last accept or close, in ns
+}
+
+func (d *draining) Accept() (net.Conn, error) {
+	c, err := d.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	d.open.Add(1)
+	d.last.Store(time.Now().UnixNano())
+	return &drainConn{Conn: c, d: d}, nil
+}
+
+func (d *draining) Close() error {
+	select {
+	case <-orphaned:
+		start := time.Now()
+		for end := start.Add(drainMax); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			last := time.Unix(0, d.last.Load())
+			if last.Before(start) {
+				last = start
+			}
+			if d.open.Load() == 0 && time.Since(last) > drainIdle {
+				break
+			}
+		}
+	default:
+	}
+	return d.Listener.Close()
+}
+
+type drainConn struct {
+	net.Conn
+	d    *draining
+	once sync.Once
+}
+
+func (c *drainConn) Close() error {
+	c.once.Do(func() {
+		c.d.open.Add(-1)
+		c.d.last.Store(time.Now().UnixNano())
+	})
+	return c.Conn.Close()
 }
 
 // inheritedListener is the listening socket the master bound for name

@@ -1,8 +1,10 @@
 package master
 
 import (
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,5 +83,84 @@ func TestAliveZombie(t *testing.T) {
 	cmd.Wait()
 	if !Alive(os.Getpid()) {
 		t.Error("this process counts as gone")
+	}
+}
+
+// TestDrainListener: on SIGTERM local's socket closes at once; once the
+// master is gone it keeps taking connections (qmgr's last hand-overs)
+// while any is open, and closes when they are done.
+func TestDrainListener(t *testing.T) {
+	listen := func() net.Listener {
+		ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "local"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return drainListener(ln)
+	}
+	ln := listen()
+	closed := make(chan struct{})
+	go func() { ln.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(drainMax):
+		t.Fatal("with the master alive, Close waited")
+	}
+
+	select {
+	case <-orphaned:
+	default:
+		close(orphaned) // as when the status pipe breaks
+	}
+	ln = listen()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() net.Conn {
+		c, err := net.Dial("unix", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("connect while draining: %v", err)
+		}
+		return c
+	}
+	accept := func() net.Conn {
+		select {
+		case c := <-accepted:
+			return c
+		case <-time.After(drainMax):
+			t.Fatal("connection not accepted")
+			return nil
+		}
+	}
+	c1 := dial()
+	s1 := accept()
+	closed = make(chan struct{})
+	go func() { ln.Close(); close(closed) }()
+	// s1 is open: the socket still takes connections.
+	c2 := dial()
+	accept().Close()
+	c2.Close()
+	time.Sleep(drainIdle * 3 / 2)
+	select {
+	case <-closed:
+		t.Fatal("closed while a connection was open")
+	default:
+	}
+	s1.Close()
+	c1.Close()
+	select {
+	case <-closed:
+	case <-time.After(2 * drainMax):
+		t.Fatal("not closed once idle")
+	}
+	if c, err := net.Dial("unix", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Error("connect after the drain succeeded")
 	}
 }

@@ -300,6 +300,7 @@ func runLocal(dir string) error {
 	if err != nil {
 		return err
 	}
+	ln = drainListener(ln)
 	// Stopping, or the master gone: deliveries under way finish and are
 	// reported to qmgr first, so that none is made twice.
 	var busy sync.WaitGroup
