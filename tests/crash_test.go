@@ -127,15 +127,21 @@ func crashBurstTest(t *testing.T, how crashHow) {
 	if n < crashBurst*9/10 {
 		t.Errorf("only %d of %d submissions accepted", n, crashBurst)
 	}
-	got := 0
-	end := time.Now().Add(40 * time.Second)
-	for time.Now().Before(end) {
-		if got = oracle.CountFiles(newDir); got >= n {
-			break
+	// Wait until every accepted message is there: duplicates are files
+	// too, so the count of files alone can reach n early.
+	allSeen := func(seen map[int]int) bool {
+		for i, ok := range accepted {
+			if ok && seen[i] == 0 {
+				return false
+			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		return true
 	}
 	seen, files := crashSubjects(t, newDir)
+	for end := time.Now().Add(40 * time.Second); !allSeen(seen) && time.Now().Before(end); {
+		time.Sleep(200 * time.Millisecond)
+		seen, files = crashSubjects(t, newDir)
+	}
 	dups := files - len(seen)
 	for i, ok := range accepted {
 		if ok && seen[i] == 0 {
