@@ -363,7 +363,9 @@ func (m *Mailbox) scan() (map[string]fileEntry, [2]int64, error) {
 			return nil, mt, err
 		}
 		if before == after || try == 5 {
-			return files, after, nil
+			// The times from before the listing: a change during it
+			// makes the index stale rather than wrong.
+			return files, before, nil
 		}
 	}
 }

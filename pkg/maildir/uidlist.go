@@ -120,7 +120,9 @@ func ParseUidlist(data []byte) (*Uidlist, error) {
 			if c < 0 {
 				return nil, fmt.Errorf("%w: line %d: no file name", errUidlist, i+2)
 			}
-			r.Ext = strings.Fields(rest[:c])
+			if ext := strings.Fields(rest[:c]); len(ext) > 0 {
+				r.Ext = ext
+			}
 			r.Name = rest[c+1:]
 		}
 		if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") {

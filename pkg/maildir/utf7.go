@@ -10,7 +10,7 @@ import (
 
 // mutf7 is the base64 alphabet of modified UTF-7 (RFC 3501 §5.1.3): ","
 // instead of "/", no padding.
-var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
+var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding).Strict()
 
 var errUTF7 = errors.New("invalid modified UTF-7")
 
@@ -54,6 +54,7 @@ func EncodeMUTF7(s string) string {
 // base64 that encodes printable ASCII or broken UTF-16.
 func DecodeMUTF7(s string) (string, error) {
 	var b strings.Builder
+	prevShift := -1 // where the last shift sequence ended
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c > 0x7e {
@@ -73,7 +74,14 @@ func DecodeMUTF7(s string) (string, error) {
 			b.WriteByte('&')
 			continue
 		}
+		if prevShift == i-len(enc)-1 {
+			return "", errUTF7 // two shifts in a row: one is the only form
+		}
+		prevShift = i + 1
 		raw, err := mutf7.DecodeString(enc)
+		if strings.ContainsAny(enc, "\r\n") {
+			err = errUTF7 // the decoder would skip them
+		}
 		if err != nil || len(raw)%2 != 0 || len(raw) == 0 {
 			return "", errUTF7
 		}
