@@ -84,12 +84,23 @@ func (d *dovecot) command(service, prog string, args ...string) *exec.Cmd {
 // LDA delivers msg with the real dovecot-lda (extra args such as -m BOX).
 func (d *dovecot) LDA(msg string, args ...string) {
 	d.t.Helper()
-	cmd := d.command("lda", filepath.Join(d.o.Root, "usr/lib/dovecot/dovecot-lda"), append([]string{"-f", "sender@example.org", "-a", "nobody@example.org"}, args...)...)
+	if err := d.lda(msg, args...); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *dovecot) ldaCmd(args ...string) *exec.Cmd {
+	return d.command("lda", filepath.Join(d.o.Root, "usr/lib/dovecot/dovecot-lda"), append([]string{"-f", "sender@example.org", "-a", "nobody@example.org"}, args...)...)
+}
+
+func (d *dovecot) lda(msg string, args ...string) error {
+	cmd := d.ldaCmd(args...)
 	cmd.Stdin = strings.NewReader(msg)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(d.home, "dovecot.log"))
-		d.t.Fatalf("dovecot-lda: %v\n%s\n%s", err, out, log)
+		return fmt.Errorf("dovecot-lda: %v\n%s\n%s", err, out, log)
 	}
+	return nil
 }
 
 // Doveadm runs the real doveadm with its flow formatter and returns stdout.
