@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"postdove/compat/oracle"
@@ -74,9 +75,9 @@ userdb {
 
 // command runs an oracle program under doveconf, as nobody.
 func (d *dovecot) command(service, prog string, args ...string) *exec.Cmd {
-	a := []string{"--reuid=65534", "--regid=65534", "--clear-groups",
-		filepath.Join(d.o.Root, "usr/bin/doveconf"), "-c", d.conf, "-f", "service=" + service, "-e", prog}
-	cmd := exec.Command("setpriv", append(a, args...)...)
+	a := []string{"-c", d.conf, "-f", "service=" + service, "-e", prog}
+	cmd := exec.Command(filepath.Join(d.o.Root, "usr/bin/doveconf"), append(a, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	cmd.Env = append(os.Environ(), "HOME="+d.home, "USER=nobody", "LD_LIBRARY_PATH="+filepath.Join(d.o.Root, "usr/lib/dovecot"))
 	return cmd
 }
