@@ -178,7 +178,7 @@ func TestDovecotThenOurs(t *testing.T) {
 	if got, want := ours(t, mb), d.Fetch("INBOX"); got != want {
 		t.Fatalf("we read\n%s\nDovecot reads\n%s", got, want)
 	}
-	if err := mb.SetFlags(2, "SF", []string{"$Junk", "work"}); err != nil {
+	if err := mb.SetFlags(FlagChange{UID: 2, Flags: "SF", Keywords: []string{"$Junk", "work"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := mb.Expunge(1); err != nil {

@@ -649,59 +649,79 @@ func (m *Mailbox) Open(uid uint32) (*os.File, *Message, error) {
 // invalidate drops the index so the next Sync rescans.
 func (m *Mailbox) invalidate() { os.Remove(filepath.Join(m.Dir, IndexName)) }
 
-// SetFlags replaces the flags and keywords of the message with uid; the
-// file moves to cur/ as Dovecot moves a message an IMAP client has seen.
-func (m *Mailbox) SetFlags(uid uint32, flags string, keywords []string) error {
-	flags, err := sortFlags(flags)
-	if err != nil || strings.IndexFunc(flags, func(c rune) bool { return !strings.ContainsRune("DFRST", c) }) >= 0 {
-		return &Error{Dir: m.Dir, Reason: fmt.Sprintf("flags %q", flags), Err: errFlags}
+// FlagChange is the new flags (letters DFRST) and keywords of one message.
+type FlagChange struct {
+	UID      uint32
+	Flags    string
+	Keywords []string
+}
+
+// SetFlags replaces the flags and keywords of messages by renaming their
+// files; a file moves to cur/ as Dovecot moves a message an IMAP client
+// has seen. Keywords new to the folder are added to dovecot-keywords.
+func (m *Mailbox) SetFlags(changes ...FlagChange) error {
+	var all []string
+	for _, c := range changes {
+		if f, err := sortFlags(c.Flags); err != nil || strings.IndexFunc(f, func(c rune) bool { return !strings.ContainsRune("DFRST", c) }) >= 0 {
+			return &Error{Dir: m.Dir, Reason: fmt.Sprintf("flags %q", c.Flags), Err: errFlags}
+		}
+		all = append(all, c.Keywords...)
 	}
-	info := flags
-	if len(keywords) > 0 {
-		kw, err := readKeywords(m.Dir)
+	kw, err := readKeywords(m.Dir)
+	if err != nil {
+		return err
+	}
+	if _, added, err := kw.letters(all); err != nil {
+		return err
+	} else if added {
+		l, err := lockUidlist(m.Dir, m.store.opts)
 		if err != nil {
 			return err
 		}
-		if _, added, err := kw.letters(keywords); err != nil {
-			return err
-		} else if added {
-			l, err := lockUidlist(m.Dir, m.store.opts)
-			if err != nil {
-				return err
+		kw, err = readKeywords(m.Dir)
+		if err == nil {
+			if _, added, err = kw.letters(all); err == nil && added {
+				err = writeKeywords(m.Dir, &kw, m.store.opts)
 			}
-			kw, err = readKeywords(m.Dir)
-			if err == nil {
-				if _, added, err = kw.letters(keywords); err == nil && added {
-					err = writeKeywords(m.Dir, &kw, m.store.opts)
+		}
+		l.unlock()
+		if err != nil {
+			return err
+		}
+	}
+	st, err := m.Sync()
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		letters, _, _ := kw.letters(c.Keywords)
+		info, _ := sortFlags(c.Flags + letters)
+		for try := 0; ; try++ {
+			if try > 0 {
+				m.invalidate()
+				if st, err = m.Sync(); err != nil {
+					return err
 				}
 			}
-			l.unlock()
-			if err != nil {
+			msg := st.Find(c.UID)
+			if msg == nil {
+				return fmt.Errorf("%w: UID %d", ErrNoMessage, c.UID)
+			}
+			name := msg.Base + ":2," + info
+			if msg.Sub == "cur" && msg.File == name {
+				break
+			}
+			err := os.Rename(filepath.Join(m.Dir, msg.Path()), filepath.Join(m.Dir, "cur", name))
+			if err == nil {
+				msg.Sub, msg.File, msg.Info = "cur", name, info
+				break
+			}
+			if !errors.Is(err, os.ErrNotExist) || try == 4 {
 				return err
 			}
 		}
-		letters, _, _ := kw.letters(keywords)
-		info, _ = sortFlags(flags + letters)
 	}
-	for try := 0; try < 5; try++ {
-		st, err := m.Sync()
-		if err != nil {
-			return err
-		}
-		msg := st.Find(uid)
-		if msg == nil {
-			return ErrNoMessage
-		}
-		err = os.Rename(filepath.Join(m.Dir, msg.Path()), filepath.Join(m.Dir, "cur", msg.Base+":2,"+info))
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		m.invalidate()
-	}
-	return ErrNoMessage
+	return nil
 }
 
 // Expunge removes the messages with uids and their uidlist records.
@@ -773,7 +793,7 @@ func (m *Mailbox) Copy(dst *Mailbox, uids ...uint32) ([]uint32, error) {
 		base := BaseName(opts.Now(), os.Getpid(), counter.Add(1), opts.Hostname)
 		tmp := filepath.Join(dst.Dir, "tmp", base)
 		if err := os.Link(filepath.Join(m.Dir, msg.Path()), tmp); err != nil {
-			f, oerr := m.openMsg(msg)
+			f, oerr := m.OpenMessage(msg)
 			if oerr != nil {
 				return out, oerr
 			}
@@ -802,12 +822,12 @@ func (m *Mailbox) Copy(dst *Mailbox, uids ...uint32) ([]uint32, error) {
 	return out, nil
 }
 
-func (m *Mailbox) openMsg(msg *Message) (*os.File, error) {
+// OpenMessage opens the file of a message from an earlier Sync, following
+// it through renames by other processes.
+func (m *Mailbox) OpenMessage(msg *Message) (*os.File, error) {
 	f, err := os.Open(filepath.Join(m.Dir, msg.Path()))
 	if errors.Is(err, os.ErrNotExist) {
-		var got *Message
-		f, got, err = m.Open(msg.UID)
-		_ = got
+		f, _, err = m.Open(msg.UID)
 	}
 	return f, err
 }

@@ -144,7 +144,7 @@ func TestStoreUIDs(t *testing.T) {
 	if string(b) != msgN(2) || msg.UID != 2 {
 		t.Fatalf("Open(2): %q", b)
 	}
-	if err := mb.SetFlags(2, "TS", []string{"later"}); err != nil {
+	if err := mb.SetFlags(FlagChange{UID: 2, Flags: "TS", Keywords: []string{"later"}}, FlagChange{UID: 3, Flags: "S"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := mb.Expunge(1, 3); err != nil {
@@ -160,6 +160,23 @@ func TestStoreUIDs(t *testing.T) {
 	u, _, _ := readUidlist(mb.Dir)
 	if len(u.Records) != 2 || u.NextUID != 5 {
 		t.Fatalf("uidlist after expunge: %s", u.Marshal())
+	}
+	// A message another process renamed since our Sync is still found.
+	st, _ = mb.Sync()
+	m2 := st.Find(2)
+	os.Rename(filepath.Join(mb.Dir, m2.Path()), filepath.Join(mb.Dir, "cur", m2.Base+":2,R"))
+	f, err = mb.OpenMessage(m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := readAll(f); string(b) != msgN(2) {
+		t.Fatalf("OpenMessage after a rename: %q", b)
+	}
+	if err := mb.SetFlags(FlagChange{UID: 2, Flags: "D"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = mb.Sync(); st.Find(2).Info != "D" {
+		t.Fatalf("flags after a rename: %q", st.Find(2).Info)
 	}
 	// New mail after an expunge never reuses a UID.
 	if uid, _, _ := mb.Deliver(strings.NewReader("x\n"), DeliverOptions{}); uid != 5 {
