@@ -423,10 +423,9 @@ func (m *Mailbox) Sync() (*Status, error) {
 		}
 	}
 	if u == nil || len(missing) > 0 {
-		if u, err = m.assign(missing); err != nil {
+		if u, ustat, err = m.assign(missing); err != nil {
 			return nil, err
 		}
-		ustat = statKey(filepath.Join(m.Dir, UidlistName))
 	}
 	var prior map[string]*Message
 	if idx != nil {
@@ -468,16 +467,17 @@ func (m *Mailbox) Sync() (*Status, error) {
 }
 
 // assign gives UIDs to the files names (base names) that the uidlist does
-// not list yet, creating the uidlist when missing.
-func (m *Mailbox) assign(names []string) (*Uidlist, error) {
+// not list yet, creating the uidlist when missing. It returns the list
+// and the version of its file that holds just that.
+func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error) {
 	l, err := lockUidlist(m.Dir, m.store.opts)
 	if err != nil {
-		return nil, err
+		return nil, [3]int64{}, err
 	}
 	u, _, err := readUidlist(m.Dir)
 	if err != nil {
 		l.unlock()
-		return nil, err
+		return nil, [3]int64{}, err
 	}
 	created := u == nil
 	if created {
@@ -494,15 +494,17 @@ func (m *Mailbox) assign(names []string) (*Uidlist, error) {
 		add = append(add, r)
 	}
 	if created {
-		return u, l.replace(m.Dir, u)
+		key, err := l.replace(m.Dir, u)
+		return u, key, err
 	}
 	defer l.unlock()
 	if len(add) > 0 {
 		if err := appendRecords(m.Dir, add); err != nil {
-			return nil, err
+			return nil, [3]int64{}, err
 		}
 	}
-	return u, nil
+	// Nobody else writes the list while the lock is held.
+	return u, statKey(filepath.Join(m.Dir, UidlistName)), nil
 }
 
 // DeliverOptions are the flags, keywords and date of a saved message.
@@ -610,7 +612,7 @@ func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link fu
 	r := UidRecord{UID: u.NextUID, Name: full}
 	if created {
 		u.add(r)
-		err = l.replace(m.Dir, u)
+		_, err = l.replace(m.Dir, u)
 	} else {
 		err = appendRecords(m.Dir, []UidRecord{r})
 		l.unlock()
@@ -772,7 +774,8 @@ func (m *Mailbox) Expunge(uids ...uint32) error {
 		}
 	}
 	u.Records, u.byName = keep, nil
-	return l.replace(m.Dir, u)
+	_, err = l.replace(m.Dir, u)
+	return err
 }
 
 // Copy copies the messages with uids into dst (a hard link where the

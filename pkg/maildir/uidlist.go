@@ -338,27 +338,32 @@ func (l *dotlock) unlock() {
 }
 
 // replace writes u as the new uidlist through the lock file, renamed over
-// the old list (Dovecot's way), and releases the lock.
-func (l *dotlock) replace(dir string, u *Uidlist) error {
+// the old list (Dovecot's way), and so releases the lock. It returns the
+// new file's version (inode, size, mtime: a rename keeps them).
+func (l *dotlock) replace(dir string, u *Uidlist) ([3]int64, error) {
 	defer l.f.Close()
 	data := u.Marshal()
-	if err := l.f.Truncate(0); err != nil {
+	fail := func(err error) ([3]int64, error) {
 		l.unlock()
-		return err
+		return [3]int64{}, err
+	}
+	if err := l.f.Truncate(0); err != nil {
+		return fail(err)
 	}
 	if _, err := l.f.WriteAt(data, 0); err != nil {
-		l.unlock()
-		return err
+		return fail(err)
 	}
 	if err := l.f.Sync(); err != nil {
-		l.unlock()
-		return err
+		return fail(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(l.f.Fd()), &st); err != nil {
+		return fail(err)
 	}
 	if err := os.Rename(l.path, filepath.Join(dir, UidlistName)); err != nil {
-		l.unlock()
-		return err
+		return fail(err)
 	}
-	return nil
+	return [3]int64{int64(st.Ino), st.Size, st.Mtim.Nano()}, nil
 }
 
 // appendRecords adds records at the end of dir's uidlist (the lock held).
