@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	os.Exit(lda.Main(os.Args, os.Stdin, os.Stderr))
+	os.Exit(lda.Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -113,14 +113,15 @@ func parseArgs(prog string, args []string) (Options, string, bool) {
 }
 
 // Main runs dovecot-lda with args (args[0] is the program's name), the
-// message on stdin, and returns its exit code.
-func Main(args []string, stdin io.Reader, stderr io.Writer) int {
+// message on stdin, and returns its exit code. The usage text goes to
+// stdout, as Dovecot prints it.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o, complaint, ok := parseArgs(args[0], args[1:])
 	if !ok {
 		if complaint != "" {
 			fmt.Fprintln(stderr, complaint)
 		}
-		io.WriteString(stderr, usage)
+		io.WriteString(stdout, usage)
 		return ExitUsage
 	}
 	return Run(o, stdin, stderr)
@@ -156,7 +157,11 @@ func Run(o Options, stdin io.Reader, stderr io.Writer) int {
 	if code != ExitOK {
 		return code
 	}
-	log := newLogger(get, fmt.Sprintf("lda(%s)<%d><%s>: ", name, pid, sessionID()))
+	log, err := newLogger(get, fmt.Sprintf("lda(%s)<%d><%s>: ", name, pid, sessionID()))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitTempFail
+	}
 	defer log.Close()
 
 	if home != "" {
@@ -350,48 +355,77 @@ func (d *delivery) openFailed(box, reason string, internal bool) *saveError {
 	return &saveError{text: reason, temp: true}
 }
 
-// saveFailed logs a save that failed after the mailbox was opened.
+// saveFailed logs a save that failed after the mailbox was opened, in
+// Dovecot's words: the error as the saving code, then the storage, report
+// it, and the Info line.
 func (d *delivery) saveFailed(box string, err error) *saveError {
-	text := "Not enough disk space"
-	if !noSpace(err) {
-		d.log.Error("Mailbox %s: %s", box, describe(err))
-		text = internalError()
+	reason := "Mailbox " + box + ": Saving mail: " + describeSave(err)
+	d.log.Error("Mailbox %s: Saving mail: save: %s", box, describeSave(err))
+	d.log.Error("%s", reason)
+	d.log.Error("%s", reason)
+	d.log.Info("msgid=%s: save failed to %s: %s", d.msg.ID(), box, reason)
+	return &saveError{text: reason, temp: true}
+}
+
+// describeSave words a failed Maildir save as "write(path) failed: No
+// space left on device", the path being the tmp/ or new/ file.
+func describeSave(err error) string {
+	var me *maildir.Error
+	if errors.As(err, &me) && me.Err != nil {
+		op, name, ok := strings.Cut(me.Reason, " ")
+		if ok && !strings.Contains(name, " ") {
+			path := filepath.Join(me.Dir, name)
+			if !strings.Contains(name, "/") {
+				path = filepath.Join(me.Dir, "new", name)
+			}
+			if errors.Is(me.Err, syscall.EACCES) {
+				return eaccesError(op, path, op == "create")
+			}
+			return fmt.Sprintf("%s(%s) failed: %s", op, path, syserr.Text(me.Err))
+		}
+		return describe(me.Err)
 	}
-	d.log.Info("msgid=%s: save failed to %s: %s", d.msg.ID(), box, text)
-	return &saveError{text: text, temp: true}
+	return describe(err)
+}
+
+// prepareRoot makes sure the Maildir root and its INBOX folders exist,
+// failing as Dovecot does when they cannot be reached or made.
+func (d *delivery) prepareRoot(root, box string) *saveError {
+	tmp := filepath.Join(root, "tmp")
+	_, err := os.Stat(tmp)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, syscall.ENOENT):
+		return d.openFailed(box, describe(err), true)
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		// Dovecot names the folder it meant to make, logs it twice
+		// (listing, then creating INBOX) and fails the autocreation.
+		reason := describe(err)
+		var pe *os.PathError
+		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.EACCES) {
+			reason = eaccesError("mkdir", root, true)
+		}
+		d.log.Error("%s", reason)
+		d.log.Error("%s", reason)
+		return d.openFailed(box, "Mailbox INBOX: Failed to autocreate mailbox: "+internalError(), true)
+	}
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.Mkdir(filepath.Join(root, sub), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return d.openFailed(box, "Mailbox INBOX: "+describe(err), true)
+		}
+	}
+	return nil
 }
 
 func (d *delivery) saveMaildir(ml doveconf.MailLocation, box string) *saveError {
 	st := maildir.OpenStore(ml.Root, maildir.Options{UID: -1, GID: -1})
 	if strings.EqualFold(box, "INBOX") {
 		box = "INBOX"
-		tmp := filepath.Join(ml.Root, "tmp")
-		_, err := os.Stat(tmp)
-		switch {
-		case err == nil:
-		case errors.Is(err, syscall.ENOENT):
-			if err := os.MkdirAll(ml.Root, 0o700); err != nil {
-				// Dovecot names the folder it meant to make, logs it
-				// twice (listing, then creating INBOX) and fails the
-				// autocreation.
-				reason := describe(err)
-				var pe *os.PathError
-				if errors.As(err, &pe) && errors.Is(pe.Err, syscall.EACCES) {
-					reason = eaccesError("mkdir", ml.Root, true)
-				}
-				d.log.Error("%s", reason)
-				d.log.Error("%s", reason)
-				reason = "Mailbox INBOX: Failed to autocreate mailbox: " + internalError()
-				return d.openFailed(box, reason, true)
-			}
-			for _, sub := range []string{"cur", "new", "tmp"} {
-				if err := os.Mkdir(filepath.Join(ml.Root, sub), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-					return d.openFailed(box, "Mailbox INBOX: "+describe(err), true)
-				}
-			}
-		default:
-			return d.openFailed(box, describe(err), true)
-		}
+	}
+	if err := d.prepareRoot(ml.Root, box); err != nil {
+		return err
 	}
 	mb, err := st.Mailbox(box)
 	if errors.Is(err, maildir.ErrNoMailbox) && d.get("lda_mailbox_autocreate") == "yes" {

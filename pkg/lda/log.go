@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"postdove/pkg/maillog"
+	"postdove/pkg/syserr"
 )
 
 // logger writes Dovecot's log lines: to syslog as "dovecot: lda(alice)<pid>
@@ -25,10 +26,11 @@ type logger struct {
 }
 
 // newLogger opens the destinations that get (a function returning a
-// setting) names. A destination that cannot be opened drops its lines, as
-// Dovecot's logging does once the program runs.
-func newLogger(get func(string) string, prefix string) *logger {
+// setting) names. A log file that cannot be opened is an error, worded as
+// Dovecot's; an unreachable syslog drops the lines.
+func newLogger(get func(string) string, prefix string) (*logger, error) {
 	l := &logger{prefix: prefix, timestamp: strings.Trim(get("log_timestamp"), `"`), now: time.Now}
+	var openErr error
 	open := func(path string) io.Writer {
 		if path == "" || path == "syslog" {
 			if l.sys == nil {
@@ -43,6 +45,9 @@ func newLogger(get func(string) string, prefix string) *logger {
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
+			if openErr == nil {
+				openErr = fmt.Errorf("Can't open log file %s: %s", path, syserr.Text(err))
+			}
 			return io.Discard
 		}
 		l.closers = append(l.closers, f)
@@ -53,7 +58,11 @@ func newLogger(get func(string) string, prefix string) *logger {
 	if p := get("info_log_path"); p != "" {
 		l.infoFile = open(p)
 	}
-	return l
+	if openErr != nil {
+		l.Close()
+		return nil, openErr
+	}
+	return l, nil
 }
 
 func (l *logger) Info(format string, args ...any)  { l.log("Info", format, args...) }
