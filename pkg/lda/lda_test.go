@@ -366,3 +366,80 @@ exit $rc`
 		t.Errorf("log lines differ:\nours:   %q\ntheirs: %q", logs[0], logs[1])
 	}
 }
+
+// TestDestinationUser: as root with -d, the message is saved as that
+// user, into the home the password file gives; an unknown user is
+// EX_NOUSER, and without -d root is refused as Dovecot refuses it.
+func TestDestinationUser(t *testing.T) {
+	e := newEnv(t, "")
+	os.Chmod(e.log, 0o666)
+	u := oracle.AddUser(t, e.dir, "pdtlda")
+	bin := oracle.Postdove(t, "dovecot-lda")
+	run := func(args ...string) oracle.Result {
+		cmd := exec.Command(bin, append([]string{"-c", e.conf}, args...)...)
+		cmd.Env = []string{"HOME=/root", "PATH=/usr/bin:/bin"}
+		return oracle.Run(cmd, "Message-ID: <d@example.org>\n\nfor -d\n")
+	}
+	if res := run("-d", u.Name, "-f", "s@example.org"); res.Code != 0 {
+		t.Fatalf("-d %s: exit %d: %s", u.Name, res.Code, res.Stderr)
+	}
+	dir := filepath.Join(u.Home, "Maildir", "new")
+	es, _ := os.ReadDir(dir)
+	if len(es) != 1 {
+		t.Fatalf("%d files in %s, want 1", len(es), dir)
+	}
+	var st syscall.Stat_t
+	syscall.Stat(filepath.Join(dir, es[0].Name()), &st)
+	if int(st.Uid) != u.UID || int(st.Gid) != u.GID {
+		t.Errorf("delivered file owned by %d:%d, want %d:%d", st.Uid, st.Gid, u.UID, u.GID)
+	}
+	if log := readFile(t, e.log); !strings.Contains(log, "lda("+u.Name+")<") || !strings.Contains(log, ": Info: msgid=<d@example.org>: saved mail to INBOX\n") {
+		t.Errorf("log:\n%s", log)
+	}
+	if res := run("-d", "pdt-no-such-user"); res.Code != ExitNoUser {
+		t.Errorf("unknown user: exit %d, want %d", res.Code, ExitNoUser)
+	}
+	if res := run(); res.Code != ExitUsage || res.Stderr != "lda: Fatal: destination user parameter (-d user) not given\n" {
+		t.Errorf("root without -d: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+}
+
+// TestMbox saves to mail_location = mbox:~/mail:INBOX=SPOOL/%u: the
+// message is appended to the spool file after a From line for -f's
+// sender, under the dotlock and fcntl locks, and -m saves to a file
+// under ~/mail.
+func TestMbox(t *testing.T) {
+	e := newEnv(t, "")
+	spool := filepath.Join(e.dir, "spool")
+	os.Mkdir(spool, 0o1777)
+	os.Chmod(spool, 0o1777)
+	cfg := readFile(t, e.conf) + "mail_location = mbox:~/mail:INBOX=" + spool + "/%u\nlda_mailbox_autocreate = yes\n"
+	if err := os.WriteFile(e.conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := e.home("mbox")
+	for _, c := range []struct{ msg string }{
+		{"Subject: one\r\nMessage-ID: <one@example.org>\r\n\r\nfirst\r\nFrom here on\r\n"},
+		{"From old@example.org  Fri Nov 27 05:00:00 2026\nSubject: two\n\nsecond\n"},
+	} {
+		if out := e.run("ours", home, strings.NewReader(c.msg), "-f", "sender@example.org"); out.Code != 0 {
+			t.Fatalf("exit %d, stderr %q, log %q", out.Code, out.Stderr, out.Log)
+		}
+	}
+	box := readFile(t, filepath.Join(spool, "nobody"))
+	want := regexp.MustCompile(`^From sender@example\.org  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\nSubject: one\nMessage-ID: <one@example\.org>\n\nfirst\n>From here on\n\n` +
+		`From sender@example\.org  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\nSubject: two\n\nsecond\n\n$`)
+	if !want.MatchString(box) {
+		t.Errorf("spool mailbox:\n%s", box)
+	}
+	if _, err := os.Stat(filepath.Join(spool, "nobody.lock")); err == nil {
+		t.Error("dotlock left behind")
+	}
+	if out := e.run("ours", home, strings.NewReader("Subject: three\n\nthird\n"), "-m", "Archive"); out.Code != 0 ||
+		out.Log[0] != "lda(nobody): Info: msgid=unspecified: saved mail to Archive" {
+		t.Fatalf("-m Archive: exit %d, log %q", out.Code, out.Log)
+	}
+	if b := readFile(t, filepath.Join(home, "mail", "Archive")); !strings.Contains(b, "\n\nthird\n") {
+		t.Errorf("~/mail/Archive:\n%s", b)
+	}
+}
