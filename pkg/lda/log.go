@@ -35,7 +35,7 @@ func newLogger(get func(string) string, prefix string) (*logger, error) {
 		if path == "" || path == "syslog" {
 			if l.sys == nil {
 				sys, err := maillog.New(maillog.Options{SyslogName: get("instance_name"), Facility: get("syslog_facility"),
-					NoPID: true, UTF8: true, FallbackFile: os.DevNull})
+					NoPID: true, NoLevelPrefix: true, UTF8: true, FallbackFile: os.DevNull})
 				if err == nil {
 					l.sys = sys
 					l.closers = append(l.closers, sys)
@@ -78,10 +78,12 @@ func (l *logger) log(level, format string, args ...any) {
 		if l.sys == nil {
 			return
 		}
+		sev := maillog.LevelInfo
 		if level != "Info" {
 			text = level + ": " + text
+			sev = maillog.LevelError
 		}
-		l.sys.WriteRecord(maillog.LevelInfo, l.prefix+text)
+		l.sys.WriteRecord(sev, l.prefix+text)
 		return
 	}
 	io.WriteString(w, strftime(l.timestamp, l.now())+l.prefix+level+": "+text+"\n")
