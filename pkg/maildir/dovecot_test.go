@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"postdove/compat/oracle"
 )
@@ -295,5 +296,58 @@ func TestOursThenDovecot(t *testing.T) {
 	}
 	if got, want := ours(t, box), d.Fetch("Entwürfe.2026"); got != want || want != "uid=1 flags=\n" {
 		t.Fatalf("we read\n%s\nDovecot reads\n%s", got, want)
+	}
+}
+
+// TestDovecotHonoursOurLock: while the store holds dovecot-uidlist.lock,
+// Dovecot's dovecot-lda leaves the uidlist alone (it saves the file and
+// leaves the UID to the next sync, as it does whenever the lock is busy);
+// we then give that file the next UID and Dovecot agrees. A lock left by a
+// dead process of this host is taken over by Dovecot as by us.
+func TestDovecotHonoursOurLock(t *testing.T) {
+	d := newDovecot(t)
+	mb, err := d.Store.Mailbox("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mb.Deliver(strings.NewReader(msgN(1)), DeliverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(mb.Dir, UidlistName))
+	l, err := lockUidlist(mb.Dir, d.Store.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.LDA(msgN(2))
+	if after, _ := os.ReadFile(filepath.Join(mb.Dir, UidlistName)); string(after) != string(before) {
+		t.Fatalf("dovecot-lda changed the uidlist under our lock:\n%s", after)
+	}
+	if n, _ := readNames(filepath.Join(mb.Dir, "new")); len(n) != 2 {
+		t.Fatalf("new/ holds %v", n)
+	}
+	l.unlock()
+	want := "uid=1 flags=\nuid=2 flags=\n"
+	if got := ours(t, mb); got != want {
+		t.Fatalf("we read\n%s", got)
+	}
+	if got := d.Fetch("INBOX"); got != want {
+		t.Fatalf("Dovecot reads\n%s", got)
+	}
+	// A dead process's lock, three seconds old.
+	lock := filepath.Join(mb.Dir, UidlistName+".lock")
+	os.WriteFile(lock, []byte(fmt.Sprintf("%d:%s", deadProcess(t), hostname)), 0600)
+	os.Chown(lock, nobody, nobody)
+	old := time.Now().Add(-3 * time.Second)
+	os.Chtimes(lock, old, old)
+	d.LDA(msgN(3))
+	want += "uid=3 flags=\n"
+	if got := d.Fetch("INBOX"); got != want {
+		t.Fatalf("Dovecot reads\n%s", got)
+	}
+	if got := ours(t, mb); got != want {
+		t.Fatalf("we read\n%s", got)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Fatal("the dead process's lock is still there")
 	}
 }
