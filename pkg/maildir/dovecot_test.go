@@ -289,6 +289,19 @@ func TestOursThenDovecot(t *testing.T) {
 	if got, want := strings.Join(subs, ","), "Ärger,Ärger.Steuer,Entwürfe.2026"; got != want {
 		t.Fatalf("Subscriptions %s, want %s", got, want)
 	}
+	// Every folder has its own UIDVALIDITY, whoever made it.
+	d.Doveadm("mailbox", "create", "Dovecots")
+	if err := d.Store.Create("Ours"); err != nil {
+		t.Fatal(err)
+	}
+	uv := map[string]bool{}
+	for _, box := range []string{"INBOX", "Ärger.Steuer", "Entwürfe.2026", "Dovecots", "Ours"} {
+		v := d.Doveadm("mailbox", "status", "uidvalidity", box)
+		if uv[v[strings.LastIndex(v, "=")+1:]] {
+			t.Fatalf("%s: the UIDVALIDITY of another folder: %s", box, v)
+		}
+		uv[v[strings.LastIndex(v, "=")+1:]] = true
+	}
 	d.LDA(msgN(10), "-m", "Entwürfe.2026")
 	box, err := d.Store.Mailbox("Entwürfe.2026")
 	if err != nil {

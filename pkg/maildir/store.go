@@ -228,6 +228,40 @@ func (s *Store) Rename(from, to string) error {
 	return nil
 }
 
+// UIDValidityName is Dovecot's record, in the Maildir root, of the last
+// UIDVALIDITY given to a new folder (8 hex digits), with an empty file
+// "dovecot-uidvalidity.<hex>" beside it naming the same value.
+const UIDValidityName = "dovecot-uidvalidity"
+
+// nextUIDValidity returns the UIDVALIDITY of a folder being given its
+// first UIDs: the time, or one more than the last one handed out when
+// that is not less, so a folder deleted and made again in the same second
+// still gets a new one (RFC 3501 §2.3.1.1).
+func (s *Store) nextUIDValidity() uint32 {
+	now := uint32(s.opts.Now().Unix())
+	var last uint32
+	if b, err := os.ReadFile(filepath.Join(s.Root, UIDValidityName)); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 32); err == nil {
+			last = uint32(n)
+		}
+	}
+	next := now
+	if last >= next {
+		next = last + 1
+	}
+	hexv := func(v uint32) string { return fmt.Sprintf("%08x", v) }
+	if writeAtomic(filepath.Join(s.Root, UIDValidityName), []byte(hexv(next)), s.opts) == nil {
+		marker := filepath.Join(s.Root, UIDValidityName+"."+hexv(next))
+		if last == 0 || os.Rename(filepath.Join(s.Root, UIDValidityName+"."+hexv(last)), marker) != nil {
+			if f, err := os.OpenFile(marker, os.O_CREATE|os.O_WRONLY, 0444); err == nil {
+				chown(int(f.Fd()), s.opts)
+				f.Close()
+			}
+		}
+	}
+	return next
+}
+
 // lockRoot takes the dot lock of the subscriptions file.
 func (s *Store) lockRoot() (func(), error) {
 	if err := os.MkdirAll(s.Root, 0700); err != nil {
@@ -481,7 +515,7 @@ func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error) {
 	}
 	created := u == nil
 	if created {
-		u = newUidlist()
+		u = newUidlist(m.store.nextUIDValidity())
 	}
 	sort.Strings(names)
 	var add []UidRecord
@@ -607,7 +641,7 @@ func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link fu
 	}
 	created := u == nil
 	if created {
-		u = newUidlist()
+		u = newUidlist(m.store.nextUIDValidity())
 	}
 	r := UidRecord{UID: u.NextUID, Name: full}
 	if created {

@@ -187,10 +187,10 @@ func (r UidRecord) line() string {
 }
 
 // newUidlist starts the list of a folder that has none.
-func newUidlist() *Uidlist {
+func newUidlist(uidValidity uint32) *Uidlist {
 	g := make([]byte, 16)
 	rand.Read(g)
-	return &Uidlist{Version: 3, UIDValidity: uint32(time.Now().Unix()), NextUID: 1, GUID: hex.EncodeToString(g)}
+	return &Uidlist{Version: 3, UIDValidity: uidValidity, NextUID: 1, GUID: hex.EncodeToString(g)}
 }
 
 // readUidlist reads dir's uidlist; a missing one gives nil, nil.
