@@ -364,3 +364,64 @@ func TestDovecotHonoursOurLock(t *testing.T) {
 		t.Fatal("the dead process's lock is still there")
 	}
 }
+
+// TestBrokenUidlistRepairedAsDovecot: a dovecot-uidlist damaged in the
+// middle is repaired as Dovecot repairs it: the records before the damage
+// keep their UIDs, UIDVALIDITY stays, the other files get new UIDs. Two
+// copies of one Maildir, one repaired by Dovecot, one by us, end up with
+// the same UIDs for the same files.
+func TestBrokenUidlistRepairedAsDovecot(t *testing.T) {
+	d := newDovecot(t)
+	for i := 1; i <= 4; i++ {
+		d.LDA(msgN(i))
+	}
+	path := filepath.Join(d.Store.Root, UidlistName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[2] = "xx garbage\n"
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"dovecot.index", "dovecot.index.log", "dovecot.index.cache"} {
+		os.Remove(filepath.Join(d.Store.Root, f))
+	}
+	theirs := d.Store.Root + ".dovecot"
+	if out, err := exec.Command("cp", "-a", d.Store.Root, theirs).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	// Dovecot repairs its copy.
+	cmd := d.command("doveadm", filepath.Join(d.o.Root, "usr/bin/doveadm"), "-o", "mail_location=maildir:"+theirs, "fetch", "uid", "mailbox", "INBOX", "all")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Broken file "+filepath.Join(theirs, UidlistName)+" line 3") {
+		t.Fatalf("doveadm on the broken copy: %v\n%s", err, out)
+	}
+	// We repair ours.
+	mb, _ := d.Store.Mailbox("INBOX")
+	st, err := mb.Sync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "broken file "+path+": corrupted dovecot-uidlist: line 3") {
+		t.Fatalf("warnings %q", st.Warnings)
+	}
+	uidsOf := func(dir string) map[string]uint32 {
+		u, broken, err := readUidlist(dir)
+		if err != nil || broken != nil {
+			t.Fatalf("%s after the repair: %v %v", dir, err, broken)
+		}
+		m := map[string]uint32{"V": u.UIDValidity}
+		for _, r := range u.Records {
+			m[r.Name] = r.UID
+		}
+		return m
+	}
+	if ours, theirs := uidsOf(d.Store.Root), uidsOf(theirs); fmt.Sprint(ours) != fmt.Sprint(theirs) || len(ours) != 5 {
+		t.Fatalf("we repaired to %v\nDovecot to %v", ours, theirs)
+	}
+	if got := d.Fetch("INBOX"); got != "uid=1 flags=\nuid=2 flags=\nuid=3 flags=\nuid=4 flags=\n" {
+		t.Fatalf("Dovecot reads our repair as\n%s", got)
+	}
+}

@@ -328,6 +328,9 @@ type Status struct {
 	GUID        string
 	Messages    []Message
 	Keywords    Keywords
+	// Warnings are problems Sync repaired, for the caller's log
+	// (Dovecot's "Broken file .../dovecot-uidlist line 3: ...").
+	Warnings []string
 }
 
 // Find returns the message with uid, or nil.
@@ -442,10 +445,11 @@ func (m *Mailbox) Sync() (*Status, error) {
 		return st, nil
 	}
 	ustat := statKey(filepath.Join(m.Dir, UidlistName))
-	u, _, err := readUidlist(m.Dir)
+	u, broken, err := readUidlist(m.Dir)
 	if err != nil {
 		return nil, err
 	}
+	var warnings []string
 	files, mtimes, err := m.scan()
 	if err != nil {
 		return nil, err
@@ -456,9 +460,12 @@ func (m *Mailbox) Sync() (*Status, error) {
 			missing = append(missing, base)
 		}
 	}
-	if u == nil || len(missing) > 0 {
-		if u, ustat, err = m.assign(missing); err != nil {
+	if u == nil || len(missing) > 0 || broken != nil {
+		if u, ustat, broken, err = m.assign(missing); err != nil {
 			return nil, err
+		}
+		if broken != nil {
+			warnings = append(warnings, broken.Error())
 		}
 	}
 	var prior map[string]*Message
@@ -468,7 +475,7 @@ func (m *Mailbox) Sync() (*Status, error) {
 			prior[idx.msgs[i].Base] = &idx.msgs[i]
 		}
 	}
-	st := &Status{UIDValidity: u.UIDValidity, UIDNext: u.NextUID, GUID: u.GUID, Keywords: kw}
+	st := &Status{UIDValidity: u.UIDValidity, UIDNext: u.NextUID, GUID: u.GUID, Keywords: kw, Warnings: warnings}
 	st.Messages = make([]Message, 0, len(files))
 	for _, r := range u.Records {
 		fe, ok := files[r.Name]
@@ -501,20 +508,34 @@ func (m *Mailbox) Sync() (*Status, error) {
 }
 
 // assign gives UIDs to the files names (base names) that the uidlist does
-// not list yet, creating the uidlist when missing. It returns the list
-// and the version of its file that holds just that.
-func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error) {
+// not list yet, creating the uidlist when missing and writing it anew when
+// damaged (as Dovecot does: the records before the damage are kept; a
+// broken header means a new UIDVALIDITY). It returns the list, the
+// version of its file that holds just that, and what was broken.
+func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error, error) {
 	l, err := lockUidlist(m.Dir, m.store.opts)
 	if err != nil {
-		return nil, [3]int64{}, err
+		return nil, [3]int64{}, nil, err
 	}
-	u, _, err := readUidlist(m.Dir)
+	u, broken, err := readUidlist(m.Dir)
 	if err != nil {
 		l.unlock()
-		return nil, [3]int64{}, err
+		return nil, [3]int64{}, nil, err
 	}
-	created := u == nil
-	if created {
+	if broken != nil {
+		// The names the caller saw may be listed after the damage.
+		files, _, err := m.scan()
+		if err != nil {
+			l.unlock()
+			return nil, [3]int64{}, nil, err
+		}
+		names = names[:0]
+		for base := range files {
+			names = append(names, base)
+		}
+	}
+	created := u == nil || broken != nil
+	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}
 	sort.Strings(names)
@@ -529,16 +550,16 @@ func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error) {
 	}
 	if created {
 		key, err := l.replace(m.Dir, u)
-		return u, key, err
+		return u, key, broken, err
 	}
 	defer l.unlock()
 	if len(add) > 0 {
 		if err := appendRecords(m.Dir, add); err != nil {
-			return nil, [3]int64{}, err
+			return nil, [3]int64{}, nil, err
 		}
 	}
 	// Nobody else writes the list while the lock is held.
-	return u, statKey(filepath.Join(m.Dir, UidlistName)), nil
+	return u, statKey(filepath.Join(m.Dir, UidlistName)), nil, nil
 }
 
 // DeliverOptions are the flags, keywords and date of a saved message.
@@ -606,7 +627,7 @@ func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link fu
 	if err != nil {
 		return 0, "", "", err
 	}
-	u, _, err := readUidlist(m.Dir)
+	u, broken, err := readUidlist(m.Dir)
 	if err != nil {
 		l.unlock()
 		return 0, "", "", err
@@ -639,8 +660,8 @@ func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link fu
 		l.unlock()
 		return 0, "", "", err
 	}
-	created := u == nil
-	if created {
+	created := u == nil || broken != nil
+	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}
 	r := UidRecord{UID: u.NextUID, Name: full}

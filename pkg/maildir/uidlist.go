@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +47,9 @@ var errUidlist = errors.New("corrupted dovecot-uidlist")
 
 // ParseUidlist reads a dovecot-uidlist. A last line without its newline is
 // a write in progress and is left out. Records must have growing UIDs.
+// When a record is broken, the list up to it comes back with the error,
+// as Dovecot keeps it (and then writes the file anew); when the header is,
+// the list is nil.
 func ParseUidlist(data []byte) (*Uidlist, error) {
 	u := &Uidlist{}
 	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
@@ -105,11 +107,11 @@ func ParseUidlist(data []byte) (*Uidlist, error) {
 		var r UidRecord
 		sp := strings.IndexByte(l, ' ')
 		if sp <= 0 {
-			return nil, fmt.Errorf("%w: line %d", errUidlist, i+2)
+			return u.finish(last), fmt.Errorf("%w: line %d: %q", errUidlist, i+2, l)
 		}
 		n, err := strconv.ParseUint(l[:sp], 10, 32)
 		if err != nil || n == 0 || uint32(n) <= last {
-			return nil, fmt.Errorf("%w: line %d: bad UID", errUidlist, i+2)
+			return u.finish(last), fmt.Errorf("%w: line %d: bad UID: %q", errUidlist, i+2, l)
 		}
 		r.UID, last = uint32(n), uint32(n)
 		rest := l[sp+1:]
@@ -118,7 +120,7 @@ func ParseUidlist(data []byte) (*Uidlist, error) {
 		} else {
 			c := strings.Index(rest, ":")
 			if c < 0 {
-				return nil, fmt.Errorf("%w: line %d: no file name", errUidlist, i+2)
+				return u.finish(last), fmt.Errorf("%w: line %d: no file name: %q", errUidlist, i+2, l)
 			}
 			if ext := strings.Fields(rest[:c]); len(ext) > 0 {
 				r.Ext = ext
@@ -126,17 +128,22 @@ func ParseUidlist(data []byte) (*Uidlist, error) {
 			r.Name = rest[c+1:]
 		}
 		if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") {
-			return nil, fmt.Errorf("%w: line %d: bad file name", errUidlist, i+2)
+			return u.finish(last), fmt.Errorf("%w: line %d: bad file name: %q", errUidlist, i+2, l)
 		}
 		u.Records = append(u.Records, r)
 	}
+	return u.finish(last), nil
+}
+
+// finish raises NextUID past the last record's UID.
+func (u *Uidlist) finish(last uint32) *Uidlist {
 	if last >= u.NextUID {
 		u.NextUID = last + 1
 	}
 	if u.NextUID == 0 {
 		u.NextUID = 1
 	}
-	return u, nil
+	return u
 }
 
 // UID returns the UID of the message with base file name name, or 0.
@@ -193,29 +200,23 @@ func newUidlist(uidValidity uint32) *Uidlist {
 	return &Uidlist{Version: 3, UIDValidity: uidValidity, NextUID: 1, GUID: hex.EncodeToString(g)}
 }
 
-// readUidlist reads dir's uidlist; a missing one gives nil, nil.
-func readUidlist(dir string) (*Uidlist, os.FileInfo, error) {
-	f, err := os.Open(filepath.Join(dir, UidlistName))
+// readUidlist reads dir's uidlist; a missing one gives nil and no errors.
+// A damaged one gives what could be read (nil when the header is bad) and
+// broken, naming the file and line: callers then write the list anew.
+func readUidlist(dir string) (u *Uidlist, broken, err error) {
+	path := filepath.Join(dir, UidlistName)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	u, err = ParseUidlist(data)
 	if err != nil {
-		return nil, nil, err
+		return u, fmt.Errorf("broken file %s: %w", path, err), nil
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := ParseUidlist(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, UidlistName), err)
-	}
-	return u, fi, nil
+	return u, nil, nil
 }
 
 // Lock timing: Dovecot's dotlock on dovecot-uidlist is stale once neither
