@@ -104,35 +104,45 @@ func ParseUidlist(data []byte) (*Uidlist, error) {
 	}
 	var last uint32
 	for i, l := range lines[1 : len(lines)-1] {
-		var r UidRecord
-		sp := strings.IndexByte(l, ' ')
-		if sp <= 0 {
-			return u.finish(last), fmt.Errorf("%w: line %d: %q", errUidlist, i+2, l)
+		r, err := parseRecord(l, u.Version, last)
+		if err != nil {
+			return u.finish(last), fmt.Errorf("%w: line %d: %s: %q", errUidlist, i+2, err, l)
 		}
-		n, err := strconv.ParseUint(l[:sp], 10, 32)
-		if err != nil || n == 0 || uint32(n) <= last {
-			return u.finish(last), fmt.Errorf("%w: line %d: bad UID: %q", errUidlist, i+2, l)
-		}
-		r.UID, last = uint32(n), uint32(n)
-		rest := l[sp+1:]
-		if u.Version == 1 {
-			r.Name = rest
-		} else {
-			c := strings.Index(rest, ":")
-			if c < 0 {
-				return u.finish(last), fmt.Errorf("%w: line %d: no file name: %q", errUidlist, i+2, l)
-			}
-			if ext := strings.Fields(rest[:c]); len(ext) > 0 {
-				r.Ext = ext
-			}
-			r.Name = rest[c+1:]
-		}
-		if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") {
-			return u.finish(last), fmt.Errorf("%w: line %d: bad file name: %q", errUidlist, i+2, l)
-		}
+		last = r.UID
 		u.Records = append(u.Records, r)
 	}
 	return u.finish(last), nil
+}
+
+// parseRecord reads one record line; its UID must be above last.
+func parseRecord(l string, version int, last uint32) (UidRecord, error) {
+	var r UidRecord
+	sp := strings.IndexByte(l, ' ')
+	if sp <= 0 {
+		return r, errors.New("invalid data")
+	}
+	n, err := strconv.ParseUint(l[:sp], 10, 32)
+	if err != nil || n == 0 || uint32(n) <= last {
+		return r, errors.New("bad UID")
+	}
+	r.UID = uint32(n)
+	rest := l[sp+1:]
+	if version == 1 {
+		r.Name = rest
+	} else {
+		c := strings.Index(rest, ":")
+		if c < 0 {
+			return r, errors.New("no file name")
+		}
+		if ext := strings.Fields(rest[:c]); len(ext) > 0 {
+			r.Ext = ext
+		}
+		r.Name = rest[c+1:]
+	}
+	if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") {
+		return r, errors.New("bad file name")
+	}
+	return r, nil
 }
 
 // finish raises NextUID past the last record's UID.
