@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"postdove/compat/oracle"
 )
@@ -288,6 +289,19 @@ func TestOursThenDovecot(t *testing.T) {
 	if got, want := strings.Join(subs, ","), "Ärger,Ärger.Steuer,Entwürfe.2026"; got != want {
 		t.Fatalf("Subscriptions %s, want %s", got, want)
 	}
+	// Every folder has its own UIDVALIDITY, whoever made it.
+	d.Doveadm("mailbox", "create", "Dovecots")
+	if err := d.Store.Create("Ours"); err != nil {
+		t.Fatal(err)
+	}
+	uv := map[string]bool{}
+	for _, box := range []string{"INBOX", "Ärger.Steuer", "Entwürfe.2026", "Dovecots", "Ours"} {
+		v := d.Doveadm("mailbox", "status", "uidvalidity", box)
+		if uv[v[strings.LastIndex(v, "=")+1:]] {
+			t.Fatalf("%s: the UIDVALIDITY of another folder: %s", box, v)
+		}
+		uv[v[strings.LastIndex(v, "=")+1:]] = true
+	}
 	d.LDA(msgN(10), "-m", "Entwürfe.2026")
 	box, err := d.Store.Mailbox("Entwürfe.2026")
 	if err != nil {
@@ -295,5 +309,119 @@ func TestOursThenDovecot(t *testing.T) {
 	}
 	if got, want := ours(t, box), d.Fetch("Entwürfe.2026"); got != want || want != "uid=1 flags=\n" {
 		t.Fatalf("we read\n%s\nDovecot reads\n%s", got, want)
+	}
+}
+
+// TestDovecotHonoursOurLock: while the store holds dovecot-uidlist.lock,
+// Dovecot's dovecot-lda leaves the uidlist alone (it saves the file and
+// leaves the UID to the next sync, as it does whenever the lock is busy);
+// we then give that file the next UID and Dovecot agrees. A lock left by a
+// dead process of this host is taken over by Dovecot as by us.
+func TestDovecotHonoursOurLock(t *testing.T) {
+	d := newDovecot(t)
+	mb, err := d.Store.Mailbox("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mb.Deliver(strings.NewReader(msgN(1)), DeliverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(mb.Dir, UidlistName))
+	l, err := lockUidlist(mb.Dir, d.Store.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.LDA(msgN(2))
+	if after, _ := os.ReadFile(filepath.Join(mb.Dir, UidlistName)); string(after) != string(before) {
+		t.Fatalf("dovecot-lda changed the uidlist under our lock:\n%s", after)
+	}
+	if n, _ := readNames(filepath.Join(mb.Dir, "new")); len(n) != 2 {
+		t.Fatalf("new/ holds %v", n)
+	}
+	l.unlock()
+	want := "uid=1 flags=\nuid=2 flags=\n"
+	if got := ours(t, mb); got != want {
+		t.Fatalf("we read\n%s", got)
+	}
+	if got := d.Fetch("INBOX"); got != want {
+		t.Fatalf("Dovecot reads\n%s", got)
+	}
+	// A dead process's lock, three seconds old.
+	lock := filepath.Join(mb.Dir, UidlistName+".lock")
+	os.WriteFile(lock, []byte(fmt.Sprintf("%d:%s", deadProcess(t), hostname)), 0600)
+	os.Chown(lock, nobody, nobody)
+	old := time.Now().Add(-3 * time.Second)
+	os.Chtimes(lock, old, old)
+	d.LDA(msgN(3))
+	want += "uid=3 flags=\n"
+	if got := d.Fetch("INBOX"); got != want {
+		t.Fatalf("Dovecot reads\n%s", got)
+	}
+	if got := ours(t, mb); got != want {
+		t.Fatalf("we read\n%s", got)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Fatal("the dead process's lock is still there")
+	}
+}
+
+// TestBrokenUidlistRepairedAsDovecot: a dovecot-uidlist damaged in the
+// middle is repaired as Dovecot repairs it: the records before the damage
+// keep their UIDs, UIDVALIDITY stays, the other files get new UIDs. Two
+// copies of one Maildir, one repaired by Dovecot, one by us, end up with
+// the same UIDs for the same files.
+func TestBrokenUidlistRepairedAsDovecot(t *testing.T) {
+	d := newDovecot(t)
+	for i := 1; i <= 4; i++ {
+		d.LDA(msgN(i))
+	}
+	path := filepath.Join(d.Store.Root, UidlistName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[2] = "xx garbage\n"
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"dovecot.index", "dovecot.index.log", "dovecot.index.cache"} {
+		os.Remove(filepath.Join(d.Store.Root, f))
+	}
+	theirs := d.Store.Root + ".dovecot"
+	if out, err := exec.Command("cp", "-a", d.Store.Root, theirs).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	// Dovecot repairs its copy.
+	cmd := d.command("doveadm", filepath.Join(d.o.Root, "usr/bin/doveadm"), "-o", "mail_location=maildir:"+theirs, "fetch", "uid", "mailbox", "INBOX", "all")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Broken file "+filepath.Join(theirs, UidlistName)+" line 3") {
+		t.Fatalf("doveadm on the broken copy: %v\n%s", err, out)
+	}
+	// We repair ours.
+	mb, _ := d.Store.Mailbox("INBOX")
+	st, err := mb.Sync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "broken file "+path+": corrupted dovecot-uidlist: line 3") {
+		t.Fatalf("warnings %q", st.Warnings)
+	}
+	uidsOf := func(dir string) map[string]uint32 {
+		u, broken, err := readUidlist(dir)
+		if err != nil || broken != nil {
+			t.Fatalf("%s after the repair: %v %v", dir, err, broken)
+		}
+		m := map[string]uint32{"V": u.UIDValidity}
+		for _, r := range u.Records {
+			m[r.Name] = r.UID
+		}
+		return m
+	}
+	if ours, theirs := uidsOf(d.Store.Root), uidsOf(theirs); fmt.Sprint(ours) != fmt.Sprint(theirs) || len(ours) != 5 {
+		t.Fatalf("we repaired to %v\nDovecot to %v", ours, theirs)
+	}
+	if got := d.Fetch("INBOX"); got != "uid=1 flags=\nuid=2 flags=\nuid=3 flags=\nuid=4 flags=\n" {
+		t.Fatalf("Dovecot reads our repair as\n%s", got)
 	}
 }

@@ -109,6 +109,9 @@ func parseIndex(b []byte) (*index, error) {
 		return nil, errIndex
 	}
 	p := body[len(indexMagic):]
+	// One string holds every name, so that reading 100,000 messages
+	// does not allocate 100,000 strings.
+	all := string(p)
 	bad := false
 	take := func(n int) []byte {
 		if bad || n > len(p) {
@@ -142,7 +145,11 @@ func parseIndex(b []byte) (*index, error) {
 		m.VSize = int64(le.Uint64(take(8)))
 		m.Date = time.Unix(0, int64(le.Uint64(take(8))))
 		sub := take(1)[0]
-		m.File = string(take(int(le.Uint16(take(2)))))
+		name := take(int(le.Uint16(take(2))))
+		if !bad {
+			start := len(all) - len(p) - len(name) // p is past the name
+			m.File = all[start : start+len(name)]
+		}
 		bl := int(le.Uint16(take(2)))
 		if bad || sub > 1 || m.UID <= last || m.UID >= x.uidNext || bl == 0 || bl > len(m.File) || strings.ContainsAny(m.File, "/\x00") {
 			return nil, errIndex

@@ -228,6 +228,40 @@ func (s *Store) Rename(from, to string) error {
 	return nil
 }
 
+// UIDValidityName is Dovecot's record, in the Maildir root, of the last
+// UIDVALIDITY given to a new folder (8 hex digits), with an empty file
+// "dovecot-uidvalidity.<hex>" beside it naming the same value.
+const UIDValidityName = "dovecot-uidvalidity"
+
+// nextUIDValidity returns the UIDVALIDITY of a folder being given its
+// first UIDs: the time, or one more than the last one handed out when
+// that is not less, so a folder deleted and made again in the same second
+// still gets a new one (RFC 3501 §2.3.1.1).
+func (s *Store) nextUIDValidity() uint32 {
+	now := uint32(s.opts.Now().Unix())
+	var last uint32
+	if b, err := os.ReadFile(filepath.Join(s.Root, UIDValidityName)); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 16, 32); err == nil {
+			last = uint32(n)
+		}
+	}
+	next := now
+	if last >= next {
+		next = last + 1
+	}
+	hexv := func(v uint32) string { return fmt.Sprintf("%08x", v) }
+	if writeAtomic(filepath.Join(s.Root, UIDValidityName), []byte(hexv(next)), s.opts) == nil {
+		marker := filepath.Join(s.Root, UIDValidityName+"."+hexv(next))
+		if last == 0 || os.Rename(filepath.Join(s.Root, UIDValidityName+"."+hexv(last)), marker) != nil {
+			if f, err := os.OpenFile(marker, os.O_CREATE|os.O_WRONLY, 0444); err == nil {
+				chown(int(f.Fd()), s.opts)
+				f.Close()
+			}
+		}
+	}
+	return next
+}
+
 // lockRoot takes the dot lock of the subscriptions file.
 func (s *Store) lockRoot() (func(), error) {
 	if err := os.MkdirAll(s.Root, 0700); err != nil {
@@ -294,6 +328,9 @@ type Status struct {
 	GUID        string
 	Messages    []Message
 	Keywords    Keywords
+	// Warnings are problems Sync repaired, for the caller's log
+	// (Dovecot's "Broken file .../dovecot-uidlist line 3: ...").
+	Warnings []string
 }
 
 // Find returns the message with uid, or nil.
@@ -408,10 +445,11 @@ func (m *Mailbox) Sync() (*Status, error) {
 		return st, nil
 	}
 	ustat := statKey(filepath.Join(m.Dir, UidlistName))
-	u, _, err := readUidlist(m.Dir)
+	u, broken, err := readUidlist(m.Dir)
 	if err != nil {
 		return nil, err
 	}
+	var warnings []string
 	files, mtimes, err := m.scan()
 	if err != nil {
 		return nil, err
@@ -422,9 +460,12 @@ func (m *Mailbox) Sync() (*Status, error) {
 			missing = append(missing, base)
 		}
 	}
-	if u == nil || len(missing) > 0 {
-		if u, ustat, err = m.assign(missing); err != nil {
+	if u == nil || len(missing) > 0 || broken != nil {
+		if u, ustat, broken, err = m.assign(missing); err != nil {
 			return nil, err
+		}
+		if broken != nil {
+			warnings = append(warnings, broken.Error())
 		}
 	}
 	var prior map[string]*Message
@@ -434,7 +475,7 @@ func (m *Mailbox) Sync() (*Status, error) {
 			prior[idx.msgs[i].Base] = &idx.msgs[i]
 		}
 	}
-	st := &Status{UIDValidity: u.UIDValidity, UIDNext: u.NextUID, GUID: u.GUID, Keywords: kw}
+	st := &Status{UIDValidity: u.UIDValidity, UIDNext: u.NextUID, GUID: u.GUID, Keywords: kw, Warnings: warnings}
 	st.Messages = make([]Message, 0, len(files))
 	for _, r := range u.Records {
 		fe, ok := files[r.Name]
@@ -467,21 +508,35 @@ func (m *Mailbox) Sync() (*Status, error) {
 }
 
 // assign gives UIDs to the files names (base names) that the uidlist does
-// not list yet, creating the uidlist when missing. It returns the list
-// and the version of its file that holds just that.
-func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error) {
+// not list yet, creating the uidlist when missing and writing it anew when
+// damaged (as Dovecot does: the records before the damage are kept; a
+// broken header means a new UIDVALIDITY). It returns the list, the
+// version of its file that holds just that, and what was broken.
+func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error, error) {
 	l, err := lockUidlist(m.Dir, m.store.opts)
 	if err != nil {
-		return nil, [3]int64{}, err
+		return nil, [3]int64{}, nil, err
 	}
-	u, _, err := readUidlist(m.Dir)
+	u, broken, err := readUidlist(m.Dir)
 	if err != nil {
 		l.unlock()
-		return nil, [3]int64{}, err
+		return nil, [3]int64{}, nil, err
 	}
-	created := u == nil
-	if created {
-		u = newUidlist()
+	if broken != nil {
+		// The names the caller saw may be listed after the damage.
+		files, _, err := m.scan()
+		if err != nil {
+			l.unlock()
+			return nil, [3]int64{}, nil, err
+		}
+		names = names[:0]
+		for base := range files {
+			names = append(names, base)
+		}
+	}
+	created := u == nil || broken != nil
+	if u == nil {
+		u = newUidlist(m.store.nextUIDValidity())
 	}
 	sort.Strings(names)
 	var add []UidRecord
@@ -495,16 +550,16 @@ func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error) {
 	}
 	if created {
 		key, err := l.replace(m.Dir, u)
-		return u, key, err
+		return u, key, broken, err
 	}
 	defer l.unlock()
 	if len(add) > 0 {
 		if err := appendRecords(m.Dir, add); err != nil {
-			return nil, [3]int64{}, err
+			return nil, [3]int64{}, nil, err
 		}
 	}
 	// Nobody else writes the list while the lock is held.
-	return u, statKey(filepath.Join(m.Dir, UidlistName)), nil
+	return u, statKey(filepath.Join(m.Dir, UidlistName)), nil, nil
 }
 
 // DeliverOptions are the flags, keywords and date of a saved message.
@@ -572,7 +627,7 @@ func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link fu
 	if err != nil {
 		return 0, "", "", err
 	}
-	u, _, err := readUidlist(m.Dir)
+	u, broken, err := readUidlist(m.Dir)
 	if err != nil {
 		l.unlock()
 		return 0, "", "", err
@@ -605,9 +660,9 @@ func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link fu
 		l.unlock()
 		return 0, "", "", err
 	}
-	created := u == nil
-	if created {
-		u = newUidlist()
+	created := u == nil || broken != nil
+	if u == nil {
+		u = newUidlist(m.store.nextUIDValidity())
 	}
 	r := UidRecord{UID: u.NextUID, Name: full}
 	if created {

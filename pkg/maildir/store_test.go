@@ -413,3 +413,32 @@ func deadProcess(t *testing.T) int {
 	p.Wait()
 	return p.Pid
 }
+
+// TestUIDValidityNeverRepeats: a folder deleted and made again in the same
+// second gets a new UIDVALIDITY, as RFC 3501 §2.3.1.1 requires.
+func TestUIDValidityNeverRepeats(t *testing.T) {
+	at := time.Unix(1795757429, 0)
+	s := OpenStore(filepath.Join(t.TempDir(), "Maildir"), Options{UID: -1, GID: -1, Hostname: "vm", Now: func() time.Time { return at }})
+	seen := map[uint32]bool{}
+	for i := 0; i < 3; i++ {
+		if err := s.Create("Box"); err != nil {
+			t.Fatal(err)
+		}
+		mb, _ := s.Mailbox("Box")
+		st, err := mb.Sync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[st.UIDValidity] || st.UIDValidity < uint32(at.Unix()) {
+			t.Fatalf("UIDVALIDITY %d again", st.UIDValidity)
+		}
+		seen[st.UIDValidity] = true
+		s.Delete("Box")
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.Root, UIDValidityName)); string(b) != fmt.Sprintf("%08x", at.Unix()+2) {
+		t.Fatalf("%s holds %q", UIDValidityName, b)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root, fmt.Sprintf("%s.%08x", UIDValidityName, at.Unix()+2))); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +47,9 @@ var errUidlist = errors.New("corrupted dovecot-uidlist")
 
 // ParseUidlist reads a dovecot-uidlist. A last line without its newline is
 // a write in progress and is left out. Records must have growing UIDs.
+// When a record is broken, the list up to it comes back with the error,
+// as Dovecot keeps it (and then writes the file anew); when the header is,
+// the list is nil.
 func ParseUidlist(data []byte) (*Uidlist, error) {
 	u := &Uidlist{}
 	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
@@ -102,41 +104,56 @@ func ParseUidlist(data []byte) (*Uidlist, error) {
 	}
 	var last uint32
 	for i, l := range lines[1 : len(lines)-1] {
-		var r UidRecord
-		sp := strings.IndexByte(l, ' ')
-		if sp <= 0 {
-			return nil, fmt.Errorf("%w: line %d", errUidlist, i+2)
+		r, err := parseRecord(l, u.Version, last)
+		if err != nil {
+			return u.finish(last), fmt.Errorf("%w: line %d: %s: %q", errUidlist, i+2, err, l)
 		}
-		n, err := strconv.ParseUint(l[:sp], 10, 32)
-		if err != nil || n == 0 || uint32(n) <= last {
-			return nil, fmt.Errorf("%w: line %d: bad UID", errUidlist, i+2)
-		}
-		r.UID, last = uint32(n), uint32(n)
-		rest := l[sp+1:]
-		if u.Version == 1 {
-			r.Name = rest
-		} else {
-			c := strings.Index(rest, ":")
-			if c < 0 {
-				return nil, fmt.Errorf("%w: line %d: no file name", errUidlist, i+2)
-			}
-			if ext := strings.Fields(rest[:c]); len(ext) > 0 {
-				r.Ext = ext
-			}
-			r.Name = rest[c+1:]
-		}
-		if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") {
-			return nil, fmt.Errorf("%w: line %d: bad file name", errUidlist, i+2)
-		}
+		last = r.UID
 		u.Records = append(u.Records, r)
 	}
+	return u.finish(last), nil
+}
+
+// parseRecord reads one record line; its UID must be above last.
+func parseRecord(l string, version int, last uint32) (UidRecord, error) {
+	var r UidRecord
+	sp := strings.IndexByte(l, ' ')
+	if sp <= 0 {
+		return r, errors.New("invalid data")
+	}
+	n, err := strconv.ParseUint(l[:sp], 10, 32)
+	if err != nil || n == 0 || uint32(n) <= last {
+		return r, errors.New("bad UID")
+	}
+	r.UID = uint32(n)
+	rest := l[sp+1:]
+	if version == 1 {
+		r.Name = rest
+	} else {
+		c := strings.Index(rest, ":")
+		if c < 0 {
+			return r, errors.New("no file name")
+		}
+		if ext := strings.Fields(rest[:c]); len(ext) > 0 {
+			r.Ext = ext
+		}
+		r.Name = rest[c+1:]
+	}
+	if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") {
+		return r, errors.New("bad file name")
+	}
+	return r, nil
+}
+
+// finish raises NextUID past the last record's UID.
+func (u *Uidlist) finish(last uint32) *Uidlist {
 	if last >= u.NextUID {
 		u.NextUID = last + 1
 	}
 	if u.NextUID == 0 {
 		u.NextUID = 1
 	}
-	return u, nil
+	return u
 }
 
 // UID returns the UID of the message with base file name name, or 0.
@@ -187,35 +204,29 @@ func (r UidRecord) line() string {
 }
 
 // newUidlist starts the list of a folder that has none.
-func newUidlist() *Uidlist {
+func newUidlist(uidValidity uint32) *Uidlist {
 	g := make([]byte, 16)
 	rand.Read(g)
-	return &Uidlist{Version: 3, UIDValidity: uint32(time.Now().Unix()), NextUID: 1, GUID: hex.EncodeToString(g)}
+	return &Uidlist{Version: 3, UIDValidity: uidValidity, NextUID: 1, GUID: hex.EncodeToString(g)}
 }
 
-// readUidlist reads dir's uidlist; a missing one gives nil, nil.
-func readUidlist(dir string) (*Uidlist, os.FileInfo, error) {
-	f, err := os.Open(filepath.Join(dir, UidlistName))
+// readUidlist reads dir's uidlist; a missing one gives nil and no errors.
+// A damaged one gives what could be read (nil when the header is bad) and
+// broken, naming the file and line: callers then write the list anew.
+func readUidlist(dir string) (u *Uidlist, broken, err error) {
+	path := filepath.Join(dir, UidlistName)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	u, err = ParseUidlist(data)
 	if err != nil {
-		return nil, nil, err
+		return u, fmt.Errorf("broken file %s: %w", path, err), nil
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := ParseUidlist(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, UidlistName), err)
-	}
-	return u, fi, nil
+	return u, nil, nil
 }
 
 // Lock timing: Dovecot's dotlock on dovecot-uidlist is stale once neither
