@@ -13,4 +13,20 @@
 // 2.3's; a permission failure is worded as Dovecot's eacces errors are
 // ("Permission denied (euid=65534(nobody) egid=65534(nogroup) missing +x
 // perm: /root, dir owned by 0:0 mode=0700)").
+//
+// Where it differs from Dovecot 2.3 on purpose or for now:
+//   - Dovecot's LDA adds no header to the message (Return-Path and
+//     Delivered-To come from Postfix's local); neither does this one. A
+//     leading mbox "From " line is taken off, as Dovecot does.
+//   - -d users come from the password file (pkg/auth's userdb later), not
+//     from an auth server; the configuration is read in process, so
+//     doveconf's check that default_login_user and default_internal_user
+//     exist is not made.
+//   - mbox saves are plain appends with the From line (">From " escaped),
+//     without Dovecot's X-IMAPbase, X-UID, Status, X-Keywords and
+//     Content-Length headers, which Dovecot adds when it next syncs.
+//   - With the default postmaster_address there is no "Invalid settings"
+//     failure on a host whose name has no domain (Dovecot 2.3 falls back
+//     to the host name; only CentOS 7's 2.2 failed); an empty
+//     postmaster_address fails as 2.3 does.
 package lda

@@ -49,10 +49,17 @@ type Options struct {
 	Overrides map[string]string // -o name=value
 }
 
+// EnvConfigFile names the environment variable through which Dovecot's
+// master tells its programs where dovecot.conf is; -c overrides it.
+const EnvConfigFile = "CONFIG_FILE"
+
 // parseArgs reads the options the way getopt(3) does; the second result
 // is the complaint to print before the usage text.
 func parseArgs(prog string, args []string) (Options, string, bool) {
 	o := Options{Config: doveconf.DefaultPath}
+	if p := os.Getenv(EnvConfigFile); p != "" {
+		o.Config = p
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -153,7 +160,7 @@ func Run(o Options, stdin io.Reader, stderr io.Writer) int {
 		return fatal("lda("+strconv.Itoa(pid)+")", "Error reading configuration: Invalid settings: postmaster_address setting not given", ExitTempFail)
 	}
 
-	name, home, code := o.user(stderr)
+	name, home, code := o.user(get, stderr)
 	if code != ExitOK {
 		return code
 	}
@@ -186,7 +193,7 @@ func Run(o Options, stdin io.Reader, stderr io.Writer) int {
 // user works out whose mail this is: -d's user, looked up in the
 // password file (the process then takes that user's uid and gid when it
 // is root), else the invoking uid's user, with $HOME as the home.
-func (o Options) user(stderr io.Writer) (name, home string, code int) {
+func (o Options) user(get func(string) string, stderr io.Writer) (name, home string, code int) {
 	euid := os.Geteuid()
 	if o.User == "" {
 		if euid == 0 {
@@ -215,6 +222,12 @@ func (o Options) user(stderr io.Writer) (name, home string, code int) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
+	first, _ := strconv.Atoi(get("first_valid_uid"))
+	last, _ := strconv.Atoi(get("last_valid_uid"))
+	if uid < first || (last != 0 && uid > last) {
+		fmt.Fprintf(stderr, "lda(%s): Error: user %s: Mail access for users with UID %d not permitted (see first_valid_uid in config file, uid from userdb lookup).\n", o.User, o.User, uid)
+		return "", "", ExitTempFail
+	}
 	if uid != euid {
 		if err := switchUser(uid, gid); err != nil {
 			fmt.Fprintf(stderr, "lda(%s): Fatal: setuid(%d) failed with euid=%s: %s\n", o.User, uid, uidName(euid), syserr.Text(err))

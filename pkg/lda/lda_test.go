@@ -399,6 +399,13 @@ func TestDestinationUser(t *testing.T) {
 	if res := run("-d", "pdt-no-such-user"); res.Code != ExitNoUser {
 		t.Errorf("unknown user: exit %d, want %d", res.Code, ExitNoUser)
 	}
+	rootBefore := oracle.CountFiles("/root/Maildir/new")
+	if res := run("-d", "root"); res.Code != ExitTempFail || !strings.Contains(res.Stderr, "Mail access for users with UID 0 not permitted") {
+		t.Errorf("-d root: exit %d, stderr %q", res.Code, res.Stderr)
+	}
+	if n := oracle.CountFiles("/root/Maildir/new"); n != rootBefore {
+		t.Errorf("-d root delivered to /root/Maildir")
+	}
 	if res := run(); res.Code != ExitUsage || res.Stderr != "lda: Fatal: destination user parameter (-d user) not given\n" {
 		t.Errorf("root without -d: exit %d, stderr %q", res.Code, res.Stderr)
 	}
@@ -441,5 +448,21 @@ func TestMbox(t *testing.T) {
 	}
 	if b := readFile(t, filepath.Join(home, "mail", "Archive")); !strings.Contains(b, "\n\nthird\n") {
 		t.Errorf("~/mail/Archive:\n%s", b)
+	}
+}
+
+// TestConfigFileEnv: without -c the configuration is $CONFIG_FILE (as
+// Dovecot's master passes it), else /etc/dovecot/dovecot.conf.
+func TestConfigFileEnv(t *testing.T) {
+	e := newEnv(t, "")
+	home := e.home("env")
+	cmd := e.command("ours", home)
+	cmd.Args = cmd.Args[:1]
+	cmd.Env = append(cmd.Env, "CONFIG_FILE="+e.conf)
+	if res := oracle.Run(cmd, "Subject: env\n\nbody\n"); res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	if n := oracle.CountFiles(filepath.Join(home, "Maildir", "new")); n != 1 {
+		t.Errorf("%d messages delivered, want 1", n)
 	}
 }
