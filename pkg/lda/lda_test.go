@@ -466,3 +466,38 @@ func TestConfigFileEnv(t *testing.T) {
 		t.Errorf("%d messages delivered, want 1", n)
 	}
 }
+
+// TestTakingTurns delivers into one Maildir with ours, Dovecot's and ours
+// again: the UIDs run on in dovecot-uidlist whoever delivers, and -p
+// reads the message from a file.
+func TestTakingTurns(t *testing.T) {
+	e := newEnv(t, "")
+	home := e.home("turns")
+	msgFile := filepath.Join(e.dir, "msg")
+	os.WriteFile(msgFile, []byte("Message-ID: <p@example.org>\n\nfrom a file\n"), 0o644)
+	for i, which := range []string{"ours", "dovecot", "ours", "dovecot"} {
+		var out outcome
+		if i == 2 {
+			out = e.run(which, home, strings.NewReader(""), "-p", msgFile)
+		} else {
+			out = e.run(which, home, strings.NewReader(fmt.Sprintf("Subject: %d\n\n%s\n", i, which)))
+		}
+		if out.Code != 0 || len(out.Log) != 1 {
+			t.Fatalf("%d (%s): exit %d, stderr %q, log %q", i, which, out.Code, out.Stderr, out.Log)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(readFile(t, filepath.Join(home, "Maildir", "dovecot-uidlist"))), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("dovecot-uidlist:\n%s", strings.Join(lines, "\n"))
+	}
+	for i, l := range lines[1:] {
+		uid, name, _ := strings.Cut(l, " :")
+		if uid != fmt.Sprint(i+1) {
+			t.Errorf("record %d: %q, want UID %d", i, l, i+1)
+		}
+		b := readFile(t, filepath.Join(home, "Maildir", "new", name))
+		if want := []string{"ours", "dovecot", "from a file", "dovecot"}[i]; !strings.Contains(b, "\n"+want+"\n") {
+			t.Errorf("UID %d: %q, want %q", i+1, b, want)
+		}
+	}
+}
