@@ -76,9 +76,9 @@ func TestLab4bDovecotLDA(t *testing.T) {
 		t.Fatalf("mail root: exit %d: %s", res.Code, res.Stderr)
 	}
 	if rootStat.Mode&0o001 == 0 {
-		l.waitLog(`dovecot: lda\(nobody\)<\d+><[^>]+>: Error: chdir\(/root/\) failed: Permission denied \(euid=65534\(nobody\) egid=65534\(nogroup\) missing \+x perm: /root, dir owned by 0:0 mode=0` + fmt.Sprintf("%o", rootStat.Mode&0o777) + `\)`)
+		l.waitLog(`dovecot: lda\(root\)<\d+><[^>]+>: Error: chdir\(/root/\) failed: Permission denied \(euid=65534\(nobody\) egid=65534\(nogroup\) missing \+x perm: /root, dir owned by 0:0 mode=0` + fmt.Sprintf("%o", rootStat.Mode&0o777) + `\)`)
 	}
-	l.waitLog(`dovecot: lda\(nobody\)<\d+><[^>]+>: msgid=<[^>]+>: save failed to open mailbox INBOX: .*Permission denied \(euid=65534\(nobody\) egid=65534\(nogroup\) missing \+[xw] perm: /root`)
+	l.waitLog(`dovecot: lda\(root\)<\d+><[^>]+>: msgid=<[^>]+>: save failed to open mailbox INBOX: .*Permission denied \(euid=65534\(nobody\) egid=65534\(nogroup\) missing \+[xw] perm: /root`)
 	l.waitLog(`postfix/local\[\d+\]: [0-9A-F]+: to=<root@vm2\.example\.ops>, orig_to=<root>, .*dsn=4\.3\.0, status=deferred \(temporary failure\)`)
 
 	// root: first, and newaliases.

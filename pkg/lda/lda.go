@@ -192,7 +192,8 @@ func Run(o Options, stdin io.Reader, stderr io.Writer) int {
 
 // user works out whose mail this is: -d's user, looked up in the
 // password file (the process then takes that user's uid and gid when it
-// is root), else the invoking uid's user, with $HOME as the home.
+// is root), else $USER or the invoking uid's user, with $HOME as the
+// home.
 func (o Options) user(get func(string) string, stderr io.Writer) (name, home string, code int) {
 	euid := os.Geteuid()
 	if o.User == "" {
@@ -205,11 +206,18 @@ func (o Options) user(get func(string) string, stderr io.Writer) (name, home str
 			fmt.Fprintf(stderr, "lda: Fatal: Couldn't lookup our username (uid=%d)\n", euid)
 			return "", "", ExitUsage
 		}
+		// As Dovecot's: $USER (Postfix's local sets it to the
+		// recipient, "root" when default_privs runs the command) names
+		// the user, $HOME the home.
+		name = os.Getenv("USER")
+		if name == "" {
+			name = u.Username
+		}
 		home = os.Getenv("HOME")
 		if home == "" {
 			home = u.HomeDir
 		}
-		return u.Username, home, ExitOK
+		return name, home, ExitOK
 	}
 	u, err := user.Lookup(o.User)
 	if err != nil {

@@ -71,7 +71,7 @@ func (e *env) command(which, home string, args ...string) *exec.Cmd {
 	switch which {
 	case "ours":
 		cmd = exec.Command(oracle.Postdove(e.t, "dovecot-lda"), append([]string{"-c", e.conf}, args...)...)
-		cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin"}
+		cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "USER=nobody"}
 	default:
 		o := oracle.Get(e.t)
 		lda := filepath.Join(o.Root, "usr/lib/dovecot/dovecot-lda")
@@ -79,7 +79,7 @@ func (e *env) command(which, home string, args ...string) *exec.Cmd {
 			e.t.Skipf("no dovecot-lda in the oracle: %v", err)
 		}
 		cmd = exec.Command(filepath.Join(o.Root, "usr/bin/doveconf"), append([]string{"-c", e.conf, "-e", lda}, args...)...)
-		cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "LD_LIBRARY_PATH=" + filepath.Join(o.Root, "usr/lib/dovecot")}
+		cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "USER=nobody", "LD_LIBRARY_PATH=" + filepath.Join(o.Root, "usr/lib/dovecot")}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	return cmd
@@ -499,5 +499,26 @@ func TestTakingTurns(t *testing.T) {
 		if want := []string{"ours", "dovecot", "from a file", "dovecot"}[i]; !strings.Contains(b, "\n"+want+"\n") {
 			t.Errorf("UID %d: %q, want %q", i+1, b, want)
 		}
+	}
+}
+
+// TestUserEnv: without -d, $USER names the user (Postfix's local sets
+// it), for the log and for %u in mail_location.
+func TestUserEnv(t *testing.T) {
+	e := newEnv(t, "mail_location = maildir:~/Maildir-%u\n")
+	for _, which := range []string{"ours", "dovecot"} {
+		home := e.home("user-" + which)
+		cmd := e.command(which, home)
+		cmd.Env = append(cmd.Env, "USER=alice")
+		if res := oracle.Run(cmd, "Subject: u\n\nbody\n"); res.Code != 0 {
+			t.Fatalf("%s: exit %d: %s", which, res.Code, res.Stderr)
+		}
+		if n := oracle.CountFiles(filepath.Join(home, "Maildir-alice", "new")); n != 1 {
+			t.Errorf("%s: %d messages in ~/Maildir-alice, want 1", which, n)
+		}
+		if log := readFile(t, e.log); !logPrefix.MatchString(log) || !strings.Contains(log, " lda(alice)<") {
+			t.Errorf("%s: log %q", which, log)
+		}
+		os.Truncate(e.log, 0)
 	}
 }
