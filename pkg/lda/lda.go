@@ -285,8 +285,14 @@ type saveError struct {
 func (d *delivery) run() int {
 	ml := doveconf.ParseMailLocation(d.get("mail_location"))
 	ml = ml.Expand(doveconf.Vars{User: d.user, Home: d.home})
-	if ml.Format == "" {
-		ml = d.autodetect(ml)
+	if ml.Format == "" && ml.Root == "" {
+		var ok bool
+		if ml, ok = d.autodetect(); !ok {
+			d.log.Fatal("mail_location not set and autodetection failed: Mail storage autodetection failed with home=%s", d.home)
+			return ExitTempFail
+		}
+	} else if ml.Format == "" {
+		ml.Format = "maildir"
 	}
 	box := d.opts.Mailbox
 	if box == "" {
@@ -307,23 +313,29 @@ func (d *delivery) run() int {
 }
 
 // autodetect finds the mail as Dovecot does when mail_location is empty:
-// ~/Maildir, else an mbox INBOX in the spool with ~/mail.
-func (d *delivery) autodetect(ml doveconf.MailLocation) doveconf.MailLocation {
-	if ml.Root != "" {
-		if fi, err := os.Stat(filepath.Join(ml.Root, "cur")); err == nil && fi.IsDir() {
-			return doveconf.MailLocation{Format: "maildir", Root: ml.Root}
+// ~/Maildir (with its cur/), else an mbox INBOX in the spool with ~/mail (or ~/Mail); ok
+// is false when there is neither.
+func (d *delivery) autodetect() (ml doveconf.MailLocation, ok bool) {
+	isDir := func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.IsDir()
+	}
+	if maildir := filepath.Join(d.home, "Maildir"); isDir(filepath.Join(maildir, "cur")) {
+		return doveconf.MailLocation{Format: "maildir", Root: maildir}, true
+	}
+	for _, root := range []string{"mail", "Mail"} {
+		root = filepath.Join(d.home, root)
+		if !isDir(root) {
+			continue
 		}
-	}
-	maildir := filepath.Join(d.home, "Maildir")
-	if fi, err := os.Stat(maildir); err == nil && fi.IsDir() {
-		return doveconf.MailLocation{Format: "maildir", Root: maildir}
-	}
-	for _, spool := range []string{"/var/mail", "/var/spool/mail"} {
-		if _, err := os.Stat(filepath.Join(spool, d.user)); err == nil {
-			return doveconf.MailLocation{Format: "mbox", Root: filepath.Join(d.home, "mail"), Inbox: filepath.Join(spool, d.user)}
+		for _, spool := range []string{"/var/mail", "/var/spool/mail"} {
+			if _, err := os.Stat(filepath.Join(spool, d.user)); err == nil {
+				return doveconf.MailLocation{Format: "mbox", Root: root, Inbox: filepath.Join(spool, d.user)}, true
+			}
 		}
+		return doveconf.MailLocation{Format: "mbox", Root: root, Inbox: filepath.Join(root, "inbox")}, true
 	}
-	return doveconf.MailLocation{Format: "maildir", Root: maildir}
+	return ml, false
 }
 
 // save saves the message to box, logging why when it cannot.

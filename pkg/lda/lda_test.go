@@ -96,10 +96,12 @@ type outcome struct {
 
 var (
 	logPrefix = regexp.MustCompile(`^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d lda\(([^)]*)\)<\d+><[A-Za-z0-9+/]{22}>: `)
-	logDate   = regexp.MustCompile(`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]`)
-	stderrPID = regexp.MustCompile(`(?m)^lda\(\d+\)`)
-	tmpName   = regexp.MustCompile(`tmp/\d+\.M\d+P\d+(Q\d+)?\.[^)]*`)
-	progPath  = regexp.MustCompile(`(?m)^/\S*/dovecot-lda:`)
+	// A fatal error before the user's session names the process.
+	logPrefixPID = regexp.MustCompile(`^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d lda\(\d+\): `)
+	logDate      = regexp.MustCompile(`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]`)
+	stderrPID    = regexp.MustCompile(`(?m)^lda\(\d+\)`)
+	tmpName      = regexp.MustCompile(`tmp/\d+\.M\d+P\d+(Q\d+)?\.[^)]*`)
+	progPath     = regexp.MustCompile(`(?m)^/\S*/dovecot-lda:`)
 )
 
 // run runs one delivery of msg and returns its outcome; the log file is
@@ -125,10 +127,11 @@ func (e *env) run(which, home string, msg io.Reader, args ...string) outcome {
 		if l == "" {
 			continue
 		}
-		if !logPrefix.MatchString(l) {
+		if !logPrefix.MatchString(l) && !logPrefixPID.MatchString(l) {
 			e.t.Errorf("%s: log line not in Dovecot's format: %q", which, l)
 		}
 		l = logPrefix.ReplaceAllString(l, "lda($1): ")
+		l = logPrefixPID.ReplaceAllString(l, "lda(PID): ")
 		o.Log = append(o.Log, logDate.ReplaceAllString(l, "[DATE]"))
 	}
 	return o
@@ -520,5 +523,28 @@ func TestUserEnv(t *testing.T) {
 			t.Errorf("%s: log %q", which, log)
 		}
 		os.Truncate(e.log, 0)
+	}
+}
+
+// TestNoMailLocation: with mail_location unset (CentOS's stock
+// 10-mail.conf) and no mail to find, delivery fails as Dovecot's does; an
+// existing ~/Maildir is found.
+func TestNoMailLocation(t *testing.T) {
+	e := newEnv(t, "")
+	cfg := strings.Replace(readFile(t, e.conf), "mail_location = maildir:~/Maildir\n", "", 1)
+	if err := os.WriteFile(e.conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(h string) { os.Mkdir(h, 0o700); os.Chown(h, nobody, nobody) }
+	e.both("nothing", []byte("Subject: x\n\nbody\n"), mk)
+	ours, theirs := e.both("maildir", []byte("Subject: x\n\nbody\n"), func(h string) {
+		mk(h)
+		mk(filepath.Join(h, "Maildir"))
+		mk(filepath.Join(h, "Maildir", "cur"))
+	})
+	for _, h := range []string{ours, theirs} {
+		if n := oracle.CountFiles(filepath.Join(h, "Maildir", "new")); n != 1 {
+			t.Errorf("%s: %d messages, want 1", h, n)
+		}
 	}
 }

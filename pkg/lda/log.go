@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +66,16 @@ func newLogger(get func(string) string, prefix string) (*logger, error) {
 	return l, nil
 }
 
-func (l *logger) Info(format string, args ...any)  { l.log("Info", format, args...) }
+func (l *logger) Info(format string, args ...any) { l.log("Info", format, args...) }
+
+// Fatal logs a failure that ends the program before a user session
+// exists: the prefix names the process, "lda(1234): ".
+func (l *logger) Fatal(format string, args ...any) {
+	prefix := l.prefix
+	l.prefix = "lda(" + strconv.Itoa(os.Getpid()) + "): "
+	l.log("Fatal", format, args...)
+	l.prefix = prefix
+}
 func (l *logger) Error(format string, args ...any) { l.log("Error", format, args...) }
 
 func (l *logger) log(level, format string, args ...any) {
