@@ -46,3 +46,20 @@ func FuzzMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzArgs: any command line (NUL-separated words) parses without a
+// panic, and a complaint comes only with a failed parse.
+func FuzzArgs(f *testing.F) {
+	for _, s := range []string{"-f\x00a@b\x00-a\x00c@d", "-d", "-ek", "-oname=value\x00-m\x00Box", "-z", "--\x00x", "-", "-fa@b-a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, complaint, ok := parseArgs("dovecot-lda", strings.Split(s, "\x00"))
+		if ok && complaint != "" {
+			t.Fatalf("ok with complaint %q", complaint)
+		}
+		if !ok && o.Overrides != nil && len(o.Overrides) > len(s) {
+			t.Fatal("more overrides than input")
+		}
+	})
+}
