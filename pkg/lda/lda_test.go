@@ -548,3 +548,23 @@ func TestNoMailLocation(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoLogPath: Info lines go to info_log_path, errors stay in
+// log_path, with the time in log_timestamp.
+func TestInfoLogPath(t *testing.T) {
+	info := "/var/tmp/pdtlda-info-" + fmt.Sprint(os.Getpid())
+	t.Cleanup(func() { os.Remove(info) })
+	os.WriteFile(info, nil, 0o666)
+	os.Chmod(info, 0o666)
+	e := newEnv(t, "info_log_path = "+info+"\nlog_timestamp = \"%Y-%m-%d %H:%M:%S \"\n")
+	home := e.home("info")
+	if out := e.run("ours", home, strings.NewReader("Message-ID: <i@example.org>\n\nbody\n"), "-m", "Missing"); out.Code != 0 || len(out.Log) != 0 {
+		t.Fatalf("exit %d, log_path got %q", out.Code, out.Log)
+	}
+	got := readFile(t, info)
+	want := regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d lda\(nobody\)<\d+><[^>]{22}>: Info: msgid=<i@example\.org>: save failed to open mailbox Missing: Mailbox doesn't exist: Missing\n` +
+		`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d lda\(nobody\)<\d+><[^>]{22}>: Info: msgid=<i@example\.org>: saved mail to INBOX\n$`)
+	if !want.MatchString(got) {
+		t.Errorf("info_log_path:\n%s", got)
+	}
+}
