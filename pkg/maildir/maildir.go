@@ -137,7 +137,10 @@ func Deliver(dir string, msg io.Reader, opts Options) (string, error) {
 	if flags != "" {
 		dest, suffix = "cur", ":2,"+flags
 	}
-	name, err := store(dir, subs["tmp"], subs[dest], msg, opts, base, suffix)
+	name, err := store(dir, subs["tmp"], msg, opts, base, func(_ *os.File, base string, st lineconv.Stats) (int, string, error) {
+		name := fmt.Sprintf("%s,S=%d,W=%d%s", base, st.Bytes, st.Bytes+st.BareLF, suffix)
+		return subs[dest], name, linkAt(subs["tmp"], base, subs[dest], name)
+	})
 	if err != nil {
 		return "", err
 	}
@@ -148,10 +151,14 @@ func Deliver(dir string, msg io.Reader, opts Options) (string, error) {
 	return filepath.Join(dir, dest, name), nil
 }
 
+// linkFunc links the written tmp/ file base into its folder and returns
+// that folder and the final name (sizes and info added).
+type linkFunc func(f *os.File, base string, st lineconv.Stats) (dest int, name string, err error)
+
 // store writes the message into tmp/ (as base, or a fresh name when that
-// exists), fsyncs it and links it into dest under its final name (sizes
-// and suffix added), which it returns. On error nothing is left behind.
-func store(dir string, tmp, dest int, msg io.Reader, opts Options, base, suffix string) (string, error) {
+// exists), has link put it in its folder under its final name, which it
+// returns, and fsyncs it. On error nothing is left behind.
+func store(dir string, tmp int, msg io.Reader, opts Options, base string, link linkFunc) (string, error) {
 	var (
 		fd  int
 		err error
@@ -184,8 +191,12 @@ func store(dir string, tmp, dest int, msg io.Reader, opts Options, base, suffix 
 	if err != nil {
 		return "", &Error{Dir: dir, Reason: "write tmp/" + base, Err: err}
 	}
-	name := fmt.Sprintf("%s,S=%d,W=%d%s", base, st.Bytes, st.Bytes+st.BareLF, suffix)
-	if err := linkAt(tmp, base, dest, name); err != nil {
+	dest, name, err := link(f, base, st)
+	if err != nil {
+		var me *Error
+		if errors.As(err, &me) {
+			return "", err
+		}
 		return "", &Error{Dir: dir, Reason: "link tmp/" + base, Err: err}
 	}
 	// One fsync after the link makes the content and its name in new/

@@ -34,6 +34,9 @@ type Options struct {
 	Hostname   string // myhostname; its first label goes into file records
 	PID        int    // 0: os.Getpid()
 	NoPID      bool   // omit "[pid]" after the tag, as Dovecot does
+	// NoLevelPrefix leaves out "error: " and the like: the level only
+	// sets the syslog severity (Dovecot's text names its own levels).
+	NoLevelPrefix bool
 
 	// SyslogSocket is the syslog socket (DefaultSyslogSocket when empty).
 	SyslogSocket string
@@ -249,7 +252,10 @@ func (l *Logger) WriteRecord(level Level, text string) error {
 	if level < LevelInfo || level > LevelPanic {
 		level = LevelInfo
 	}
-	text = levelInfo[level].prefix + Sanitize(text, l.opts.UTF8)
+	text = Sanitize(text, l.opts.UTF8)
+	if !l.opts.NoLevelPrefix {
+		text = levelInfo[level].prefix + text
+	}
 	if l.opts.Stderr != nil {
 		name := l.opts.Program
 		if name == "" {

@@ -266,6 +266,28 @@ func listen(t *testing.T, network string) (string, net.Listener, net.PacketConn)
 	return path, ln, nil
 }
 
+// TestSyslogNoLevelPrefix: Dovecot's lines name their own level; the
+// level sets only the severity.
+func TestSyslogNoLevelPrefix(t *testing.T) {
+	sock, _, pc := listen(t, "unixgram")
+	l, err := New(Options{SyslogName: "dovecot", NoPID: true, NoLevelPrefix: true, SyslogSocket: sock,
+		FallbackFile: filepath.Join(t.TempDir(), "unused"), Now: func() time.Time { return fixed }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Error("lda(alice): Error: e")
+	buf := make([]byte, 65536)
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := "<19>Nov  1 22:21:01 dovecot: lda(alice): Error: e"; string(buf[:n]) != w {
+		t.Fatalf("got %q, want %q", buf[:n], w)
+	}
+}
+
 func TestSyslogDatagram(t *testing.T) {
 	sock, _, pc := listen(t, "unixgram")
 	l, err := New(Options{SyslogName: "postfix", Program: "qmgr", PID: 1234, SyslogSocket: sock,
