@@ -38,7 +38,7 @@ func startLDASide(t *testing.T, system string) *ldaSide {
 	os.Mkdir(filepath.Join(dir, "run"), 0o777)
 	os.Chmod(filepath.Join(dir, "run"), 0o777)
 	cfg := fmt.Sprintf("base_dir = %s/run\ndefault_login_user = nobody\ndefault_internal_user = nobody\n"+
-		"mail_location = maildir:~/Maildir\nlog_path = %s\nssl = no\n", dir, s.log)
+		"hostname = lda.example.test\nmail_location = maildir:~/Maildir\nlog_path = %s\nssl = no\n", dir, s.log)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"postdove/compat/oracle"
 )
@@ -24,7 +25,7 @@ func ldaConf(t *testing.T) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
 	conf := filepath.Join(dir, "dovecot.conf")
-	if err := os.WriteFile(conf, []byte("mail_location = maildir:~/Maildir\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("mail_location = maildir:~/Maildir\nhostname = vm2.example.ops\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return conf
@@ -99,14 +100,26 @@ func TestLab4bDovecotLDA(t *testing.T) {
 		return false
 	})
 
-	// The lab's troubleshooting note: postmaster_address empty.
-	if err := os.WriteFile(conf, []byte("mail_location = maildir:~/Maildir\npostmaster_address =\n"), 0o644); err != nil {
+	// The lab's troubleshooting note: no postmaster_address, and a host
+	// name without a domain (CentOS 7's Dovecot 2.2 then has no address).
+	if err := os.WriteFile(conf, []byte("mail_location = maildir:~/Maildir\nhostname = vm2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if res := l.mail("no postmaster\n", "-s", "pm", first.Name); res.Code != 0 {
 		t.Fatalf("mail: exit %d: %s", res.Code, res.Stderr)
 	}
 	l.waitLog(`postfix/local\[\d+\]: [0-9A-F]+: to=<` + first.Name + `@vm2\.example\.ops>, orig_to=<` + first.Name + `>, .*dsn=4\.3\.0, status=deferred \(temporary failure\. Command output: lda\(\d+\): Fatal: Error reading configuration: Invalid settings: postmaster_address setting not given \)`)
+	// The note's fix: postmaster_address in dovecot.conf; the deferred
+	// mail is then delivered.
+	if err := os.WriteFile(conf, []byte("mail_location = maildir:~/Maildir\nhostname = vm2\npostmaster_address = postmaster@example.ops\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sent := strings.Count(l.ReadMaillog(), "status=sent (delivered to command: ")
+	l.waitFor("the deferred mail to be delivered after the fix", func() bool {
+		oracle.Run(l.Command("postqueue", "-f"), "")
+		time.Sleep(200 * time.Millisecond)
+		return strings.Count(l.ReadMaillog(), "status=sent (delivered to command: ") > sent
+	})
 }
 
 // TestLab4bHomeMailbox: home_mailbox = mailboxes/ with no mailbox_command

@@ -25,8 +25,9 @@
 //   - mbox saves are plain appends with the From line (">From " escaped),
 //     without Dovecot's X-IMAPbase, X-UID, Status, X-Keywords and
 //     Content-Length headers, which Dovecot adds when it next syncs.
-//   - With the default postmaster_address there is no "Invalid settings"
-//     failure on a host whose name has no domain (Dovecot 2.3 falls back
-//     to the host name; only CentOS 7's 2.2 failed); an empty
-//     postmaster_address fails as 2.3 does.
+//   - postmaster_address left unset on a host whose name has no domain
+//     fails with "Invalid settings: postmaster_address setting not given",
+//     as CentOS 7's Dovecot 2.2 does (the lab's troubleshooting note);
+//     Dovecot 2.3's default falls back to the bare host name there. Set
+//     but empty, both take the host name, which must have a domain.
 package lda

@@ -156,7 +156,15 @@ func Run(o Options, stdin io.Reader, stderr io.Writer) int {
 		return set.Get(name)
 	}
 	pid := os.Getpid()
-	if get("postmaster_address") == "" {
+	// An empty postmaster_address is postmaster@ the host name, which must
+	// then have a domain. Dovecot 2.2 (CentOS 7, the lab's) has no default
+	// either, so there an unset one is empty too: the lab's
+	// troubleshooting note is about exactly this.
+	_, pmSet := set.Value("postmaster_address")
+	if _, ok := o.Overrides["postmaster_address"]; ok {
+		pmSet = true
+	}
+	if (!pmSet || get("postmaster_address") == "") && !strings.Contains(set.Hostname(), ".") {
 		return fatal("lda("+strconv.Itoa(pid)+")", "Error reading configuration: Invalid settings: postmaster_address setting not given", ExitTempFail)
 	}
 

@@ -42,7 +42,7 @@ func newEnv(t testing.TB, extra string) *env {
 	os.Chmod(dir, 0o755)
 	e := &env{t: t, dir: dir, conf: filepath.Join(dir, "dovecot.conf"), log: filepath.Join(dir, "lda.log")}
 	cfg := fmt.Sprintf("base_dir = %[1]s/run\ndefault_login_user = nobody\ndefault_internal_user = nobody\n"+
-		"mail_location = maildir:~/Maildir\nlog_path = %[2]s\nssl = no\n%[3]s", dir, e.log, extra)
+		"hostname = lda.example.test\nmail_location = maildir:~/Maildir\nlog_path = %[2]s\nssl = no\n%[3]s", dir, e.log, extra)
 	if err := os.WriteFile(e.conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +283,10 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.both("no-postmaster", msg, nil, "-a", "alice@example.org")
+	if err := os.WriteFile(e.conf, []byte("postmaster_address =\n"+strings.Replace(readFile(t, e.conf), "hostname = lda.example.test", "hostname = lda", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.both("no-postmaster-no-domain", msg, nil, "-a", "alice@example.org")
 	if err := os.WriteFile(e.conf, []byte("no_such_setting = 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -566,5 +570,33 @@ func TestInfoLogPath(t *testing.T) {
 		`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d lda\(nobody\)<\d+><[^>]{22}>: Info: msgid=<i@example\.org>: saved mail to INBOX\n$`)
 	if !want.MatchString(got) {
 		t.Errorf("info_log_path:\n%s", got)
+	}
+}
+
+// TestPostmasterUnsetCentOS: postmaster_address unset on a host whose name
+// has no domain fails as CentOS 7's Dovecot 2.2 does (the lab's
+// troubleshooting note; 2.3's default would take the bare host name),
+// and a host name with a domain is enough.
+func TestPostmasterUnsetCentOS(t *testing.T) {
+	e := newEnv(t, "")
+	msg := "Subject: x\n\nbody\n"
+	cfg := readFile(t, e.conf)
+	if err := os.WriteFile(e.conf, []byte(strings.Replace(cfg, "hostname = lda.example.test", "hostname = vm3", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := e.run("ours", e.home("nodomain"), strings.NewReader(msg))
+	if o.Code != 75 || o.Stderr != "lda(PID): Fatal: Error reading configuration: Invalid settings: postmaster_address setting not given\n" {
+		t.Errorf("host name without a domain: exit %d, stderr %q", o.Code, o.Stderr)
+	}
+	if err := os.WriteFile(e.conf, []byte(strings.Replace(cfg, "hostname = lda.example.test", "hostname = vm3.example.ops", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	home := e.home("domain")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(home, nobody, nobody)
+	if o := e.run("ours", home, strings.NewReader(msg)); o.Code != 0 {
+		t.Errorf("host name with a domain: exit %d, stderr %q", o.Code, o.Stderr)
 	}
 }
