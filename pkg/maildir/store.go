@@ -53,8 +53,7 @@ var (
 )
 
 // ValidName checks a mailbox name for this layout: no empty levels, no
-// "/" and no control characters; INBOX's children are refused, since
-// Maildir++ has no room for them.
+// "/", no control characters, and short enough for a file name.
 func ValidName(name string) error {
 	if name == "" {
 		return ErrBadName
@@ -721,8 +720,11 @@ func (m *Mailbox) Deliver(r io.Reader, do DeliverOptions) (uint32, string, error
 				return -1, "", err
 			}
 		}
-		var name string
-		uid, name, destSub, err = m.commit(base, fmt.Sprintf("%s,S=%d,W=%d", base, st.Bytes, st.Bytes+st.BareLF), flags, do.Keywords, func(sub, name string) error {
+		var (
+			name string
+			err  error
+		)
+		uid, name, destSub, err = m.commit(fmt.Sprintf("%s,S=%d,W=%d", base, st.Bytes, st.Bytes+st.BareLF), flags, do.Keywords, func(sub, name string) error {
 			return linkAt(fds["tmp"], base, fds[sub], name)
 		})
 		if err != nil {
@@ -742,7 +744,7 @@ func (m *Mailbox) Deliver(r io.Reader, do DeliverOptions) (uint32, string, error
 // commit names a complete message (final base name full, flags and
 // keywords), links it into new/ or cur/ with link under the uidlist lock
 // and appends its UID there.
-func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link func(sub, name string) error) (uint32, string, string, error) {
+func (m *Mailbox) commit(full, flags string, keywords []string, link func(sub, name string) error) (uint32, string, string, error) {
 	l, err := lockUidlist(m.Dir, m.store.opts)
 	if err != nil {
 		return 0, "", "", err
@@ -988,7 +990,7 @@ func (m *Mailbox) Copy(dst *Mailbox, uids ...uint32) ([]uint32, error) {
 		if msg.VSize >= 0 {
 			full += ",W=" + strconv.FormatInt(msg.VSize, 10)
 		}
-		uid, _, _, err := dst.commit(base, full, msg.Flags(), msg.Keywords(&st.Keywords), func(sub, name string) error {
+		uid, _, _, err := dst.commit(full, msg.Flags(), msg.Keywords(&st.Keywords), func(sub, name string) error {
 			return os.Link(tmp, filepath.Join(dst.Dir, sub, name))
 		})
 		os.Remove(tmp)
