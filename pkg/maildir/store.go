@@ -652,7 +652,7 @@ func (m *Mailbox) assign(names []string) (*Uidlist, uidlistVersion, error, error
 			names = append(names, base)
 		}
 	}
-	created := u == nil || broken != nil
+	created := u == nil || broken != nil || u.Version != 3
 	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}
@@ -749,10 +749,16 @@ func (m *Mailbox) commit(full, flags string, keywords []string, link func(sub, n
 	if err != nil {
 		return 0, "", "", err
 	}
-	u, broken, err := readUidlist(m.Dir)
-	if err != nil {
-		l.unlock()
-		return 0, "", "", err
+	// The next UID from the list's first and last lines; the whole list
+	// is read only when those do not tell.
+	next, quick := uidlistNext(m.Dir)
+	var u *Uidlist
+	var broken error
+	if !quick {
+		if u, broken, err = readUidlist(m.Dir); err != nil {
+			l.unlock()
+			return 0, "", "", err
+		}
 	}
 	info := flags
 	if len(keywords) > 0 {
@@ -782,7 +788,17 @@ func (m *Mailbox) commit(full, flags string, keywords []string, link func(sub, n
 		l.unlock()
 		return 0, "", "", err
 	}
-	created := u == nil || broken != nil
+	if quick {
+		r := UidRecord{UID: next, Name: full}
+		err := appendRecords(m.Dir, []UidRecord{r})
+		l.unlock()
+		if err != nil {
+			os.Remove(filepath.Join(m.Dir, sub, name))
+			return 0, "", "", err
+		}
+		return r.UID, name, sub, nil
+	}
+	created := u == nil || broken != nil || u.Version != 3
 	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}

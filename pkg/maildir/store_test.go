@@ -533,3 +533,37 @@ func render(st *Status) string {
 	}
 	return b.String()
 }
+
+func TestUidlistNext(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("x", 5000)
+	for _, tc := range []struct {
+		data string
+		next uint32
+		ok   bool
+	}{
+		{"3 V1 N1 Gab\n", 1, true},
+		{"3 V1 N1 Gab\n1 :a\n7 W9 :b\n", 8, true},
+		{"3 V1 N20 Gab\n1 :a\n7 :b\n", 20, true},
+		{"3 V1 N1\n1 :a\n7 :" + long + "\n", 0, false}, // last line longer than what is read
+		{"3 V1 N1\n1 :a\n" + strings.Repeat("2", 5000) + " :b\n", 0, false},
+		{"3 V1 N1\n1 :a\n7 :b", 0, false}, // an append here would join the half line
+		{"3 V1 N1\n1 :a\nxx\n", 0, false},
+		{"1 1 5\n3 a\n", 0, false},
+		{"", 0, false},
+	} {
+		os.WriteFile(filepath.Join(dir, UidlistName), []byte(tc.data), 0600)
+		if next, ok := uidlistNext(dir); next != tc.next || ok != tc.ok {
+			t.Errorf("%.40q: %d %v, want %d %v", tc.data, next, ok, tc.next, tc.ok)
+		}
+	}
+	// Delivery into a folder with a version 1 list writes it anew as 3.
+	mb := inbox(t, testStore(t))
+	os.WriteFile(filepath.Join(mb.Dir, UidlistName), []byte("1 1000 5\n"), 0600)
+	if uid, _, err := mb.Deliver(strings.NewReader("x\n"), DeliverOptions{}); err != nil || uid != 5 {
+		t.Fatalf("uid %d %v", uid, err)
+	}
+	if u, _, _ := readUidlist(mb.Dir); u.Version != 3 || u.UIDValidity != 1000 || len(u.Records) != 1 {
+		t.Fatalf("%s", u.Marshal())
+	}
+}

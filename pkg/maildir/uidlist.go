@@ -277,6 +277,54 @@ func readUidlistData(dir string) ([]byte, uidlistVersion, error) {
 	return data, v, nil
 }
 
+// uidlistNext returns the next UID of dir's version 3 uidlist from its
+// header and last line alone, so that a delivery into a large folder
+// does not read every record. ok is false when the file is missing, of
+// another version, damaged at either end or not ending in a newline (an
+// append there would join a broken line): then read it all.
+func uidlistNext(dir string) (next uint32, ok bool) {
+	f, err := os.Open(filepath.Join(dir, UidlistName))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &st) != nil || st.Size == 0 {
+		return 0, false
+	}
+	const chunk = 4096
+	head := make([]byte, min(chunk, st.Size))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return 0, false
+	}
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 0 {
+		return 0, false
+	}
+	u, err := ParseUidlist(head[:nl+1])
+	if err != nil || u.Version != 3 {
+		return 0, false
+	}
+	if int64(nl+1) == st.Size {
+		return u.NextUID, true
+	}
+	off := max(st.Size-chunk, int64(nl+1))
+	tail := make([]byte, st.Size-off)
+	if _, err := f.ReadAt(tail, off); err != nil || tail[len(tail)-1] != '\n' {
+		return 0, false
+	}
+	tail = tail[:len(tail)-1]
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 && off != int64(nl+1) {
+		return 0, false // a last line longer than the chunk
+	}
+	r, err := parseRecord(string(tail[i+1:]), 3, 0)
+	if err != nil {
+		return 0, false
+	}
+	return max(u.NextUID, r.UID+1), true
+}
+
 // Lock timing: Dovecot's dotlock on dovecot-uidlist is stale once neither
 // it nor the uidlist has changed for two minutes, or once it is older than
 // two seconds and names a process of this host that is gone.
