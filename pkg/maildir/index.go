@@ -19,21 +19,22 @@ import (
 // differs, or the file is damaged, Sync rescans and rewrites it, and the
 // uidlist always decides the UIDs.
 //
-// Layout (little endian): "PDIDX1\n"; UIDVALIDITY, UIDNEXT (u32); GUID
-// (u16 length, bytes); the uidlist's inode, size and mtime, new/'s and
-// cur/'s mtimes (i64); the message count (u32); per message its UID (u32),
+// Layout (little endian): "PDIDX2\n"; UIDVALIDITY, UIDNEXT (u32); GUID
+// (u16 length, bytes); the uidlist's inode, size and mtime (i64) and the
+// CRC-32 of its bytes up to that size (u32); new/'s and cur/'s mtimes
+// (i64); the message count (u32); per message its UID (u32),
 // size, vsize, date in ns (i64), folder (u8: 0 new, 1 cur), file name (u16
 // length, bytes) and the length of its base name (u16); then a CRC-32 of
 // all that.
 const IndexName = "postdove.index"
 
-const indexMagic = "PDIDX1\n"
+const indexMagic = "PDIDX2\n"
 
 // index is a decoded postdove.index.
 type index struct {
 	uidValidity, uidNext uint32
 	guid                 string
-	ukey                 [3]int64
+	uv                   uidlistVersion
 	mtimes               [2]int64
 	msgs                 []Message
 }
@@ -43,24 +44,21 @@ type index struct {
 // tick as the scan would leave the mtime as it was.
 const dirty = time.Second
 
-func writeIndexFile(dir string, ukey [3]int64, mtimes [2]int64, st *Status, opts Options) {
+func writeIndexFile(dir string, uv uidlistVersion, mtimes [2]int64, st *Status, opts Options) {
 	now := time.Now().UnixNano()
 	for i, t := range mtimes {
 		if now-t < int64(dirty) {
 			mtimes[i] = 0
 		}
 	}
-	if now-ukey[2] < int64(dirty) {
-		ukey = [3]int64{}
-	}
 	writeAtomicNoSync(filepath.Join(dir, IndexName), marshalIndex(&index{
 		uidValidity: st.UIDValidity, uidNext: st.UIDNext, guid: st.GUID,
-		ukey: ukey, mtimes: mtimes, msgs: st.Messages,
+		uv: uv, mtimes: mtimes, msgs: st.Messages,
 	}), opts)
 }
 
 func marshalIndex(x *index) []byte {
-	n := len(indexMagic) + 8 + 2 + len(x.guid) + 5*8 + 4 + 4
+	n := len(indexMagic) + 8 + 2 + len(x.guid) + 5*8 + 4 + 4 + 4
 	for i := range x.msgs {
 		n += 4 + 3*8 + 1 + 2 + len(x.msgs[i].File) + 2
 	}
@@ -71,9 +69,10 @@ func marshalIndex(x *index) []byte {
 	b = le.AppendUint32(b, x.uidNext)
 	b = le.AppendUint16(b, uint16(len(x.guid)))
 	b = append(b, x.guid...)
-	for _, v := range x.ukey {
+	for _, v := range x.uv.key {
 		b = le.AppendUint64(b, uint64(v))
 	}
+	b = le.AppendUint32(b, x.uv.crc)
 	for _, v := range x.mtimes {
 		b = le.AppendUint64(b, uint64(v))
 	}
@@ -126,9 +125,10 @@ func parseIndex(b []byte) (*index, error) {
 	x.uidValidity = le.Uint32(take(4))
 	x.uidNext = le.Uint32(take(4))
 	x.guid = string(take(int(le.Uint16(take(2)))))
-	for i := range x.ukey {
-		x.ukey[i] = int64(le.Uint64(take(8)))
+	for i := range x.uv.key {
+		x.uv.key[i] = int64(le.Uint64(take(8)))
 	}
+	x.uv.crc = le.Uint32(take(4))
 	for i := range x.mtimes {
 		x.mtimes[i] = int64(le.Uint64(take(8)))
 	}
@@ -181,10 +181,10 @@ func readIndexFile(dir string) (*index, error) {
 // fresh reports whether the uidlist and the folders are as the index saw
 // them.
 func (x *index) fresh(dir string) bool {
-	if x.ukey == ([3]int64{}) || x.mtimes[0] == 0 || x.mtimes[1] == 0 {
+	if x.uv.key == ([3]int64{}) || x.mtimes[0] == 0 || x.mtimes[1] == 0 {
 		return false
 	}
-	if statKey(filepath.Join(dir, UidlistName)) != x.ukey {
+	if statKey(filepath.Join(dir, UidlistName)) != x.uv.key {
 		return false
 	}
 	mt, err := dirTimes(dir)

@@ -1,8 +1,10 @@
 package maildir
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -51,8 +53,7 @@ var (
 )
 
 // ValidName checks a mailbox name for this layout: no empty levels, no
-// "/" and no control characters; INBOX's children are refused, since
-// Maildir++ has no room for them.
+// "/", no control characters, and short enough for a file name.
 func ValidName(name string) error {
 	if name == "" {
 		return ErrBadName
@@ -431,21 +432,27 @@ func dirTimes(dir string) ([2]int64, error) {
 // Sync brings the mailbox up to date: files without a UID get the next
 // ones in dovecot-uidlist (under its lock), and the result is the
 // messages present, in UID order. The folder's postdove.index is used
-// when it still matches the uidlist and the folders, and rewritten when
-// not.
+// when it still matches the uidlist and the folders; when only part has
+// changed (new records appended to the uidlist, one of new/ and cur/
+// changed), just that part is read again; the index is then rewritten.
 func (m *Mailbox) Sync() (*Status, error) {
 	kw, err := readKeywords(m.Dir)
 	if err != nil {
 		return nil, err
 	}
 	idx, _ := readIndexFile(m.Dir)
-	if idx != nil && idx.fresh(m.Dir) {
-		st := idx.status()
-		st.Keywords = kw
-		return st, nil
+	if idx != nil {
+		if idx.fresh(m.Dir) {
+			st := idx.status()
+			st.Keywords = kw
+			return st, nil
+		}
+		if st := m.syncFrom(idx); st != nil {
+			st.Keywords = kw
+			return st, nil
+		}
 	}
-	ustat := statKey(filepath.Join(m.Dir, UidlistName))
-	u, broken, err := readUidlist(m.Dir)
+	u, broken, uv, err := readUidlistVersion(m.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -461,7 +468,7 @@ func (m *Mailbox) Sync() (*Status, error) {
 		}
 	}
 	if u == nil || len(missing) > 0 || broken != nil {
-		if u, ustat, broken, err = m.assign(missing); err != nil {
+		if u, uv, broken, err = m.assign(missing); err != nil {
 			return nil, err
 		}
 		if broken != nil {
@@ -483,28 +490,138 @@ func (m *Mailbox) Sync() (*Status, error) {
 			continue
 		}
 		msg := Message{UID: r.UID, File: fe.name, Base: r.Name, Sub: fe.sub, Info: fe.info}
-		if p := prior[r.Name]; p != nil && p.UID == r.UID {
-			msg.Size, msg.VSize, msg.Date = p.Size, p.VSize, p.Date
-		} else {
-			var fst syscall.Stat_t
-			if err := syscall.Stat(filepath.Join(m.Dir, msg.Path()), &fst); err != nil {
-				continue // gone meanwhile
-			}
-			msg.Size, msg.VSize = sizesFromName(r.Name)
-			if msg.Size < 0 {
-				msg.Size = fst.Size
-			}
-			if msg.VSize < 0 {
-				if msg.VSize, err = vsize(filepath.Join(m.Dir, msg.Path())); err != nil {
-					continue
-				}
-			}
-			msg.Date = time.Unix(0, fst.Mtim.Nano())
+		if m.fill(&msg, prior[r.Name]) {
+			st.Messages = append(st.Messages, msg)
 		}
-		st.Messages = append(st.Messages, msg)
 	}
-	writeIndexFile(m.Dir, ustat, mtimes, st, m.store.opts)
+	writeIndexFile(m.Dir, uv, mtimes, st, m.store.opts)
 	return st, nil
+}
+
+// fill sets a message's sizes and date from what an earlier Sync knew of
+// the same file (p), else from its name and the file.
+func (m *Mailbox) fill(msg *Message, p *Message) bool {
+	if p != nil && p.UID == msg.UID {
+		msg.Size, msg.VSize, msg.Date = p.Size, p.VSize, p.Date
+		return true
+	}
+	var fst syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(m.Dir, msg.Path()), &fst); err != nil {
+		return false // gone meanwhile
+	}
+	msg.Size, msg.VSize = sizesFromName(msg.Base)
+	if msg.Size < 0 {
+		msg.Size = fst.Size
+	}
+	if msg.VSize < 0 {
+		var err error
+		if msg.VSize, err = vsize(filepath.Join(m.Dir, msg.Path())); err != nil {
+			return false
+		}
+	}
+	msg.Date = time.Unix(0, fst.Mtim.Nano())
+	return true
+}
+
+// syncFrom brings an index up to date when the uidlist has only grown
+// since and one of new/ and cur/ is as it was: it reads the new uidlist
+// records and lists the changed folder only. It returns nil when it can
+// not (then Sync does it all).
+func (m *Mailbox) syncFrom(idx *index) *Status {
+	data, uv, err := readUidlistData(m.Dir)
+	if err != nil || data == nil || uv.key[0] != idx.uv.key[0] || uv.key[1] < idx.uv.key[1] ||
+		crc32.ChecksumIEEE(data[:idx.uv.key[1]]) != idx.uv.crc {
+		return nil
+	}
+	// The records appended since; a last line without its newline is
+	// still being written.
+	tail := data[idx.uv.key[1]:uv.key[1]]
+	if i := bytes.LastIndexByte(tail, '\n'); i >= 0 {
+		tail = tail[:i+1]
+	} else {
+		tail = nil
+	}
+	uv.key[1] = idx.uv.key[1] + int64(len(tail))
+	uv.crc = crc32.ChecksumIEEE(data[:uv.key[1]])
+	last := uint32(0)
+	if n := len(idx.msgs); n > 0 {
+		last = idx.msgs[n-1].UID
+	}
+	next := idx.uidNext
+	added := map[string]uint32{}
+	for _, l := range strings.Split(string(tail), "\n") {
+		if l == "" {
+			continue
+		}
+		r, err := parseRecord(l, 3, last)
+		if err != nil {
+			return nil
+		}
+		last, added[r.Name] = r.UID, r.UID
+		if r.UID >= next {
+			next = r.UID + 1
+		}
+	}
+	mt, err := dirTimes(m.Dir)
+	if err != nil {
+		return nil
+	}
+	same := [2]bool{idx.mtimes[0] != 0 && mt[0] == idx.mtimes[0], idx.mtimes[1] != 0 && mt[1] == idx.mtimes[1]}
+	if !same[0] && !same[1] {
+		return nil
+	}
+	prior := make(map[string]*Message)
+	msgs := make([]Message, 0, len(idx.msgs)+len(added)+16)
+	for i := range idx.msgs {
+		p := &idx.msgs[i]
+		if p.Sub == "new" && same[0] || p.Sub == "cur" && same[1] {
+			msgs = append(msgs, *p)
+		} else {
+			prior[p.Base] = p
+		}
+	}
+	for i, sub := range []string{"new", "cur"} {
+		if same[i] {
+			continue
+		}
+		names, err := readNames(filepath.Join(m.Dir, sub))
+		if err != nil {
+			return nil
+		}
+		for _, n := range names {
+			if n[0] == '.' {
+				continue
+			}
+			base, info, _ := parseName(n)
+			msg := Message{File: n, Base: base, Sub: sub, Info: info}
+			p := prior[base]
+			switch {
+			case p != nil:
+				msg.UID = p.UID
+			case added[base] != 0:
+				msg.UID = added[base]
+			default:
+				return nil // a file without a UID: Sync assigns one
+			}
+			if !m.fill(&msg, p) {
+				continue
+			}
+			msgs = append(msgs, msg)
+		}
+	}
+	// A folder that changed while it was listed is read again next time.
+	if after, err := dirTimes(m.Dir); err != nil || after != mt {
+		mt = [2]int64{}
+	}
+	sort.Slice(msgs, func(i, j int) bool { return msgs[i].UID < msgs[j].UID })
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].UID == msgs[i-1].UID {
+			return nil // in both new/ and cur/ while moving
+		}
+	}
+	st := &Status{UIDValidity: idx.uidValidity, UIDNext: next, GUID: idx.guid, Messages: msgs}
+	writeIndexFile(m.Dir, uv, mt, st, m.store.opts)
+	return st
 }
 
 // assign gives UIDs to the files names (base names) that the uidlist does
@@ -512,29 +629,30 @@ func (m *Mailbox) Sync() (*Status, error) {
 // damaged (as Dovecot does: the records before the damage are kept; a
 // broken header means a new UIDVALIDITY). It returns the list, the
 // version of its file that holds just that, and what was broken.
-func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error, error) {
+func (m *Mailbox) assign(names []string) (*Uidlist, uidlistVersion, error, error) {
+	var none uidlistVersion
 	l, err := lockUidlist(m.Dir, m.store.opts)
 	if err != nil {
-		return nil, [3]int64{}, nil, err
+		return nil, none, nil, err
 	}
-	u, broken, err := readUidlist(m.Dir)
+	u, broken, _, err := readUidlistVersion(m.Dir)
 	if err != nil {
 		l.unlock()
-		return nil, [3]int64{}, nil, err
+		return nil, none, nil, err
 	}
 	if broken != nil {
 		// The names the caller saw may be listed after the damage.
 		files, _, err := m.scan()
 		if err != nil {
 			l.unlock()
-			return nil, [3]int64{}, nil, err
+			return nil, none, nil, err
 		}
 		names = names[:0]
 		for base := range files {
 			names = append(names, base)
 		}
 	}
-	created := u == nil || broken != nil
+	created := u == nil || broken != nil || u.Version != 3
 	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}
@@ -549,17 +667,18 @@ func (m *Mailbox) assign(names []string) (*Uidlist, [3]int64, error, error) {
 		add = append(add, r)
 	}
 	if created {
-		key, err := l.replace(m.Dir, u)
-		return u, key, broken, err
+		uv, err := l.replace(m.Dir, u)
+		return u, uv, broken, err
 	}
 	defer l.unlock()
 	if len(add) > 0 {
 		if err := appendRecords(m.Dir, add); err != nil {
-			return nil, [3]int64{}, nil, err
+			return nil, none, nil, err
 		}
 	}
 	// Nobody else writes the list while the lock is held.
-	return u, statKey(filepath.Join(m.Dir, UidlistName)), nil, nil
+	_, uv, err := readUidlistData(m.Dir)
+	return u, uv, nil, err
 }
 
 // DeliverOptions are the flags, keywords and date of a saved message.
@@ -601,8 +720,11 @@ func (m *Mailbox) Deliver(r io.Reader, do DeliverOptions) (uint32, string, error
 				return -1, "", err
 			}
 		}
-		var name string
-		uid, name, destSub, err = m.commit(base, fmt.Sprintf("%s,S=%d,W=%d", base, st.Bytes, st.Bytes+st.BareLF), flags, do.Keywords, func(sub, name string) error {
+		var (
+			name string
+			err  error
+		)
+		uid, name, destSub, err = m.commit(fmt.Sprintf("%s,S=%d,W=%d", base, st.Bytes, st.Bytes+st.BareLF), flags, do.Keywords, func(sub, name string) error {
 			return linkAt(fds["tmp"], base, fds[sub], name)
 		})
 		if err != nil {
@@ -622,15 +744,21 @@ func (m *Mailbox) Deliver(r io.Reader, do DeliverOptions) (uint32, string, error
 // commit names a complete message (final base name full, flags and
 // keywords), links it into new/ or cur/ with link under the uidlist lock
 // and appends its UID there.
-func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link func(sub, name string) error) (uint32, string, string, error) {
+func (m *Mailbox) commit(full, flags string, keywords []string, link func(sub, name string) error) (uint32, string, string, error) {
 	l, err := lockUidlist(m.Dir, m.store.opts)
 	if err != nil {
 		return 0, "", "", err
 	}
-	u, broken, err := readUidlist(m.Dir)
-	if err != nil {
-		l.unlock()
-		return 0, "", "", err
+	// The next UID from the list's first and last lines; the whole list
+	// is read only when those do not tell.
+	next, quick := uidlistNext(m.Dir)
+	var u *Uidlist
+	var broken error
+	if !quick {
+		if u, broken, err = readUidlist(m.Dir); err != nil {
+			l.unlock()
+			return 0, "", "", err
+		}
 	}
 	info := flags
 	if len(keywords) > 0 {
@@ -660,7 +788,17 @@ func (m *Mailbox) commit(tmpBase, full, flags string, keywords []string, link fu
 		l.unlock()
 		return 0, "", "", err
 	}
-	created := u == nil || broken != nil
+	if quick {
+		r := UidRecord{UID: next, Name: full}
+		err := appendRecords(m.Dir, []UidRecord{r})
+		l.unlock()
+		if err != nil {
+			os.Remove(filepath.Join(m.Dir, sub, name))
+			return 0, "", "", err
+		}
+		return r.UID, name, sub, nil
+	}
+	created := u == nil || broken != nil || u.Version != 3
 	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}
@@ -868,7 +1006,7 @@ func (m *Mailbox) Copy(dst *Mailbox, uids ...uint32) ([]uint32, error) {
 		if msg.VSize >= 0 {
 			full += ",W=" + strconv.FormatInt(msg.VSize, 10)
 		}
-		uid, _, _, err := dst.commit(base, full, msg.Flags(), msg.Keywords(&st.Keywords), func(sub, name string) error {
+		uid, _, _, err := dst.commit(full, msg.Flags(), msg.Keywords(&st.Keywords), func(sub, name string) error {
 			return os.Link(tmp, filepath.Join(dst.Dir, sub, name))
 		})
 		os.Remove(tmp)

@@ -3,6 +3,7 @@ package maildir
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -307,7 +308,7 @@ func TestIndexNeverOverUidlist(t *testing.T) {
 		t.Fatalf("after the uidlist changed: %+v %v", st, err)
 	}
 	// A damaged index is rebuilt.
-	os.WriteFile(filepath.Join(mb.Dir, IndexName), []byte("PDIDX1\ngarbage"), 0600)
+	os.WriteFile(filepath.Join(mb.Dir, IndexName), []byte("PDIDX2\ngarbage"), 0600)
 	if st, err = mb.Sync(); err != nil || len(st.Messages) != 5 {
 		t.Fatalf("damaged index: %v", err)
 	}
@@ -326,7 +327,7 @@ func age(t testing.TB, dir string) {
 }
 
 func TestIndexRoundTrip(t *testing.T) {
-	x := &index{uidValidity: 7, uidNext: 9, guid: "g", ukey: [3]int64{1, 2, 3}, mtimes: [2]int64{4, 5}, msgs: []Message{
+	x := &index{uidValidity: 7, uidNext: 9, guid: "g", uv: uidlistVersion{[3]int64{1, 2, 3}, 77}, mtimes: [2]int64{4, 5}, msgs: []Message{
 		{UID: 3, File: "1.M1P1.vm,S=5,W=6:2,Sa", Base: "1.M1P1.vm,S=5,W=6", Sub: "cur", Info: "Sa", Size: 5, VSize: 6, Date: time.Unix(0, 12345)},
 		{UID: 8, File: "2.M1P1.vm", Base: "2.M1P1.vm", Sub: "new", Size: 1, VSize: 2, Date: time.Unix(99, 0)},
 	}}
@@ -440,5 +441,129 @@ func TestUIDValidityNeverRepeats(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.Root, fmt.Sprintf("%s.%08x", UIDValidityName, at.Unix()+2))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIncrementalSyncMatchesFull: after any mix of deliveries (with and
+// without UIDs), flag changes, expunges and changes made behind the
+// store's back, a Sync from the index gives what a Sync from nothing
+// gives. Folder times are set to distinct past values after each step,
+// so the index is trusted as far as it may be.
+func TestIncrementalSyncMatchesFull(t *testing.T) {
+	s := testStore(t)
+	mb := inbox(t, s)
+	rng := rand.New(rand.NewPCG(1, 2))
+	fake := time.Now().Add(-time.Hour)
+	last := map[string]int64{}
+	settle := func() {
+		for _, sub := range []string{"new", "cur"} {
+			p := filepath.Join(mb.Dir, sub)
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.ModTime().UnixNano() != last[sub] {
+				fake = fake.Add(time.Second)
+				os.Chtimes(p, fake, fake)
+				last[sub] = fake.UnixNano()
+			}
+		}
+	}
+	pick := func() *Message {
+		st, err := mb.Sync()
+		if err != nil || len(st.Messages) == 0 {
+			return nil
+		}
+		return &st.Messages[rng.IntN(len(st.Messages))]
+	}
+	for step := 0; step < 300; step++ {
+		op := rng.IntN(8)
+		switch op {
+		case 0, 1:
+			if _, _, err := mb.Deliver(strings.NewReader(msgN(step)), DeliverOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			Deliver(mb.Dir, strings.NewReader(msgN(step)), Options{UID: -1, GID: -1, Hostname: "vm"})
+		case 3:
+			if m := pick(); m != nil {
+				if err := mb.SetFlags(FlagChange{UID: m.UID, Flags: "SF"[:1+rng.IntN(2)], Keywords: []string{"k" + strconv.Itoa(rng.IntN(3))}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case 4:
+			if m := pick(); m != nil {
+				if err := mb.Expunge(m.UID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case 5: // another program changes flags
+			if m := pick(); m != nil {
+				os.Rename(filepath.Join(mb.Dir, m.Path()), filepath.Join(mb.Dir, "cur", m.Base+":2,T"))
+			}
+		case 6: // another program expunges without touching the uidlist
+			if m := pick(); m != nil {
+				os.Remove(filepath.Join(mb.Dir, m.Path()))
+			}
+		case 7: // nothing
+		}
+		settle()
+		inc, err := mb.Sync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		os.Remove(filepath.Join(mb.Dir, IndexName))
+		full, err := mb.Sync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle()
+		if a, b := render(inc), render(full); a != b {
+			t.Fatalf("step %d (op %d): from the index\n%s\nfrom nothing\n%s", step, op, a, b)
+		}
+	}
+}
+
+func render(st *Status) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "V%d N%d\n", st.UIDValidity, st.UIDNext)
+	for _, m := range st.Messages {
+		fmt.Fprintf(&b, "%d %s/%s %s %d %d %d\n", m.UID, m.Sub, m.File, m.Info, m.Size, m.VSize, m.Date.UnixNano())
+	}
+	return b.String()
+}
+
+func TestUidlistNext(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("x", 5000)
+	for _, tc := range []struct {
+		data string
+		next uint32
+		ok   bool
+	}{
+		{"3 V1 N1 Gab\n", 1, true},
+		{"3 V1 N1 Gab\n1 :a\n7 W9 :b\n", 8, true},
+		{"3 V1 N20 Gab\n1 :a\n7 :b\n", 20, true},
+		{"3 V1 N1\n1 :a\n7 :" + long + "\n", 0, false}, // last line longer than what is read
+		{"3 V1 N1\n1 :a\n" + strings.Repeat("2", 5000) + " :b\n", 0, false},
+		{"3 V1 N1\n1 :a\n7 :b", 0, false}, // an append here would join the half line
+		{"3 V1 N1\n1 :a\nxx\n", 0, false},
+		{"1 1 5\n3 a\n", 0, false},
+		{"", 0, false},
+	} {
+		os.WriteFile(filepath.Join(dir, UidlistName), []byte(tc.data), 0600)
+		if next, ok := uidlistNext(dir); next != tc.next || ok != tc.ok {
+			t.Errorf("%.40q: %d %v, want %d %v", tc.data, next, ok, tc.next, tc.ok)
+		}
+	}
+	// Delivery into a folder with a version 1 list writes it anew as 3.
+	mb := inbox(t, testStore(t))
+	os.WriteFile(filepath.Join(mb.Dir, UidlistName), []byte("1 1000 5\n"), 0600)
+	if uid, _, err := mb.Deliver(strings.NewReader("x\n"), DeliverOptions{}); err != nil || uid != 5 {
+		t.Fatalf("uid %d %v", uid, err)
+	}
+	if u, _, _ := readUidlist(mb.Dir); u.Version != 3 || u.UIDValidity != 1000 || len(u.Records) != 1 {
+		t.Fatalf("%s", u.Marshal())
 	}
 }

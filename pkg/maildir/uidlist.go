@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -214,19 +216,113 @@ func newUidlist(uidValidity uint32) *Uidlist {
 // A damaged one gives what could be read (nil when the header is bad) and
 // broken, naming the file and line: callers then write the list anew.
 func readUidlist(dir string) (u *Uidlist, broken, err error) {
-	path := filepath.Join(dir, UidlistName)
-	data, err := os.ReadFile(path)
+	u, broken, _, err = readUidlistVersion(dir)
+	return u, broken, err
+}
+
+// uidlistVersion identifies the content of a uidlist file: its inode,
+// size and mtime, and a CRC-32 of its bytes up to that size. The file only
+// grows in place (appends) or is replaced by a rename, so a file with the
+// same inode whose first size bytes have that CRC holds the same records
+// and maybe more.
+type uidlistVersion struct {
+	key [3]int64
+	crc uint32
+}
+
+// readUidlistVersion is readUidlist that also returns the version read.
+func readUidlistVersion(dir string) (*Uidlist, error, uidlistVersion, error) {
+	data, v, err := readUidlistData(dir)
+	if err != nil || data == nil {
+		return nil, nil, v, err
+	}
+	u, err := ParseUidlist(data[:v.key[1]])
+	if err != nil {
+		return u, fmt.Errorf("broken file %s: %w", filepath.Join(dir, UidlistName), err), v, nil
+	}
+	return u, nil, v, nil
+}
+
+// readUidlistData reads the file (nil when missing) and its version: the
+// inode and size from before the read, so a later append is not counted,
+// and the size only up to the last whole line.
+func readUidlistData(dir string) ([]byte, uidlistVersion, error) {
+	var v uidlistVersion
+	f, err := os.Open(filepath.Join(dir, UidlistName))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, nil
+		return nil, v, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, v, err
 	}
-	u, err = ParseUidlist(data)
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, v, err
+	}
+	data, err := io.ReadAll(f)
 	if err != nil {
-		return u, fmt.Errorf("broken file %s: %w", path, err), nil
+		return nil, v, err
 	}
-	return u, nil, nil
+	if int64(len(data)) < st.Size {
+		st.Size = int64(len(data))
+	}
+	// Up to the last whole line: the rest is an append in progress.
+	st.Size = int64(bytes.LastIndexByte(data[:st.Size], '\n') + 1)
+	v.key = [3]int64{int64(st.Ino), st.Size, st.Mtim.Nano()}
+	v.crc = crc32.ChecksumIEEE(data[:st.Size])
+	if data == nil {
+		data = []byte{}
+	}
+	return data, v, nil
+}
+
+// uidlistNext returns the next UID of dir's version 3 uidlist from its
+// header and last line alone, so that a delivery into a large folder
+// does not read every record. ok is false when the file is missing, of
+// another version, damaged at either end or not ending in a newline (an
+// append there would join a broken line): then read it all.
+func uidlistNext(dir string) (next uint32, ok bool) {
+	f, err := os.Open(filepath.Join(dir, UidlistName))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &st) != nil || st.Size == 0 {
+		return 0, false
+	}
+	const chunk = 4096
+	head := make([]byte, min(chunk, st.Size))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return 0, false
+	}
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 0 {
+		return 0, false
+	}
+	u, err := ParseUidlist(head[:nl+1])
+	if err != nil || u.Version != 3 {
+		return 0, false
+	}
+	if int64(nl+1) == st.Size {
+		return u.NextUID, true
+	}
+	off := max(st.Size-chunk, int64(nl+1))
+	tail := make([]byte, st.Size-off)
+	if _, err := f.ReadAt(tail, off); err != nil || tail[len(tail)-1] != '\n' {
+		return 0, false
+	}
+	tail = tail[:len(tail)-1]
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 && off != int64(nl+1) {
+		return 0, false // a last line longer than the chunk
+	}
+	r, err := parseRecord(string(tail[i+1:]), 3, 0)
+	if err != nil {
+		return 0, false
+	}
+	return max(u.NextUID, r.UID+1), true
 }
 
 // Lock timing: Dovecot's dotlock on dovecot-uidlist is stale once neither
@@ -350,13 +446,13 @@ func (l *dotlock) unlock() {
 
 // replace writes u as the new uidlist through the lock file, renamed over
 // the old list (Dovecot's way), and so releases the lock. It returns the
-// new file's version (inode, size, mtime: a rename keeps them).
-func (l *dotlock) replace(dir string, u *Uidlist) ([3]int64, error) {
+// new file's version (a rename keeps inode, size and mtime).
+func (l *dotlock) replace(dir string, u *Uidlist) (uidlistVersion, error) {
 	defer l.f.Close()
 	data := u.Marshal()
-	fail := func(err error) ([3]int64, error) {
+	fail := func(err error) (uidlistVersion, error) {
 		l.unlock()
-		return [3]int64{}, err
+		return uidlistVersion{}, err
 	}
 	if err := l.f.Truncate(0); err != nil {
 		return fail(err)
@@ -374,7 +470,7 @@ func (l *dotlock) replace(dir string, u *Uidlist) ([3]int64, error) {
 	if err := os.Rename(l.path, filepath.Join(dir, UidlistName)); err != nil {
 		return fail(err)
 	}
-	return [3]int64{int64(st.Ino), st.Size, st.Mtim.Nano()}, nil
+	return uidlistVersion{[3]int64{int64(st.Ino), st.Size, st.Mtim.Nano()}, crc32.ChecksumIEEE(data)}, nil
 }
 
 // appendRecords adds records at the end of dir's uidlist (the lock held).
