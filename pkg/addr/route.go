@@ -1,0 +1,132 @@
+package addr
+
+import (
+	"strings"
+)
+
+// Route is where trivial-rewrite(8) sends a recipient: a master.cf
+// transport and its next hop ("smtp" and "[mail.example.com]:587",
+// "error" and its text, "local" and $myhostname ...).
+type Route struct {
+	Transport string
+	Nexthop   string
+}
+
+// Router is trivial-rewrite's resolve step with transport_maps: the
+// address class gives the transport (local_transport, virtual_transport,
+// relay_transport, default_transport) and next hop (the domain, or
+// relayhost), and a transport_maps entry overrides either part.
+type Router struct {
+	*Resolver
+	TransportMaps    []string // transport_maps
+	LocalTransport   string   // local_transport
+	VirtualTransport string   // virtual_transport
+	RelayTransport   string   // relay_transport
+	DefaultTransport string   // default_transport
+	// RecipientDelimiter (recipient_delimiter) lets user+ext@domain find
+	// a user@domain entry.
+	RecipientDelimiter string
+}
+
+// NewRouter reads the routing settings from main.cf.
+func NewRouter(p Params) *Router {
+	return &Router{
+		Resolver:           NewResolver(p),
+		TransportMaps:      p.List("transport_maps"),
+		LocalTransport:     strings.TrimSpace(p.Get("local_transport")),
+		VirtualTransport:   strings.TrimSpace(p.Get("virtual_transport")),
+		RelayTransport:     strings.TrimSpace(p.Get("relay_transport")),
+		DefaultTransport:   strings.TrimSpace(p.Get("default_transport")),
+		RecipientDelimiter: p.Get("recipient_delimiter"),
+	}
+}
+
+// splitRoute splits "transport:nexthop"; either part may be empty.
+func splitRoute(s string) Route {
+	t, h, _ := strings.Cut(strings.TrimSpace(s), ":")
+	return Route{Transport: strings.TrimSpace(t), Nexthop: strings.TrimSpace(h)}
+}
+
+// over is r with the non-empty parts of o.
+func (r Route) over(o Route) Route {
+	if o.Transport != "" {
+		r.Transport = o.Transport
+	}
+	if o.Nexthop != "" {
+		r.Nexthop = o.Nexthop
+	}
+	return r
+}
+
+// Route returns the transport and next hop of address a, with a
+// *TableError when a table (a domain list or transport_maps) cannot be
+// consulted: the address cannot be routed now.
+func (r *Router) Route(a string) (Route, error) {
+	class, hop, err := r.ResolveErr(a)
+	if err != nil {
+		return Route{}, err
+	}
+	var rt Route
+	switch class {
+	case ClassLocal:
+		rt = Route{Transport: "local", Nexthop: r.MyHostname}.over(splitRoute(r.LocalTransport))
+	case ClassVirtualAlias:
+		// cleanup rewrote every address virtual_alias_maps knows: what is
+		// left in a virtual alias domain is unknown.
+		return Route{Transport: "error", Nexthop: "5.1.1 User unknown in virtual alias table"}, nil
+	case ClassVirtual:
+		rt = Route{Transport: "virtual", Nexthop: hop}.over(splitRoute(r.VirtualTransport))
+	case ClassRelay:
+		rt = Route{Transport: "relay", Nexthop: hop}.over(splitRoute(r.RelayTransport))
+	default:
+		rt = Route{Transport: "smtp", Nexthop: hop}.over(splitRoute(r.DefaultTransport))
+	}
+	if len(r.TransportMaps) == 0 {
+		return rt, nil
+	}
+	v, found, err := r.lookupTransport(a)
+	if err != nil || !found {
+		return rt, err
+	}
+	return rt.over(splitRoute(v)), nil
+}
+
+// lookupTransport searches transport_maps as transport(5) says: the full
+// address, then user@domain without the extension, then the domain and
+// each of its parent domains as .parent, then "*".
+func (r *Router) lookupTransport(a string) (string, bool, error) {
+	a = strings.ToLower(Unquote(a))
+	at := strings.LastIndexByte(a, '@')
+	var keys []string
+	if at > 0 {
+		keys = append(keys, a)
+		local, domain := a[:at], a[at+1:]
+		if r.RecipientDelimiter != "" {
+			if i := strings.IndexAny(local, r.RecipientDelimiter); i > 0 {
+				keys = append(keys, local[:i]+"@"+domain)
+			}
+		}
+		keys = append(keys, domain)
+		for d := domain; ; {
+			i := strings.IndexByte(d, '.')
+			if i < 0 {
+				break
+			}
+			d = d[i+1:]
+			keys = append(keys, "."+d)
+		}
+	}
+	keys = append(keys, "*")
+	for _, key := range keys {
+		for _, spec := range r.TransportMaps {
+			v, found, err := r.cache().Lookup(spec, key)
+			if err != nil {
+				return "", false, &TableError{Param: "transport_maps", Spec: spec, Err: err}
+			}
+			if found {
+				return v, true, nil
+			}
+		}
+	}
+	return "", false, nil
+}
