@@ -104,6 +104,11 @@ type Result struct {
 	// Duplicate marks a recipient done without a delivery of its own: it
 	// duplicated a delivery made for another recipient of the message.
 	Duplicate bool `json:",omitempty"`
+	// Dead says the destination as a whole failed (no server could be
+	// reached, or it failed before any recipient was tried): the queue
+	// manager lowers its concurrency and, after enough such failures,
+	// suspends it for a while, deferring its mail without trying it.
+	Dead bool `json:",omitempty"`
 }
 
 // Overall is the status of the queue manager's recipient idx: Deferred if
