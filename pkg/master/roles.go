@@ -14,6 +14,8 @@ import (
 	"postdove/pkg/bounce"
 	"postdove/pkg/cleanup"
 	"postdove/pkg/delivery"
+	"postdove/pkg/discard"
+	"postdove/pkg/erroragent"
 	"postdove/pkg/local"
 	"postdove/pkg/maillog"
 	"postdove/pkg/pickup"
@@ -96,32 +98,27 @@ func runQmgr(dir string) error {
 		return err
 	}
 	defer cancel()
-	rs := addr.NewResolver(d.cfg)
+	rt := addr.NewRouter(d.cfg)
 	clean := d.cleanup()
 	m := &qmgr.Manager{
 		Q:   d.q,
 		Log: d.log,
 		Resolve: func(a string) (string, string) {
-			class, hop, err := rs.ResolveErr(a)
+			r, err := rt.Route(a)
 			var te *addr.TableError
 			if errors.As(err, &te) {
 				for _, w := range te.Warnings() {
 					d.log.Warning("%s", w)
 				}
-				return "retry", ""
+				// Postfix's qmgr defers such mail itself.
+				return "", "address resolver failure"
 			}
-			if class == addr.ClassLocal {
-				return "local", hop
-			}
-			return "smtp", hop
+			return r.Transport, r.Nexthop
 		},
-		Transports: map[string]qmgr.Transport{
-			"local": delivery.NewClient(d.q.Dir, "local").Deliver,
-			// error(8) as retry: an address that cannot be resolved now
-			// (a domain table is unavailable) waits in the queue.
-			"retry": func(context.Context, delivery.Request) ([]delivery.Result, error) {
-				return nil, errors.New("address resolver failure")
-			},
+		Transports:         transports(d.cfg, d.q.Dir),
+		InitialConcurrency: d.cfg.Int("initial_destination_concurrency"),
+		Limits: func(tr string) (int, int) {
+			return perTransport(d.cfg, tr, "destination_concurrency_limit"), perTransport(d.cfg, tr, "destination_recipient_limit")
 		},
 		Notify:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Failure),
 		Report:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Verify),
@@ -132,6 +129,30 @@ func runQmgr(dir string) error {
 		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
 	}
 	return m.Run(d.ctx.Done())
+}
+
+// transports are the delivery agents the queue manager reaches: one per
+// master.cf unix service whose command postdove runs as an agent, on its
+// private/<name> socket. Others (smtp until its client is there) are
+// missing: their mail is deferred ("mail transport ... is not
+// available").
+func transports(cfg *postconf.Config, dir string) map[string]qmgr.Transport {
+	out := map[string]qmgr.Transport{}
+	for _, s := range cfg.Services() {
+		if s.Type == "unix" && agents[daemons[s.Command]] {
+			out[s.Name] = delivery.NewClient(dir, s.Name).Deliver
+		}
+	}
+	return out
+}
+
+// perTransport is transport_NAME (smtp_destination_concurrency_limit), or
+// default_NAME when it is not set.
+func perTransport(cfg *postconf.Config, tr, name string) int {
+	if v := cfg.Int(tr + "_" + name); v > 0 {
+		return v
+	}
+	return cfg.Int("default_" + name)
 }
 
 // notifier writes non-delivery notifications or delivery status reports
@@ -248,10 +269,42 @@ func runLocal(dir string) error {
 	}
 	defer agent.Close()
 
-	ln, err := inheritedListener(roleSockets["local"][0])
+	return serveAgent(d, "local", agent.Handle)
+}
+
+// serveAgent serves the daemon's private/<service> socket with the
+// delivery contract until it is stopped.
+func serveAgent(d *daemon, relay string, h delivery.Handler) error {
+	name := queue.Private + "/" + d.svc.Name
+	ln, err := inheritedListener(name)
 	if err != nil {
 		return err
 	}
-	srv := &delivery.Server{Queue: d.q, Service: "private/local", Relay: "local", Handler: agent.Handle, Warnf: d.log.Warning}
+	srv := &delivery.Server{Queue: d.q, Service: name, Relay: relay, Handler: h, Warnf: d.log.Warning}
 	return srv.Serve(d.ctx, ln)
+}
+
+// runError is error(8), and its retry service: it bounces (or defers)
+// every recipient with the next hop's text.
+func runError(dir string) error {
+	d, cancel, err := newDaemon(dir, "error")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	d.log = d.log.With(d.svc.Name)
+	a := &erroragent.Agent{Retry: d.svc.Name == "retry", Logf: d.log.Info}
+	return serveAgent(d, "none", a.Handle)
+}
+
+// runDiscard is discard(8): it reports every recipient delivered.
+func runDiscard(dir string) error {
+	d, cancel, err := newDaemon(dir, "discard")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	d.log = d.log.With(d.svc.Name)
+	a := &discard.Agent{Logf: d.log.Info}
+	return serveAgent(d, "none", a.Handle)
 }

@@ -28,7 +28,8 @@ type Transport func(ctx context.Context, req delivery.Request) ([]delivery.Resul
 type Notifier func(m *queue.Message, content func() (io.ReadCloser, error), failed []delivery.Result) (string, error)
 
 // Resolver says which transport an address goes to ("local", "smtp", ...)
-// and its next hop.
+// and its next hop. An empty transport is a failure to resolve it now:
+// the recipient is deferred with the next hop as the reason.
 type Resolver func(addr string) (transport, nexthop string)
 
 // Manager is the queue manager of one queue_directory.

@@ -153,6 +153,9 @@ func (m *Manager) start(f *queue.File, from string) []*job {
 
 // suspended is why deliveries to d are not tried now, or "".
 func (m *Manager) suspended(d *dest) string {
+	if d.key.transport == "" {
+		return d.key.nexthop // the resolver's failure
+	}
 	now := m.now()
 	if t, ok := m.dead[d.key.transport]; ok {
 		if now.Before(t.until) {
