@@ -47,13 +47,17 @@ func splitRoute(s string) Route {
 	return Route{Transport: strings.TrimSpace(t), Nexthop: strings.TrimSpace(h)}
 }
 
-// over is r with the non-empty parts of o.
+// over is r with the non-empty parts of o. The error agent's next hop
+// is its text, never a domain: error: without one stays empty (error(8)
+// then says "Address is undeliverable"), as with Postfix.
 func (r Route) over(o Route) Route {
 	if o.Transport != "" {
 		r.Transport = o.Transport
 	}
 	if o.Nexthop != "" {
 		r.Nexthop = o.Nexthop
+	} else if o.Transport == "error" {
+		r.Nexthop = ""
 	}
 	return r
 }

@@ -74,7 +74,7 @@ alice+x@vm2.example.ops  retry:4.3.2 not now
 		{"bob@example.net", "error", "5.1.1 bob has left"},
 		{"Bob@example.net", "error", "5.1.1 bob has left"},
 		{"carol@example.net", "lmtp", "unix:/run/dovecot/lmtp"},
-		{"u@gone.example", "error", "[mail.isp.example]:587"},
+		{"u@gone.example", "error", ""},
 		{"u@quiet.example", "discard", "silently"},
 		{"u@nohop.example", "smtp", "[mail.isp.example]:587"},
 		{"u@local.example", "local", "[mail.isp.example]:587"},

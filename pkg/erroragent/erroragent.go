@@ -28,6 +28,9 @@ func (a *Agent) Handle(_ context.Context, req delivery.Request) []delivery.Resul
 		st, def = delivery.Deferred, "4.0.0"
 	}
 	dsn, text := delivery.SplitDSN(req.Nexthop, def)
+	if text == "" {
+		text = "Address is undeliverable"
+	}
 	if a.Retry && dsn[0] != '4' {
 		dsn = "4" + dsn[1:]
 	} else if !a.Retry && dsn[0] != '5' {

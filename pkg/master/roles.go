@@ -292,7 +292,7 @@ func runError(dir string) error {
 		return err
 	}
 	defer cancel()
-	d.log = d.log.With(d.svc.Name)
+	// As Postfix's, retry logs as postfix/error: the program's name.
 	a := &erroragent.Agent{Retry: d.svc.Name == "retry", Logf: d.log.Info}
 	return serveAgent(d, "none", a.Handle)
 }
@@ -304,7 +304,6 @@ func runDiscard(dir string) error {
 		return err
 	}
 	defer cancel()
-	d.log = d.log.With(d.svc.Name)
 	a := &discard.Agent{Logf: d.log.Info}
 	return serveAgent(d, "none", a.Handle)
 }
