@@ -321,7 +321,12 @@ func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []delivery.R
 
 // deferral is the queue manager's own deferral of recipient r, logged.
 func (m *Manager) deferral(id string, msg *queue.Message, r delivery.Recipient, why string, d delivery.Delays) delivery.Result {
-	res := delivery.Result{Recipient: r, Final: r.Address, Status: delivery.Deferred, DSN: "4.3.0", Text: why, Relay: "none"}
+	return m.deferralDSN(id, msg, r, "4.3.0", why, d)
+}
+
+// deferralDSN is deferral with status code dsn.
+func (m *Manager) deferralDSN(id string, msg *queue.Message, r delivery.Recipient, dsn, why string, d delivery.Delays) delivery.Result {
+	res := delivery.Result{Recipient: r, Final: r.Address, Status: delivery.Deferred, DSN: dsn, Text: why, Relay: "none"}
 	m.logDeferred(id, msg, res, d)
 	return res
 }

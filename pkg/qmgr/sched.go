@@ -2,6 +2,7 @@ package qmgr
 
 import (
 	"io"
+	"strings"
 	"time"
 
 	"postdove/pkg/delivery"
@@ -24,6 +25,7 @@ type dest struct {
 	failures   int // destination failures without a success between
 	deadUntil  time.Time
 	deadReason string
+	deadDSN    string
 }
 
 // deadTransport is a transport whose agent could not be reached.
@@ -151,40 +153,41 @@ func (m *Manager) start(f *queue.File, from string) []*job {
 	return jobs
 }
 
-// suspended is why deliveries to d are not tried now, or "".
-func (m *Manager) suspended(d *dest) string {
+// suspended is why deliveries to d are not tried now, with the status
+// code, or "".
+func (m *Manager) suspended(d *dest) (why, dsn string) {
 	if d.key.transport == "" {
-		return d.key.nexthop // the resolver's failure
+		return d.key.nexthop, "4.3.0" // the resolver's failure
 	}
 	now := m.now()
 	if t, ok := m.dead[d.key.transport]; ok {
 		if now.Before(t.until) {
-			return t.reason
+			return t.reason, "4.3.0"
 		}
 		delete(m.dead, d.key.transport)
 	}
 	if !d.deadUntil.IsZero() {
 		if now.Before(d.deadUntil) {
-			return "delivery temporarily suspended: " + d.deadReason
+			return "delivery temporarily suspended: " + d.deadReason, d.deadDSN
 		}
 		// Tried again, carefully.
 		d.deadUntil, d.failures, d.window = time.Time{}, 0, 1
 	}
-	return ""
+	return "", ""
 }
 
 // dispatch starts d's waiting deliveries its window allows, each in its
 // own goroutine that reports on m.done; a suspended destination's
 // deliveries are deferred at once, without trying them.
 func (m *Manager) dispatch(d *dest) {
-	if why := m.suspended(d); why != "" {
+	if why, dsn := m.suspended(d); why != "" {
 		todo := d.todo
 		d.todo = nil
 		for _, j := range todo {
 			dl := m.delays(j)
 			var res []delivery.Result
 			for _, r := range j.rcpts {
-				res = append(res, m.deferral(j.msg.f.ID, &j.msg.f.Message, r, why, dl))
+				res = append(res, m.deferralDSN(j.msg.f.ID, &j.msg.f.Message, r, dsn, why, dl))
 			}
 			m.report(j, res, dl)
 		}
@@ -281,10 +284,10 @@ func (m *Manager) backoff() time.Duration {
 // the destination for minimal_backoff_time, its mail then deferred
 // without a try.
 func (m *Manager) feedback(d *dest, results []delivery.Result) {
-	dead := ""
+	dead, deadDSN := "", ""
 	for _, r := range results {
 		if r.Dead {
-			dead = r.Text
+			dead, deadDSN = r.Text, r.DSN
 			break
 		}
 	}
@@ -301,7 +304,10 @@ func (m *Manager) feedback(d *dest, results []delivery.Result) {
 	d.failures++
 	if d.failures >= d.window {
 		d.deadUntil = m.now().Add(m.backoff())
-		d.deadReason = dead
+		d.deadReason, d.deadDSN = dead, deadDSN
+		if !strings.HasPrefix(deadDSN, "4.") {
+			d.deadDSN = "4.3.0"
+		}
 		d.window = 1
 		return
 	}
