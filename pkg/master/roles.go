@@ -268,6 +268,10 @@ func runLocal(dir string) error {
 		},
 	}
 	defer agent.Close()
+	agent.Pass = func(tr, hop string, req delivery.Request) ([]delivery.Result, error) {
+		// A delivery under way finishes even when local is stopping.
+		return delivery.NewClient(d.q.Dir, tr).Deliver(context.Background(), req)
+	}
 
 	return serveAgent(d, "local", agent.Handle)
 }
