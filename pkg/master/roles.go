@@ -72,6 +72,15 @@ func (d *daemon) wakeup(def time.Duration) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
+// processLimit is the service's process limit (master.cf's seventh
+// column, default_process_limit for "-"); 0 is none.
+func (d *daemon) processLimit() int {
+	if n, err := strconv.Atoi(d.svc.Maxproc); err == nil {
+		return n
+	}
+	return d.cfg.Int("default_process_limit")
+}
+
 func (d *daemon) cleanup() *cleanup.Cleanup {
 	return cleanup.New(d.cfg, d.q, d.log.With("cleanup"))
 }
@@ -284,7 +293,7 @@ func serveAgent(d *daemon, relay string, h delivery.Handler) error {
 	if err != nil {
 		return err
 	}
-	srv := &delivery.Server{Queue: d.q, Service: name, Relay: relay, Handler: h, Warnf: d.log.Warning}
+	srv := &delivery.Server{Queue: d.q, Service: name, Relay: relay, Handler: h, Warnf: d.log.Warning, Limit: d.processLimit()}
 	return srv.Serve(d.ctx, ln)
 }
 
