@@ -141,16 +141,24 @@ func runQmgr(dir string) error {
 }
 
 // transports are the delivery agents the queue manager reaches: one per
-// master.cf unix service whose command postdove runs as an agent, on its
-// private/<name> socket. Others (smtp until its client is there) are
-// missing: their mail is deferred ("mail transport ... is not
-// available").
+// master.cf unix service, on its private/<name> socket, other than the
+// daemons postdove runs that are not agents (pickup, qmgr, showq). The
+// agents postdove runs may still be coming up: their sockets are waited
+// for. Others (smtp until its client is there, or an agent the
+// administrator runs) are tried once: when nobody listens the mail is
+// deferred with "mail transport unavailable", as Postfix's qmgr does.
 func transports(cfg *postconf.Config, dir string) map[string]qmgr.Transport {
 	out := map[string]qmgr.Transport{}
 	for _, s := range cfg.Services() {
-		if s.Type == "unix" && agents[daemons[s.Command]] {
-			out[s.Name] = delivery.NewClient(dir, s.Name).Deliver
+		role, runs := daemons[s.Command]
+		if s.Type != "unix" || runs && !agents[role] {
+			continue
 		}
+		c := delivery.NewClient(dir, s.Name)
+		if !runs {
+			c.DialTimeout = time.Millisecond
+		}
+		out[s.Name] = c.Deliver
 	}
 	return out
 }

@@ -207,6 +207,7 @@ func (m *Manager) dispatch(d *dest) {
 		go func() {
 			o := outcome{job: j, delays: req.Delays}
 			if t == nil {
+				// Not in master.cf.
 				o.err = errUnavailable
 			} else {
 				o.results, o.err = t(ctx, req)
@@ -246,9 +247,6 @@ func (m *Manager) finished(o outcome) {
 			m.Log.Warning("%s", o.err)
 		}
 		why := "mail transport unavailable"
-		if m.Transports[d.key.transport] == nil {
-			why = "delivery temporarily suspended: mail transport " + d.key.transport + " is not available"
-		}
 		m.dead[d.key.transport] = deadTransport{until: m.now().Add(m.backoff()), reason: why}
 		for _, r := range j.rcpts {
 			results = append(results, m.deferral(id, msg, r, why, o.delays))
