@@ -42,11 +42,15 @@ func TestTransportMapsErrorDiscard(t *testing.T) {
 		"quiet.example    discard:",
 		"silent.example   discard:dropped here",
 		"later.example    retry:4.4.1 try later",
+		"soft.example     error:4.7.1 soft failure",
+		"hard.example     retry:5.7.1 hard failure",
+		"odd.example      discard:5.1.1 odd code",
+		"coded.example    discard:2.7.0 coded",
 		"bob@mixed.example error:bob left",
 		"mixed.example    discard:kept quiet",
 	}, "\n")+"\n"), 0o644)
 	opt := oracle.PostfixOptions{Hostname: "vm2.example.ops", MainCF: "transport_maps = texthash:" + table + "\n"}
-	rcpts := []string{"a@gone.example", "b@plain.example", "c@quiet.example", "d@silent.example", "e@later.example", "bob@mixed.example", "carol@mixed.example"}
+	rcpts := []string{"a@gone.example", "b@plain.example", "c@quiet.example", "d@silent.example", "e@later.example", "f@soft.example", "g@hard.example", "h@odd.example", "i@coded.example", "bob@mixed.example", "carol@mixed.example"}
 	run := func(inst *oracle.Instance) []string {
 		if res := oracle.Run(inst.Sendmail(append([]string{"-f", "root@vm2.example.ops"}, rcpts...)...), "Subject: t\n\nbody\n"); res.Code != 0 {
 			t.Fatalf("sendmail: %d %s", res.Code, res.Stderr)

@@ -22,7 +22,7 @@ func (a *Agent) Handle(_ context.Context, req delivery.Request) []delivery.Resul
 	began := time.Now()
 	dsn, text := delivery.SplitDSN(req.Nexthop, "2.0.0")
 	if dsn[0] != '2' {
-		dsn = "2" + dsn[1:]
+		dsn = "2.0.0" // as error(8) does with a code of the wrong class
 	}
 	var out []delivery.Result
 	for _, r := range req.Recipients {

@@ -31,10 +31,10 @@ func (a *Agent) Handle(_ context.Context, req delivery.Request) []delivery.Resul
 	if text == "" {
 		text = "Address is undeliverable"
 	}
-	if a.Retry && dsn[0] != '4' {
-		dsn = "4" + dsn[1:]
-	} else if !a.Retry && dsn[0] != '5' {
-		dsn = "5" + dsn[1:]
+	if dsn[0] != def[0] {
+		// A code of the other class gives way to the default, as in
+		// Postfix; the text stays.
+		dsn = def
 	}
 	var out []delivery.Result
 	for _, r := range req.Recipients {
