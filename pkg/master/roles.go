@@ -136,6 +136,7 @@ func runQmgr(dir string) error {
 		MaxBackoff:     d.cfg.Duration("maximal_backoff_time"),
 		MaxLifetime:    d.cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
+		TransportRetry: d.cfg.Duration("transport_retry_time"),
 	}
 	return m.Run(d.ctx.Done())
 }

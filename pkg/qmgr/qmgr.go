@@ -49,6 +49,9 @@ type Manager struct {
 	MaxBackoff     time.Duration // maximal_backoff_time
 	MaxLifetime    time.Duration // maximal_queue_lifetime
 	BounceLifetime time.Duration // bounce_queue_lifetime
+	// TransportRetry is transport_retry_time: how long a transport whose
+	// agent could not be reached is left alone (default 60s).
+	TransportRetry time.Duration
 	// Concurrency is how many messages are in the active queue at once
 	// (qmgr_message_active_limit); default 1000.
 	Concurrency int

@@ -247,7 +247,11 @@ func (m *Manager) finished(o outcome) {
 			m.Log.Warning("%s", o.err)
 		}
 		why := "mail transport unavailable"
-		m.dead[d.key.transport] = deadTransport{until: m.now().Add(m.backoff()), reason: why}
+		retry := m.TransportRetry
+		if retry <= 0 {
+			retry = 60 * time.Second
+		}
+		m.dead[d.key.transport] = deadTransport{until: m.now().Add(retry), reason: why}
 		for _, r := range j.rcpts {
 			results = append(results, m.deferral(id, msg, r, why, o.delays))
 		}

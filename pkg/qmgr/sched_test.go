@@ -2,6 +2,7 @@ package qmgr
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -244,5 +245,40 @@ func TestStalledDestination(t *testing.T) {
 	// The stalled messages stay in the active queue for the next start.
 	if ids, _ := r.q.List(queue.Active); len(ids) != 30 {
 		t.Errorf("%d messages in active/, want 30", len(ids))
+	}
+}
+
+// A transport whose agent cannot be reached is left alone for
+// transport_retry_time: its mail is deferred with "mail transport
+// unavailable" without a try, and the queue manager warns once.
+func TestUnreachableTransportRetry(t *testing.T) {
+	r := newRig(t)
+	r.m.TransportRetry = 60 * time.Second
+	tries := 0
+	r.m.Transports["local"] = func(context.Context, delivery.Request) ([]delivery.Result, error) {
+		tries++
+		return nil, errors.New("connect to transport private/local: Connection refused")
+	}
+	first := r.enqueue(r.now, "alice@vm2")
+	r.m.Drain()
+	second := r.enqueue(r.now, "bob@vm2")
+	r.m.Drain()
+	if tries != 1 {
+		t.Errorf("%d tries, want 1", tries)
+	}
+	log := r.log()
+	for _, id := range []string{first, second} {
+		if !strings.Contains(log, id+": to=<") || !strings.Contains(log, "dsn=4.3.0, status=deferred (mail transport unavailable)") {
+			t.Errorf("%s: maillog:\n%s", id, log)
+		}
+	}
+	if strings.Count(log, "warning: connect to transport private/local: Connection refused") != 1 {
+		t.Errorf("maillog:\n%s", log)
+	}
+	r.now = r.now.Add(61 * time.Second)
+	third := r.enqueue(r.now, "carol@vm2")
+	r.m.Drain()
+	if tries != 2 {
+		t.Errorf("%d tries after transport_retry_time, want 2 (%s)", tries, third)
 	}
 }
