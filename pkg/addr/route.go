@@ -26,6 +26,11 @@ type Router struct {
 	// RecipientDelimiter (recipient_delimiter) lets user+ext@domain find
 	// a user@domain entry.
 	RecipientDelimiter string
+	// SenderRelayhostMaps (sender_dependent_relayhost_maps) override
+	// relayhost per sender: user@domain, then @domain; the null sender is
+	// looked up as NullSenderKey (empty_address_relayhost_maps_lookup_key).
+	SenderRelayhostMaps []string
+	NullSenderKey       string
 }
 
 // NewRouter reads the routing settings from main.cf.
@@ -38,7 +43,38 @@ func NewRouter(p Params) *Router {
 		RelayTransport:     strings.TrimSpace(p.Get("relay_transport")),
 		DefaultTransport:   strings.TrimSpace(p.Get("default_transport")),
 		RecipientDelimiter: p.Get("recipient_delimiter"),
+
+		SenderRelayhostMaps: p.List("sender_dependent_relayhost_maps"),
+		NullSenderKey:       p.Get("empty_address_relayhost_maps_lookup_key"),
 	}
+}
+
+// RouteFrom is Route for mail from sender: a sender_dependent_relayhost_maps
+// entry for the sender replaces relayhost.
+func (r *Router) RouteFrom(a, sender string) (Route, error) {
+	if len(r.SenderRelayhostMaps) == 0 {
+		return r.Route(a)
+	}
+	keys := []string{r.NullSenderKey}
+	if sender != "" {
+		s := strings.ToLower(Unquote(sender))
+		keys = []string{s}
+		if at := strings.LastIndexByte(s, '@'); at >= 0 {
+			keys = append(keys, s[at:])
+		}
+	}
+	for _, key := range keys {
+		for _, spec := range r.SenderRelayhostMaps {
+			v, found, err := r.cache().Lookup(spec, key)
+			if err != nil {
+				return Route{}, &TableError{Param: "sender_dependent_relayhost_maps", Spec: spec, Err: err}
+			}
+			if found && strings.TrimSpace(v) != "" {
+				return r.route(a, strings.TrimSpace(v))
+			}
+		}
+	}
+	return r.Route(a)
 }
 
 // splitRoute splits "transport:nexthop"; either part may be empty.
@@ -66,9 +102,20 @@ func (r Route) over(o Route) Route {
 // *TableError when a table (a domain list or transport_maps) cannot be
 // consulted: the address cannot be routed now.
 func (r *Router) Route(a string) (Route, error) {
+	return r.route(a, r.RelayHost)
+}
+
+// route is Route with relayhost.
+func (r *Router) route(a, relayhost string) (Route, error) {
 	class, hop, err := r.ResolveErr(a)
 	if err != nil {
 		return Route{}, err
+	}
+	if (class == ClassDefault || class == ClassRelay) && relayhost != r.RelayHost {
+		hop = Domain(a)
+		if relayhost != "" {
+			hop = relayhost
+		}
 	}
 	var rt Route
 	switch class {

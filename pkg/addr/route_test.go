@@ -107,3 +107,32 @@ func TestRouteTableProblem(t *testing.T) {
 		t.Fatalf("Route = %v", err)
 	}
 }
+
+// sender_dependent_relayhost_maps replaces relayhost for mail from a
+// sender (user@domain, then @domain, the null sender by its lookup key);
+// local mail and transport_maps next hops are not affected.
+func TestRouteFrom(t *testing.T) {
+	dir := t.TempDir()
+	table := filepath.Join(dir, "relayhosts")
+	os.WriteFile(table, []byte("alice@example.com [smtp.alice.example]:587\n@example.com [smtp.example.com]\n<> [bounces.example]\n"), 0644)
+	tm := filepath.Join(dir, "transport")
+	os.WriteFile(tm, []byte("pinned.example smtp:[pinned]\n"), 0644)
+	r := &Router{
+		Resolver:            &Resolver{MyHostname: "vm2.example.ops", MyDestination: []string{"vm2.example.ops"}, RelayHost: "[isp.example]"},
+		SenderRelayhostMaps: []string{"texthash:" + table}, NullSenderKey: "<>",
+		TransportMaps: []string{"texthash:" + tm},
+	}
+	for _, c := range []struct{ rcpt, sender, tr, hop string }{
+		{"x@far.example", "alice@example.com", "smtp", "[smtp.alice.example]:587"},
+		{"x@far.example", "Bob@Example.COM", "smtp", "[smtp.example.com]"},
+		{"x@far.example", "carol@other.example", "smtp", "[isp.example]"},
+		{"x@far.example", "", "smtp", "[bounces.example]"},
+		{"root@vm2.example.ops", "alice@example.com", "local", "vm2.example.ops"},
+		{"x@pinned.example", "alice@example.com", "smtp", "[pinned]"},
+	} {
+		rt, err := r.RouteFrom(c.rcpt, c.sender)
+		if err != nil || rt.Transport != c.tr || rt.Nexthop != c.hop {
+			t.Errorf("RouteFrom(%q, %q) = %+v, %v; want %s:%s", c.rcpt, c.sender, rt, err, c.tr, c.hop)
+		}
+	}
+}

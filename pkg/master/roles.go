@@ -112,8 +112,8 @@ func runQmgr(dir string) error {
 	m := &qmgr.Manager{
 		Q:   d.q,
 		Log: d.log,
-		Resolve: func(a string) (string, string) {
-			r, err := rt.Route(a)
+		ResolveFrom: func(a, sender string) (string, string) {
+			r, err := rt.RouteFrom(a, sender)
 			var te *addr.TableError
 			if errors.As(err, &te) {
 				for _, w := range te.Warnings() {

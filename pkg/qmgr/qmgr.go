@@ -34,11 +34,14 @@ type Resolver func(addr string) (transport, nexthop string)
 
 // Manager is the queue manager of one queue_directory.
 type Manager struct {
-	Q          *queue.Queue
-	Log        *maillog.Logger
-	Resolve    Resolver
-	Transports map[string]Transport
-	Notify     Notifier
+	Q       *queue.Queue
+	Log     *maillog.Logger
+	Resolve Resolver
+	// ResolveFrom, when set, is used instead of Resolve: the route may
+	// depend on the sender (sender_dependent_relayhost_maps).
+	ResolveFrom func(addr, sender string) (transport, nexthop string)
+	Transports  map[string]Transport
+	Notify      Notifier
 	// Report sends the delivery status report of a message sendmail -bv
 	// submitted (queue.TraceVerify): failed then holds every recipient's
 	// result, Sent for the deliverable ones.

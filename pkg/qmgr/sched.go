@@ -130,7 +130,12 @@ func (m *Manager) start(f *queue.File, from string) []*job {
 		if r.Status.Done() {
 			continue
 		}
-		tr, hop := m.Resolve(r.Address)
+		var tr, hop string
+		if m.ResolveFrom != nil {
+			tr, hop = m.ResolveFrom(r.Address, msg.Sender)
+		} else {
+			tr, hop = m.Resolve(r.Address)
+		}
 		k := destKey{tr, hop}
 		if _, seen := groups[k]; !seen {
 			order = append(order, k)

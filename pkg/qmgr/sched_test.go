@@ -282,3 +282,18 @@ func TestUnreachableTransportRetry(t *testing.T) {
 		t.Errorf("%d tries after transport_retry_time, want 2 (%s)", tries, third)
 	}
 }
+
+// With ResolveFrom the route may depend on the sender.
+func TestResolveFromSender(t *testing.T) {
+	r := newRig(t)
+	var senders []string
+	r.m.ResolveFrom = func(a, sender string) (string, string) {
+		senders = append(senders, sender)
+		return "local", "vm2"
+	}
+	r.enqueue(r.now, "alice@vm2")
+	r.m.Drain()
+	if strings.Join(senders, ",") != "root@vm2" || strings.Join(r.delivered, ",") != "alice@vm2" {
+		t.Errorf("senders %v, delivered %v", senders, r.delivered)
+	}
+}
