@@ -3,23 +3,19 @@ package master
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
-	"path/filepath"
-	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"postdove/pkg/addr"
 	"postdove/pkg/bounce"
 	"postdove/pkg/cleanup"
+	"postdove/pkg/delivery"
+	"postdove/pkg/discard"
+	"postdove/pkg/erroragent"
 	"postdove/pkg/local"
 	"postdove/pkg/maillog"
 	"postdove/pkg/pickup"
@@ -76,6 +72,15 @@ func (d *daemon) wakeup(def time.Duration) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
+// processLimit is the service's process limit (master.cf's seventh
+// column, default_process_limit for "-"); 0 is none.
+func (d *daemon) processLimit() int {
+	if n, err := strconv.Atoi(d.svc.Maxproc); err == nil {
+		return n
+	}
+	return d.cfg.Int("default_process_limit")
+}
+
 func (d *daemon) cleanup() *cleanup.Cleanup {
 	return cleanup.New(d.cfg, d.q, d.log.With("cleanup"))
 }
@@ -102,30 +107,27 @@ func runQmgr(dir string) error {
 		return err
 	}
 	defer cancel()
-	rs := addr.NewResolver(d.cfg)
+	rt := addr.NewRouter(d.cfg)
 	clean := d.cleanup()
 	m := &qmgr.Manager{
 		Q:   d.q,
 		Log: d.log,
-		Resolve: func(a string) (string, string) {
-			class, hop, err := rs.ResolveErr(a)
+		ResolveFrom: func(a, sender string) (string, string) {
+			r, err := rt.RouteFrom(a, sender)
 			var te *addr.TableError
 			if errors.As(err, &te) {
 				for _, w := range te.Warnings() {
 					d.log.Warning("%s", w)
 				}
-				return "retry", ""
+				// Postfix's qmgr defers such mail itself.
+				return "", "address resolver failure"
 			}
-			if class == addr.ClassLocal {
-				return "local", hop
-			}
-			return "smtp", hop
+			return r.Transport, r.Nexthop
 		},
-		Transports: map[string]qmgr.Transport{
-			"local": localClient(filepath.Join(d.q.Dir, queue.Private, "local")),
-			// error(8) as retry: an address that cannot be resolved now
-			// (a domain table is unavailable) waits in the queue.
-			"retry": func(local.Request) ([]local.Result, error) { return nil, errors.New("address resolver failure") },
+		Transports:         transports(d.cfg, d.q.Dir),
+		InitialConcurrency: d.cfg.Int("initial_destination_concurrency"),
+		Limits: func(tr string) (int, int) {
+			return perTransport(d.cfg, tr, "destination_concurrency_limit"), perTransport(d.cfg, tr, "destination_recipient_limit")
 		},
 		Notify:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Failure),
 		Report:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Verify),
@@ -134,8 +136,41 @@ func runQmgr(dir string) error {
 		MaxBackoff:     d.cfg.Duration("maximal_backoff_time"),
 		MaxLifetime:    d.cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
+		TransportRetry: d.cfg.Duration("transport_retry_time"),
 	}
 	return m.Run(d.ctx.Done())
+}
+
+// transports are the delivery agents the queue manager reaches: one per
+// master.cf unix service, on its private/<name> socket, other than the
+// daemons postdove runs that are not agents (pickup, qmgr, showq). The
+// agents postdove runs may still be coming up: their sockets are waited
+// for. Others (smtp until its client is there, or an agent the
+// administrator runs) are tried once: when nobody listens the mail is
+// deferred with "mail transport unavailable", as Postfix's qmgr does.
+func transports(cfg *postconf.Config, dir string) map[string]qmgr.Transport {
+	out := map[string]qmgr.Transport{}
+	for _, s := range cfg.Services() {
+		role, runs := daemons[s.Command]
+		if s.Type != "unix" || runs && !agents[role] {
+			continue
+		}
+		c := delivery.NewClient(dir, s.Name)
+		if !runs {
+			c.DialTimeout = time.Millisecond
+		}
+		out[s.Name] = c.Deliver
+	}
+	return out
+}
+
+// perTransport is transport_NAME (smtp_destination_concurrency_limit), or
+// default_NAME when it is not set.
+func perTransport(cfg *postconf.Config, tr, name string) int {
+	if v := cfg.Int(tr + "_" + name); v > 0 {
+		return v
+	}
+	return cfg.Int("default_" + name)
 }
 
 // notifier writes non-delivery notifications or delivery status reports
@@ -144,8 +179,8 @@ func runQmgr(dir string) error {
 // bounces go to 2bounce_notice_recipient; those of the double-bounce
 // sender are dropped.
 func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger, kind bounce.Kind) qmgr.Notifier {
-	return func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error) {
-		byTarget := map[string][]local.Result{}
+	return func(m *queue.Message, content func() (io.ReadCloser, error), failed []delivery.Result) (string, error) {
+		byTarget := map[string][]delivery.Result{}
 		var order []string
 		for _, r := range failed {
 			if kind == bounce.Verify {
@@ -176,7 +211,7 @@ func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger,
 				rc := bounce.Recipient{Final: r.Final, Original: qualify(r.Orig, cfg.Get("myorigin")), Given: r.Orig, DSN: r.DSN, Text: r.Text}
 				if kind == bounce.Verify {
 					rc.Action = "undeliverable"
-					if r.Status == local.Sent {
+					if r.Status == delivery.Sent {
 						rc.Action = "deliverable"
 					}
 				}
@@ -212,50 +247,6 @@ func notify(clean *cleanup.Cleanup, rep bounce.Report, from string, content func
 		return "", err
 	}
 	return clean.Process(&cleanup.Submission{Sender: from, Recipients: []string{rep.To}, UID: -1}, &buf)
-}
-
-// localRequest is what qmgr sends to the local delivery agent: the message
-// stays in the active queue, where local (root) reads it.
-type localRequest struct {
-	QueueID    string
-	Recipients []local.Recipient
-	Delays     local.Delays
-}
-
-// dialService connects to a service socket. The master starts local and
-// qmgr together, and Postfix's master owns the sockets before any service
-// runs: while local is still coming up (no socket yet, or not yet
-// listening, or its socket not yet given to mail_owner) the dial is retried until timeout instead of deferring mail.
-func dialService(sock string, timeout time.Duration) (net.Conn, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := net.DialTimeout("unix", sock, timeout)
-		if err == nil || time.Now().After(deadline) ||
-			!(errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-				errors.Is(err, syscall.EACCES)) {
-			return conn, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// localClient is qmgr's side of private/local.
-func localClient(sock string) qmgr.Transport {
-	return func(req local.Request) ([]local.Result, error) {
-		conn, err := dialService(sock, 10*time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("connect to transport private/local: %v", syserr.Text(err))
-		}
-		defer conn.Close()
-		if err := json.NewEncoder(conn).Encode(localRequest{QueueID: req.QueueID, Recipients: req.Recipients, Delays: req.Delays}); err != nil {
-			return nil, fmt.Errorf("write to transport private/local: %v", syserr.Text(err))
-		}
-		var res []local.Result
-		if err := json.NewDecoder(conn).Decode(&res); err != nil {
-			return nil, fmt.Errorf("read from transport private/local: %v", syserr.Text(err))
-		}
-		return res, nil
-	}
 }
 
 // runLocal is local(8): it runs as root and serves qmgr's requests on
@@ -295,80 +286,47 @@ func runLocal(dir string) error {
 		},
 	}
 	defer agent.Close()
+	agent.Pass = func(tr, hop string, req delivery.Request) ([]delivery.Result, error) {
+		// A delivery under way finishes even when local is stopping.
+		return delivery.NewClient(d.q.Dir, tr).Deliver(context.Background(), req)
+	}
 
-	ln, err := inheritedListener(roleSockets["local"][0])
+	return serveAgent(d, "local", agent.Handle)
+}
+
+// serveAgent serves the daemon's private/<service> socket with the
+// delivery contract until it is stopped.
+func serveAgent(d *daemon, relay string, h delivery.Handler) error {
+	name := queue.Private + "/" + d.svc.Name
+	ln, err := inheritedListener(name)
 	if err != nil {
 		return err
 	}
 	ln = drainListener(ln)
-	// Stopping, or the master gone: deliveries under way finish and are
-	// reported to qmgr first, so that none is made twice.
-	var busy sync.WaitGroup
-	defer busy.Wait()
-	go func() {
-		<-d.ctx.Done()
-		ln.Close()
-	}()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if d.ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		busy.Add(1)
-		go func() {
-			defer busy.Done()
-			serveLocal(d, agent, conn)
-		}()
-	}
+	srv := &delivery.Server{Queue: d.q, Service: name, Relay: relay, Handler: h, Warnf: d.log.Warning, Limit: d.processLimit()}
+	return srv.Serve(d.ctx, ln)
 }
 
-func serveLocal(d *daemon, agent *local.Agent, conn net.Conn) {
-	defer conn.Close()
-	var req localRequest
-	if err := json.NewDecoder(conn).Decode(&req); err != nil {
-		d.log.Warning("private/local: bad request: %v", err)
-		return
-	}
-	if !queue.ValidID(req.QueueID) {
-		d.log.Warning("private/local: bad queue ID %q", req.QueueID)
-		return
-	}
-	f, err := d.q.Open(queue.Active, req.QueueID)
-	var res []local.Result
+// runError is error(8), and its retry service: it bounces (or defers)
+// every recipient with the next hop's text.
+func runError(dir string) error {
+	d, cancel, err := newDaemon(dir, "error")
 	if err != nil {
-		for _, r := range req.Recipients {
-			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Deferred, DSN: "4.3.0", Relay: "local",
-				Text: fmt.Sprintf("cannot open queue file: %v", err)})
-		}
-	} else {
-		path, off, size := f.Path, f.Offset, f.Size
-		f.Close()
-		res = agent.Deliver(local.Request{
-			QueueID: f.ID, Sender: f.Sender, Arrival: f.Arrival, Size: f.Size,
-			Recipients: req.Recipients, Delays: req.Delays, Verify: f.Verify(),
-			Open: func() (io.ReadCloser, error) { return qmgr.OpenContent(path, off, size) },
-		})
-		res = markDuplicates(req.Recipients, res)
+		return err
 	}
-	json.NewEncoder(conn).Encode(res)
+	defer cancel()
+	// As Postfix's, retry logs as postfix/error: the program's name.
+	a := &erroragent.Agent{Retry: d.svc.Name == "retry", Logf: d.log.Info}
+	return serveAgent(d, "none", a.Handle)
 }
 
-// markDuplicates gives each recipient the agent made no delivery for (a
-// duplicate of one it made in this message) a result: the queue manager
-// defers a recipient without one. Like Postfix's local, it is done
-// without a log line.
-func markDuplicates(rcpts []local.Recipient, res []local.Result) []local.Result {
-	have := map[int]bool{}
-	for _, r := range res {
-		have[r.Index] = true
+// runDiscard is discard(8): it reports every recipient delivered.
+func runDiscard(dir string) error {
+	d, cancel, err := newDaemon(dir, "discard")
+	if err != nil {
+		return err
 	}
-	for _, r := range rcpts {
-		if !have[r.Index] {
-			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Sent, DSN: "2.0.0", Relay: "local", Duplicate: true})
-		}
-	}
-	return res
+	defer cancel()
+	a := &discard.Agent{Logf: d.log.Info}
+	return serveAgent(d, "none", a.Handle)
 }

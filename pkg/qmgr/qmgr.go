@@ -2,6 +2,7 @@ package qmgr
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,33 +10,38 @@ import (
 	"sync"
 	"time"
 
-	"postdove/pkg/local"
+	"postdove/pkg/delivery"
 	"postdove/pkg/maillog"
 	"postdove/pkg/queue"
 )
 
 // Transport delivers some recipients of one message (all of one transport)
-// and returns one or more results per recipient (local.Result.Index is the
-// recipient's index in the queue file).
-type Transport func(req local.Request) ([]local.Result, error)
+// and returns one or more results per recipient (delivery.Result.Index is the
+// recipient's index in the queue file). When ctx ends the queue manager no
+// longer waits for it.
+type Transport func(ctx context.Context, req delivery.Request) ([]delivery.Result, error)
 
 // Notifier sends a delivery status notification for a message: failed holds
 // the bounced results ("failed") or the expired recipients. It returns the
 // queue ID of the notification ("" when none was sent, e.g. a bounce of a
 // bounce with nobody to tell).
-type Notifier func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error)
+type Notifier func(m *queue.Message, content func() (io.ReadCloser, error), failed []delivery.Result) (string, error)
 
 // Resolver says which transport an address goes to ("local", "smtp", ...)
-// and its next hop.
+// and its next hop. An empty transport is a failure to resolve it now:
+// the recipient is deferred with the next hop as the reason.
 type Resolver func(addr string) (transport, nexthop string)
 
 // Manager is the queue manager of one queue_directory.
 type Manager struct {
-	Q          *queue.Queue
-	Log        *maillog.Logger
-	Resolve    Resolver
-	Transports map[string]Transport
-	Notify     Notifier
+	Q       *queue.Queue
+	Log     *maillog.Logger
+	Resolve Resolver
+	// ResolveFrom, when set, is used instead of Resolve: the route may
+	// depend on the sender (sender_dependent_relayhost_maps).
+	ResolveFrom func(addr, sender string) (transport, nexthop string)
+	Transports  map[string]Transport
+	Notify      Notifier
 	// Report sends the delivery status report of a message sendmail -bv
 	// submitted (queue.TraceVerify): failed then holds every recipient's
 	// result, Sent for the deliverable ones.
@@ -46,15 +52,33 @@ type Manager struct {
 	MaxBackoff     time.Duration // maximal_backoff_time
 	MaxLifetime    time.Duration // maximal_queue_lifetime
 	BounceLifetime time.Duration // bounce_queue_lifetime
-	// Concurrency is how many messages are delivered at once.
+	// TransportRetry is transport_retry_time: how long a transport whose
+	// agent could not be reached is left alone (default 60s).
+	TransportRetry time.Duration
+	// Concurrency is how many messages are in the active queue at once
+	// (qmgr_message_active_limit); default 1000.
 	Concurrency int
+	// InitialConcurrency is initial_destination_concurrency (default 5).
+	InitialConcurrency int
+	// Limits gives a transport's destination concurrency limit
+	// (<transport>_destination_concurrency_limit) and recipient limit
+	// (<transport>_destination_recipient_limit); default 20 and 50.
+	Limits func(transport string) (concurrency, recipients int)
+	// StopGrace is how long Run waits, when stopped, for deliveries under
+	// way to report (default 5s); what has not reported by then stays in
+	// the active queue and is delivered again at the next start.
+	StopGrace time.Duration
 
 	Now func() time.Time
 
-	mu       sync.Mutex
-	inflight map[string]bool
-	sem      chan struct{}
-	wg       sync.WaitGroup
+	// The scheduler's state, owned by the goroutine running Run or Drain.
+	once   sync.Once
+	msgs   map[string]*activeMsg
+	dests  map[destKey]*dest
+	dead   map[string]deadTransport
+	done   chan outcome
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (m *Manager) now() time.Time {
@@ -65,23 +89,22 @@ func (m *Manager) now() time.Time {
 }
 
 func (m *Manager) init() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.inflight == nil {
-		m.inflight = map[string]bool{}
-		n := m.Concurrency
-		if n <= 0 {
-			n = 8
-		}
-		m.sem = make(chan struct{}, n)
-	}
+	m.once.Do(func() {
+		m.msgs = map[string]*activeMsg{}
+		m.dests = map[destKey]*dest{}
+		m.dead = map[string]deadTransport{}
+		m.done = make(chan outcome)
+		m.ctx, m.cancel = context.WithCancel(context.Background())
+	})
 }
 
 // Run is the queue manager's main loop: it recovers messages left in the
 // active queue by a crash, then moves incoming mail into the active queue and
 // delivers it whenever triggered (public/qmgr) and at least every
-// queue_run_delay, retrying deferred mail whose time has come. It returns
-// when stop is closed, after the deliveries under way have finished.
+// queue_run_delay, retrying deferred mail whose time has come. It never
+// waits for a delivery: agents report on a channel. It returns when stop
+// is closed, after the deliveries under way have reported (for at most
+// StopGrace).
 func (m *Manager) Run(stop <-chan struct{}) error {
 	m.init()
 	triggers, closer, err := queue.Listen(m.Q.Dir, "qmgr")
@@ -107,15 +130,20 @@ func (m *Manager) Run(stop <-chan struct{}) error {
 	for {
 		select {
 		case <-stop:
-			m.wg.Wait()
+			m.shutdown()
 			return nil
+		case o := <-m.done:
+			m.finished(o)
 		case req, ok := <-triggers:
 			if !ok {
-				m.wg.Wait()
+				m.shutdown()
 				return errors.New("qmgr trigger closed")
 			}
 			switch req {
 			case queue.QmgrScanAll, queue.QmgrFlushDead:
+				if req == queue.QmgrFlushDead {
+					m.flushDead()
+				}
 				m.scan(queue.Incoming, false)
 				m.scan(queue.Deferred, true)
 			case queue.QmgrScanDeferred:
@@ -131,58 +159,80 @@ func (m *Manager) Run(stop <-chan struct{}) error {
 	}
 }
 
+// shutdown waits for the deliveries under way for at most StopGrace,
+// keeping their results, then cancels the others.
+func (m *Manager) shutdown() {
+	grace := m.StopGrace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for m.busy() > 0 {
+		select {
+		case o := <-m.done:
+			m.finished(o)
+		case <-t.C:
+			m.cancel()
+			// The cancelled deliveries report at once; their messages
+			// stay in the active queue.
+			for n := m.busy(); n > 0; n-- {
+				<-m.done
+			}
+			return
+		}
+	}
+}
+
 // Drain delivers everything in the incoming and active queues and waits for
 // it (used by tests and `postfix flush` style one-shot runs).
 func (m *Manager) Drain() {
 	m.init()
 	m.scan(queue.Active, false)
 	m.scan(queue.Incoming, false)
-	m.wg.Wait()
+	m.settle()
 }
 
-// scan starts delivery of the messages in queue name. For the deferred
-// queue only messages whose retry time (the file's mtime) has come are
-// taken, unless force is set.
+// settle takes reports until no message is in the active queue.
+func (m *Manager) settle() {
+	for len(m.msgs) > 0 {
+		m.finished(<-m.done)
+	}
+}
+
+// scan brings the messages in queue name into the active queue, up to
+// Concurrency messages. For the deferred queue only messages whose retry
+// time (the file's mtime) has come are taken, unless force is set.
 func (m *Manager) scan(name string, force bool) {
 	ids, err := m.Q.List(name)
 	if err != nil {
 		m.Log.Warning("scan %s: %v", name, err)
 		return
 	}
+	limit := m.Concurrency
+	if limit <= 0 {
+		limit = 1000
+	}
 	now := m.now()
 	for _, id := range ids {
+		if len(m.msgs) >= limit {
+			return // the rest at the next scan
+		}
+		if m.msgs[id] != nil {
+			continue
+		}
 		if name == queue.Deferred && !force {
 			st, err := os.Stat(m.Q.Path(name, id))
 			if err != nil || st.ModTime().After(now) {
 				continue
 			}
 		}
-		m.mu.Lock()
-		busy := m.inflight[id]
-		if !busy {
-			m.inflight[id] = true
-		}
-		m.mu.Unlock()
-		if busy {
-			continue
-		}
-		m.sem <- struct{}{}
-		m.wg.Add(1)
-		go func(from, id string) {
-			defer func() {
-				<-m.sem
-				m.mu.Lock()
-				delete(m.inflight, id)
-				m.mu.Unlock()
-				m.wg.Done()
-			}()
-			m.process(from, id)
-		}(name, id)
+		m.process(name, id)
 	}
 }
 
 // process moves message id from queue from into the active queue and
-// delivers it.
+// hands its recipients to their destinations' queues.
 func (m *Manager) process(from, id string) {
 	if from != queue.Active {
 		if err := m.Q.Move(id, from, queue.Active); err != nil {
@@ -204,15 +254,32 @@ func (m *Manager) process(from, id string) {
 		}
 		return
 	}
-	defer f.Close()
 	// Nothing in a queue file may stop the queue manager: a file it
 	// cannot handle is set aside like one it cannot read.
-	defer func() {
-		if p := recover(); p != nil {
-			m.corrupt(id, fmt.Sprint("cannot process: ", p))
-		}
+	var jobs []*job
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				f.Close()
+				jobs = nil
+				m.corrupt(id, fmt.Sprint("cannot process: ", p))
+			}
+		}()
+		jobs = m.start(f, from)
 	}()
-	m.deliver(f, from)
+	if jobs == nil {
+		return
+	}
+	if len(jobs) == 0 {
+		m.finish(m.msgs[id])
+		return
+	}
+	for _, j := range jobs {
+		j.dest.todo = append(j.dest.todo, j)
+	}
+	for _, j := range jobs {
+		m.dispatch(j.dest)
+	}
 }
 
 // corrupt moves message id from the active queue to the corrupt queue,
@@ -225,146 +292,24 @@ func (m *Manager) corrupt(id, reason string) {
 	}
 }
 
-func (m *Manager) deliver(f *queue.File, from string) {
-	msg := &f.Message
-	id := msg.ID
-	start := m.now()
-	pending := 0
-	for _, r := range msg.Recipients {
-		if !r.Status.Done() {
-			pending++
-		}
-	}
-	if from == queue.Incoming {
-		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, len(msg.Recipients))
-	} else if from == queue.Deferred {
-		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, pending)
-	}
-	// A message from incoming has no logfiles of earlier attempts; else
-	// the reasons of the last attempt make way for this one's.
-	fresh := from == queue.Incoming
-	if !fresh {
-		if err := m.Q.RemoveLog(queue.Defer, id); err != nil {
-			m.Log.Warning("%s: %v", id, err)
-		}
-	}
-	logged := map[string]bool{} // logfiles this attempt wrote to
-	path := f.Path
-	open := func() (io.ReadCloser, error) { return OpenContent(path, msg.Offset, msg.Size) }
-
-	// Group the recipients still to do by transport.
-	groups := map[string][]local.Recipient{}
-	var order []string
-	for i, r := range msg.Recipients {
-		if r.Status.Done() {
-			continue
-		}
-		tr, _ := m.Resolve(r.Address)
-		if _, seen := groups[tr]; !seen {
-			order = append(order, tr)
-		}
-		groups[tr] = append(groups[tr], local.Recipient{Address: r.Address, Orig: r.Orig, Index: i})
-	}
-
-	verify := msg.Verify()
-	deferred := map[int][]local.Result{}
-	for _, tr := range order {
-		rcpts := groups[tr]
-		req := local.Request{
-			QueueID: id, Sender: msg.Sender, Arrival: msg.Arrival,
-			Recipients: rcpts, Size: msg.Size, Open: open,
-			Delays: local.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
-			Verify: verify,
-		}
-		results, err := m.transport(tr, req)
-		if err != nil {
-			// The transport could not be reached: everything is deferred.
-			results = nil
-			for _, r := range rcpts {
-				results = append(results, m.deferral(id, msg, r, err.Error(), req.Delays))
-			}
-		} else {
-			results = m.complete(tr, id, msg, rcpts, results, req.Delays)
-		}
-		for _, r := range rcpts {
-			var mine []local.Result
-			for _, res := range results {
-				if res.Index == r.Index {
-					mine = append(mine, res)
-				}
-			}
-			if verify {
-				m.trace(f, tr, r.Index, mine, logged)
-				continue
-			}
-			switch m.record(f, r.Index, mine, logged) {
-			case queue.TempFail:
-				for _, res := range mine {
-					if res.Status == local.Deferred {
-						deferred[r.Index] = append(deferred[r.Index], res)
-					}
-				}
-			}
-		}
-	}
-
-	// Expired: deferred recipients of a message older than the queue
-	// lifetime are returned to the sender.
-	if len(deferred) > 0 && m.expired(msg) {
-		for idx, rs := range deferred {
-			for i := range rs {
-				rs[i].Status = local.Bounced
-				rs[i].DSN = permanent(rs[i].DSN)
-			}
-			m.record(f, idx, rs, logged)
-		}
-		m.Log.Info("%s: from=<%s>, status=expired, returned to sender", id, msg.Sender)
-	}
-
-	keep := false
-	for _, r := range msg.Recipients {
-		if !r.Status.Done() {
-			keep = true
-		}
-	}
-	for _, log := range []string{queue.Bounce, queue.Trace} {
-		if (!fresh || logged[log]) && !m.notify(msg, open, log) {
-			keep = true
-		}
-	}
-	if keep {
-		// Recipients done now must stay done at the retry.
-		if err := f.Sync(); err != nil {
-			m.Log.Warning("%s: %v", id, err)
-		}
-		m.defer_(id, msg)
-		return
-	}
-	if err := m.Q.Remove(queue.Active, id); err != nil {
-		m.Log.Warning("%s: remove: %v", id, err)
-		return
-	}
-	m.Log.Info("%s: removed", id)
-}
-
 // complete checks a transport's results against the recipients it was
 // given: results about other recipients or with an unknown status are
 // dropped, and a recipient it returned nothing else for was not delivered: as Postfix's queue manager does
 // when a delivery agent fails to reply, it is deferred with "unknown mail
 // transport error".
-func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []local.Recipient, results []local.Result, d local.Delays) []local.Result {
+func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []delivery.Recipient, results []delivery.Result, d delivery.Delays) []delivery.Result {
 	asked := map[int]bool{}
 	for _, r := range rcpts {
 		asked[r.Index] = true
 	}
 	answered := map[int]bool{}
-	var out []local.Result
+	var out []delivery.Result
 	for _, res := range results {
 		if !asked[res.Index] {
 			m.Log.Warning("%s: transport %s: result for a recipient it was not given: %s", id, tr, res.Final)
 			continue
 		}
-		if res.Status != local.Sent && res.Status != local.Deferred && res.Status != local.Bounced {
+		if res.Status != delivery.Sent && res.Status != delivery.Deferred && res.Status != delivery.Bounced {
 			m.Log.Warning("%s: transport %s: unknown status %d for recipient %s", id, tr, res.Status, res.Final)
 			continue
 		}
@@ -381,8 +326,13 @@ func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []local.Reci
 }
 
 // deferral is the queue manager's own deferral of recipient r, logged.
-func (m *Manager) deferral(id string, msg *queue.Message, r local.Recipient, why string, d local.Delays) local.Result {
-	res := local.Result{Recipient: r, Final: r.Address, Status: local.Deferred, DSN: "4.3.0", Text: why, Relay: "none"}
+func (m *Manager) deferral(id string, msg *queue.Message, r delivery.Recipient, why string, d delivery.Delays) delivery.Result {
+	return m.deferralDSN(id, msg, r, "4.3.0", why, d)
+}
+
+// deferralDSN is deferral with status code dsn.
+func (m *Manager) deferralDSN(id string, msg *queue.Message, r delivery.Recipient, dsn, why string, d delivery.Delays) delivery.Result {
+	res := delivery.Result{Recipient: r, Final: r.Address, Status: delivery.Deferred, DSN: dsn, Text: why, Relay: "none"}
 	m.logDeferred(id, msg, res, d)
 	return res
 }
@@ -392,26 +342,26 @@ func (m *Manager) deferral(id string, msg *queue.Message, r local.Recipient, why
 // and then the recipient's new status in the queue file, which it
 // returns; logged notes the logfiles written to. A recipient is marked bounced only once its bounce is safely
 // logged; otherwise it stays to do and is tried again.
-func (m *Manager) record(f *queue.File, idx int, results []local.Result, logged map[string]bool) queue.Status {
+func (m *Manager) record(f *queue.File, idx int, results []delivery.Result, logged map[string]bool) queue.Status {
 	id := f.ID
 	st := queue.Delivered
 	switch overall(results) {
-	case local.Deferred:
+	case delivery.Deferred:
 		st = queue.TempFail
-	case local.Bounced:
+	case delivery.Bounced:
 		st = queue.Bounced
 	}
 	for _, res := range results {
 		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Reason: res.Text, NotifySender: res.NotifySender}
 		switch res.Status {
-		case local.Bounced:
+		case delivery.Bounced:
 			e.Action = "failed"
 			logged[queue.Bounce] = true
 			if err := m.Q.AppendLog(queue.Bounce, id, e); err != nil {
 				m.Log.Warning("%s: %v", id, err)
 				st = queue.TempFail
 			}
-		case local.Deferred:
+		case delivery.Deferred:
 			e.Action = "delayed"
 			if err := m.Q.AppendLog(queue.Defer, id, e); err != nil {
 				m.Log.Warning("%s: %v", id, err)
@@ -427,23 +377,23 @@ func (m *Manager) record(f *queue.File, idx int, results []local.Result, logged 
 // overall is the status of one queue file recipient from its results:
 // Deferred if any delivery for it was deferred (or there was none), else
 // Bounced if every one bounced, else Sent.
-func overall(results []local.Result) local.Status {
+func overall(results []delivery.Result) delivery.Status {
 	if len(results) == 0 {
-		return local.Deferred
+		return delivery.Deferred
 	}
 	bounced := 0
 	for _, r := range results {
 		switch r.Status {
-		case local.Deferred:
-			return local.Deferred
-		case local.Bounced:
+		case delivery.Deferred:
+			return delivery.Deferred
+		case delivery.Bounced:
 			bounced++
 		}
 	}
 	if bounced == len(results) {
-		return local.Bounced
+		return delivery.Bounced
 	}
-	return local.Sent
+	return delivery.Sent
 }
 
 // permanent turns a deferral's status code into a failure's ("4.2.0" to
@@ -478,14 +428,14 @@ func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error),
 	if len(entries) == 0 || send == nil {
 		return true
 	}
-	results := make([]local.Result, 0, len(entries))
+	results := make([]delivery.Result, 0, len(entries))
 	for _, e := range entries {
-		st := local.Bounced
+		st := delivery.Bounced
 		if e.Action == "deliverable" {
-			st = local.Sent
+			st = delivery.Sent
 		}
-		results = append(results, local.Result{
-			Recipient: local.Recipient{Address: e.Recipient, Orig: e.Orig}, Final: e.Recipient,
+		results = append(results, delivery.Result{
+			Recipient: delivery.Recipient{Address: e.Recipient, Orig: e.Orig}, Final: e.Recipient,
 			Status: st, DSN: e.Status, Text: e.Reason, NotifySender: e.NotifySender,
 		})
 	}
@@ -511,14 +461,14 @@ func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error),
 // trace keeps the results of recipient idx of a message sendmail -bv
 // submitted in the trace logfile (noted in logged), which the report is
 // made from, and then marks the recipient done: a report is not retried as delivery would be.
-func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Result, logged map[string]bool) {
+func (m *Manager) trace(f *queue.File, tr string, idx int, results []delivery.Result, logged map[string]bool) {
 	st := queue.Delivered
 	for _, res := range results {
 		if res.Duplicate {
 			continue // reported with the recipient it duplicates
 		}
 		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Action: "undeliverable", Reason: res.Text}
-		if res.Status == local.Sent {
+		if res.Status == delivery.Sent {
 			e.Action = "deliverable"
 		}
 		if res.Relay != "none" {
@@ -535,15 +485,7 @@ func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Resul
 	}
 }
 
-func (m *Manager) transport(name string, req local.Request) ([]local.Result, error) {
-	t := m.Transports[name]
-	if t == nil {
-		return nil, fmt.Errorf("delivery temporarily suspended: mail transport %s is not available", name)
-	}
-	return t(req)
-}
-
-func (m *Manager) logDeferred(id string, msg *queue.Message, res local.Result, d local.Delays) {
+func (m *Manager) logDeferred(id string, msg *queue.Message, res delivery.Result, d delivery.Delays) {
 	total := m.now().Sub(msg.Arrival)
 	orig := ""
 	if res.Orig != "" && res.Orig != res.Final {
@@ -554,8 +496,8 @@ func (m *Manager) logDeferred(id string, msg *queue.Message, res local.Result, d
 		status = "undeliverable"
 	}
 	m.Log.Info("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=%s (%s)",
-		id, res.Final, orig, res.Relay, local.FormatDelay(total),
-		local.FormatDelay(d.BeforeQmgr), local.FormatDelay(d.InQmgr), res.DSN, status, res.Text)
+		id, res.Final, orig, res.Relay, delivery.FormatDelay(total),
+		delivery.FormatDelay(d.BeforeQmgr), delivery.FormatDelay(d.InQmgr), res.DSN, status, res.Text)
 }
 
 // expired reports whether msg has outlived its queue lifetime.
@@ -592,12 +534,5 @@ func (m *Manager) defer_(id string, msg *queue.Message) {
 
 // OpenContent opens the message content of a queue file.
 func OpenContent(path string, off, size int64) (io.ReadCloser, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.NewSectionReader(f, off, size), f}, nil
+	return delivery.OpenContent(path, off, size)
 }
