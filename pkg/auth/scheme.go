@@ -15,10 +15,10 @@ import (
 
 	"github.com/go-crypt/crypt"
 	"github.com/go-crypt/crypt/algorithm"
-	"github.com/go-crypt/crypt/algorithm/bcrypt"
 	"github.com/go-crypt/crypt/algorithm/md5crypt"
 	"github.com/go-crypt/crypt/algorithm/scrypt"
 	"github.com/go-crypt/crypt/algorithm/shacrypt"
+	xbcrypt "github.com/go-crypt/x/bcrypt"
 )
 
 // ErrUnknownScheme is returned for a {SCHEME} Dovecot does not know.
@@ -143,7 +143,7 @@ func isHex(s string) bool {
 
 var cryptDecoder = func() *crypt.Decoder {
 	d := crypt.NewDecoder()
-	for _, reg := range []func(algorithm.DecoderRegister) error{bcrypt.RegisterDecoder, md5crypt.RegisterDecoderCommon,
+	for _, reg := range []func(algorithm.DecoderRegister) error{md5crypt.RegisterDecoderCommon,
 		shacrypt.RegisterDecoder, scrypt.RegisterDecoderYescrypt} {
 		if err := reg(d); err != nil {
 			panic(err)
@@ -153,14 +153,21 @@ var cryptDecoder = func() *crypt.Decoder {
 }()
 
 // verifyCrypt checks password against a crypt(3) hash: $1$ (MD5), $5$ and
-// $6$ (SHA-256 and SHA-512), $2a$/$2b$/$2y$ (bcrypt) and $y$ (yescrypt).
+// $6$ (SHA-256 and SHA-512), $2a$, $2b$ and $2y$ (bcrypt) and $y$ (yescrypt).
 func verifyCrypt(hashed, password string) (bool, error) {
 	if !strings.HasPrefix(hashed, "$") {
 		// A locked or disabled account ("!", "*", "!!"), or a DES hash.
 		return false, nil
 	}
-	if strings.HasPrefix(hashed, "$2y$") {
-		hashed = "$2b$" + hashed[4:]
+	if strings.HasPrefix(hashed, "$2") {
+		err := xbcrypt.CompareHashAndPassword([]byte(hashed), []byte(password))
+		if errors.Is(err, xbcrypt.ErrMismatchedHashAndPassword) {
+			return false, nil
+		}
+		if err != nil {
+			return false, errors.New("invalid bcrypt password")
+		}
+		return true, nil
 	}
 	d, err := cryptDecoder.Decode(hashed)
 	if err != nil {
@@ -197,19 +204,17 @@ func Generate(scheme, password string, o GenOptions) (string, error) {
 	case "PLAIN", "CLEAR", "CLEARTEXT":
 		out = password
 	case "CRYPT", "BLF-CRYPT":
+		// Dovecot's default bcrypt cost is 5, below what go-crypt's
+		// hasher allows; the bcrypt core takes it.
 		cost := 5
 		if o.Rounds != 0 {
 			cost = o.Rounds
 		}
-		h, err := bcrypt.New(bcrypt.WithCost(cost))
+		h, err := xbcrypt.GenerateFromPassword([]byte(password), cost)
 		if err != nil {
 			return "", err
 		}
-		d, err := h.Hash(password)
-		if err != nil {
-			return "", err
-		}
-		out = "$2y$" + strings.TrimPrefix(d.Encode(), "$2b$")
+		out = "$2y$" + string(h[4:])
 	case "MD5-CRYPT", "MD5":
 		h, err := md5crypt.New()
 		if err != nil {
