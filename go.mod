@@ -10,9 +10,9 @@ require (
 	github.com/go-crypt/crypt v0.14.15
 	github.com/msteinert/pam/v2 v2.1.0
 	github.com/spf13/pflag v1.0.10
+	golang.org/x/sys v0.45.0
 )
 
 require (
 	github.com/go-crypt/x v0.4.16 // indirect
-	golang.org/x/sys v0.45.0 // indirect
 )
