@@ -101,28 +101,29 @@ const authUsage = `usage: doveadm [-Dv] [-f <formatter>] auth <command> [<args>]
   test         [-a <auth socket path>] [-x <auth info>] [-M <master user>] <user> [<password>]
 `
 
-// getopt parses a command's options: spec lists the letters, each
-// followed by ':' when it takes a value. It returns the options in order
-// and the remaining words, or ok=false on an unknown or incomplete option.
-func getopt(args []string, spec string) (opts [][2]string, rest []string, ok bool) {
+// getopt parses a command's options as getopt(3) does: spec lists the
+// letters, each followed by ':' when it takes a value. It returns the
+// options in order and the remaining words, or getopt's message for an
+// unknown or incomplete option ("pw: invalid option -- 'x'").
+func getopt(cmd string, args []string, spec string) (opts [][2]string, rest []string, msg string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			return opts, args[i+1:], true
+			return opts, args[i+1:], ""
 		}
 		if len(a) < 2 || a[0] != '-' {
-			return opts, args[i:], true
+			return opts, args[i:], ""
 		}
 		for j := 1; j < len(a); j++ {
 			k := strings.IndexByte(spec, a[j])
-			if k < 0 {
-				return nil, nil, false
+			if k < 0 || a[j] == ':' {
+				return nil, nil, fmt.Sprintf("%s: invalid option -- '%c'", cmd, a[j])
 			}
 			if k+1 < len(spec) && spec[k+1] == ':' {
 				val := a[j+1:]
 				if val == "" {
 					if i+1 >= len(args) {
-						return nil, nil, false
+						return nil, nil, fmt.Sprintf("%s: option requires an argument -- '%c'", cmd, a[j])
 					}
 					i++
 					val = args[i]
@@ -133,7 +134,7 @@ func getopt(args []string, spec string) (opts [][2]string, rest []string, ok boo
 			opts = append(opts, [2]string{string(a[j]), ""})
 		}
 	}
-	return opts, nil, true
+	return opts, nil, ""
 }
 
 func (e *env) fatal(code int, format string, args ...any) int {

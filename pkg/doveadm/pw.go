@@ -11,8 +11,12 @@ import (
 
 // pw is doveadm pw: hash a password, or check one against a hash (-t).
 func (e *env) pw(args []string) int {
-	opts, rest, ok := getopt(args[1:], "lp:r:s:t:u:V")
-	if !ok || len(rest) > 0 {
+	opts, rest, msg := getopt("pw", args[1:], "lp:r:s:t:u:V")
+	if msg != "" {
+		fmt.Fprintln(e.stderr, msg)
+		return exitUsage
+	}
+	if len(rest) > 0 {
 		fmt.Fprintln(e.stderr, "doveadm pw [-l] [-p plaintext] [-r rounds] [-s scheme] [-t hash] [-u user] [-V]")
 		return exitUsage
 	}

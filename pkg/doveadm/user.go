@@ -16,8 +16,11 @@ const (
 // authTest is doveadm auth test: authenticate USER with PASSWORD (asked
 // for when not given) through the passdbs, and show the extra fields.
 func (e *env) authTest(args []string) int {
-	opts, rest, ok := getopt(args[1:], "a:x:M:")
-	if !ok || len(rest) < 1 || len(rest) > 2 {
+	opts, rest, msg := getopt("auth test", args[1:], "a:x:M:")
+	if msg != "" {
+		fmt.Fprintln(e.stderr, msg)
+	}
+	if msg != "" || len(rest) < 1 || len(rest) > 2 {
 		fmt.Fprintln(e.stderr, authTestUsage)
 		return exitUsage
 	}
@@ -69,10 +72,14 @@ func (e *env) authTest(args []string) int {
 }
 
 // user is doveadm user: look users up in the userdbs and show their
-// fields as a table ("field\tvalue"), or one field's value with -f.
+// uid, gid, home and mail as a table ("field\tvalue"), or one field's
+// value with -f.
 func (e *env) user(args []string) int {
-	opts, rest, ok := getopt(args[1:], "a:x:f:e:u")
-	if !ok || len(rest) < 1 {
+	opts, rest, msg := getopt("user", args[1:], "a:x:f:e:u")
+	if msg != "" {
+		fmt.Fprintln(e.stderr, msg)
+	}
+	if msg != "" || len(rest) < 1 {
 		fmt.Fprintln(e.stderr, userUsage)
 		return exitUsage
 	}
@@ -109,17 +116,30 @@ func (e *env) user(args []string) int {
 			exit = exitTempFail
 			continue
 		}
-		fields := u.Fields
-		if _, ok := fieldValue(fields, "mail"); !ok {
-			fields = append(fields, auth.Field{Key: "mail", Value: mailLocation})
+		// doveadm user shows the mail user it would set up: uid, gid,
+		// home and mail, each even when empty (doveadm auth lookup shows
+		// the userdb's own fields).
+		mail, ok := fieldValue(u.Fields, "mail")
+		if !ok {
+			mail = mailLocation
 		}
+		uid, _ := fieldValue(u.Fields, "uid")
+		gid, _ := fieldValue(u.Fields, "gid")
+		shown := [][2]string{{"uid", uid}, {"gid", gid}, {"home", u.Home}, {"mail", mail}}
 		if field != "" {
-			v, _ := fieldValue(fields, field)
-			fmt.Fprintln(e.stdout, v)
+			v, ok := fieldValue(u.Fields, field)
+			for _, f := range shown {
+				if f[0] == field {
+					v, ok = f[1], true
+				}
+			}
+			if ok {
+				fmt.Fprintln(e.stdout, v)
+			}
 			continue
 		}
-		for _, f := range fields {
-			fmt.Fprintf(e.stdout, "%s\t%s\n", f.Key, f.Value)
+		for _, f := range shown {
+			fmt.Fprintf(e.stdout, "%s\t%s\n", f[0], f[1])
 		}
 	}
 	if field == "" && len(rest) > 1 {
