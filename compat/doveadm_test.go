@@ -204,6 +204,7 @@ func TestDoveadmAuthUser(t *testing.T) {
 	ours := oracle.Postdove(t, "doveadm")
 	cases := [][]string{
 		{"auth", "test", "nobody", "x"},
+		{"auth", "test", "mailer", "x"},
 		{"user", "u1"},
 		{"user", "mailer"},
 		{"user", "nohome"},
@@ -225,6 +226,51 @@ func TestDoveadmAuthUser(t *testing.T) {
 			strings.Join(oracle.StderrShape(got.Stderr), "\n") != strings.Join(oracle.StderrShape(want.Stderr), "\n") {
 			t.Errorf("doveadm %s:\n--- postdove (exit %d)\n%s%s--- Dovecot (exit %d)\n%s%s", strings.Join(args, " "),
 				got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout, want.Stderr)
+		}
+	}
+}
+
+// TestDoveadmSystemUser: a real account, its password set by chpasswd
+// (yescrypt, Debian's default, and SHA-512, CentOS 7's), through passdb
+// shadow and userdb passwd: doveadm auth test and doveadm user print what
+// the oracle's do.
+func TestDoveadmSystemUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (useradd, /etc/shadow, the oracle's Dovecot master)")
+	}
+	o := oracle.Get(t)
+	name := fmt.Sprintf("pdadm%d", os.Getpid())
+	if out, err := exec.Command("useradd", "-M", "-d", "/home/"+name, "-s", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	ours := oracle.Postdove(t, "doveadm")
+	for _, method := range []string{"YESCRYPT", "SHA512"} {
+		cmd := exec.Command("chpasswd", "-c", method)
+		cmd.Stdin = strings.NewReader(name + ":word " + method + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("chpasswd: %v: %s", err, out)
+		}
+		// A fresh oracle server each time: its namespace's view of /etc
+		// is taken when it starts.
+		dir := publicTempDir(t)
+		if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		conf := writeConf(t, dir, authServerConf(o, dir, "passdb {\n  driver = shadow\n}\nuserdb {\n  driver = passwd\n}\n"))
+		oracleAuthServer(t, o, conf, filepath.Join(dir, "run"))
+		for _, args := range [][]string{
+			{"auth", "test", name, "word " + method},
+			{"auth", "test", name, "Word " + method},
+			{"user", name},
+			{"user", name + "x"},
+		} {
+			want := runLimited(t, oracleDoveadm(t, o, conf, args...))
+			got := runLimited(t, exec.Command(ours, append([]string{"-c", conf}, args...)...))
+			if got.Code != want.Code || got.Stdout != want.Stdout {
+				t.Errorf("%s: doveadm %s:\n--- postdove (exit %d)\n%q%s--- Dovecot (exit %d)\n%q%s", method, strings.Join(args, " "),
+					got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout, want.Stderr)
+			}
 		}
 	}
 }

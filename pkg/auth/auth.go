@@ -54,8 +54,10 @@ type Request struct {
 // Result is a successful authentication: the user name to use from now
 // on and the passdb's extra fields (proxy, host, nopassword, ...).
 type Result struct {
-	User  string
-	Extra []Field
+	User   string
+	Extra  []Field
+	Userdb []Field // the passdb's userdb_ fields, prefix removed
+	Passdb string  // the driver of the passdb that answered
 }
 
 // User is a userdb lookup's answer.
@@ -247,13 +249,15 @@ func (a *Authenticator) authenticate(ctx context.Context, req *Request) (Result,
 		if truthy(fields, "nologin") && !truthy(fields, "proxy") {
 			return Result{}, fail(Disabled, "nologin")
 		}
-		out := []Field{{"user", user}}
+		res := Result{User: user, Extra: []Field{{"user", user}}, Passdb: p.Driver}
 		for _, f := range fields {
-			if f.Key != "user" && !strings.HasPrefix(f.Key, "userdb_") {
-				out = append(out, f)
+			if k, ok := strings.CutPrefix(f.Key, "userdb_"); ok {
+				res.Userdb = append(res.Userdb, Field{k, f.Value})
+			} else if f.Key != "user" {
+				res.Extra = append(res.Extra, f)
 			}
 		}
-		return Result{User: user, Extra: out}, nil
+		return res, nil
 	}
 	return Result{}, last
 }

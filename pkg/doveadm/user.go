@@ -68,6 +68,14 @@ func (e *env) authTest(args []string) int {
 	for _, f := range res.Extra {
 		fmt.Fprintf(e.stdout, "  %s=%s\n", f.Key, f.Value)
 	}
+	// Dovecot's auth server adds an empty field to the reply when the
+	// passdb gave userdb fields, and for the system passdbs; doveadm
+	// prints it as an empty line. (Seen with shadow and passwd-file;
+	// pam and passwd are assumed to be alike.)
+	switch {
+	case len(res.Userdb) > 0, res.Passdb == "shadow", res.Passdb == "pam", res.Passdb == "passwd":
+		fmt.Fprintln(e.stdout, "  ")
+	}
 	return 0
 }
 
@@ -117,8 +125,8 @@ func (e *env) user(args []string) int {
 			continue
 		}
 		// doveadm user shows the mail user it would set up: uid, gid,
-		// home and mail, each even when empty (doveadm auth lookup shows
-		// the userdb's own fields).
+		// home and mail, each even when empty, then the userdb's other
+		// fields.
 		mail, ok := fieldValue(u.Fields, "mail")
 		if !ok {
 			mail = mailLocation
@@ -140,6 +148,13 @@ func (e *env) user(args []string) int {
 		}
 		for _, f := range shown {
 			fmt.Fprintf(e.stdout, "%s\t%s\n", f[0], f[1])
+		}
+		for _, f := range u.Fields {
+			switch f.Key {
+			case "uid", "gid", "home", "mail":
+			default:
+				fmt.Fprintf(e.stdout, "%s\t%s\n", f.Key, f.Value)
+			}
 		}
 	}
 	if field == "" && len(rest) > 1 {
