@@ -124,6 +124,9 @@ func New(s *doveconf.Settings) (*Authenticator, error) {
 		if err != nil {
 			return nil, err
 		}
+		if pf, ok := db.(*passwdFileDB); ok {
+			pf.logf = a.logf
+		}
 		deny, _ := parseYes(d.Fields["deny"])
 		a.Passdbs = append(a.Passdbs, Passdb{Driver: d.Driver, Deny: deny, db: db})
 	}
@@ -131,6 +134,9 @@ func New(s *doveconf.Settings) (*Authenticator, error) {
 		db, err := newUserdb(d.Driver, d.Args)
 		if err != nil {
 			return nil, err
+		}
+		if pf, ok := db.(*passwdFileDB); ok {
+			pf.logf = a.logf
 		}
 		a.Userdbs = append(a.Userdbs, Userdb{Driver: d.Driver, DefaultFields: ParseFields(d.Fields["default_fields"]),
 			OverrideFields: ParseFields(d.Fields["override_fields"]), db: db})

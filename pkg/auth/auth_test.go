@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,15 +60,24 @@ var passwdFileUsers = map[string]string{
 	"dovecot.conf": passwdFileConf,
 	"users": "alice:{SHA512-CRYPT}$6$Kyk84/InyERjyDCr$gFRDMOoqeLni1M8ki85CoIiX1MLZOgi94YOFcB6xTJnBBkvEw6ujN8NhiahMqKmQApyWYaTEqSjv91tuoR9gL/:1000:1000::/home/alice::userdb_mail=maildir:~/Mail\n" +
 		"proxied:::::::proxy=y host=10.0.0.2 nopassword=y\n" +
-		"nobodyhome:{PLAIN}pw\n",
+		"nobodyhome:{PLAIN}pw\n" +
+		"broken:{PLAIN}x:notanumber:1\n",
 	"more": "carol:bare-plain\n",
 }
 
 func TestAuthenticatePasswdFile(t *testing.T) {
-	a, _ := newAuth(t, passwdFileUsers)
+	a, dir := newAuth(t, passwdFileUsers)
 	if a.FailureDelay != time.Second {
 		t.Fatalf("auth_failure_delay = %v", a.FailureDelay)
 	}
+	var logged []string
+	a.Logf = func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	defer func() {
+		want := "passwd-file " + dir + "/users line 4: User broken has invalid UID 'notanumber'"
+		if len(logged) != 1 || logged[0] != want {
+			t.Errorf("logged %q; want [%q] once", logged, want)
+		}
+	}()
 	a.FailureDelay = 0
 	ctx := context.Background()
 	for _, c := range []struct {

@@ -21,6 +21,7 @@ import (
 type passwdFileDB struct {
 	path, scheme, format string
 	cache                fileCache
+	logf                 func(string, ...any) // where skipped lines are reported
 }
 
 func newPasswdFileDB(args string) *passwdFileDB {
@@ -41,7 +42,7 @@ func newPasswdFileDB(args string) *passwdFileDB {
 func (db *passwdFileDB) entry(user string) (*Entry, error) {
 	v := doveconf.Vars{User: user}
 	path := v.Expand(db.path)
-	pf, err := db.cache.get(path, nil)
+	pf, err := db.cache.get(path, db.logf)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && path != db.path {
 			// A per-domain file that does not exist: no such user.
