@@ -232,7 +232,7 @@ func TestDoveadmAuthUser(t *testing.T) {
 
 // TestDoveadmSystemUser: a real account, its password set by chpasswd
 // (yescrypt, Debian's default, and SHA-512, CentOS 7's), through passdb
-// shadow and userdb passwd: doveadm auth test and doveadm user print what
+// shadow or pam (service dovecot, as the machine has it) and userdb passwd: doveadm auth test and doveadm user print what
 // the oracle's do.
 func TestDoveadmSystemUser(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -245,7 +245,8 @@ func TestDoveadmSystemUser(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("userdel", name).Run() })
 	ours := oracle.Postdove(t, "doveadm")
-	for _, method := range []string{"YESCRYPT", "SHA512"} {
+	for _, c := range []struct{ method, passdb string }{{"YESCRYPT", "shadow"}, {"SHA512", "shadow"}, {"YESCRYPT", "pam"}} {
+		method := c.method
 		cmd := exec.Command("chpasswd", "-c", method)
 		cmd.Stdin = strings.NewReader(name + ":word " + method + "\n")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -257,7 +258,7 @@ func TestDoveadmSystemUser(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		conf := writeConf(t, dir, authServerConf(o, dir, "passdb {\n  driver = shadow\n}\nuserdb {\n  driver = passwd\n}\n"))
+		conf := writeConf(t, dir, authServerConf(o, dir, "passdb {\n  driver = "+c.passdb+"\n}\nuserdb {\n  driver = passwd\n}\n"))
 		oracleAuthServer(t, o, conf, filepath.Join(dir, "run"))
 		for _, args := range [][]string{
 			{"auth", "test", name, "word " + method},
@@ -268,7 +269,7 @@ func TestDoveadmSystemUser(t *testing.T) {
 			want := runLimited(t, oracleDoveadm(t, o, conf, args...))
 			got := runLimited(t, exec.Command(ours, append([]string{"-c", conf}, args...)...))
 			if got.Code != want.Code || got.Stdout != want.Stdout {
-				t.Errorf("%s: doveadm %s:\n--- postdove (exit %d)\n%q%s--- Dovecot (exit %d)\n%q%s", method, strings.Join(args, " "),
+				t.Errorf("%s %s: doveadm %s:\n--- postdove (exit %d)\n%q%s--- Dovecot (exit %d)\n%q%s", c.passdb, method, strings.Join(args, " "),
 					got.Code, got.Stdout, got.Stderr, want.Code, want.Stdout, want.Stderr)
 			}
 		}

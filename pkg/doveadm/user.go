@@ -70,8 +70,8 @@ func (e *env) authTest(args []string) int {
 	}
 	// Dovecot's auth server adds an empty field to the reply when the
 	// passdb gave userdb fields, and for the system passdbs; doveadm
-	// prints it as an empty line. (Seen with shadow and passwd-file;
-	// pam and passwd are assumed to be alike.)
+	// prints it as an empty line. (Compared with Dovecot for shadow, pam
+	// and passwd-file; passwd is assumed to be alike.)
 	switch {
 	case len(res.Userdb) > 0, res.Passdb == "shadow", res.Passdb == "pam", res.Passdb == "passwd":
 		fmt.Fprintln(e.stdout, "  ")
