@@ -176,7 +176,7 @@ func authServerConf(o *oracle.Oracle, dir, body string) string {
 // TestDoveadmAuthUser: doveadm auth test and doveadm user through a
 // passwd-file holding every scheme (hashes made by the oracle's doveadm
 // pw) print what the oracle's doveadm prints against the oracle's own
-// auth server, with the same exit codes.
+// auth server, with the same exit codes; failures wait auth_failure_delay.
 func TestDoveadmAuthUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (the oracle's Dovecot master)")
@@ -221,7 +221,11 @@ func TestDoveadmAuthUser(t *testing.T) {
 	}
 	for _, args := range cases {
 		want := runLimited(t, oracleDoveadm(t, o, conf, args...))
+		start := time.Now()
 		got := runLimited(t, exec.Command(ours, append([]string{"-c", conf}, args...)...))
+		if took := time.Since(start); got.Code == 77 && took < time.Second {
+			t.Errorf("doveadm %s: failure answered after %v, before auth_failure_delay (1 secs)", strings.Join(args, " "), took)
+		}
 		if got.Code != want.Code || got.Stdout != want.Stdout ||
 			strings.Join(oracle.StderrShape(got.Stderr), "\n") != strings.Join(oracle.StderrShape(want.Stderr), "\n") {
 			t.Errorf("doveadm %s:\n--- postdove (exit %d)\n%s%s--- Dovecot (exit %d)\n%s%s", strings.Join(args, " "),
