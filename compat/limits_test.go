@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -88,10 +90,12 @@ func firstDiff(a, b string) int {
 // TestRuntimeHopcountMatchesPostfix sends messages with 48 and 49
 // Received: headers: with the Received: header the system adds, the
 // second reaches hopcount_limit (50) in Postfix and is not delivered;
-// postdove must deliver the same ones. (Postfix returns the other to its
-// sender; postdove drops it with a warning: not compared here.)
+// postdove must deliver the same ones, and bounce the other to its
+// sender with the same warning and log line.
 func TestRuntimeHopcountMatchesPostfix(t *testing.T) {
-	var got [2][]string
+	var got, bounced [2][]string
+	hopLines := regexp.MustCompile(`(?m)(warning: [0-9A-F]+: message rejected: hopcount exceeded|to=<[^>]*>, relay=none, .*dsn=5\.4\.0, status=bounced \(too many hops\))$`)
+	ids := regexp.MustCompile(`[0-9A-F]{10,}|to=<[^>]*>|delay=[^ ]+ delays=[^ ]+ `)
 	for i, inst := range []*oracle.Instance{
 		oracle.StartPostfix(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
 		oracle.StartPostdove(t, oracle.PostfixOptions{MainCF: runtimeMaildirCF}),
@@ -111,9 +115,19 @@ func TestRuntimeHopcountMatchesPostfix(t *testing.T) {
 			}
 		}
 		sort.Strings(got[i])
+		log := runtimeWaitLog(t, inst, "status=bounced (too many hops)", 30*time.Second)
+		for _, l := range hopLines.FindAllString(log, -1) {
+			bounced[i] = append(bounced[i], ids.ReplaceAllString(l, ""))
+		}
+		// The warning is logged once per Received: header over the
+		// limit by Postfix: compare the distinct lines.
+		bounced[i] = slices.Compact(bounced[i])
 	}
 	if strings.Join(got[0], ", ") != strings.Join(got[1], ", ") {
 		t.Errorf("delivered: postfix %q, postdove %q", got[0], got[1])
+	}
+	if strings.Join(bounced[0], "\n") != strings.Join(bounced[1], "\n") || len(bounced[0]) == 0 {
+		t.Errorf("too many hops:\npostfix:\n%s\npostdove:\n%s", strings.Join(bounced[0], "\n"), strings.Join(bounced[1], "\n"))
 	}
 }
 

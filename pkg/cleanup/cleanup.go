@@ -78,7 +78,6 @@ func (d *Defer) Error() string { return d.Text }
 // Rejections cleanup produces.
 var (
 	ErrTooBig       = &Reject{552, "5.3.4", "Message size exceeds fixed limit"}
-	ErrTooManyHops  = &Reject{554, "5.4.0", "Too many hops"}
 	ErrNoRecipients = &Reject{554, "5.5.1", "No recipients specified"}
 )
 
@@ -202,15 +201,18 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 			out = append(out, h)
 		}
 	}
-	if st.hops >= c.hopMax {
-		return "", ErrTooManyHops
+	// Too many hops: as Postfix's cleanup, the message is queued all the
+	// same and every recipient bounces, so that the sender is told.
+	tooManyHops := st.hops >= c.hopMax
+	a := attrs(local, sub.Verify)
+	if tooManyHops {
+		a[queue.AttrFail] = "5.4.0 too many hops"
 	}
-
 	w, err := c.q.Create(queue.Incoming, &queue.Message{
 		Arrival:    arrival,
 		Sender:     sender,
 		Recipients: rcpts,
-		Attrs:      attrs(local, sub.Verify),
+		Attrs:      a,
 	})
 	if err != nil {
 		return "", err
@@ -271,6 +273,9 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 		sub.Queued(qid)
 	}
 	c.info("%s: message-id=%s", qid, st.messageID)
+	if tooManyHops {
+		c.warning("%s: message rejected: hopcount exceeded", qid)
+	}
 	// Wake qmgr; when the mail system is down the message waits.
 	_ = queue.Trigger(c.q.Dir, "qmgr", queue.QmgrScanIncoming)
 	return qid, nil

@@ -238,20 +238,31 @@ func TestSizeLimit(t *testing.T) {
 // TestHopCount: the Received: header cleanup prepends counts toward
 // hopcount_limit, as in Postfix (49 Received: headers are too many for the
 // default 50; compat's TestRuntimeHopcountMatchesPostfix checks it live).
+// Such a message is queued to fail for every recipient, with a warning,
+// so that its sender gets a bounce.
 func TestHopCount(t *testing.T) {
 	for _, sub := range []*Submission{
 		{Sender: "root", Recipients: []string{"root"}, UID: 0},
 		{Sender: "a@b.org", Recipients: []string{"root"}, UID: -1, Received: "from x by y"},
 	} {
-		c, q, _ := setup(t, "hopcount_limit = 3\n")
+		c, q, logf := setup(t, "hopcount_limit = 3\n")
 		msg := strings.Repeat("Received: from a by b\n", 2) + "\nx\n"
-		_, err := c.Process(sub, strings.NewReader(msg))
-		if !errors.Is(err, ErrTooManyHops) {
+		id, err := c.Process(sub, strings.NewReader(msg))
+		if err != nil {
 			t.Fatalf("uid %d: err = %v", sub.UID, err)
 		}
-		emptyQueue(t, q)
-		if _, err := c.Process(sub, strings.NewReader(msg[len("Received: from a by b\n"):])); err != nil {
+		if m, _ := readQueued(t, q, id); m.Attrs[queue.AttrFail] != "5.4.0 too many hops" {
+			t.Errorf("uid %d: attributes %v", sub.UID, m.Attrs)
+		}
+		if log, _ := os.ReadFile(logf); !strings.Contains(string(log), "warning: "+id+": message rejected: hopcount exceeded") {
+			t.Errorf("uid %d: log lacks the hopcount warning:\n%s", sub.UID, log)
+		}
+		id, err = c.Process(sub, strings.NewReader(msg[len("Received: from a by b\n"):]))
+		if err != nil {
 			t.Fatalf("uid %d, one Received: err = %v", sub.UID, err)
+		}
+		if m, _ := readQueued(t, q, id); m.Attrs[queue.AttrFail] != "" {
+			t.Errorf("uid %d, one Received: attributes %v", sub.UID, m.Attrs)
 		}
 	}
 }

@@ -7,7 +7,7 @@
 // (ID is the new incoming queue ID), and removes the maildrop file only
 // after cleanup has made the incoming file durable. A maildrop file that
 // cannot be read as a queue file is moved to the corrupt queue with a
-// warning; a message cleanup rejects (too big, too many hops) is removed
+// warning; a message cleanup rejects (too big) is removed
 // with a warning; the other files keep flowing.
 //
 // API:

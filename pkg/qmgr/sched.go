@@ -131,7 +131,9 @@ func (m *Manager) start(f *queue.File, from string) []*job {
 			continue
 		}
 		var tr, hop string
-		if m.ResolveFrom != nil {
+		if fail := msg.Attrs[queue.AttrFail]; fail != "" {
+			tr, hop = "error", fail
+		} else if m.ResolveFrom != nil {
 			tr, hop = m.ResolveFrom(r.Address, msg.Sender)
 		} else {
 			tr, hop = m.Resolve(r.Address)

@@ -70,6 +70,11 @@ const (
 	AttrHELO       = "helo_name"
 	AttrProtocol   = "protocol_name"
 	AttrSASLUser   = "sasl_username"
+
+	// AttrFail makes every recipient fail with its text ("5.4.0 too many
+	// hops"), through the error transport: a message cleanup accepted but
+	// will not deliver, whose sender must still be told.
+	AttrFail = "fail"
 )
 
 // TraceVerify (in AttrTraceFlags) asks for a report of what delivery would
