@@ -138,16 +138,12 @@ func (c *Client) transaction(s *session, msg *Message, results []Result, done []
 		if f != nil {
 			return f, false
 		}
-		if rep.Code == 354 {
+		if rep.Code == 354 && (!mailOK || len(accepted) == 0) {
 			// DATA went through with no recipient: an empty message
 			// the server will refuse.
 			s.send(0, "", ".")
 			if _, f := s.readAfterFlush(st.DataDone, "sending end of data -- message may be sent more than once"); f != nil {
 				return f, false
-			}
-			if mailOK && len(accepted) > 0 {
-				s.healthy = false
-				return &failure{text: fmt.Sprintf("unexpected server reply from %s to pipelined DATA", s.hostAddr()), dsn: "4.5.0"}, false
 			}
 		}
 		if !mailOK {

@@ -1,0 +1,335 @@
+package smtp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"postdove/compat/oracle"
+)
+
+// sink is a running smtp-sink from Debian's Postfix (the oracle).
+type sink struct {
+	addr string // host:port, or the unix socket path
+	dump string // its -D dump file
+}
+
+// freePort returns a TCP port free on ip now.
+func freePort(t testing.TB, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startSink runs smtp-sink on ip (or a unix socket when ip starts with
+// "unix:") with the extra options, until the test ends.
+func startSink(t testing.TB, ip string, opts ...string) sink {
+	t.Helper()
+	o := oracle.Get(t)
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // smtp-sink runs as nobody
+	os.Chmod(dir, 0o777)
+	s := sink{dump: filepath.Join(dir, "dump")}
+	listen := ip
+	if strings.HasPrefix(ip, "unix:") {
+		s.addr = filepath.Join(dir, "lmtp")
+		listen = "unix:" + s.addr
+	} else {
+		s.addr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
+		listen = s.addr
+	}
+	args := append([]string{"-u", "nobody", "-D", s.dump}, opts...)
+	cmd := o.Command("smtp-sink", append(args, listen, "100")...)
+	cmd.Stderr = os.Stderr
+	out, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("smtp-sink: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	network := "tcp"
+	if strings.HasPrefix(ip, "unix:") {
+		network = "unix"
+	}
+	for i := 0; ; i++ {
+		c, err := net.Dial(network, s.addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatalf("smtp-sink does not listen on %s: %v", s.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s
+}
+
+// hop is the next hop [ip]:port of a listener at host:port.
+func hop(addr string) string {
+	h, p, _ := net.SplitHostPort(addr)
+	return "[" + h + "]:" + p
+}
+
+// counters is what smtp-sink -c printed.
+func (s sink) counters() string {
+	b, _ := os.ReadFile(filepath.Join(filepath.Dir(s.dump), "stdout"))
+	return string(b)
+}
+
+// read returns what the sink captured so far.
+func (s sink) read(t testing.TB) string {
+	b, err := os.ReadFile(s.dump)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// testClient is a Client with Postfix's defaults, logging into a buffer.
+func testClient(t testing.TB, role string, set func(*Settings)) (*Client, *logBuf) {
+	t.Helper()
+	st, err := SettingsFrom(role, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.MyHostname, st.HeloName = "mail.example.test", "mail.example.test"
+	if set != nil {
+		set(&st)
+	}
+	lb := &logBuf{}
+	c := &Client{Settings: st, Logf: lb.logf}
+	t.Cleanup(c.Close)
+	return c, lb
+}
+
+type logBuf struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuf) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logBuf) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+const testBody = "From: sender@example.test\nTo: a@example.org\nSubject: hello\n\nline one\n.dotted line\nlast line\n"
+
+func testMessage(body string, rcpts ...string) *Message {
+	m := &Message{QueueID: "4ABCDEF012", Sender: "sender@example.test", Size: int64(len(body)),
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}
+	for i, r := range rcpts {
+		m.Recipients = append(m.Recipients, Recipient{Address: r, Index: i})
+	}
+	return m
+}
+
+func TestDeliverRelayhost(t *testing.T) {
+	s := startSink(t, "127.0.0.2")
+	c, log := testClient(t, "smtp", nil)
+	res := c.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org", "b@example.org"))
+	_, port, _ := net.SplitHostPort(s.addr)
+	relay := "127.0.0.2[127.0.0.2]:" + port
+	for _, r := range res {
+		if r.Status != Sent || r.Relay != relay || r.DSN != "2.0.0" || r.Text != "250 2.0.0 Ok" {
+			t.Errorf("result %+v", r)
+		}
+	}
+	// Postfix's line: postfix/smtp[PID]: ID: to=<x@y>, relay=h[ip]:port, delay=, delays=a/b/c/d, dsn=, status=sent (reply)
+	line := regexp.MustCompile(`^4ABCDEF012: to=<a@example\.org>, relay=127\.0\.0\.2\[127\.0\.0\.2\]:` + port +
+		`, delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok\)$`)
+	if l := log.all(); len(l) != 2 || !line.MatchString(l[0]) || !strings.Contains(l[1], "to=<b@example.org>") {
+		t.Errorf("log:\n%s", strings.Join(l, "\n"))
+	}
+	got := s.read(t)
+	// Both recipients in one transaction, the content dot-stuffed and
+	// unstuffed back by the sink as it was.
+	if n := strings.Count(got, "X-Mail-Args:"); n != 1 {
+		t.Errorf("%d transactions, want 1:\n%s", n, got)
+	}
+	if !strings.Contains(got, "X-Rcpt-Args: <a@example.org> ORCPT=rfc822;a@example.org\nX-Rcpt-Args: <b@example.org> ORCPT=rfc822;b@example.org\n") {
+		t.Errorf("recipients:\n%s", got)
+	}
+	if !strings.Contains(got, "X-Helo-Args: mail.example.test\n") || !strings.HasSuffix(got, "\n"+testBody+"\n") {
+		t.Errorf("content:\n%s", got)
+	}
+}
+
+func TestDeliverRefused(t *testing.T) {
+	port := freePort(t, "127.0.0.2")
+	c, log := testClient(t, "smtp", nil)
+	res := c.Deliver(context.Background(), fmt.Sprintf("[127.0.0.2]:%d", port), testMessage(testBody, "a@example.org"))
+	want := fmt.Sprintf("connect to 127.0.0.2[127.0.0.2]:%d: Connection refused", port)
+	if r := res[0]; r.Status != Deferred || r.DSN != "4.4.1" || r.Text != want || r.Relay != "none" {
+		t.Errorf("result %+v", r)
+	}
+	if l := log.all(); len(l) != 1 || !strings.Contains(l[0], "to=<a@example.org>, relay=none, delay=") ||
+		!strings.HasSuffix(l[0], "dsn=4.4.1, status=deferred ("+want+")") {
+		t.Errorf("log %q", l)
+	}
+}
+
+func TestDeliverRejects(t *testing.T) {
+	for _, c := range []struct {
+		opt    string
+		status Status
+		text   string
+	}{
+		{"-r", Deferred, "450 4.3.0 Error: command failed (in reply to RCPT TO command)"},
+		{"-f", Bounced, "500 5.3.0 Error: command failed (in reply to RCPT TO command)"},
+	} {
+		s := startSink(t, "127.0.0.2", c.opt, "RCPT")
+		cl, log := testClient(t, "smtp", nil)
+		res := cl.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org", "b@example.org"))
+		for _, r := range res {
+			if r.Status != c.status || r.Text != "host 127.0.0.2[127.0.0.2] said: "+c.text {
+				t.Errorf("%s: result %+v", c.opt, r)
+			}
+		}
+		if l := log.all(); len(l) != 2 || !strings.Contains(l[0], ", status="+c.status.String()+" (host 127.0.0.2[127.0.0.2] said: "+c.text+")") {
+			t.Errorf("%s: log %q", c.opt, l)
+		}
+		if got := s.read(t); strings.Contains(got, "X-Mail-Args") {
+			t.Errorf("%s: a message reached the sink:\n%s", c.opt, got)
+		}
+	}
+}
+
+// A server that rejects one command for the whole transaction: every
+// recipient gets the reply, named after the command.
+func TestDeliverDataRejected(t *testing.T) {
+	s := startSink(t, "127.0.0.2", "-f", ".")
+	c, _ := testClient(t, "smtp", nil)
+	res := c.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org", "b@example.org"))
+	for _, r := range res {
+		if r.Status != Bounced || r.DSN != "5.3.0" || r.Text != "host 127.0.0.2[127.0.0.2] said: 500 5.3.0 Error: command failed (in reply to end of DATA command)" {
+			t.Errorf("result %+v", r)
+		}
+	}
+}
+
+func TestDeliverGreetingTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // says nothing
+		}
+	}()
+	c, _ := testClient(t, "smtp", func(s *Settings) { s.HeloTimeout = 300 * time.Millisecond })
+	res := c.Deliver(context.Background(), hop(l.Addr().String()), testMessage(testBody, "a@example.org"))
+	want := "conversation with 127.0.0.2[127.0.0.2] timed out while receiving the initial server greeting"
+	if r := res[0]; r.Status != Deferred || r.Text != want || r.DSN != "4.4.2" {
+		t.Errorf("result %+v", r)
+	}
+}
+
+func TestDeliverConnectionCache(t *testing.T) {
+	s := startSink(t, "127.0.0.2", "-c")
+	c, _ := testClient(t, "smtp", nil)
+	for i := 0; i < 3; i++ {
+		res := c.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org"))
+		if res[0].Status != Sent {
+			t.Fatalf("delivery %d: %+v", i, res[0])
+		}
+	}
+	c.Close() // QUIT: the sink counts the session
+	// smtp-sink -c counts "sess=N quit=N mesg=N" when a session ends.
+	var last string
+	for i := 0; i < 250 && !strings.Contains(last, "mesg=3"); i++ {
+		time.Sleep(20 * time.Millisecond)
+		out := strings.TrimRight(s.counters(), "\r")
+		last = out[strings.LastIndexByte(out, '\r')+1:]
+	}
+	// The first session is startSink's probe, which says nothing.
+	if last != "sess=2 quit=1 mesg=3" {
+		t.Errorf("smtp-sink counted %q, want three messages in one session", last)
+	}
+}
+
+func TestDeliverLMTPUnix(t *testing.T) {
+	s := startSink(t, "unix:", "-L")
+	c, log := testClient(t, "lmtp", nil)
+	res := c.Deliver(context.Background(), "unix:"+s.addr, testMessage(testBody, "a@example.org", "b@example.org"))
+	for _, r := range res {
+		if r.Status != Sent || r.Relay != "mail.example.test["+s.addr+"]" {
+			t.Errorf("result %+v", r)
+		}
+	}
+	if l := log.all(); len(l) != 2 {
+		t.Errorf("log %q", l)
+	}
+	if got := s.read(t); !strings.Contains(got, "X-Client-Proto: LMTP") || strings.Count(got, "X-Rcpt-Args") != 2 {
+		t.Errorf("sink:\n%s", got)
+	}
+}
+
+func TestDeliverMessageTooBig(t *testing.T) {
+	// smtp-sink announces no SIZE: a server that does, played by a
+	// listener that answers EHLO with SIZE 10.
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer l.Close()
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		io.WriteString(conn, "220 big ESMTP\r\n")
+		buf := make([]byte, 512)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(string(buf[:n])); {
+			case strings.HasPrefix(cmd, "EHLO"):
+				io.WriteString(conn, "250-big\r\n250-PIPELINING\r\n250 SIZE 10\r\n")
+			case strings.HasPrefix(cmd, "QUIT"):
+				io.WriteString(conn, "221 bye\r\n")
+				return
+			default:
+				io.WriteString(conn, "250 ok\r\n")
+			}
+		}
+	}()
+	c, _ := testClient(t, "smtp", func(s *Settings) { s.CacheOnDemand = false })
+	res := c.Deliver(context.Background(), hop(l.Addr().String()), testMessage(testBody, "a@example.org"))
+	want := fmt.Sprintf("message size %d exceeds size limit 10 of server 127.0.0.2[127.0.0.2]", len(testBody))
+	if r := res[0]; r.Status != Bounced || r.DSN != "5.3.4" || r.Text != want {
+		t.Errorf("result %+v", r)
+	}
+}
