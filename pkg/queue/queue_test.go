@@ -536,3 +536,79 @@ func TestLocateAnyHashDepth(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// A queue file written before recipients' DSN parameters and the
+// message's SMTP attributes were recorded is still read, and its
+// recipients' status can still be set.
+func TestReadsFileFromBeforeDSN(t *testing.T) {
+	q := newTestQueue(t)
+	b, err := os.ReadFile("testdata/before-dsn.queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "C0C4998A95B"
+	if err := os.WriteFile(q.Path(Active, id), b, 0600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := q.Open(Active, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := []Recipient{{Address: "bob@example.org", Orig: "bobby@example.org"}, {Address: "carol@example.net"}}
+	for i, r := range f.Recipients {
+		if r.Address != want[i].Address || r.Orig != want[i].Orig || r.Notify != "" || r.ORCPT != "" || r.Status != Pending {
+			t.Errorf("recipient %d = %+v", i, r)
+		}
+	}
+	if f.Sender != "alice@example.com" || f.Attrs[AttrENVID] != "" {
+		t.Errorf("envelope = %+v", f.Message)
+	}
+	if err := f.SetStatus(1, Delivered); err != nil {
+		t.Fatal(err)
+	}
+	m, err := q.ReadEnvelope(Active, id)
+	if err != nil || m.Recipients[1].Status != Delivered || m.Recipients[0].Status != Pending {
+		t.Fatalf("after SetStatus: %+v, %v", m, err)
+	}
+	got, _ := io.ReadAll(f.Content())
+	if string(got) != "Subject: old\n\nbody\n" {
+		t.Errorf("content = %q", got)
+	}
+}
+
+// Recipients' NOTIFY and ORCPT and the message's SMTP attributes survive
+// the queue file; a recipient with them keeps its status updates in place.
+func TestDSNRoundTrip(t *testing.T) {
+	q := newTestQueue(t)
+	m := &Message{Sender: "a@x", Recipients: []Recipient{
+		{Address: "b@y", Notify: "SUCCESS,DELAY", ORCPT: "rfc822;B@Y"},
+		{Address: "c@y"},
+		{Address: "d@y", ORCPT: "utf-8;d\\x{E9}@y"},
+	}, Attrs: map[string]string{AttrENVID: "QQ314159", AttrRET: "HDRS", AttrBody: "8BITMIME", AttrSMTPUTF8: "1",
+		AttrClientName: "mx.example", AttrClientAddr: "192.0.2.1", AttrHELO: "mx", AttrProtocol: "ESMTP", AttrSASLUser: "u"}}
+	id := enqueue(t, q, Incoming, m, "Subject: x\n\nbody\n")
+	f, err := q.Open(Incoming, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i, r := range f.Recipients {
+		w := m.Recipients[i]
+		if r.Address != w.Address || r.Notify != w.Notify || r.ORCPT != w.ORCPT {
+			t.Errorf("recipient %d = %+v, want %+v", i, r, w)
+		}
+	}
+	for k, v := range m.Attrs {
+		if f.Attrs[k] != v {
+			t.Errorf("attr %s = %q, want %q", k, f.Attrs[k], v)
+		}
+	}
+	if err := f.SetStatus(0, Bounced); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.ReadEnvelope(Incoming, id)
+	if err != nil || got.Recipients[0].Status != Bounced || got.Recipients[0].ORCPT != "rfc822;B@Y" {
+		t.Fatalf("after SetStatus: %+v, %v", got, err)
+	}
+}
