@@ -14,58 +14,22 @@ import (
 	"syscall"
 	"time"
 
-	"postdove/pkg/local"
+	"postdove/pkg/delivery"
 	"postdove/pkg/syserr"
 )
 
-// Recipient is one recipient of the message, with its DSN parameters.
-type Recipient struct {
-	Address string // the envelope recipient
-	Orig    string // the original recipient (ORCPT's address), "" if the same
-	Notify  string // NOTIFY=: "SUCCESS,DELAY", "NEVER", "" when not given
-	ORCPT   string // ORCPT= as the client gave it ("rfc822;x@y"), "" when not given
-	Index   int    // the caller's handle for this recipient
-}
-
-// Message is one delivery request.
-type Message struct {
-	QueueID    string
-	Sender     string // "" for the null sender
-	Size       int64  // the message size, for SIZE=
-	EnvID      string // ENVID=, xtext-decoded
-	Ret        string // RET=: "FULL", "HDRS" or ""
-	EightBit   bool   // BODY=8BITMIME
-	SMTPUTF8   bool
-	Recipients []Recipient
-	// Arrival and the queue manager's delays make delay= and delays=a/b
-	// of the log lines.
-	Arrival    time.Time
-	BeforeQmgr time.Duration
-	InQmgr     time.Duration
-	// Open returns the message content as it is in the queue.
-	Open func() (io.ReadCloser, error)
-}
-
-// Status is the outcome for one recipient.
-type Status int
+// The outcomes and results are the delivery contract's.
+type (
+	Status = delivery.Status
+	Result = delivery.Result
+)
 
 // The outcomes.
 const (
-	Sent Status = iota
-	Deferred
-	Bounced
+	Sent     = delivery.Sent
+	Deferred = delivery.Deferred
+	Bounced  = delivery.Bounced
 )
-
-func (s Status) String() string { return [...]string{"sent", "deferred", "bounced"}[s] }
-
-// Result is the outcome for one recipient.
-type Result struct {
-	Recipient
-	Status Status
-	DSN    string // "2.0.0", "4.4.1", "5.1.1" ...
-	Text   string // the reason, as Postfix words it
-	Relay  string // "h[ip]:25", or "none"
-}
 
 // Client delivers messages as smtp(8) or lmtp(8). A Client is safe for
 // concurrent use; idle sessions are shared through its connection cache.
@@ -109,12 +73,12 @@ func (f *failure) status() Status {
 // Deliver sends msg to the next hop dest (relayhost, transport nexthop or
 // the recipient domain) and returns one result per recipient, logging
 // each as Postfix does.
-func (c *Client) Deliver(ctx context.Context, dest string, msg *Message) []Result {
+func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request) []Result {
 	start := time.Now()
 	lmtp := c.Settings.Role == "lmtp"
 	results := make([]Result, len(msg.Recipients))
 	for i, r := range msg.Recipients {
-		results[i] = Result{Recipient: r, Status: Deferred, Relay: "none"}
+		results[i] = Result{Recipient: r, Final: r.Address, Status: Deferred, Relay: "none"}
 	}
 	done := make([]bool, len(results))
 	finish := func(i int, st Status, dsn, text, relay string, setup time.Duration) {
@@ -231,7 +195,7 @@ func anyDone(done []bool) bool {
 }
 
 // logResult writes the to= line of r.
-func (c *Client) logResult(msg *Message, r Result, start time.Time, setup time.Duration) {
+func (c *Client) logResult(msg *delivery.Request, r Result, start time.Time, setup time.Duration) {
 	if c.Logf == nil {
 		return
 	}
@@ -240,14 +204,38 @@ func (c *Client) logResult(msg *Message, r Result, start time.Time, setup time.D
 		orig = fmt.Sprintf(", orig_to=<%s>", r.Orig)
 	}
 	xmit := time.Since(start) - setup
-	total := msg.BeforeQmgr + msg.InQmgr + time.Since(start)
+	total := msg.Delays.BeforeQmgr + msg.Delays.InQmgr + time.Since(start)
 	if !msg.Arrival.IsZero() {
 		total = time.Since(msg.Arrival)
 	}
-	fd := local.FormatDelay
+	fd := delivery.FormatDelay
 	c.Logf("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-		msg.QueueID, r.Address, orig, r.Relay, fd(total), fd(msg.BeforeQmgr), fd(msg.InQmgr), fd(setup), fd(xmit),
-		r.DSN, r.Status, r.Text)
+		msg.QueueID, r.Address, orig, r.Relay, fd(total), fd(msg.Delays.BeforeQmgr), fd(msg.Delays.InQmgr), fd(setup), fd(xmit),
+		r.DSN, statusWord(msg, r.Status), r.Text)
+}
+
+// statusWord is status= in the log line: sendmail -bv probes are
+// deliverable or undeliverable.
+func statusWord(req *delivery.Request, st Status) string {
+	switch {
+	case !req.Verify:
+		return st.String()
+	case st == Sent:
+		return "deliverable"
+	}
+	return "undeliverable"
+}
+
+// Handle is the agent's delivery.Handler for private/smtp, private/relay,
+// private/lmtp ...: it delivers req to its next hop, or to the domain of
+// its recipients when the queue manager gave none.
+func (c *Client) Handle(ctx context.Context, req delivery.Request) []delivery.Result {
+	dest := req.Nexthop
+	if dest == "" && len(req.Recipients) > 0 {
+		a := req.Recipients[0].Address
+		dest = a[strings.LastIndexByte(a, '@')+1:]
+	}
+	return c.Deliver(ctx, dest, &req)
 }
 
 // session is one connection to a server, after the greeting and EHLO.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"postdove/compat/oracle"
+	"postdove/pkg/delivery"
 )
 
 // sink is a running smtp-sink from Debian's Postfix (the oracle).
@@ -138,11 +139,11 @@ func (l *logBuf) all() []string {
 
 const testBody = "From: sender@example.test\nTo: a@example.org\nSubject: hello\n\nline one\n.dotted line\nlast line\n"
 
-func testMessage(body string, rcpts ...string) *Message {
-	m := &Message{QueueID: "4ABCDEF012", Sender: "sender@example.test", Size: int64(len(body)),
+func testMessage(body string, rcpts ...string) *delivery.Request {
+	m := &delivery.Request{QueueID: "4ABCDEF012", Sender: "sender@example.test", Size: int64(len(body)),
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }}
 	for i, r := range rcpts {
-		m.Recipients = append(m.Recipients, Recipient{Address: r, Index: i})
+		m.Recipients = append(m.Recipients, delivery.Recipient{Address: r, Index: i})
 	}
 	return m
 }
@@ -331,5 +332,24 @@ func TestDeliverMessageTooBig(t *testing.T) {
 	want := fmt.Sprintf("message size %d exceeds size limit 10 of server 127.0.0.2[127.0.0.2]", len(testBody))
 	if r := res[0]; r.Status != Bounced || r.DSN != "5.3.4" || r.Text != want {
 		t.Errorf("result %+v", r)
+	}
+}
+
+// sendmail -bv: the RCPT replies answer; no message is sent.
+func TestDeliverVerify(t *testing.T) {
+	for _, opts := range [][]string{nil, {"-p"}} {
+		s := startSink(t, "127.0.0.2", opts...)
+		c, log := testClient(t, "smtp", nil)
+		m := testMessage(testBody, "a@example.org")
+		m.Verify = true
+		if r := c.Deliver(context.Background(), hop(s.addr), m)[0]; r.Status != Sent || r.Text != "250 2.1.5 Ok" {
+			t.Errorf("%v: result %+v", opts, r)
+		}
+		if l := log.all(); len(l) != 1 || !strings.HasSuffix(l[0], "dsn=2.1.5, status=deliverable (250 2.1.5 Ok)") {
+			t.Errorf("%v: log %q", opts, l)
+		}
+		if got := s.read(t); got != "" {
+			t.Errorf("%v: the sink got a message:\n%s", opts, got)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"fmt"
+
+	"postdove/pkg/delivery"
 	"strconv"
 	"strings"
 	"time"
@@ -11,7 +13,7 @@ import (
 // returns a failure that ends the session (the recipients it did not
 // finish get it), and retry when a cached session turned out dead before
 // anything happened.
-func (c *Client) transaction(s *session, msg *Message, results []Result, done []bool,
+func (c *Client) transaction(s *session, msg *delivery.Request, results []Result, done []bool,
 	finish func(int, Status, string, string, string, time.Duration), setup time.Duration, reused bool) (*failure, bool) {
 	st := c.Settings
 	relay := s.relay()
@@ -52,21 +54,21 @@ func (c *Client) transaction(s *session, msg *Message, results []Result, done []
 	if _, ok := s.ext["SIZE"]; ok {
 		fmt.Fprintf(&mail, " SIZE=%d", msg.Size)
 	}
-	if _, ok := s.ext["8BITMIME"]; ok && msg.EightBit {
+	if _, ok := s.ext["8BITMIME"]; ok && msg.Body == "8BITMIME" {
 		mail.WriteString(" BODY=8BITMIME")
 	}
 	if dsn {
-		if msg.EnvID != "" {
-			mail.WriteString(" ENVID=" + xtext(msg.EnvID))
+		if msg.ENVID != "" {
+			mail.WriteString(" ENVID=" + xtext(msg.ENVID))
 		}
-		if msg.Ret != "" {
-			mail.WriteString(" RET=" + msg.Ret)
+		if msg.RET != "" {
+			mail.WriteString(" RET=" + msg.RET)
 		}
 	}
 	if _, ok := s.ext["SMTPUTF8"]; ok && msg.SMTPUTF8 {
 		mail.WriteString(" SMTPUTF8")
 	}
-	rcptCmd := func(r Recipient) string {
+	rcptCmd := func(r delivery.Recipient) string {
 		line := "RCPT TO:<" + r.Address + ">"
 		if dsn {
 			if r.Notify != "" {
@@ -106,10 +108,41 @@ func (c *Client) transaction(s *session, msg *Message, results []Result, done []
 			}
 			if rep.Class() != 2 {
 				finish(i, repStatus(rep), rep.Status(), said(rep, "RCPT TO command"), relay, setup)
+			} else if msg.Verify {
+				finish(i, Sent, rep.Status(), rep.Text(), relay, setup)
 			}
 		}
 	}
 	var accepted []int
+	if msg.Verify {
+		// sendmail -bv: the RCPT replies are the answer; no DATA.
+		if pipelining {
+			rep, f := s.readAfterFlush(st.MailTimeout, "sending MAIL FROM")
+			if f != nil {
+				return f, reused
+			}
+			for _, i := range todo {
+				r, f := s.read(st.RcptTimeout, "sending RCPT TO")
+				if f != nil {
+					return f, false
+				}
+				if rep.Class() != 2 {
+					continue
+				}
+				if r.Class() == 2 {
+					finish(i, Sent, r.Status(), r.Text(), relay, setup)
+				} else {
+					finish(i, repStatus(r), r.Status(), said(r, "RCPT TO command"), relay, setup)
+				}
+			}
+			if rep.Class() != 2 {
+				s.rset()
+				return &failure{text: said(rep, "MAIL FROM command"), dsn: rep.Status(), next: rep.Class() == 4}, false
+			}
+		}
+		s.rset()
+		return nil, false
+	}
 	if pipelining {
 		s.send(0, "", "DATA")
 		if f := s.flush(st.MailTimeout, "sending MAIL FROM"); f != nil {
