@@ -131,6 +131,13 @@ func runQmgr(dir string) error {
 		MaxLifetime:    d.cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
 	}
+	// smtp(8) and lmtp(8): every master.cf entry that runs one is a
+	// transport of its own name (smtp, relay, lmtp ...).
+	for _, s := range d.cfg.Services() {
+		if daemons[s.Command] == "smtp" || daemons[s.Command] == "lmtp" {
+			m.Transports[s.Name] = delivery.NewClient(d.q.Dir, s.Name).Deliver
+		}
+	}
 	return m.Run(d.ctx.Done())
 }
 

@@ -254,29 +254,32 @@ func (m *Manager) deliver(f *queue.File, from string) {
 	path := f.Path
 	open := func() (io.ReadCloser, error) { return OpenContent(path, msg.Offset, msg.Size) }
 
-	// Group the recipients still to do by transport.
-	groups := map[string][]delivery.Recipient{}
-	var order []string
+	// Group the recipients still to do by transport and next hop.
+	type route struct{ transport, nexthop string }
+	groups := map[route][]delivery.Recipient{}
+	var order []route
 	for i, r := range msg.Recipients {
 		if r.Status.Done() {
 			continue
 		}
-		tr, _ := m.Resolve(r.Address)
-		if _, seen := groups[tr]; !seen {
-			order = append(order, tr)
+		tr, hop := m.Resolve(r.Address)
+		rt := route{tr, hop}
+		if _, seen := groups[rt]; !seen {
+			order = append(order, rt)
 		}
-		groups[tr] = append(groups[tr], delivery.Recipient{Address: r.Address, Orig: r.Orig, Index: i})
+		groups[rt] = append(groups[rt], delivery.Recipients(msg, i)...)
 	}
 
 	verify := msg.Verify()
 	deferred := map[int][]delivery.Result{}
-	for _, tr := range order {
-		rcpts := groups[tr]
+	for _, rt := range order {
+		tr, rcpts := rt.transport, groups[rt]
 		req := delivery.Request{
 			QueueID: id, Sender: msg.Sender, Arrival: msg.Arrival,
 			Recipients: rcpts, Size: msg.Size, Open: open,
-			Delays: delivery.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
-			Verify: verify,
+			Delays:    delivery.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
+			Verify:    verify,
+			Transport: tr, Nexthop: rt.nexthop,
 		}
 		results, err := m.transport(tr, req)
 		if err != nil {

@@ -135,6 +135,7 @@ func (e errLoop) Error() string { return "mail for " + e.domain + " loops back t
 // same or worse preference than this machine are not used.
 func resolve(ctx context.Context, r Resolver, n Nexthop, limit int, isSelf func(name string, ip net.IP) bool) ([]Address, error) {
 	var hosts []Address // Name and Pref only
+	mx := false         // hosts are MX hosts: one of them may be this machine
 	if n.NoMX {
 		hosts = []Address{{Name: n.Host}}
 	} else if ip := net.ParseIP(n.Host); ip != nil {
@@ -147,6 +148,7 @@ func resolve(ctx context.Context, r Resolver, n Nexthop, limit int, isSelf func(
 			return nil, &lookupError{text: fmt.Sprintf("Host or domain name not found. Name service error for name=%s type=MX: Host not found", n.Host), dsn: "5.1.10"}
 		case err == nil && len(mxs) > 0:
 			sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+			mx = true
 			for _, mx := range mxs {
 				hosts = append(hosts, Address{Name: strings.TrimSuffix(mx.Host, "."), Pref: int(mx.Pref)})
 			}
@@ -180,7 +182,7 @@ func resolve(ctx context.Context, r Resolver, n Nexthop, limit int, isSelf func(
 			}
 		}
 		for _, ip := range ips {
-			if isSelf != nil && isSelf(h.Name, ip) {
+			if mx && isSelf != nil && isSelf(h.Name, ip) {
 				if selfPref < 0 || h.Pref < selfPref {
 					selfPref = h.Pref
 				}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,90 +15,13 @@ import (
 	"postdove/pkg/delivery"
 )
 
-// sink is a running smtp-sink from Debian's Postfix (the oracle).
-type sink struct {
-	addr string // host:port, or the unix socket path
-	dump string // its -D dump file
-}
-
-// freePort returns a TCP port free on ip now.
-func freePort(t testing.TB, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", ip, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startSink runs smtp-sink on ip (or a unix socket when ip starts with
-// "unix:") with the extra options, until the test ends.
-func startSink(t testing.TB, ip string, opts ...string) sink {
-	t.Helper()
-	o := oracle.Get(t)
-	dir := t.TempDir()
-	os.Chmod(filepath.Dir(dir), 0o755) // smtp-sink runs as nobody
-	os.Chmod(dir, 0o777)
-	s := sink{dump: filepath.Join(dir, "dump")}
-	listen := ip
-	if strings.HasPrefix(ip, "unix:") {
-		s.addr = filepath.Join(dir, "lmtp")
-		listen = "unix:" + s.addr
-	} else {
-		s.addr = fmt.Sprintf("%s:%d", ip, freePort(t, ip))
-		listen = s.addr
-	}
-	args := append([]string{"-u", "nobody", "-D", s.dump}, opts...)
-	cmd := o.Command("smtp-sink", append(args, listen, "100")...)
-	cmd.Stderr = os.Stderr
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd.Stdout = out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("smtp-sink: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	network := "tcp"
-	if strings.HasPrefix(ip, "unix:") {
-		network = "unix"
-	}
-	for i := 0; ; i++ {
-		c, err := net.Dial(network, s.addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			t.Fatalf("smtp-sink does not listen on %s: %v", s.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return s
-}
+// startSink runs Debian's smtp-sink (the oracle).
+var startSink = oracle.StartSink
 
 // hop is the next hop [ip]:port of a listener at host:port.
 func hop(addr string) string {
 	h, p, _ := net.SplitHostPort(addr)
 	return "[" + h + "]:" + p
-}
-
-// counters is what smtp-sink -c printed.
-func (s sink) counters() string {
-	b, _ := os.ReadFile(filepath.Join(filepath.Dir(s.dump), "stdout"))
-	return string(b)
-}
-
-// read returns what the sink captured so far.
-func (s sink) read(t testing.TB) string {
-	b, err := os.ReadFile(s.dump)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // testClient is a Client with Postfix's defaults, logging into a buffer.
@@ -151,8 +72,8 @@ func testMessage(body string, rcpts ...string) *delivery.Request {
 func TestDeliverRelayhost(t *testing.T) {
 	s := startSink(t, "127.0.0.2")
 	c, log := testClient(t, "smtp", nil)
-	res := c.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org", "b@example.org"))
-	_, port, _ := net.SplitHostPort(s.addr)
+	res := c.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org", "b@example.org"))
+	_, port, _ := net.SplitHostPort(s.Addr)
 	relay := "127.0.0.2[127.0.0.2]:" + port
 	for _, r := range res {
 		if r.Status != Sent || r.Relay != relay || r.DSN != "2.0.0" || r.Text != "250 2.0.0 Ok" {
@@ -165,7 +86,7 @@ func TestDeliverRelayhost(t *testing.T) {
 	if l := log.all(); len(l) != 2 || !line.MatchString(l[0]) || !strings.Contains(l[1], "to=<b@example.org>") {
 		t.Errorf("log:\n%s", strings.Join(l, "\n"))
 	}
-	got := s.read(t)
+	got := s.Read(t)
 	// Both recipients in one transaction, the content dot-stuffed and
 	// unstuffed back by the sink as it was.
 	if n := strings.Count(got, "X-Mail-Args:"); n != 1 {
@@ -180,7 +101,7 @@ func TestDeliverRelayhost(t *testing.T) {
 }
 
 func TestDeliverRefused(t *testing.T) {
-	port := freePort(t, "127.0.0.2")
+	port := oracle.FreePort(t, "127.0.0.2")
 	c, log := testClient(t, "smtp", nil)
 	res := c.Deliver(context.Background(), fmt.Sprintf("[127.0.0.2]:%d", port), testMessage(testBody, "a@example.org"))
 	want := fmt.Sprintf("connect to 127.0.0.2[127.0.0.2]:%d: Connection refused", port)
@@ -204,7 +125,7 @@ func TestDeliverRejects(t *testing.T) {
 	} {
 		s := startSink(t, "127.0.0.2", c.opt, "RCPT")
 		cl, log := testClient(t, "smtp", nil)
-		res := cl.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org", "b@example.org"))
+		res := cl.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org", "b@example.org"))
 		for _, r := range res {
 			if r.Status != c.status || r.Text != "host 127.0.0.2[127.0.0.2] said: "+c.text {
 				t.Errorf("%s: result %+v", c.opt, r)
@@ -213,7 +134,7 @@ func TestDeliverRejects(t *testing.T) {
 		if l := log.all(); len(l) != 2 || !strings.Contains(l[0], ", status="+c.status.String()+" (host 127.0.0.2[127.0.0.2] said: "+c.text+")") {
 			t.Errorf("%s: log %q", c.opt, l)
 		}
-		if got := s.read(t); strings.Contains(got, "X-Mail-Args") {
+		if got := s.Read(t); strings.Contains(got, "X-Mail-Args") {
 			t.Errorf("%s: a message reached the sink:\n%s", c.opt, got)
 		}
 	}
@@ -224,7 +145,7 @@ func TestDeliverRejects(t *testing.T) {
 func TestDeliverDataRejected(t *testing.T) {
 	s := startSink(t, "127.0.0.2", "-f", ".")
 	c, _ := testClient(t, "smtp", nil)
-	res := c.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org", "b@example.org"))
+	res := c.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org", "b@example.org"))
 	for _, r := range res {
 		if r.Status != Bounced || r.DSN != "5.3.0" || r.Text != "host 127.0.0.2[127.0.0.2] said: 500 5.3.0 Error: command failed (in reply to end of DATA command)" {
 			t.Errorf("result %+v", r)
@@ -259,7 +180,7 @@ func TestDeliverConnectionCache(t *testing.T) {
 	s := startSink(t, "127.0.0.2", "-c")
 	c, _ := testClient(t, "smtp", nil)
 	for i := 0; i < 3; i++ {
-		res := c.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org"))
+		res := c.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org"))
 		if res[0].Status != Sent {
 			t.Fatalf("delivery %d: %+v", i, res[0])
 		}
@@ -269,8 +190,7 @@ func TestDeliverConnectionCache(t *testing.T) {
 	var last string
 	for i := 0; i < 250 && !strings.Contains(last, "mesg=3"); i++ {
 		time.Sleep(20 * time.Millisecond)
-		out := strings.TrimRight(s.counters(), "\r")
-		last = out[strings.LastIndexByte(out, '\r')+1:]
+		last = s.Counters()
 	}
 	// The first session is startSink's probe, which says nothing.
 	if last != "sess=2 quit=1 mesg=3" {
@@ -281,16 +201,16 @@ func TestDeliverConnectionCache(t *testing.T) {
 func TestDeliverLMTPUnix(t *testing.T) {
 	s := startSink(t, "unix:", "-L")
 	c, log := testClient(t, "lmtp", nil)
-	res := c.Deliver(context.Background(), "unix:"+s.addr, testMessage(testBody, "a@example.org", "b@example.org"))
+	res := c.Deliver(context.Background(), "unix:"+s.Addr, testMessage(testBody, "a@example.org", "b@example.org"))
 	for _, r := range res {
-		if r.Status != Sent || r.Relay != "mail.example.test["+s.addr+"]" {
+		if r.Status != Sent || r.Relay != "mail.example.test["+s.Addr+"]" {
 			t.Errorf("result %+v", r)
 		}
 	}
 	if l := log.all(); len(l) != 2 {
 		t.Errorf("log %q", l)
 	}
-	if got := s.read(t); !strings.Contains(got, "X-Client-Proto: LMTP") || strings.Count(got, "X-Rcpt-Args") != 2 {
+	if got := s.Read(t); !strings.Contains(got, "X-Client-Proto: LMTP") || strings.Count(got, "X-Rcpt-Args") != 2 {
 		t.Errorf("sink:\n%s", got)
 	}
 }
@@ -342,13 +262,13 @@ func TestDeliverVerify(t *testing.T) {
 		c, log := testClient(t, "smtp", nil)
 		m := testMessage(testBody, "a@example.org")
 		m.Verify = true
-		if r := c.Deliver(context.Background(), hop(s.addr), m)[0]; r.Status != Sent || r.Text != "250 2.1.5 Ok" {
+		if r := c.Deliver(context.Background(), hop(s.Addr), m)[0]; r.Status != Sent || r.Text != "250 2.1.5 Ok" {
 			t.Errorf("%v: result %+v", opts, r)
 		}
 		if l := log.all(); len(l) != 1 || !strings.HasSuffix(l[0], "dsn=2.1.5, status=deliverable (250 2.1.5 Ok)") {
 			t.Errorf("%v: log %q", opts, l)
 		}
-		if got := s.read(t); got != "" {
+		if got := s.Read(t); got != "" {
 			t.Errorf("%v: the sink got a message:\n%s", opts, got)
 		}
 	}

@@ -37,7 +37,7 @@ func makeCert(t testing.TB) (cert, key string) {
 // STARTTLS on 127.0.0.3 and returns its address.
 func startTLSServer(t *testing.T, cert, key string) string {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.3:%d", freePort(t, "127.0.0.3"))
+	addr := fmt.Sprintf("127.0.0.3:%d", oracle.FreePort(t, "127.0.0.3"))
 	oracle.StartPostfix(t, oracle.PostfixOptions{
 		MainCF: "mynetworks = 127.0.0.0/8\ndefault_transport = discard\n" +
 			"smtpd_tls_security_level = may\nsmtpd_tls_cert_file = " + cert + "\nsmtpd_tls_key_file = " + key + "\n",
@@ -88,15 +88,15 @@ func TestDeliverSTARTTLS(t *testing.T) {
 func TestDeliverTLSNotOffered(t *testing.T) {
 	s := startSink(t, "127.0.0.2")
 	cl, _ := testClient(t, "smtp", func(s *Settings) { s.TLSLevel = "encrypt" })
-	res := cl.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org"))
+	res := cl.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org"))
 	if r := res[0]; r.Status != Deferred || r.DSN != "4.7.4" || r.Text != "TLS is required, but was not offered by host 127.0.0.2[127.0.0.2]" {
 		t.Errorf("encrypt: result %+v", r)
 	}
 	cl, _ = testClient(t, "smtp", func(s *Settings) { s.TLSLevel = "may" })
-	if r := cl.Deliver(context.Background(), hop(s.addr), testMessage(testBody, "a@example.org"))[0]; r.Status != Sent {
+	if r := cl.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org"))[0]; r.Status != Sent {
 		t.Errorf("may: result %+v", r)
 	}
-	if got := s.read(t); strings.Count(got, "X-Mail-Args") != 1 {
+	if got := s.Read(t); strings.Count(got, "X-Mail-Args") != 1 {
 		t.Errorf("sink:\n%s", got)
 	}
 }
