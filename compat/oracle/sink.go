@@ -30,8 +30,9 @@ func FreePort(t testing.TB, ip string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// StartSink runs smtp-sink with opts on a free port of ip, or on a unix
-// socket when ip is "unix:", until the test ends, as nobody.
+// StartSink runs smtp-sink with opts on a free port of ip, on ip when it
+// is "ip:port", or on a unix socket when ip is "unix:", until the test
+// ends, as nobody.
 func StartSink(t testing.TB, ip string, opts ...string) *Sink {
 	t.Helper()
 	o := Get(t)
@@ -40,10 +41,13 @@ func StartSink(t testing.TB, ip string, opts ...string) *Sink {
 	os.Chmod(dir, 0o777)
 	s := &Sink{Dump: filepath.Join(dir, "dump"), dir: dir}
 	network, listen := "tcp", ""
-	if ip == "unix:" {
+	switch {
+	case ip == "unix:":
 		s.Addr = filepath.Join(dir, "lmtp")
 		network, listen = "unix", "unix:"+s.Addr
-	} else {
+	case strings.Contains(ip, ":"):
+		s.Addr, listen = ip, ip
+	default:
 		s.Addr = fmt.Sprintf("%s:%d", ip, FreePort(t, ip))
 		listen = s.Addr
 	}

@@ -136,6 +136,7 @@ func (e errLoop) Error() string { return "mail for " + e.domain + " loops back t
 func resolve(ctx context.Context, r Resolver, n Nexthop, limit int, isSelf func(name string, ip net.IP) bool) ([]Address, error) {
 	var hosts []Address // Name and Pref only
 	mx := false         // hosts are MX hosts: one of them may be this machine
+	noMX := false       // the MX lookup found nothing
 	if n.NoMX {
 		hosts = []Address{{Name: n.Host}}
 	} else if ip := net.ParseIP(n.Host); ip != nil {
@@ -153,8 +154,11 @@ func resolve(ctx context.Context, r Resolver, n Nexthop, limit int, isSelf func(
 				hosts = append(hosts, Address{Name: strings.TrimSuffix(mx.Host, "."), Pref: int(mx.Pref)})
 			}
 		case err == nil || (errors.As(err, &de) && de.IsNotFound):
-			// No MX records (or no such name: the A lookup words it).
+			// No MX records, or no such name: the address records
+			// decide (Go's resolver does not tell NXDOMAIN from an
+			// empty answer).
 			hosts = []Address{{Name: n.Host}}
+			noMX = true
 		default:
 			return nil, dnsFailure(n.Host, "MX", err)
 		}
@@ -172,8 +176,14 @@ func resolve(ctx context.Context, r Resolver, n Nexthop, limit int, isSelf func(
 		} else {
 			addrs, err := r.LookupIPAddr(ctx, h.Name)
 			if err != nil {
+				rtype := "A"
+				if noMX {
+					// Neither MX nor address records: Postfix names the
+					// MX lookup, as for a domain that does not exist.
+					rtype = "MX"
+				}
 				if firstErr == nil {
-					firstErr = dnsFailure(h.Name, "A", err)
+					firstErr = dnsFailure(h.Name, rtype, err)
 				}
 				continue
 			}
