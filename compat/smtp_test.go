@@ -171,3 +171,53 @@ func TestSMTPFailuresSideBySide(t *testing.T) {
 		})
 	}
 }
+
+// TestSMTPTLSSideBySide: Postfix and postdove send with
+// smtp_tls_security_level = may to the real smtpd with STARTTLS; with
+// smtp_tls_loglevel = 1 (at 0, the default, neither logs TLS) both log
+// the same "TLS connection established" line (but the TLS 1.3 cipher,
+// which the client's library prefers: OpenSSL AES-256, Go AES-128) and the
+// same delivery line.
+func TestSMTPTLSSideBySide(t *testing.T) {
+	cert, key := oracle.SelfSignedCert(t, "mx.example.test")
+	addr := oracle.StartSMTPServer(t, cert, key)
+	_, port, _ := strings.Cut(addr, ":")
+	norm := strings.NewReplacer(":"+port, ":PORT", "TLS_AES_256_GCM_SHA384 (256/256 bits)", "CIPHER",
+		"TLS_AES_128_GCM_SHA256 (128/128 bits)", "CIPHER")
+	queued := regexp.MustCompile(`queued as [0-9A-F]+`)
+	tlsLine := regexp.MustCompile(`(postfix/smtp)\[\d+\]: (\w+ TLS connection established to .*)$`)
+	shapes := map[string][]string{}
+	for _, system := range []string{"postfix", "postdove"} {
+		opt := oracle.PostfixOptions{MainCF: "relayhost = [" + strings.Replace(addr, ":", "]:", 1) + "\nsmtp_tls_security_level = may\nsmtp_tls_loglevel = 1\n",
+			MasterCF: "tlsmgr unix - - n 1000? 1 tlsmgr\n"}
+		var inst *oracle.Instance
+		if system == "postfix" {
+			inst = oracle.StartPostfix(t, opt)
+		} else {
+			inst = oracle.StartPostdove(t, opt)
+		}
+		res := oracle.RunLimit(inst.Sendmail("-i", "-f", "sender@example.test", "a@example.org"), "Subject: tls\n\nbody\n", 20*time.Second)
+		if res.Code != 0 {
+			t.Fatalf("%s sendmail: %d %s", system, res.Code, res.Stderr)
+		}
+		if !waitFor(func() bool { return strings.Contains(inst.ReadMaillog(), "status=sent") }) {
+			t.Fatalf("%s: not sent; maillog:\n%s", system, inst.ReadMaillog())
+		}
+		log := inst.ReadMaillog()
+		var shape []string
+		for _, l := range strings.Split(log, "\n") {
+			if m := tlsLine.FindStringSubmatch(l); m != nil {
+				shape = append(shape, m[1]+": "+norm.Replace(m[2]))
+			}
+		}
+		for _, l := range smtpLogShape(log, port) {
+			shape = append(shape, queued.ReplaceAllString(l, "queued as ID"))
+		}
+		shapes[system] = shape
+		inst.Stop()
+	}
+	got, want := strings.Join(shapes["postdove"], "\n"), strings.Join(shapes["postfix"], "\n")
+	if got != want || !strings.Contains(want, "TLS connection established") {
+		t.Errorf("postdove:\n%s\npostfix:\n%s", got, want)
+	}
+}

@@ -404,7 +404,7 @@ func (s *session) startTLS(level string) *failure {
 	s.conn, s.tls = tc, true
 	s.r.Reset(tc)
 	s.w.Reset(deadlineWriter{s})
-	if s.c.Logf != nil {
+	if s.c.Logf != nil && st.TLSLogLevel >= 1 {
 		s.c.Logf("%s TLS connection established to %s: %s", trust(tc.ConnectionState(), st.CAFile), s.addr.Relay(),
 			describeTLS(tc.ConnectionState()))
 	}

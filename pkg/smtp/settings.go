@@ -27,6 +27,7 @@ type Settings struct {
 	RsetTimeout    time.Duration
 	TLSLevel       string // smtp_tls_security_level: none, may, encrypt
 	CAFile         string // smtp_tls_CAfile
+	TLSLogLevel    int    // smtp_tls_loglevel: 1 logs the "TLS connection established" line
 	MXAddressLimit int    // smtp_mx_address_limit
 	MXSessionLimit int    // smtp_mx_session_limit
 	CacheOnDemand  bool   // smtp_connection_cache_on_demand
@@ -103,6 +104,7 @@ func SettingsFrom(role string, get func(string) string) (Settings, error) {
 		}
 	}
 	s.CAFile = get(p + "tls_CAfile")
+	s.TLSLogLevel = num("tls_loglevel", 0)
 	s.MXAddressLimit = num("mx_address_limit", 5)
 	s.MXSessionLimit = num("mx_session_limit", 2)
 	s.CacheOnDemand = get(p+"connection_cache_on_demand") != "no"

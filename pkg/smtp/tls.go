@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 )
 
@@ -44,9 +45,8 @@ var tlsVersions = map[uint16]string{
 }
 
 // describeTLS is the rest of the line: "TLSv1.3 with cipher
-// TLS_AES_256_GCM_SHA384 (256/256 bits) server-signature RSA-PSS (2048
-// bits) server-digest SHA256" (the key exchange, which OpenSSL reports,
-// is left out: crypto/tls of Go 1.23 does not say it).
+// TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519
+// server-signature RSA-PSS (2048 bits) server-digest SHA256".
 func describeTLS(cs tls.ConnectionState) string {
 	name := tls.CipherSuiteName(cs.CipherSuite)
 	bits := 128
@@ -54,6 +54,9 @@ func describeTLS(cs tls.ConnectionState) string {
 		bits = 256
 	}
 	s := fmt.Sprintf("%s with cipher %s (%d/%d bits)", tlsVersions[cs.Version], name, bits, bits)
+	if kx := keyExchange(cs); kx != "" {
+		s += " key-exchange " + kx
+	}
 	if len(cs.PeerCertificates) > 0 {
 		switch k := cs.PeerCertificates[0].PublicKey.(type) {
 		case *rsa.PublicKey:
@@ -69,4 +72,15 @@ func describeTLS(cs tls.ConnectionState) string {
 		}
 	}
 	return s
+}
+
+// keyExchange is the group of the key exchange: ConnectionState.CurveID
+// of Go 1.25, read by name so that the module builds with older Go
+// (which leaves it out of the log line).
+func keyExchange(cs tls.ConnectionState) string {
+	f := reflect.ValueOf(cs).FieldByName("CurveID")
+	if !f.IsValid() || f.Uint() == 0 {
+		return ""
+	}
+	return tls.CurveID(f.Uint()).String()
 }

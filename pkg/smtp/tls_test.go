@@ -5,9 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,53 +13,13 @@ import (
 	"postdove/compat/oracle"
 )
 
-// makeCert writes a self-signed certificate for mx.example.test with
-// openssl and returns the certificate and key files.
-func makeCert(t testing.TB) (cert, key string) {
-	t.Helper()
-	dir := t.TempDir()
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Chmod(dir, 0o755)
-	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-		"-subj", "/CN=mx.example.test", "-keyout", key, "-out", cert).CombinedOutput()
-	if err != nil {
-		t.Skipf("openssl: %v: %s", err, out)
-	}
-	os.Chmod(key, 0o644)
-	return cert, key
-}
-
-// startTLSServer runs Debian's real Postfix smtpd (the oracle) with
-// STARTTLS on 127.0.0.3 and returns its address.
-func startTLSServer(t *testing.T, cert, key string) string {
-	t.Helper()
-	addr := fmt.Sprintf("127.0.0.3:%d", oracle.FreePort(t, "127.0.0.3"))
-	oracle.StartPostfix(t, oracle.PostfixOptions{
-		MainCF: "mynetworks = 127.0.0.0/8\ndefault_transport = discard\n" +
-			"smtpd_tls_security_level = may\nsmtpd_tls_cert_file = " + cert + "\nsmtpd_tls_key_file = " + key + "\n",
-		MasterCF: addr + " inet n - n - - smtpd\ntlsmgr unix - - n 1000? 1 tlsmgr\n",
-	})
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if i > 200 {
-			t.Fatalf("smtpd does not listen on %s", addr)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 func TestDeliverSTARTTLS(t *testing.T) {
-	cert, key := makeCert(t)
-	addr := startTLSServer(t, cert, key)
+	cert, key := oracle.SelfSignedCert(t, "mx.example.test")
+	addr := oracle.StartSMTPServer(t, cert, key)
 	_, port, _ := net.SplitHostPort(addr)
 	established := func(trust string) *regexp.Regexp {
 		return regexp.MustCompile(`^` + trust + ` TLS connection established to 127\.0\.0\.3\[127\.0\.0\.3\]:` + port +
-			`: TLSv1\.3 with cipher TLS_[A-Z0-9_]+ \(\d+/\d+ bits\) server-signature RSA-PSS \(2048 bits\) server-digest SHA256$`)
+			`: TLSv1\.3 with cipher TLS_[A-Z0-9_]+ \(\d+/\d+ bits\) key-exchange X25519 server-signature RSA-PSS \(2048 bits\) server-digest SHA256$`)
 	}
 	for _, c := range []struct {
 		level, caFile, trust string
@@ -71,7 +28,7 @@ func TestDeliverSTARTTLS(t *testing.T) {
 		{"encrypt", "", "Untrusted"},
 		{"encrypt", cert, "Trusted"},
 	} {
-		cl, log := testClient(t, "smtp", func(s *Settings) { s.TLSLevel, s.CAFile = c.level, c.caFile })
+		cl, log := testClient(t, "smtp", func(s *Settings) { s.TLSLevel, s.CAFile, s.TLSLogLevel = c.level, c.caFile, 1 })
 		res := cl.Deliver(context.Background(), hop(addr), testMessage(testBody, "a@example.org"))
 		if r := res[0]; r.Status != Sent || !strings.HasPrefix(r.Text, "250 2.0.0 Ok: queued as ") {
 			t.Errorf("%s: result %+v", c.level, r)
