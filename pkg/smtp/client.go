@@ -137,6 +137,7 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 			s, f = c.open(ctx, n, a, c.Settings.TLSLevel)
 			if f != nil && f.dsn == "tls-fallback" {
 				// Opportunistic TLS failed: a new session in plaintext.
+				s.close()
 				s, f = c.open(ctx, n, a, "none")
 			}
 			if f != nil {
@@ -172,7 +173,7 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 			}
 			break
 		}
-		if c.Settings.CacheOnDemand && c.Settings.CacheTime > 0 && s.healthy {
+		if c.Settings.CacheOnDemand && c.Settings.CacheTime > 0 && s.healthy && time.Since(s.born) < c.Settings.ReuseTime {
 			c.cache.put(key, s, c.Settings.CacheTime)
 		} else {
 			s.quit()
@@ -251,6 +252,7 @@ type session struct {
 	esmtp   bool
 	tls     bool
 	healthy bool
+	born    time.Time // when it connected (smtp_connection_reuse_time_limit)
 	// wtimeout bounds each write to the server.
 	wtimeout time.Duration
 }
@@ -307,7 +309,7 @@ func (c *Client) open(ctx context.Context, n Nexthop, a Address, level string) (
 		}
 		return nil, &failure{text: fmt.Sprintf("connect to %s: %s", where, text), dsn: "4.4.1", next: true}
 	}
-	s := &session{c: c, conn: conn, r: bufio.NewReaderSize(conn, 4096), addr: a, unix: n.Unix, lmtp: st.Role == "lmtp"}
+	s := &session{c: c, conn: conn, r: bufio.NewReaderSize(conn, 4096), addr: a, unix: n.Unix, lmtp: st.Role == "lmtp", born: time.Now()}
 	s.w = bufio.NewWriterSize(deadlineWriter{s}, 32*1024)
 	rep, f := s.read(st.HeloTimeout, "receiving the initial server greeting")
 	if f != nil {
@@ -473,7 +475,7 @@ func (s *session) quit() {
 }
 
 func (s *session) close() {
-	if s.conn != nil {
+	if s != nil && s.conn != nil {
 		s.conn.Close()
 	}
 }

@@ -25,13 +25,14 @@ type Settings struct {
 	DataDone       time.Duration // smtp_data_done_timeout
 	QuitTimeout    time.Duration
 	RsetTimeout    time.Duration
-	TLSLevel       string // smtp_tls_security_level: none, may, encrypt
-	CAFile         string // smtp_tls_CAfile
-	TLSLogLevel    int    // smtp_tls_loglevel: 1 logs the "TLS connection established" line
-	MXAddressLimit int    // smtp_mx_address_limit
-	MXSessionLimit int    // smtp_mx_session_limit
-	CacheOnDemand  bool   // smtp_connection_cache_on_demand
-	CacheTime      time.Duration
+	TLSLevel       string        // smtp_tls_security_level: none, may, encrypt
+	CAFile         string        // smtp_tls_CAfile
+	TLSLogLevel    int           // smtp_tls_loglevel: 1 logs the "TLS connection established" line
+	MXAddressLimit int           // smtp_mx_address_limit
+	MXSessionLimit int           // smtp_mx_session_limit
+	CacheOnDemand  bool          // smtp_connection_cache_on_demand
+	CacheTime      time.Duration // smtp_connection_cache_time_limit: how long a session waits idle
+	ReuseTime      time.Duration // smtp_connection_reuse_time_limit: how long a session is reused
 }
 
 // SettingsFrom reads the settings of role ("smtp" or "lmtp") through get,
@@ -109,5 +110,6 @@ func SettingsFrom(role string, get func(string) string) (Settings, error) {
 	s.MXSessionLimit = num("mx_session_limit", 2)
 	s.CacheOnDemand = get(p+"connection_cache_on_demand") != "no"
 	s.CacheTime = dur("connection_cache_time_limit", 2*time.Second)
+	s.ReuseTime = dur("connection_reuse_time_limit", 300*time.Second)
 	return s, firstErr
 }

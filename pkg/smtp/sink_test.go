@@ -273,3 +273,23 @@ func TestDeliverVerify(t *testing.T) {
 		}
 	}
 }
+
+// LMTP over TCP (lmtp:inet:host:port), one reply per recipient after
+// DATA: the sink rejects none, so both are sent.
+func TestDeliverLMTPInet(t *testing.T) {
+	s := startSink(t, "127.0.0.1", "-L")
+	c, log := testClient(t, "lmtp", nil)
+	_, port, _ := net.SplitHostPort(s.Addr)
+	res := c.Deliver(context.Background(), "inet:"+s.Addr, testMessage(testBody, "a@example.org", "b@example.org"))
+	for _, r := range res {
+		if r.Status != Sent || r.Relay != "127.0.0.1[127.0.0.1]:"+port || r.Text != "250 2.2.0 Ok" {
+			t.Errorf("result %+v", r)
+		}
+	}
+	if l := log.all(); len(l) != 2 {
+		t.Errorf("log %q", l)
+	}
+	if got := s.Read(t); !strings.Contains(got, "X-Client-Proto: LMTP") || strings.Count(got, "X-Rcpt-Args") != 2 {
+		t.Errorf("sink:\n%s", got)
+	}
+}
