@@ -138,6 +138,14 @@ func runQmgr(dir string) error {
 			m.Transports[s.Name] = delivery.NewClient(d.q.Dir, s.Name).Deliver
 		}
 	}
+	// defer_transports: their mail waits, without a delivery attempt.
+	// (Postfix has its error(8) agent log it, dsn=4.3.2: left to the
+	// error transport.)
+	for _, name := range postconf.SplitList(d.cfg.Get("defer_transports")) {
+		m.Transports[name] = func(context.Context, delivery.Request) ([]delivery.Result, error) {
+			return nil, errors.New("deferred transport")
+		}
+	}
 	return m.Run(d.ctx.Done())
 }
 
