@@ -104,6 +104,11 @@ type Result struct {
 	// Duplicate marks a recipient done without a delivery of its own: it
 	// duplicated a delivery made for another recipient of the message.
 	Duplicate bool `json:",omitempty"`
+	// Dead says the destination as a whole failed (no server could be
+	// reached, or it failed before any recipient was tried): the queue
+	// manager lowers its concurrency and, after enough such failures,
+	// suspends it for a while, deferring its mail without trying it.
+	Dead bool `json:",omitempty"`
 }
 
 // Overall is the status of the queue manager's recipient idx: Deferred if
@@ -143,4 +148,52 @@ func FormatDelay(d time.Duration) string {
 		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", s), "0"), ".")
 	}
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", s), "0"), ".")
+}
+
+// LogLine is an agent's maillog line about result r of req, without the
+// "postfix/agent[pid]: " prefix: "ID: to=<...>, orig_to=<...>, relay=...,
+// delay=..., delays=a/b/c/d, dsn=..., status=... (text)". began is when
+// the agent started on the delivery (the d of delays=).
+func LogLine(req Request, r Result, conn time.Duration, began time.Time) string {
+	orig := ""
+	if r.Orig != "" && !strings.EqualFold(r.Orig, r.Final) {
+		orig = fmt.Sprintf(", orig_to=<%s>", r.Orig)
+	}
+	relay := r.Relay
+	if relay == "" {
+		relay = "none"
+	}
+	dl := req.Delays
+	xmit := time.Since(began)
+	total := time.Since(req.Arrival)
+	if req.Arrival.IsZero() {
+		total = dl.BeforeQmgr + dl.InQmgr + conn + xmit
+	}
+	return fmt.Sprintf("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
+		req.QueueID, r.Final, orig, relay, FormatDelay(total),
+		FormatDelay(dl.BeforeQmgr), FormatDelay(dl.InQmgr), FormatDelay(dl.ConnSetup+conn), FormatDelay(xmit),
+		r.DSN, StatusWord(req, r.Status), r.Text)
+}
+
+// StatusWord is status= in a log line: the status, or for a request of
+// sendmail -bv, deliverable or undeliverable.
+func StatusWord(req Request, s Status) string {
+	switch {
+	case !req.Verify:
+		return s.String()
+	case s == Sent:
+		return "deliverable"
+	}
+	return "undeliverable"
+}
+
+// SplitDSN splits "5.1.1 text" into the status code and the text; text
+// without a code gets def.
+func SplitDSN(s, def string) (dsn, text string) {
+	code, rest, _ := strings.Cut(s, " ")
+	if len(code) >= 5 && (code[0] == '2' || code[0] == '4' || code[0] == '5') && code[1] == '.' &&
+		strings.Count(code, ".") == 2 && strings.Trim(code, "0123456789.") == "" {
+		return code, strings.TrimSpace(rest)
+	}
+	return def, s
 }

@@ -115,6 +115,9 @@ type Server struct {
 	Handler Handler
 	// Warnf logs a bad request, without "warning: ".
 	Warnf func(format string, args ...any)
+	// Limit is how many requests are served at once (master.cf's
+	// process limit); 0 is no limit. More wait to be accepted.
+	Limit int
 }
 
 // Serve serves requests on ln, each connection in its own goroutine,
@@ -126,7 +129,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer busy.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	var slots chan struct{}
+	if s.Limit > 0 {
+		slots = make(chan struct{}, s.Limit)
+	}
 	for {
+		if slots != nil {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+		}
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -134,6 +148,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				if slots != nil {
+					<-slots
+				}
 				continue
 			}
 			return err
@@ -141,6 +158,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		busy.Add(1)
 		go func() {
 			defer busy.Done()
+			if slots != nil {
+				defer func() { <-slots }()
+			}
 			s.serve(conn)
 		}()
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,5 +130,58 @@ func TestFailures(t *testing.T) {
 	c.DialTimeout = 100 * time.Millisecond
 	if _, err := c.Deliver(context.Background(), Request{QueueID: "ABCDEF0123"}); err == nil || !strings.HasPrefix(err.Error(), "connect to transport private/none: ") {
 		t.Errorf("no agent: %v", err)
+	}
+}
+
+// A server with a limit serves no more requests at once; the others wait
+// to be accepted and are served in turn.
+func TestServerLimit(t *testing.T) {
+	q := testQueue(t)
+	id, err := q.Enqueue(queue.Active, &queue.Message{Sender: "a@x", Recipients: []queue.Recipient{{Address: "b@y"}}}, strings.NewReader("x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", filepath.Join(q.Dir, queue.Private, "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	busy, most := 0, 0
+	release := make(chan struct{})
+	srv := &Server{Queue: q, Service: "private/one", Limit: 1, Handler: func(_ context.Context, req Request) []Result {
+		mu.Lock()
+		busy++
+		most = max(most, busy)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		busy--
+		mu.Unlock()
+		return []Result{{Recipient: req.Recipients[0], Final: "b@y", Status: Sent, DSN: "2.0.0"}}
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	results := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			_, err := NewClient(q.Dir, "one").Deliver(context.Background(), Request{QueueID: id, Recipients: []Recipient{{Address: "b@y"}}})
+			results <- err
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		release <- struct{}{}
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if most != 1 {
+		t.Errorf("%d requests served at once, want 1", most)
 	}
 }

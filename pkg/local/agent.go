@@ -59,6 +59,10 @@ type Agent struct {
 	// opened), without the prefix, e.g. maillog's Logger.Error. When nil
 	// they go to Logf with the prefix.
 	Errorf func(format string, args ...any)
+	// Pass hands a recipient to another transport (mailbox_transport,
+	// fallback_transport), as Postfix's local does over the delivery
+	// contract: that agent delivers and logs. nil defers such deliveries.
+	Pass func(transport, nexthop string, req Request) ([]Result, error)
 	// IsLocal says whether a domain is delivered by this agent; default:
 	// it is in Settings.MyDestination.
 	IsLocal func(domain string) bool
@@ -708,7 +712,16 @@ func (d *attempt) file(b branch, path string, began time.Time) {
 }
 
 // mailbox delivers to the user's mailbox, or bounces an unknown user.
+// With mailbox_transport, the mailbox is that transport's, user account
+// or not.
 func (d *attempt) mailbox(b branch, local, user, ext, domain string, began time.Time) {
+	if t := d.a.Settings.MailboxTransport; t != "" {
+		if !d.seen["mailbox:"+user] {
+			d.seen["mailbox:"+user] = true
+			d.pass(b, t, began)
+		}
+		return
+	}
 	u, err := d.a.lookupUser(user)
 	if err != nil {
 		d.finish(b, Deferred, "4.3.0", "user lookup error: "+err.Error(), began)
@@ -811,6 +824,10 @@ func prepareSpool(path string, u *User) (func(), error) {
 
 // unknown handles a recipient without alias, .forward or account.
 func (d *attempt) unknown(b branch, local, user, ext string, began time.Time) {
+	if t := d.a.Settings.FallbackTransport; t != "" {
+		d.pass(b, t, began)
+		return
+	}
 	if relay := d.a.Settings.LuserRelay; relay != "" && b.expType != "luser" {
 		addr, _ := d.a.expandRecipient(relay, b.addr, local, user, ext, nil, "")
 		if addr != "" && !strings.EqualFold(addr, b.addr) {
@@ -821,4 +838,42 @@ func (d *attempt) unknown(b branch, local, user, ext string, began time.Time) {
 		}
 	}
 	d.finish(b, Bounced, "5.1.1", fmt.Sprintf("unknown user: %q", local), began)
+}
+
+// pass hands the recipient of branch b to transport ("transport:nexthop",
+// the request's next hop when it has none): the results are that
+// agent's, which logged them.
+func (d *attempt) pass(b branch, transport string, began time.Time) {
+	tr, hop, _ := strings.Cut(transport, ":")
+	if hop == "" {
+		hop = d.req.Nexthop
+	}
+	if d.a.Pass == nil {
+		d.finish(b, Deferred, "4.3.0", "mail transport unavailable", began)
+		return
+	}
+	orig := b.rcpt.Orig
+	if orig == "" {
+		orig = b.rcpt.Address
+	}
+	rc := Recipient{Address: b.addr, Orig: orig, Index: b.rcpt.Index, Notify: b.rcpt.Notify, ORCPT: b.rcpt.ORCPT}
+	if d.a.Logf != nil {
+		d.a.Logf("%s: passing <%s> to transport=%s", d.req.QueueID, b.addr, tr)
+	}
+	req := d.req
+	req.Recipients = []Recipient{rc}
+	req.Transport, req.Nexthop = tr, hop
+	res, err := d.a.Pass(tr, hop, req)
+	if err != nil {
+		d.a.note("warning: " + err.Error())
+		d.finish(b, Deferred, "4.3.0", "mail transport unavailable", began)
+		return
+	}
+	for _, r := range res {
+		r.Recipient = b.rcpt
+		if b.owner != "" && r.Status != Sent {
+			r.NotifySender = b.owner
+		}
+		d.results = append(d.results, r)
+	}
 }

@@ -26,6 +26,8 @@ type Settings struct {
 	DefaultUID          int      // default_privs' user ID (never 0)
 	DefaultGID          int      // default_privs' group ID (never 0)
 	LuserRelay          string   // luser_relay, still holding $user etc.
+	MailboxTransport    string   // mailbox_transport: "transport:nexthop"
+	FallbackTransport   string   // fallback_transport: "transport:nexthop"
 	CommandTimeLimit    time.Duration
 	AllowMailToCommands []string // alias, forward, include
 	AllowMailToFiles    []string // alias, forward, include
@@ -76,6 +78,8 @@ func SettingsFrom(get func(name string) string) (Settings, error) {
 		return s, err
 	}
 	s.LuserRelay = get("luser_relay")
+	s.MailboxTransport = strings.TrimSpace(get("mailbox_transport"))
+	s.FallbackTransport = strings.TrimSpace(get("fallback_transport"))
 	d, err := postconf.ParseDuration(get("command_time_limit"), 's')
 	if err != nil {
 		return s, fmt.Errorf("bad time value: command_time_limit = %s", get("command_time_limit"))

@@ -7,9 +7,15 @@
 //   - qmgr (as mail_owner): incoming -> active -> delivery, deferral, bounces (qmgr(8), bounce(8))
 //   - local (as root, like Postfix's): serves qmgr on private/local and
 //     delivers as each recipient's uid (local(8))
+//   - error and retry (error(8)), discard (discard(8)): serve qmgr on
+//     private/<service> (as mail_owner)
+//
+// Every delivery agent serves its master.cf service's private/<name>
+// socket with the delivery contract (package delivery); qmgr reaches every
+// master.cf unix service there.
 //
 // Like Postfix's master, it binds the daemons' sockets (public/showq,
-// public/flush, private/local) before it starts them and reports the
+// public/flush, private/<agent>) before it starts them and reports the
 // system up, and keeps them across daemon restarts. Every daemon inherits
 // a status pipe from it and exits, once its work under way is done, when
 // that pipe breaks: a master that dies takes its daemons with it. They

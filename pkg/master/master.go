@@ -60,6 +60,10 @@ func MaybeRun() {
 		err = runQmgr(dir)
 	case "local":
 		err = runLocal(dir)
+	case "error":
+		err = runError(dir)
+	case "discard":
+		err = runDiscard(dir)
 	case "showq":
 		err = runShowq(dir)
 	case "smtp", "lmtp":
@@ -231,19 +235,7 @@ type master struct {
 // the socket as soon as postfix start returns, and waits in its backlog
 // while a daemon restarts.
 var roleSockets = map[string][]string{
-	"local": {queue.Private + "/local"},
 	"showq": {queue.Public + "/" + postqueue.ShowqService, queue.Public + "/" + postqueue.FlushService},
-}
-
-// socketsOf are the sockets of the process for service ("name/type") in
-// role: a delivery agent that serves several master.cf entries (smtp(8)
-// as smtp and relay) listens on private/<name> of each.
-func socketsOf(service, role string) []string {
-	if role == "smtp" || role == "lmtp" {
-		name, _, _ := strings.Cut(service, "/")
-		return []string{queue.Private + "/" + name}
-	}
-	return roleSockets[role]
 }
 
 func runMaster(dir string) error {
@@ -371,13 +363,30 @@ func ownerCred(cfg *postconf.Config) (*syscall.Credential, error) {
 // trace, ...) are libraries inside these; the SMTP server is not there
 // yet, so its entries are left alone.
 var daemons = map[string]string{
-	"pickup": "pickup",
-	"qmgr":   "qmgr",
-	"oqmgr":  "qmgr",
-	"local":  "local",
-	"showq":  "showq",
-	"smtp":   "smtp",
-	"lmtp":   "lmtp",
+	"pickup":  "pickup",
+	"qmgr":    "qmgr",
+	"oqmgr":   "qmgr",
+	"local":   "local",
+	"showq":   "showq",
+	"error":   "error",
+	"discard": "discard",
+	"smtp":    "smtp",
+	"lmtp":    "lmtp",
+}
+
+// agents are the delivery agent roles: each serves its master.cf service's
+// private/<name> socket (private/smtp, private/relay ...), which the
+// queue manager connects to with the delivery contract.
+var agents = map[string]bool{"local": true, "error": true, "discard": true, "smtp": true, "lmtp": true}
+
+// sockets are the sockets below queue_directory the process for service
+// ("name/type") in role serves.
+func sockets(service, role string) []string {
+	if agents[role] {
+		name, _, _ := strings.Cut(service, "/")
+		return []string{queue.Private + "/" + name}
+	}
+	return roleSockets[role]
 }
 
 // startAll starts a process for each master.cf service postdove runs, as
@@ -399,7 +408,7 @@ func (m *master) startAll() {
 	// are refused, as when the system is down, instead of waiting.
 	used := map[string]bool{}
 	for _, c := range m.kids {
-		for _, name := range socketsOf(c.service, c.role) {
+		for _, name := range sockets(c.service, c.role) {
 			used[name] = true
 		}
 	}
@@ -429,7 +438,7 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, m.logFile)
 	}
 	var listen []string
-	for _, name := range socketsOf(service, role) {
+	for _, name := range sockets(service, role) {
 		f, err := m.bind(name)
 		if err != nil {
 			m.log.Warning("%s: %v", role, err)
@@ -460,7 +469,7 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 // is killed.
 func (m *master) stopAll(sig syscall.Signal) {
 	m.stopped = true
-	m.stopGroup(sig, func(c *child) bool { return c.role != "local" })
+	m.stopGroup(sig, func(c *child) bool { return !agents[c.role] })
 	m.stopGroup(sig, func(*child) bool { return true })
 }
 

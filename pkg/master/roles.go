@@ -14,6 +14,8 @@ import (
 	"postdove/pkg/bounce"
 	"postdove/pkg/cleanup"
 	"postdove/pkg/delivery"
+	"postdove/pkg/discard"
+	"postdove/pkg/erroragent"
 	"postdove/pkg/local"
 	"postdove/pkg/maillog"
 	"postdove/pkg/pickup"
@@ -70,6 +72,15 @@ func (d *daemon) wakeup(def time.Duration) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
+// processLimit is the service's process limit (master.cf's seventh
+// column, default_process_limit for "-"); 0 is none.
+func (d *daemon) processLimit() int {
+	if n, err := strconv.Atoi(d.svc.Maxproc); err == nil {
+		return n
+	}
+	return d.cfg.Int("default_process_limit")
+}
+
 func (d *daemon) cleanup() *cleanup.Cleanup {
 	return cleanup.New(d.cfg, d.q, d.log.With("cleanup"))
 }
@@ -96,32 +107,27 @@ func runQmgr(dir string) error {
 		return err
 	}
 	defer cancel()
-	rs := addr.NewResolver(d.cfg)
+	rt := addr.NewRouter(d.cfg)
 	clean := d.cleanup()
 	m := &qmgr.Manager{
 		Q:   d.q,
 		Log: d.log,
-		Resolve: func(a string) (string, string) {
-			class, hop, err := rs.ResolveErr(a)
+		ResolveFrom: func(a, sender string) (string, string) {
+			r, err := rt.RouteFrom(a, sender)
 			var te *addr.TableError
 			if errors.As(err, &te) {
 				for _, w := range te.Warnings() {
 					d.log.Warning("%s", w)
 				}
-				return "retry", ""
+				// Postfix's qmgr defers such mail itself.
+				return "", "address resolver failure"
 			}
-			if class == addr.ClassLocal {
-				return "local", hop
-			}
-			return "smtp", hop
+			return r.Transport, r.Nexthop
 		},
-		Transports: map[string]qmgr.Transport{
-			"local": delivery.NewClient(d.q.Dir, "local").Deliver,
-			// error(8) as retry: an address that cannot be resolved now
-			// (a domain table is unavailable) waits in the queue.
-			"retry": func(context.Context, delivery.Request) ([]delivery.Result, error) {
-				return nil, errors.New("address resolver failure")
-			},
+		Transports:         transports(d.cfg, d.q.Dir),
+		InitialConcurrency: d.cfg.Int("initial_destination_concurrency"),
+		Limits: func(tr string) (int, int) {
+			return perTransport(d.cfg, tr, "destination_concurrency_limit"), perTransport(d.cfg, tr, "destination_recipient_limit")
 		},
 		Notify:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Failure),
 		Report:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Verify),
@@ -130,13 +136,7 @@ func runQmgr(dir string) error {
 		MaxBackoff:     d.cfg.Duration("maximal_backoff_time"),
 		MaxLifetime:    d.cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
-	}
-	// smtp(8) and lmtp(8): every master.cf entry that runs one is a
-	// transport of its own name (smtp, relay, lmtp ...).
-	for _, s := range d.cfg.Services() {
-		if daemons[s.Command] == "smtp" || daemons[s.Command] == "lmtp" {
-			m.Transports[s.Name] = delivery.NewClient(d.q.Dir, s.Name).Deliver
-		}
+		TransportRetry: d.cfg.Duration("transport_retry_time"),
 	}
 	// defer_transports: their mail waits, without a delivery attempt.
 	// (Postfix has its error(8) agent log it, dsn=4.3.2: left to the
@@ -147,6 +147,38 @@ func runQmgr(dir string) error {
 		}
 	}
 	return m.Run(d.ctx.Done())
+}
+
+// transports are the delivery agents the queue manager reaches: one per
+// master.cf unix service, on its private/<name> socket, other than the
+// daemons postdove runs that are not agents (pickup, qmgr, showq). The
+// agents postdove runs may still be coming up: their sockets are waited
+// for. Others (smtp until its client is there, or an agent the
+// administrator runs) are tried once: when nobody listens the mail is
+// deferred with "mail transport unavailable", as Postfix's qmgr does.
+func transports(cfg *postconf.Config, dir string) map[string]qmgr.Transport {
+	out := map[string]qmgr.Transport{}
+	for _, s := range cfg.Services() {
+		role, runs := daemons[s.Command]
+		if s.Type != "unix" || runs && !agents[role] {
+			continue
+		}
+		c := delivery.NewClient(dir, s.Name)
+		if !runs {
+			c.DialTimeout = time.Millisecond
+		}
+		out[s.Name] = c.Deliver
+	}
+	return out
+}
+
+// perTransport is transport_NAME (smtp_destination_concurrency_limit), or
+// default_NAME when it is not set.
+func perTransport(cfg *postconf.Config, tr, name string) int {
+	if v := cfg.Int(tr + "_" + name); v > 0 {
+		return v
+	}
+	return cfg.Int("default_" + name)
 }
 
 // notifier writes non-delivery notifications or delivery status reports
@@ -262,11 +294,46 @@ func runLocal(dir string) error {
 		},
 	}
 	defer agent.Close()
+	agent.Pass = func(tr, hop string, req delivery.Request) ([]delivery.Result, error) {
+		// A delivery under way finishes even when local is stopping.
+		return delivery.NewClient(d.q.Dir, tr).Deliver(context.Background(), req)
+	}
 
-	ln, err := inheritedListener(roleSockets["local"][0])
+	return serveAgent(d, "local", agent.Handle)
+}
+
+// serveAgent serves the daemon's private/<service> socket with the
+// delivery contract until it is stopped.
+func serveAgent(d *daemon, relay string, h delivery.Handler) error {
+	name := queue.Private + "/" + d.svc.Name
+	ln, err := inheritedListener(name)
 	if err != nil {
 		return err
 	}
-	srv := &delivery.Server{Queue: d.q, Service: "private/local", Relay: "local", Handler: agent.Handle, Warnf: d.log.Warning}
+	srv := &delivery.Server{Queue: d.q, Service: name, Relay: relay, Handler: h, Warnf: d.log.Warning, Limit: d.processLimit()}
 	return srv.Serve(d.ctx, ln)
+}
+
+// runError is error(8), and its retry service: it bounces (or defers)
+// every recipient with the next hop's text.
+func runError(dir string) error {
+	d, cancel, err := newDaemon(dir, "error")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	// As Postfix's, retry logs as postfix/error: the program's name.
+	a := &erroragent.Agent{Retry: d.svc.Name == "retry", Logf: d.log.Info}
+	return serveAgent(d, "none", a.Handle)
+}
+
+// runDiscard is discard(8): it reports every recipient delivered.
+func runDiscard(dir string) error {
+	d, cancel, err := newDaemon(dir, "discard")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	a := &discard.Agent{Logf: d.log.Info}
+	return serveAgent(d, "none", a.Handle)
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"postdove/pkg/addr"
-	"postdove/pkg/delivery"
-	"postdove/pkg/queue"
 	"postdove/pkg/smtp"
 )
 
@@ -35,10 +33,5 @@ func runSMTP(dir, role string) error {
 		Logf:          d.log.Info,
 	}
 	defer c.Close()
-	ln, err := inheritedListener(queue.Private + "/" + name)
-	if err != nil {
-		return err
-	}
-	srv := &delivery.Server{Queue: d.q, Service: queue.Private + "/" + name, Handler: c.Handle, Warnf: d.log.Warning}
-	return srv.Serve(d.ctx, ln)
+	return serveAgent(d, "none", c.Handle)
 }

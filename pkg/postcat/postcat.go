@@ -44,6 +44,8 @@ const (
 	recSender   = 'S'
 	recAttr     = 'A'
 	recOrig     = 'O'
+	recORCPT    = 'o'
+	recNotify   = 'n'
 	recRcpt     = 'R'
 	recDone     = 'D'
 	recCont     = 'L'
@@ -143,6 +145,12 @@ func (p *printer) envelope(m *queue.Message, off offsets) {
 	p.record(off.of("sender"), recSender, "sender: "+m.Sender)
 	for i, r := range m.Recipients {
 		o := off.of("rcpt " + strconv.Itoa(i))
+		if r.ORCPT != "" {
+			p.record(o, recORCPT, "dsn_orig_rcpt: "+r.ORCPT)
+		}
+		if r.Notify != "" {
+			p.record(o, recNotify, "dsn_notify_flags: "+strconv.Itoa(notifyFlags(r.Notify)))
+		}
 		if r.Orig != "" {
 			p.record(o, recOrig, "original_recipient: "+r.Orig)
 		}
@@ -152,6 +160,25 @@ func (p *printer) envelope(m *queue.Message, off offsets) {
 			p.record(o, recRcpt, "recipient: "+r.Address)
 		}
 	}
+}
+
+// notifyFlags is Postfix's bit mask of an RFC 3461 NOTIFY list: NEVER 1,
+// SUCCESS 2, FAILURE 4, DELAY 8.
+func notifyFlags(list string) int {
+	n := 0
+	for _, k := range strings.Split(strings.ToUpper(list), ",") {
+		switch strings.TrimSpace(k) {
+		case "NEVER":
+			n |= 1
+		case "SUCCESS":
+			n |= 2
+		case "FAILURE":
+			n |= 4
+		case "DELAY":
+			n |= 8
+		}
+	}
+	return n
 }
 
 // fullNameAttr is the attribute postdrop keeps the sender's full name in.

@@ -27,7 +27,7 @@ func queueFile(t testing.TB, content string) string {
 		Attrs:   map[string]string{"rewrite_context": "local", "full_name": "Alice A"},
 		Recipients: []queue.Recipient{
 			{Address: "bob@example.org", Orig: "bob@example.org"},
-			{Address: "carol@example.org", Status: queue.Delivered},
+			{Address: "carol@example.org", Status: queue.Delivered, Notify: "SUCCESS,DELAY", ORCPT: "rfc822;Carol@example.org"},
 		},
 	}
 	id, err := q.Enqueue(queue.Hold, m, strings.NewReader(content))
@@ -65,6 +65,8 @@ sender_fullname: Alice A
 sender: alice@example.com
 original_recipient: bob@example.org
 recipient: bob@example.org
+dsn_orig_rcpt: rfc822;Carol@example.org
+dsn_notify_flags: 10
 done_recipient: carol@example.org
 *** MESSAGE CONTENTS hold/X ***
 ` + testMessage + `*** HEADER EXTRACTED hold/X ***

@@ -28,16 +28,20 @@ type Transport func(ctx context.Context, req delivery.Request) ([]delivery.Resul
 type Notifier func(m *queue.Message, content func() (io.ReadCloser, error), failed []delivery.Result) (string, error)
 
 // Resolver says which transport an address goes to ("local", "smtp", ...)
-// and its next hop.
+// and its next hop. An empty transport is a failure to resolve it now:
+// the recipient is deferred with the next hop as the reason.
 type Resolver func(addr string) (transport, nexthop string)
 
 // Manager is the queue manager of one queue_directory.
 type Manager struct {
-	Q          *queue.Queue
-	Log        *maillog.Logger
-	Resolve    Resolver
-	Transports map[string]Transport
-	Notify     Notifier
+	Q       *queue.Queue
+	Log     *maillog.Logger
+	Resolve Resolver
+	// ResolveFrom, when set, is used instead of Resolve: the route may
+	// depend on the sender (sender_dependent_relayhost_maps).
+	ResolveFrom func(addr, sender string) (transport, nexthop string)
+	Transports  map[string]Transport
+	Notify      Notifier
 	// Report sends the delivery status report of a message sendmail -bv
 	// submitted (queue.TraceVerify): failed then holds every recipient's
 	// result, Sent for the deliverable ones.
@@ -48,15 +52,33 @@ type Manager struct {
 	MaxBackoff     time.Duration // maximal_backoff_time
 	MaxLifetime    time.Duration // maximal_queue_lifetime
 	BounceLifetime time.Duration // bounce_queue_lifetime
-	// Concurrency is how many messages are delivered at once.
+	// TransportRetry is transport_retry_time: how long a transport whose
+	// agent could not be reached is left alone (default 60s).
+	TransportRetry time.Duration
+	// Concurrency is how many messages are in the active queue at once
+	// (qmgr_message_active_limit); default 1000.
 	Concurrency int
+	// InitialConcurrency is initial_destination_concurrency (default 5).
+	InitialConcurrency int
+	// Limits gives a transport's destination concurrency limit
+	// (<transport>_destination_concurrency_limit) and recipient limit
+	// (<transport>_destination_recipient_limit); default 20 and 50.
+	Limits func(transport string) (concurrency, recipients int)
+	// StopGrace is how long Run waits, when stopped, for deliveries under
+	// way to report (default 5s); what has not reported by then stays in
+	// the active queue and is delivered again at the next start.
+	StopGrace time.Duration
 
 	Now func() time.Time
 
-	mu       sync.Mutex
-	inflight map[string]bool
-	sem      chan struct{}
-	wg       sync.WaitGroup
+	// The scheduler's state, owned by the goroutine running Run or Drain.
+	once   sync.Once
+	msgs   map[string]*activeMsg
+	dests  map[destKey]*dest
+	dead   map[string]deadTransport
+	done   chan outcome
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (m *Manager) now() time.Time {
@@ -67,23 +89,22 @@ func (m *Manager) now() time.Time {
 }
 
 func (m *Manager) init() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.inflight == nil {
-		m.inflight = map[string]bool{}
-		n := m.Concurrency
-		if n <= 0 {
-			n = 8
-		}
-		m.sem = make(chan struct{}, n)
-	}
+	m.once.Do(func() {
+		m.msgs = map[string]*activeMsg{}
+		m.dests = map[destKey]*dest{}
+		m.dead = map[string]deadTransport{}
+		m.done = make(chan outcome)
+		m.ctx, m.cancel = context.WithCancel(context.Background())
+	})
 }
 
 // Run is the queue manager's main loop: it recovers messages left in the
 // active queue by a crash, then moves incoming mail into the active queue and
 // delivers it whenever triggered (public/qmgr) and at least every
-// queue_run_delay, retrying deferred mail whose time has come. It returns
-// when stop is closed, after the deliveries under way have finished.
+// queue_run_delay, retrying deferred mail whose time has come. It never
+// waits for a delivery: agents report on a channel. It returns when stop
+// is closed, after the deliveries under way have reported (for at most
+// StopGrace).
 func (m *Manager) Run(stop <-chan struct{}) error {
 	m.init()
 	triggers, closer, err := queue.Listen(m.Q.Dir, "qmgr")
@@ -109,15 +130,20 @@ func (m *Manager) Run(stop <-chan struct{}) error {
 	for {
 		select {
 		case <-stop:
-			m.wg.Wait()
+			m.shutdown()
 			return nil
+		case o := <-m.done:
+			m.finished(o)
 		case req, ok := <-triggers:
 			if !ok {
-				m.wg.Wait()
+				m.shutdown()
 				return errors.New("qmgr trigger closed")
 			}
 			switch req {
 			case queue.QmgrScanAll, queue.QmgrFlushDead:
+				if req == queue.QmgrFlushDead {
+					m.flushDead()
+				}
 				m.scan(queue.Incoming, false)
 				m.scan(queue.Deferred, true)
 			case queue.QmgrScanDeferred:
@@ -133,58 +159,80 @@ func (m *Manager) Run(stop <-chan struct{}) error {
 	}
 }
 
+// shutdown waits for the deliveries under way for at most StopGrace,
+// keeping their results, then cancels the others.
+func (m *Manager) shutdown() {
+	grace := m.StopGrace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for m.busy() > 0 {
+		select {
+		case o := <-m.done:
+			m.finished(o)
+		case <-t.C:
+			m.cancel()
+			// The cancelled deliveries report at once; their messages
+			// stay in the active queue.
+			for n := m.busy(); n > 0; n-- {
+				<-m.done
+			}
+			return
+		}
+	}
+}
+
 // Drain delivers everything in the incoming and active queues and waits for
 // it (used by tests and `postfix flush` style one-shot runs).
 func (m *Manager) Drain() {
 	m.init()
 	m.scan(queue.Active, false)
 	m.scan(queue.Incoming, false)
-	m.wg.Wait()
+	m.settle()
 }
 
-// scan starts delivery of the messages in queue name. For the deferred
-// queue only messages whose retry time (the file's mtime) has come are
-// taken, unless force is set.
+// settle takes reports until no message is in the active queue.
+func (m *Manager) settle() {
+	for len(m.msgs) > 0 {
+		m.finished(<-m.done)
+	}
+}
+
+// scan brings the messages in queue name into the active queue, up to
+// Concurrency messages. For the deferred queue only messages whose retry
+// time (the file's mtime) has come are taken, unless force is set.
 func (m *Manager) scan(name string, force bool) {
 	ids, err := m.Q.List(name)
 	if err != nil {
 		m.Log.Warning("scan %s: %v", name, err)
 		return
 	}
+	limit := m.Concurrency
+	if limit <= 0 {
+		limit = 1000
+	}
 	now := m.now()
 	for _, id := range ids {
+		if len(m.msgs) >= limit {
+			return // the rest at the next scan
+		}
+		if m.msgs[id] != nil {
+			continue
+		}
 		if name == queue.Deferred && !force {
 			st, err := os.Stat(m.Q.Path(name, id))
 			if err != nil || st.ModTime().After(now) {
 				continue
 			}
 		}
-		m.mu.Lock()
-		busy := m.inflight[id]
-		if !busy {
-			m.inflight[id] = true
-		}
-		m.mu.Unlock()
-		if busy {
-			continue
-		}
-		m.sem <- struct{}{}
-		m.wg.Add(1)
-		go func(from, id string) {
-			defer func() {
-				<-m.sem
-				m.mu.Lock()
-				delete(m.inflight, id)
-				m.mu.Unlock()
-				m.wg.Done()
-			}()
-			m.process(from, id)
-		}(name, id)
+		m.process(name, id)
 	}
 }
 
 // process moves message id from queue from into the active queue and
-// delivers it.
+// hands its recipients to their destinations' queues.
 func (m *Manager) process(from, id string) {
 	if from != queue.Active {
 		if err := m.Q.Move(id, from, queue.Active); err != nil {
@@ -206,15 +254,32 @@ func (m *Manager) process(from, id string) {
 		}
 		return
 	}
-	defer f.Close()
 	// Nothing in a queue file may stop the queue manager: a file it
 	// cannot handle is set aside like one it cannot read.
-	defer func() {
-		if p := recover(); p != nil {
-			m.corrupt(id, fmt.Sprint("cannot process: ", p))
-		}
+	var jobs []*job
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				f.Close()
+				jobs = nil
+				m.corrupt(id, fmt.Sprint("cannot process: ", p))
+			}
+		}()
+		jobs = m.start(f, from)
 	}()
-	m.deliver(f, from)
+	if jobs == nil {
+		return
+	}
+	if len(jobs) == 0 {
+		m.finish(m.msgs[id])
+		return
+	}
+	for _, j := range jobs {
+		j.dest.todo = append(j.dest.todo, j)
+	}
+	for _, j := range jobs {
+		m.dispatch(j.dest)
+	}
 }
 
 // corrupt moves message id from the active queue to the corrupt queue,
@@ -225,131 +290,6 @@ func (m *Manager) corrupt(id, reason string) {
 	if err := m.Q.Move(id, queue.Active, queue.Corrupt); err != nil {
 		m.Log.Warning("%s: save corrupt file queue %s: %v", id, queue.Active, err)
 	}
-}
-
-func (m *Manager) deliver(f *queue.File, from string) {
-	msg := &f.Message
-	id := msg.ID
-	start := m.now()
-	pending := 0
-	for _, r := range msg.Recipients {
-		if !r.Status.Done() {
-			pending++
-		}
-	}
-	if from == queue.Incoming {
-		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, len(msg.Recipients))
-	} else if from == queue.Deferred {
-		m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", id, msg.Sender, msg.MessageSize, pending)
-	}
-	// A message from incoming has no logfiles of earlier attempts; else
-	// the reasons of the last attempt make way for this one's.
-	fresh := from == queue.Incoming
-	if !fresh {
-		if err := m.Q.RemoveLog(queue.Defer, id); err != nil {
-			m.Log.Warning("%s: %v", id, err)
-		}
-	}
-	logged := map[string]bool{} // logfiles this attempt wrote to
-	path := f.Path
-	open := func() (io.ReadCloser, error) { return OpenContent(path, msg.Offset, msg.Size) }
-
-	// Group the recipients still to do by transport and next hop.
-	type route struct{ transport, nexthop string }
-	groups := map[route][]delivery.Recipient{}
-	var order []route
-	for i, r := range msg.Recipients {
-		if r.Status.Done() {
-			continue
-		}
-		tr, hop := m.Resolve(r.Address)
-		rt := route{tr, hop}
-		if _, seen := groups[rt]; !seen {
-			order = append(order, rt)
-		}
-		groups[rt] = append(groups[rt], delivery.Recipients(msg, i)...)
-	}
-
-	verify := msg.Verify()
-	deferred := map[int][]delivery.Result{}
-	for _, rt := range order {
-		tr, rcpts := rt.transport, groups[rt]
-		req := delivery.Request{
-			QueueID: id, Sender: msg.Sender, Arrival: msg.Arrival,
-			Recipients: rcpts, Size: msg.Size, Open: open,
-			Delays:    delivery.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
-			Verify:    verify,
-			Transport: tr, Nexthop: rt.nexthop,
-		}
-		results, err := m.transport(tr, req)
-		if err != nil {
-			// The transport could not be reached: everything is deferred.
-			results = nil
-			for _, r := range rcpts {
-				results = append(results, m.deferral(id, msg, r, err.Error(), req.Delays))
-			}
-		} else {
-			results = m.complete(tr, id, msg, rcpts, results, req.Delays)
-		}
-		for _, r := range rcpts {
-			var mine []delivery.Result
-			for _, res := range results {
-				if res.Index == r.Index {
-					mine = append(mine, res)
-				}
-			}
-			if verify {
-				m.trace(f, tr, r.Index, mine, logged)
-				continue
-			}
-			switch m.record(f, r.Index, mine, logged) {
-			case queue.TempFail:
-				for _, res := range mine {
-					if res.Status == delivery.Deferred {
-						deferred[r.Index] = append(deferred[r.Index], res)
-					}
-				}
-			}
-		}
-	}
-
-	// Expired: deferred recipients of a message older than the queue
-	// lifetime are returned to the sender.
-	if len(deferred) > 0 && m.expired(msg) {
-		for idx, rs := range deferred {
-			for i := range rs {
-				rs[i].Status = delivery.Bounced
-				rs[i].DSN = permanent(rs[i].DSN)
-			}
-			m.record(f, idx, rs, logged)
-		}
-		m.Log.Info("%s: from=<%s>, status=expired, returned to sender", id, msg.Sender)
-	}
-
-	keep := false
-	for _, r := range msg.Recipients {
-		if !r.Status.Done() {
-			keep = true
-		}
-	}
-	for _, log := range []string{queue.Bounce, queue.Trace} {
-		if (!fresh || logged[log]) && !m.notify(msg, open, log) {
-			keep = true
-		}
-	}
-	if keep {
-		// Recipients done now must stay done at the retry.
-		if err := f.Sync(); err != nil {
-			m.Log.Warning("%s: %v", id, err)
-		}
-		m.defer_(id, msg)
-		return
-	}
-	if err := m.Q.Remove(queue.Active, id); err != nil {
-		m.Log.Warning("%s: remove: %v", id, err)
-		return
-	}
-	m.Log.Info("%s: removed", id)
 }
 
 // complete checks a transport's results against the recipients it was
@@ -387,7 +327,12 @@ func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []delivery.R
 
 // deferral is the queue manager's own deferral of recipient r, logged.
 func (m *Manager) deferral(id string, msg *queue.Message, r delivery.Recipient, why string, d delivery.Delays) delivery.Result {
-	res := delivery.Result{Recipient: r, Final: r.Address, Status: delivery.Deferred, DSN: "4.3.0", Text: why, Relay: "none"}
+	return m.deferralDSN(id, msg, r, "4.3.0", why, d)
+}
+
+// deferralDSN is deferral with status code dsn.
+func (m *Manager) deferralDSN(id string, msg *queue.Message, r delivery.Recipient, dsn, why string, d delivery.Delays) delivery.Result {
+	res := delivery.Result{Recipient: r, Final: r.Address, Status: delivery.Deferred, DSN: dsn, Text: why, Relay: "none"}
 	m.logDeferred(id, msg, res, d)
 	return res
 }
@@ -538,14 +483,6 @@ func (m *Manager) trace(f *queue.File, tr string, idx int, results []delivery.Re
 	if err := f.SetStatus(idx, st); err != nil {
 		m.Log.Warning("%s: update recipient status: %v", f.ID, err)
 	}
-}
-
-func (m *Manager) transport(name string, req delivery.Request) ([]delivery.Result, error) {
-	t := m.Transports[name]
-	if t == nil {
-		return nil, fmt.Errorf("delivery temporarily suspended: mail transport %s is not available", name)
-	}
-	return t(context.Background(), req)
 }
 
 func (m *Manager) logDeferred(id string, msg *queue.Message, res delivery.Result, d delivery.Delays) {

@@ -43,7 +43,15 @@
 // 'T' deferred at the last attempt) at a fixed offset, so a delivery
 // agent can mark a recipient with one pwrite (File.Sync makes it durable;
 // the queue manager syncs before it keeps a message for a retry). The optional
-// original recipient follows the address.
+// original recipient follows the address, and then, when the recipient has
+// them, its RFC 3461 NOTIFY and ORCPT parameters:
+//
+//	rcpt - "bob@example.org" "" "SUCCESS,DELAY" "rfc822;Bob@example.org"
+//
+// (files written before these were recorded have two fields: both are
+// read). What the SMTP server records of the message (ENVID, RET,
+// SMTPUTF8, BODY, the client's name, address, HELO, protocol and SASL
+// user) is kept in attributes (AttrENVID ...).
 //
 // A file is written under a temporary name (tmp.*) in the top directory of
 // its queue, linked to its queue ID (which includes the file's inode

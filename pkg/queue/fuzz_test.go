@@ -57,6 +57,7 @@ func FuzzRead(f *testing.F) {
 			{Address: "bob@example.org", Status: Pending},
 			{Address: "carol@example.org", Orig: "carol", Status: TempFail},
 			{Address: "\"odd \\\"q\\\"\"@x\x00\xff", Status: Delivered},
+			{Address: "dave@example.org", Status: Pending, Notify: "NEVER", ORCPT: "rfc822;Dave@example.org"},
 		},
 	}
 	good := fileBytes(f, m, "Subject: hi\n\nbody\n")
@@ -72,6 +73,8 @@ func FuzzRead(f *testing.F) {
 	f.Add(bytes.Replace(good, []byte("arrival "), []byte("arrival -"), 1))
 	f.Add(bytes.Replace(good, []byte("end\n"), []byte("arrival 1 2\nend\n"), 1))
 	f.Add([]byte(magic + "\ncontent 1 2 3\nrcpt D\nend\n"))
+	f.Add(bytes.Replace(good, []byte(`"NEVER" `), nil, 1)) // three fields
+	f.Add(bytes.Replace(good, []byte(`"rfc822;Dave@example.org"`), []byte(`"x" "y"`), 1))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := parseEnvelope(bytes.NewReader(data), int64(len(data)), "/q/active/F00")
 		if err != nil {
