@@ -59,6 +59,9 @@ type failure struct {
 	// next: another server may be tried (connection and 4xx problems,
 	// and 5xx greetings as Postfix treats them).
 	next bool
+	// dead: the destination failed as a whole (lookup, connection,
+	// greeting, handshake, lost connection), not one transaction.
+	dead bool
 }
 
 func (f *failure) Error() string { return f.text }
@@ -86,9 +89,14 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 		done[i] = true
 		c.logResult(msg, results[i], start, setup)
 	}
+	// failAll gives f to every recipient not done. A deferral before any
+	// recipient was tried marks the destination dead for the queue
+	// manager (Postfix's "site dead" feedback).
 	failAll := func(f *failure, relay string, setup time.Duration) []Result {
+		dead := f.dead && f.status() == Deferred && !anyDone(done)
 		for i := range results {
 			if !done[i] {
+				results[i].Dead = dead
 				finish(i, f.status(), f.dsn, f.text, relay, setup)
 			}
 		}
@@ -117,7 +125,7 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 		case errors.As(err, &loop):
 			return failAll(&failure{text: loop.Error(), dsn: "5.4.6"}, "none", time.Since(start))
 		case errors.As(err, &le):
-			return failAll(&failure{text: le.text, dsn: le.dsn}, "none", time.Since(start))
+			return failAll(&failure{text: le.text, dsn: le.dsn, dead: true}, "none", time.Since(start))
 		}
 	}
 
@@ -141,6 +149,7 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 				s, f = c.open(ctx, n, a, "none")
 			}
 			if f != nil {
+				f.dead = true
 				last, lastRelay = f, "none"
 				if s != nil {
 					lastRelay = s.relay()
@@ -181,7 +190,7 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 		return results
 	}
 	if last == nil {
-		last = &failure{text: "server unavailable or unable to receive mail", dsn: "4.4.1"}
+		last = &failure{text: "server unavailable or unable to receive mail", dsn: "4.4.1", dead: true}
 	}
 	return failAll(last, lastRelay, time.Since(start))
 }
@@ -195,36 +204,12 @@ func anyDone(done []bool) bool {
 	return false
 }
 
-// logResult writes the to= line of r.
+// logResult writes the to= line of r: delays c is setup, the time to
+// the session's first transaction; d the rest.
 func (c *Client) logResult(msg *delivery.Request, r Result, start time.Time, setup time.Duration) {
-	if c.Logf == nil {
-		return
+	if c.Logf != nil {
+		c.Logf("%s", delivery.LogLine(*msg, r, setup, start.Add(setup)))
 	}
-	orig := ""
-	if r.Orig != "" && !strings.EqualFold(r.Orig, r.Address) {
-		orig = fmt.Sprintf(", orig_to=<%s>", r.Orig)
-	}
-	xmit := time.Since(start) - setup
-	total := msg.Delays.BeforeQmgr + msg.Delays.InQmgr + time.Since(start)
-	if !msg.Arrival.IsZero() {
-		total = time.Since(msg.Arrival)
-	}
-	fd := delivery.FormatDelay
-	c.Logf("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-		msg.QueueID, r.Address, orig, r.Relay, fd(total), fd(msg.Delays.BeforeQmgr), fd(msg.Delays.InQmgr), fd(setup), fd(xmit),
-		r.DSN, statusWord(msg, r.Status), r.Text)
-}
-
-// statusWord is status= in the log line: sendmail -bv probes are
-// deliverable or undeliverable.
-func statusWord(req *delivery.Request, st Status) string {
-	switch {
-	case !req.Verify:
-		return st.String()
-	case st == Sent:
-		return "deliverable"
-	}
-	return "undeliverable"
 }
 
 // Handle is the agent's delivery.Handler for private/smtp, private/relay,
@@ -432,11 +417,11 @@ func (s *session) ioFailure(err error, while string) *failure {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
-		return &failure{text: fmt.Sprintf("conversation with %s timed out while %s", s.hostAddr(), while), dsn: "4.4.2", next: true}
+		return &failure{text: fmt.Sprintf("conversation with %s timed out while %s", s.hostAddr(), while), dsn: "4.4.2", next: true, dead: true}
 	case errors.Is(err, errBadReply):
 		return &failure{text: fmt.Sprintf("malformed reply from %s while %s", s.hostAddr(), while), dsn: "5.5.2", next: true}
 	}
-	return &failure{text: fmt.Sprintf("lost connection with %s while %s", s.hostAddr(), while), dsn: "4.4.2", next: true}
+	return &failure{text: fmt.Sprintf("lost connection with %s while %s", s.hostAddr(), while), dsn: "4.4.2", next: true, dead: true}
 }
 
 // cmd sends one command and reads its reply.

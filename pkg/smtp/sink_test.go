@@ -105,7 +105,7 @@ func TestDeliverRefused(t *testing.T) {
 	c, log := testClient(t, "smtp", nil)
 	res := c.Deliver(context.Background(), fmt.Sprintf("[127.0.0.2]:%d", port), testMessage(testBody, "a@example.org"))
 	want := fmt.Sprintf("connect to 127.0.0.2[127.0.0.2]:%d: Connection refused", port)
-	if r := res[0]; r.Status != Deferred || r.DSN != "4.4.1" || r.Text != want || r.Relay != "none" {
+	if r := res[0]; r.Status != Deferred || r.DSN != "4.4.1" || r.Text != want || r.Relay != "none" || !r.Dead {
 		t.Errorf("result %+v", r)
 	}
 	if l := log.all(); len(l) != 1 || !strings.Contains(l[0], "to=<a@example.org>, relay=none, delay=") ||
@@ -127,7 +127,7 @@ func TestDeliverRejects(t *testing.T) {
 		cl, log := testClient(t, "smtp", nil)
 		res := cl.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org", "b@example.org"))
 		for _, r := range res {
-			if r.Status != c.status || r.Text != "host 127.0.0.2[127.0.0.2] said: "+c.text {
+			if r.Status != c.status || r.Text != "host 127.0.0.2[127.0.0.2] said: "+c.text || r.Dead {
 				t.Errorf("%s: result %+v", c.opt, r)
 			}
 		}
