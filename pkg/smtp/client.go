@@ -166,7 +166,12 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 			sessions++
 		}
 		setup := time.Since(start)
+		// The queue manager gone (ctx done: it will not read the results),
+		// or the agent stopping: the session's I/O ends at once.
+		s.ctx = ctx
+		stopWatch := context.AfterFunc(ctx, func() { s.conn.SetDeadline(time.Unix(1, 0)) })
 		f, retry := c.transaction(s, msg, results, done, finish, setup, reused)
+		stopWatch()
 		if retry && reused {
 			// The cached session had gone stale before anything was
 			// accepted: start a fresh one with this address.
@@ -238,6 +243,8 @@ type session struct {
 	tls     bool
 	healthy bool
 	born    time.Time // when it connected (smtp_connection_reuse_time_limit)
+	// ctx ends the session's I/O when done (nil: never).
+	ctx context.Context
 	// wtimeout bounds each write to the server.
 	wtimeout time.Duration
 }
@@ -247,6 +254,9 @@ type session struct {
 type deadlineWriter struct{ s *session }
 
 func (d deadlineWriter) Write(p []byte) (int, error) {
+	if d.s.ctx != nil && d.s.ctx.Err() != nil {
+		return 0, os.ErrDeadlineExceeded
+	}
 	if d.s.wtimeout > 0 {
 		d.s.conn.SetWriteDeadline(time.Now().Add(d.s.wtimeout))
 	}
@@ -296,6 +306,9 @@ func (c *Client) open(ctx context.Context, n Nexthop, a Address, level string) (
 	}
 	s := &session{c: c, conn: conn, r: bufio.NewReaderSize(conn, 4096), addr: a, unix: n.Unix, lmtp: st.Role == "lmtp", born: time.Now()}
 	s.w = bufio.NewWriterSize(deadlineWriter{s}, 32*1024)
+	s.ctx = ctx
+	stopWatch := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stopWatch()
 	rep, f := s.read(st.HeloTimeout, "receiving the initial server greeting")
 	if f != nil {
 		return s, f
@@ -402,6 +415,10 @@ func (s *session) startTLS(level string) *failure {
 // Postfix's "conversation with ... timed out while ..." or "lost
 // connection with ... while ...".
 func (s *session) read(timeout time.Duration, while string) (Reply, *failure) {
+	if s.ctx != nil && s.ctx.Err() != nil {
+		s.healthy = false
+		return Reply{}, s.ioFailure(os.ErrDeadlineExceeded, while)
+	}
 	if timeout > 0 {
 		s.conn.SetReadDeadline(time.Now().Add(timeout))
 	}

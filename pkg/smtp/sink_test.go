@@ -293,3 +293,19 @@ func TestDeliverLMTPInet(t *testing.T) {
 		t.Errorf("sink:\n%s", got)
 	}
 }
+
+// A delivery whose queue manager has gone away (ctx done) ends at once,
+// deferred, instead of waiting for a server that is slow to answer.
+func TestDeliverCancelled(t *testing.T) {
+	s := startSink(t, "127.0.0.2", "-w", "60") // DATA is answered after a minute
+	c, _ := testClient(t, "smtp", func(s *Settings) { s.DataInit = time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	r := c.Deliver(ctx, hop(s.Addr), testMessage(testBody, "a@example.org"))[0]
+	if r.Status != Deferred || !strings.Contains(r.Text, " timed out while sending ") {
+		t.Errorf("result %+v", r)
+	}
+	if got := s.Read(t); got != "" {
+		t.Errorf("the sink got a message:\n%s", got)
+	}
+}
