@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// SelfSignedCert writes a self-signed RSA 2048 certificate for cn with
+// SelfSignedCert writes a self-signed RSA 2048 certificate for cn (its
+// subject CN and DNS subjectAltName) with
 // openssl and returns the certificate and key files (readable by all, for
 // Postfix's smtpd).
 func SelfSignedCert(t testing.TB, cn string) (cert, key string) {
@@ -20,7 +21,7 @@ func SelfSignedCert(t testing.TB, cn string) (cert, key string) {
 	os.Chmod(dir, 0o755)
 	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-		"-subj", "/CN="+cn, "-keyout", key, "-out", cert).CombinedOutput()
+		"-subj", "/CN="+cn, "-addext", "subjectAltName=DNS:"+cn, "-keyout", key, "-out", cert).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl: %v: %s", err, out)
 	}

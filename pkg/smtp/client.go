@@ -242,6 +242,7 @@ type session struct {
 	esmtp   bool
 	tls     bool
 	healthy bool
+	nexthop string    // the next-hop host or domain (secure's name to match)
 	born    time.Time // when it connected (smtp_connection_reuse_time_limit)
 	// ctx ends the session's I/O when done (nil: never).
 	ctx context.Context
@@ -320,7 +321,16 @@ func (c *Client) open(ctx context.Context, n Nexthop, a Address, level string) (
 	if f := s.hello(); f != nil {
 		return s, f
 	}
-	wantTLS := level != "" && level != "none" && n.Unix == "" || (n.Unix != "" && level == "encrypt")
+	switch level {
+	case "dane":
+		// Without DNSSEC-validated TLSA records (postdove validates
+		// none) Postfix's dane level is may.
+		level = "may"
+	case "dane-only", "fingerprint":
+		return s, &failure{text: fmt.Sprintf("TLS security level %s is not supported", level), dsn: "4.7.5"}
+	}
+	s.nexthop = n.Host
+	wantTLS := level != "" && level != "none" && n.Unix == "" || (n.Unix != "" && level != "" && level != "none" && level != "may")
 	if !wantTLS {
 		s.healthy = true
 		return s, nil
@@ -404,9 +414,27 @@ func (s *session) startTLS(level string) *failure {
 	s.conn, s.tls = tc, true
 	s.r.Reset(tc)
 	s.w.Reset(deadlineWriter{s})
+	cs := tc.ConnectionState()
+	word := trust(cs, st.CAFile)
+	if level == "verify" || level == "secure" {
+		// smtp_tls_verify_cert_match = hostname (the server's name),
+		// smtp_tls_secure_cert_match = nexthop.
+		name := s.addr.Name
+		if level == "secure" {
+			name = s.nexthop
+		}
+		switch {
+		case word != "Trusted":
+			s.healthy = false
+			return &failure{text: "Server certificate not trusted", dsn: "4.7.5", next: true}
+		case cs.PeerCertificates[0].VerifyHostname(name) != nil:
+			s.healthy = false
+			return &failure{text: "Server certificate not verified", dsn: "4.7.5", next: true}
+		}
+		word = "Verified"
+	}
 	if s.c.Logf != nil && st.TLSLogLevel >= 1 {
-		s.c.Logf("%s TLS connection established to %s: %s", trust(tc.ConnectionState(), st.CAFile), s.addr.Relay(),
-			describeTLS(tc.ConnectionState()))
+		s.c.Logf("%s TLS connection established to %s: %s", word, s.addr.Relay(), describeTLS(cs))
 	}
 	return s.hello()
 }

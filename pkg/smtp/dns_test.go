@@ -30,6 +30,8 @@ plain   A   127.0.0.2
 self    MX  10 mx0.example.test.
 self    MX  20 mx2.example.test.
 mx0     A   127.0.0.1
+; the real smtpd with STARTTLS (oracle.StartSMTPServer)
+mxtls   A   127.0.0.3
 `
 
 // startNamed runs BIND's named on 127.0.0.1 serving example.test (and

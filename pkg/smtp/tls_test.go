@@ -125,3 +125,35 @@ func TestDeliverTLSHandshakeFallback(t *testing.T) {
 		t.Errorf("encrypt: result %+v", r)
 	}
 }
+
+// Levels verify and secure: the server's certificate must be trusted
+// (smtp_tls_CAfile) and name the server (verify: its host name; secure:
+// the next hop), or the mail is deferred with Postfix's texts.
+func TestDeliverTLSVerify(t *testing.T) {
+	r := startNamed(t)
+	cert, key := oracle.SelfSignedCert(t, "mxtls.example.test")
+	addr := oracle.StartSMTPServer(t, cert, key)
+	_, port, _ := net.SplitHostPort(addr)
+	for _, c := range []struct {
+		level, caFile, dest string
+		status              Status
+		text                string
+	}{
+		{"verify", cert, "[mxtls.example.test]:" + port, Sent, ""},
+		{"secure", cert, "[mxtls.example.test]:" + port, Sent, ""},
+		{"verify", "", "[mxtls.example.test]:" + port, Deferred, "Server certificate not trusted"},
+		{"verify", cert, "[127.0.0.3]:" + port, Deferred, "Server certificate not verified"},
+		{"secure", cert, "[127.0.0.3]:" + port, Deferred, "Server certificate not verified"},
+		{"fingerprint", cert, "[127.0.0.3]:" + port, Deferred, "TLS security level fingerprint is not supported"},
+	} {
+		cl, log := testClient(t, "smtp", func(s *Settings) { s.TLSLevel, s.CAFile, s.TLSLogLevel = c.level, c.caFile, 1 })
+		cl.Resolver = r
+		res := cl.Deliver(context.Background(), c.dest, testMessage(testBody, "a@example.org"))[0]
+		if res.Status != c.status || c.text != "" && res.Text != c.text {
+			t.Errorf("%s %s %q: result %+v", c.level, c.dest, c.caFile, res)
+		}
+		if l := log.all(); c.status == Sent && (len(l) != 2 || !strings.HasPrefix(l[0], "Verified TLS connection established to mxtls.example.test[127.0.0.3]:"+port+": ")) {
+			t.Errorf("%s: log %q", c.level, l)
+		}
+	}
+}
