@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +220,59 @@ func TestSMTPTLSSideBySide(t *testing.T) {
 	got, want := strings.Join(shapes["postdove"], "\n"), strings.Join(shapes["postfix"], "\n")
 	if got != want || !strings.Contains(want, "TLS connection established") {
 		t.Errorf("postdove:\n%s\npostfix:\n%s", got, want)
+	}
+}
+
+// TestLMTPTransportMapsSideBySide: transport_maps sends one domain to an
+// LMTP server on a unix socket, one to LMTP over TCP and one to SMTP on
+// another port (smtp-sinks); Postfix and postdove log the same lines.
+func TestLMTPTransportMapsSideBySide(t *testing.T) {
+	logs := map[string][]string{}
+	for _, system := range []string{"postfix", "postdove"} {
+		unix := oracle.StartSink(t, "unix:", "-L")
+		os.Chmod(unix.Addr, 0o666) // the agent runs as mail_owner
+		inet := oracle.StartSink(t, "127.0.0.1", "-L")
+		smtp := oracle.StartSink(t, "127.0.0.2")
+		dir, err := os.MkdirTemp("/var/tmp", "pdtlmtp-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		os.Chmod(dir, 0o755)
+		table := filepath.Join(dir, "transport")
+		os.WriteFile(table, []byte("unix.example lmtp:unix:"+unix.Addr+"\ninet.example lmtp:inet:"+inet.Addr+
+			"\nport.example smtp:"+smtp.Hop()+"\n"), 0o644)
+		opt := oracle.PostfixOptions{MainCF: "transport_maps = texthash:" + table + "\n"}
+		var inst *oracle.Instance
+		if system == "postfix" {
+			inst = oracle.StartPostfix(t, opt)
+		} else {
+			inst = oracle.StartPostdove(t, opt)
+		}
+		res := oracle.RunLimit(inst.Sendmail("-i", "-f", "sender@example.test", "a@unix.example", "b@inet.example", "c@port.example"),
+			"Subject: lmtp\n\nbody\n", 20*time.Second)
+		if res.Code != 0 {
+			t.Fatalf("%s sendmail: %d %s", system, res.Code, res.Stderr)
+		}
+		if !waitFor(func() bool { return strings.Count(inst.ReadMaillog(), "status=sent") >= 3 }) {
+			t.Fatalf("%s: not sent; maillog:\n%s", system, inst.ReadMaillog())
+		}
+		norm := strings.NewReplacer(unix.Addr, "UNIX", inet.Addr, "INET", smtp.Addr, "SMTP")
+		var shape []string
+		port := regexp.MustCompile(`\]:\d+`)
+		for _, l := range smtpLogShape(inst.ReadMaillog(), "-") {
+			shape = append(shape, port.ReplaceAllString(norm.Replace(l), "]:PORT"))
+		}
+		sort.Strings(shape)
+		logs[system] = shape
+		for _, s := range []*oracle.Sink{unix, inet, smtp} {
+			if got := s.Read(t); strings.Count(got, "X-Rcpt-Args") != 1 {
+				t.Errorf("%s: sink %s:\n%s", system, s.Addr, got)
+			}
+		}
+		inst.Stop()
+	}
+	if got, want := strings.Join(logs["postdove"], "\n"), strings.Join(logs["postfix"], "\n"); got != want {
+		t.Errorf("log lines:\npostdove:\n%s\npostfix:\n%s", got, want)
 	}
 }
