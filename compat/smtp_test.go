@@ -16,7 +16,7 @@ import (
 // smtpLogShape are the smtp(8) lines of a maillog, without what differs
 // between two runs: time, pid, queue ID, delays, the sink's port.
 func smtpLogShape(log, port string) []string {
-	strip := regexp.MustCompile(`^.*?(postfix/\w+)\[\d+\]: [0-9A-F]+: (to=.*)$`)
+	strip := regexp.MustCompile(`^.*?(postfix/[\w/]+)\[\d+\]: [0-9A-F]+: (to=.*)$`)
 	delays := regexp.MustCompile(`delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+`)
 	var out []string
 	for _, l := range strings.Split(log, "\n") {
@@ -224,8 +224,9 @@ func TestSMTPTLSSideBySide(t *testing.T) {
 }
 
 // TestLMTPTransportMapsSideBySide: transport_maps sends one domain to an
-// LMTP server on a unix socket, one to LMTP over TCP and one to SMTP on
-// another port (smtp-sinks); Postfix and postdove log the same lines.
+// LMTP server on a unix socket, one to LMTP over TCP, one to SMTP on
+// another port, and one to the relay transport (smtp(8) too: it logs as
+// postfix/smtp), all smtp-sinks; Postfix and postdove log the same lines.
 func TestLMTPTransportMapsSideBySide(t *testing.T) {
 	logs := map[string][]string{}
 	for _, system := range []string{"postfix", "postdove"} {
@@ -233,6 +234,8 @@ func TestLMTPTransportMapsSideBySide(t *testing.T) {
 		os.Chmod(unix.Addr, 0o666) // the agent runs as mail_owner
 		inet := oracle.StartSink(t, "127.0.0.1", "-L")
 		smtp := oracle.StartSink(t, "127.0.0.2")
+		relay := oracle.StartSink(t, "127.0.0.2")
+		named := oracle.StartSink(t, "127.0.0.2")
 		dir, err := os.MkdirTemp("/var/tmp", "pdtlmtp-")
 		if err != nil {
 			t.Fatal(err)
@@ -241,23 +244,26 @@ func TestLMTPTransportMapsSideBySide(t *testing.T) {
 		os.Chmod(dir, 0o755)
 		table := filepath.Join(dir, "transport")
 		os.WriteFile(table, []byte("unix.example lmtp:unix:"+unix.Addr+"\ninet.example lmtp:inet:"+inet.Addr+
-			"\nport.example smtp:"+smtp.Hop()+"\n"), 0o644)
-		opt := oracle.PostfixOptions{MainCF: "transport_maps = texthash:" + table + "\n"}
+			"\nport.example smtp:"+smtp.Hop()+"\nrelay.example relay:"+relay.Hop()+
+			"\nnamed.example named:"+named.Hop()+"\n"), 0o644)
+		opt := oracle.PostfixOptions{MainCF: "transport_maps = texthash:" + table + "\n",
+			MasterCF: "named unix - - n - - smtp -o syslog_name=postfix/$service_name\n"}
 		var inst *oracle.Instance
 		if system == "postfix" {
 			inst = oracle.StartPostfix(t, opt)
 		} else {
 			inst = oracle.StartPostdove(t, opt)
 		}
-		res := oracle.RunLimit(inst.Sendmail("-i", "-f", "sender@example.test", "a@unix.example", "b@inet.example", "c@port.example"),
+		res := oracle.RunLimit(inst.Sendmail("-i", "-f", "sender@example.test", "a@unix.example", "b@inet.example", "c@port.example",
+			"d@relay.example", "e@named.example"),
 			"Subject: lmtp\n\nbody\n", 20*time.Second)
 		if res.Code != 0 {
 			t.Fatalf("%s sendmail: %d %s", system, res.Code, res.Stderr)
 		}
-		if !waitFor(func() bool { return strings.Count(inst.ReadMaillog(), "status=sent") >= 3 }) {
+		if !waitFor(func() bool { return strings.Count(inst.ReadMaillog(), "status=sent") >= 5 }) {
 			t.Fatalf("%s: not sent; maillog:\n%s", system, inst.ReadMaillog())
 		}
-		norm := strings.NewReplacer(unix.Addr, "UNIX", inet.Addr, "INET", smtp.Addr, "SMTP")
+		norm := strings.NewReplacer(unix.Addr, "UNIX")
 		var shape []string
 		port := regexp.MustCompile(`\]:\d+`)
 		for _, l := range smtpLogShape(inst.ReadMaillog(), "-") {
@@ -265,7 +271,7 @@ func TestLMTPTransportMapsSideBySide(t *testing.T) {
 		}
 		sort.Strings(shape)
 		logs[system] = shape
-		for _, s := range []*oracle.Sink{unix, inet, smtp} {
+		for _, s := range []*oracle.Sink{unix, inet, smtp, relay, named} {
 			if got := s.Read(t); strings.Count(got, "X-Rcpt-Args") != 1 {
 				t.Errorf("%s: sink %s:\n%s", system, s.Addr, got)
 			}

@@ -40,6 +40,11 @@ func newDaemon(dir, program string) (*daemon, context.CancelFunc, error) {
 		return nil, nil, err
 	}
 	svc := service(cfg)
+	if svc.Name != "" {
+		// Postfix's daemons know their master.cf entry's name:
+		// -o syslog_name=postfix/$service_name.
+		cfg.Set("service_name", svc.Name)
+	}
 	for _, o := range svc.Options {
 		cfg.Set(o[0], o[1])
 	}

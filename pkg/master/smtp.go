@@ -1,22 +1,16 @@
 package master
 
 import (
-	"os"
-	"strings"
-
 	"postdove/pkg/addr"
 	"postdove/pkg/smtp"
 )
 
 // runSMTP is smtp(8) or lmtp(8) (role) for one master.cf entry (smtp,
-// relay, lmtp ...): it logs under the entry's name, as Postfix's
-// postfix/relay[PID], and serves qmgr's requests on private/<name>.
+// relay, lmtp ...), serving qmgr's requests on private/<name>. It logs as
+// postfix/smtp (or lmtp) whatever the entry's name, as Postfix does; an
+// entry's -o syslog_name=postfix/$service_name makes it postfix/relay/smtp.
 func runSMTP(dir, role string) error {
-	name, _, _ := strings.Cut(os.Getenv(envService), "/")
-	if name == "" {
-		name = role
-	}
-	d, cancel, err := newDaemon(dir, name)
+	d, cancel, err := newDaemon(dir, role)
 	if err != nil {
 		return err
 	}
