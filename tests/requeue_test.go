@@ -1,21 +1,25 @@
 package tests
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"postdove/compat/oracle"
 )
 
 // postsuper -r puts a queued message back through pickup and cleanup: it
 // is not taken for a corrupt maildrop file, only its recipients not yet
 // delivered are tried again, and pickup is woken at once.
 func TestPostsuperRequeue(t *testing.T) {
-	l := labStart(t, "", "")
+	// Nothing listens at the relayhost: carol's copy stays deferred.
+	l := labStart(t, fmt.Sprintf("relayhost = [127.0.0.2]:%d\n", oracle.FreePort(t, "127.0.0.2")), "")
 	alice := l.user("pdtalice")
 	if res := l.sendmail("Subject: half done\n\nonce\n", alice.Name, "carol@remote.example"); res.Code != 0 {
 		t.Fatalf("sendmail: %+v", res)
 	}
 	l.waitMbox(alice.Name, "\nonce\n")
-	l.waitLog(`postfix/qmgr\[\d+\]: [0-9A-F]+: to=<carol@remote\.example>, relay=none, .*status=deferred`)
+	l.waitLog(`postfix/smtp\[\d+\]: [0-9A-F]+: to=<carol@remote\.example>, relay=none, .*status=deferred`)
 	if res := l.must(l.binCmd("postsuper", "-r", "ALL"), ""); res.Code != 0 || !strings.Contains(res.Stderr, "Requeued: 1 message") {
 		t.Fatalf("postsuper -r ALL: %+v", res)
 	}

@@ -66,6 +66,8 @@ func MaybeRun() {
 		err = runDiscard(dir)
 	case "showq":
 		err = runShowq(dir)
+	case "smtp", "lmtp":
+		err = runSMTP(dir, role)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -358,8 +360,8 @@ func ownerCred(cfg *postconf.Config) (*syscall.Credential, error) {
 
 // daemons are the master.cf commands postdove runs, and the role each
 // becomes. Postfix's other helpers (cleanup, trivial-rewrite, bounce, defer,
-// trace, ...) are libraries inside these; the SMTP server and client are
-// not there yet, so their entries are left alone.
+// trace, ...) are libraries inside these; the SMTP server is not there
+// yet, so its entries are left alone.
 var daemons = map[string]string{
 	"pickup":  "pickup",
 	"qmgr":    "qmgr",
@@ -368,12 +370,14 @@ var daemons = map[string]string{
 	"showq":   "showq",
 	"error":   "error",
 	"discard": "discard",
+	"smtp":    "smtp",
+	"lmtp":    "lmtp",
 }
 
 // agents are the delivery agent roles: each serves its master.cf service's
 // private/<name> socket (private/smtp, private/relay ...), which the
 // queue manager connects to with the delivery contract.
-var agents = map[string]bool{"local": true, "error": true, "discard": true}
+var agents = map[string]bool{"local": true, "error": true, "discard": true, "smtp": true, "lmtp": true}
 
 // sockets are the sockets below queue_directory the process for service
 // ("name/type") in role serves.

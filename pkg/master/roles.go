@@ -40,6 +40,11 @@ func newDaemon(dir, program string) (*daemon, context.CancelFunc, error) {
 		return nil, nil, err
 	}
 	svc := service(cfg)
+	if svc.Name != "" {
+		// Postfix's daemons know their master.cf entry's name:
+		// -o syslog_name=postfix/$service_name.
+		cfg.Set("service_name", svc.Name)
+	}
 	for _, o := range svc.Options {
 		cfg.Set(o[0], o[1])
 	}
@@ -137,6 +142,14 @@ func runQmgr(dir string) error {
 		MaxLifetime:    d.cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
 		TransportRetry: d.cfg.Duration("transport_retry_time"),
+	}
+	// defer_transports: their mail waits, without a delivery attempt.
+	// (Postfix has its error(8) agent log it, dsn=4.3.2: left to the
+	// error transport.)
+	for _, name := range postconf.SplitList(d.cfg.Get("defer_transports")) {
+		m.Transports[name] = func(context.Context, delivery.Request) ([]delivery.Result, error) {
+			return nil, errors.New("deferred transport")
+		}
 	}
 	return m.Run(d.ctx.Done())
 }
