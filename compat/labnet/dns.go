@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -120,49 +121,49 @@ func (l *Lab) waitSerial(name string, serial int) error {
 // AddRecord adds a record to one of the zones named serves (Domain,
 // ExtDomain or a reverse zone), in zone-file syntax relative to the zone,
 // e.g. "@ IN MX 10 vm3", and reloads the zone with `rndc reload`.
-func (l *Lab) AddRecord(name, rr string) {
-	l.t.Helper()
-	l.editZone(name, func(z *zone) { z.records = append(z.records, rr) })
+func (l *Lab) AddRecord(t testing.TB, name, rr string) {
+	t.Helper()
+	l.editZone(t, name, func(z *zone) { z.records = append(z.records, rr) })
 }
 
 // RemoveRecord takes a record added by AddRecord (or a default one) out
 // of the zone and reloads it.
-func (l *Lab) RemoveRecord(name, rr string) {
-	l.t.Helper()
-	l.editZone(name, func(z *zone) {
+func (l *Lab) RemoveRecord(t testing.TB, name, rr string) {
+	t.Helper()
+	l.editZone(t, name, func(z *zone) {
 		z.records = slices.DeleteFunc(z.records, func(r string) bool { return r == rr })
 	})
 }
 
-func (l *Lab) editZone(name string, edit func(*zone)) {
-	l.t.Helper()
+func (l *Lab) editZone(t testing.TB, name string, edit func(*zone)) {
+	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	z := l.zones[name]
 	if z == nil {
-		l.t.Fatalf("labnet: no zone %q", name)
+		t.Fatalf("labnet: no zone %q", name)
 	}
 	edit(z)
 	l.serial++
 	h := l.hosts["host"]
 	if err := h.WriteFile("/etc/bind/db."+name, z.file(l.serial), 0o644); err != nil {
-		l.t.Fatal(err)
+		t.Fatal(err)
 	}
-	h.Must("rndc reload " + name)
+	h.Must(t, "rndc reload " + name)
 	if err := l.waitSerial(name, l.serial); err != nil {
-		l.t.Fatal(err)
+		t.Fatal(err)
 	}
 }
 
 // RestartNamed stops host's named and starts it again, as
 // `systemctl restart named` on the lab's host.
-func (l *Lab) RestartNamed() {
-	l.t.Helper()
+func (l *Lab) RestartNamed(t testing.TB) {
+	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h := l.hosts["host"]
-	h.Must("rndc stop; while [ -e /run/named/named.pid ] && kill -0 $(cat /run/named/named.pid) 2>/dev/null; do sleep 0.05; done; named -u bind -c /etc/bind/named.conf </dev/null >/run/named/out 2>&1 || { cat /run/named/out; exit 1; }")
+	h.Must(t, "rndc stop; while [ -e /run/named/named.pid ] && kill -0 $(cat /run/named/named.pid) 2>/dev/null; do sleep 0.05; done; named -u bind -c /etc/bind/named.conf </dev/null >/run/named/out 2>&1 || { cat /run/named/out; exit 1; }")
 	if err := l.waitSerial(Domain, l.serial); err != nil {
-		l.t.Fatal(err)
+		t.Fatal(err)
 	}
 }

@@ -304,7 +304,8 @@ mail.*	-/var/log/maillog
 		return err
 	}
 	if contains(mailHosts, s.name) {
-		if r := h.Run("make -s -C " + guest.SrcDir + " -o build install"); r.Code != 0 {
+		// As the package's scripts do: install, then make the queue.
+		if r := h.Run("make -s -C " + guest.SrcDir + " -o build install && postfix set-permissions"); r.Code != 0 {
 			return fmt.Errorf("%s: make install: %s%s", s.name, r.Stdout, r.Stderr)
 		}
 	}
@@ -359,6 +360,15 @@ func (l *Lab) Host(name string) *Host {
 		l.t.Fatalf("labnet: no host %q", name)
 	}
 	return h
+}
+
+// order is the hosts in the order of specs.
+func (l *Lab) order() []*Host {
+	var hs []*Host
+	for _, s := range specs {
+		hs = append(hs, l.hosts[s.name])
+	}
+	return hs
 }
 
 // Addr is the named host's first address.
@@ -423,27 +433,26 @@ func (h *Host) RunInput(stdin, script string) Result {
 	return run(h.Command(script), stdin)
 }
 
-// Must is Run that fails the test unless script exits 0; it returns
-// stdout.
-func (h *Host) Must(script string) string {
-	h.lab.t.Helper()
+// Must is Run that fails t unless script exits 0; it returns stdout.
+func (h *Host) Must(t testing.TB, script string) string {
+	t.Helper()
 	r := h.Run(script)
 	if r.Code != 0 {
-		h.lab.t.Fatalf("%s# %s\nexit %d\n%s%s", h.Name, script, r.Code, r.Stdout, r.Stderr)
+		t.Fatalf("%s# %s\nexit %d\n%s%s", h.Name, script, r.Code, r.Stdout, r.Stderr)
 	}
 	return r.Stdout
 }
 
 // Start starts script on the host in the background and returns it; it
-// ends with the host if not before. Its output goes to out.
-func (h *Host) Start(script string, out io.Writer) *exec.Cmd {
-	h.lab.t.Helper()
+// is killed when t ends if not before. Its output goes to out.
+func (h *Host) Start(t testing.TB, script string, out io.Writer) *exec.Cmd {
+	t.Helper()
 	cmd := h.Command(script)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		h.lab.t.Fatal(err)
+		t.Fatal(err)
 	}
-	h.lab.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return cmd
 }
 
@@ -478,10 +487,10 @@ func run(cmd *exec.Cmd, stdin string) Result {
 }
 
 // WaitLog waits up to 10 s for a line of the host's /var/log/maillog
-// that contains every one of words, and returns it; it fails the test
-// (showing the log) if none comes.
-func (h *Host) WaitLog(words ...string) string {
-	h.lab.t.Helper()
+// that contains every one of words, and returns it; it fails t (showing
+// the log) if none comes.
+func (h *Host) WaitLog(t testing.TB, words ...string) string {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	var b []byte
 	for {
@@ -496,7 +505,7 @@ func (h *Host) WaitLog(words ...string) string {
 			}
 		}
 		if time.Now().After(deadline) {
-			h.lab.t.Fatalf("%s: no maillog line with %q in 10 s:\n%s", h.Name, words, b)
+			t.Fatalf("%s: no maillog line with %q in 10 s:\n%s", h.Name, words, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
