@@ -149,7 +149,7 @@ func (l *Lab) editZone(t testing.TB, name string, edit func(*zone)) {
 	if err := h.WriteFile("/etc/bind/db."+name, z.file(l.serial), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.Must(t, "rndc reload " + name)
+	h.Must(t, "rndc reload "+name)
 	if err := l.waitSerial(name, l.serial); err != nil {
 		t.Fatal(err)
 	}

@@ -39,13 +39,13 @@ func TestLab(t *testing.T) {
 			if out := vm2.Must(t, mx); out != "10 vm3."+Domain+".\n" {
 				t.Errorf("%s: %q, want vm3", mx, out)
 			}
-			if out := vm2.Must(t, "dig +short vm3." + Domain); out != lab.Addr("vm3")+"\n" {
+			if out := vm2.Must(t, "dig +short vm3."+Domain); out != lab.Addr("vm3")+"\n" {
 				t.Errorf("vm3's address: %q", out)
 			}
-			if out := lab.Host("ext").Must(t, "dig +short -x " + lab.Addr("vm2")); out != "vm2."+Domain+".\n" {
+			if out := lab.Host("ext").Must(t, "dig +short -x "+lab.Addr("vm2")); out != "vm2."+Domain+".\n" {
 				t.Errorf("ext: vm2's name by its address: %q", out)
 			}
-			if out := vm3.Must(t, "dig +short MX " + ExtDomain); out != "10 mx."+ExtDomain+".\n" {
+			if out := vm3.Must(t, "dig +short MX "+ExtDomain); out != "10 mx."+ExtDomain+".\n" {
 				t.Errorf("MX %s: %q", ExtDomain, out)
 			}
 			lab.RestartNamed(t)
@@ -74,7 +74,7 @@ func TestLab(t *testing.T) {
 			if err := vm2.WriteFile(probe, "vm2 only\n", 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if out := vm2.Must(t, "cat " + probe); out != "vm2 only\n" {
+			if out := vm2.Must(t, "cat "+probe); out != "vm2 only\n" {
 				t.Errorf("vm2 reads %q", out)
 			}
 			if r := vm3.Run("cat " + probe); r.Code == 0 {
@@ -100,7 +100,7 @@ func TestLab(t *testing.T) {
 
 		t.Run("network", func(t *testing.T) {
 			vm2.Must(t, "ping -c1 -W5 vm3")
-			lab.Host("ext").Must(t, "ping -c1 -W5 " + lab.Addr("vm2")) // through host
+			lab.Host("ext").Must(t, "ping -c1 -W5 "+lab.Addr("vm2")) // through host
 			var got strings.Builder
 			listen := vm3.Start(t, "nc -l 2525", &got)
 			vm2.Must(t, "for i in 1 2 3 4 5 6 7 8 9 10; do echo over-the-bridge | nc -N vm3 2525 && exit 0; sleep 0.1; done; exit 1")
