@@ -309,6 +309,10 @@ mail.*	-/var/log/maillog
 			return fmt.Errorf("%s: make install: %s%s", s.name, r.Stdout, r.Stderr)
 		}
 	}
+	// CentOS's mail is Heirloom mailx, which lives on as s-nail.
+	if r := h.Run("if [ -x /usr/bin/s-nail ]; then ln -sfn /usr/bin/s-nail /etc/alternatives/mail && ln -sfn /usr/bin/s-nail /etc/alternatives/mailx; fi"); r.Code != 0 {
+		return fmt.Errorf("%s: mail: %s", s.name, r.Stderr)
+	}
 	if err := h.startSyslog(); err != nil {
 		return err
 	}
