@@ -448,15 +448,21 @@ func (h *Host) Must(t testing.TB, script string) string {
 }
 
 // Start starts script on the host in the background and returns it; it
-// is killed when t ends if not before. Its output goes to out.
+// and its process group are killed when t ends if not before. Its output
+// goes to out, which must be safe for concurrent use (a *SafeBuffer).
 func (h *Host) Start(t testing.TB, script string, out io.Writer) *exec.Cmd {
 	t.Helper()
 	cmd := h.Command(script)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
 	return cmd
 }
 
@@ -470,6 +476,9 @@ func run(cmd *exec.Cmd, stdin string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	c := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	// nsenter's child, and what it starts, go too.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	c.WaitDelay = time.Second
 	var out, errb bytes.Buffer
 	c.Stdin = strings.NewReader(stdin)
@@ -513,4 +522,23 @@ func (h *Host) WaitLog(t testing.TB, words ...string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// SafeBuffer is a bytes.Buffer safe for concurrent use: the output of a
+// command Start runs.
+type SafeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SafeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SafeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -101,7 +101,7 @@ func TestLab(t *testing.T) {
 		t.Run("network", func(t *testing.T) {
 			vm2.Must(t, "ping -c1 -W5 vm3")
 			lab.Host("ext").Must(t, "ping -c1 -W5 "+lab.Addr("vm2")) // through host
-			var got strings.Builder
+			var got SafeBuffer
 			listen := vm3.Start(t, "nc -l 2525", &got)
 			vm2.Must(t, "for i in 1 2 3 4 5 6 7 8 9 10; do echo over-the-bridge | nc -N vm3 2525 && exit 0; sleep 0.1; done; exit 1")
 			listen.Wait()
@@ -249,4 +249,18 @@ func inNamespaces(nets []string) []string {
 		}
 	}
 	return left
+}
+
+// TestSinkThroughRouter sends with swaks from vm2 to ext's smtp-sink,
+// found by its name in named, through host as the router.
+func TestSinkThroughRouter(t *testing.T) {
+	lab := New(t)
+	sink := lab.Host("ext").StartSink(t)
+	lab.Host("vm2").Must(t, "swaks -S --to root@"+ExtDomain+" --from root@vm2."+Domain+" --server mx."+ExtDomain+" --helo vm2."+Domain+" --body through-the-router")
+	m := sink.Wait(t, "through-the-router")
+	for _, want := range []string{"X-Client-Addr: " + lab.Addr("vm2"), "root@" + ExtDomain} {
+		if !strings.Contains(m, want) {
+			t.Errorf("the sink's message lacks %q:\n%s", want, m)
+		}
+	}
 }
