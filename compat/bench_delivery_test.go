@@ -47,31 +47,9 @@ func benchDeliveryRun(b *testing.B, start func(testing.TB, oracle.PostfixOptions
 	for i := range msgs {
 		msgs[i] = benchDeliveryMessage(i, u.Name)
 	}
-	work := make(chan int)
-	var mu sync.Mutex
-	var failures []string
-	var wg sync.WaitGroup
 	t0 := time.Now()
 	b.StartTimer()
-	for w := 0; w < benchDeliverySubmitters; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				res := oracle.Run(inst.Sendmail("-oi", u.Name), msgs[i])
-				if res.Code != 0 {
-					mu.Lock()
-					failures = append(failures, fmt.Sprintf("message %d: exit %d: %s", i, res.Code, strings.TrimSpace(res.Stderr)))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range msgs {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	failures := benchSubmit(inst, msgs, u.Name)
 	n := benchDeliveryMessages
 	if len(failures) > 0 {
 		n -= len(failures)
@@ -90,6 +68,35 @@ func benchDeliveryRun(b *testing.B, start func(testing.TB, oracle.PostfixOptions
 		return elapsed, fmt.Errorf("%s: %d of %d messages in %s after %v; maillog ends:\n%s", inst.System, got, n, u.Maildir(), benchDeliveryTimeout, log)
 	}
 	return elapsed, nil
+}
+
+// benchSubmit submits msgs to rcpt with benchDeliverySubmitters
+// concurrent sendmail callers and returns the failures.
+func benchSubmit(inst *oracle.Instance, msgs []string, rcpt string) []string {
+	work := make(chan int)
+	var mu sync.Mutex
+	var failures []string
+	var wg sync.WaitGroup
+	for w := 0; w < benchDeliverySubmitters; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				res := oracle.Run(inst.Sendmail("-oi", rcpt), msgs[i])
+				if res.Code != 0 {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("message %d: exit %d: %s", i, res.Code, strings.TrimSpace(res.Stderr)))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range msgs {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return failures
 }
 
 // BenchmarkDelivery measures sendmail -> pickup -> cleanup -> qmgr ->

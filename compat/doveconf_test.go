@@ -60,6 +60,12 @@ func doveconfCompare(t *testing.T, withUsers bool, args ...string) oracle.Result
 		}
 		return cmd
 	}
+	return doveconfRun(t, wrap, args...)
+}
+
+// doveconfRun is doveconfBoth with each command wrapped by wrap.
+func doveconfRun(t *testing.T, wrap func(*exec.Cmd) *exec.Cmd, args ...string) oracle.Result {
+	t.Helper()
 	o := oracle.Get(t)
 	if _, err := os.Stat(filepath.Join(o.Root, "usr/bin/doveconf")); err != nil {
 		t.Skip("the oracle has no doveconf")
@@ -208,6 +214,15 @@ func TestDoveconfQueries(t *testing.T) {
 	} {
 		doveconfBoth(t, append([]string{"-c", conf}, args...)...)
 	}
+	// Sections that filters add, settings doveconf does not list with -a.
+	sections, _ := filepath.Abs("testdata/doveconf/cases/filter-sections.conf")
+	for _, args := range [][]string{
+		{"-f", "protocol=imap", "namespace", "passdb", "plugin"},
+		{"-f", "protocol=imap", "-f", "local=127.0.0.1", "service/imap/process_limit", "plugin/x"},
+		{"mail_cache_min_mail_count", "mail_cache_max_size", "-h", "mail_index_log2_max_age"},
+	} {
+		doveconfBoth(t, append([]string{"-c", sections}, args...)...)
+	}
 }
 
 func TestDoveconfAll(t *testing.T) {
@@ -224,6 +239,37 @@ func TestDoveconfMachineUsers(t *testing.T) {
 	doveconfCompare(t, false, "-c", conf, "-n")
 	doveconfCompare(t, false, "-c", conf, "-h", "mail_location")
 	doveconfCompare(t, false, "-c", conf, "protocols", "ssl")
+}
+
+// Files the user may not read: the main file, an included one.
+func TestDoveconfUnreadable(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv(1) is needed to run as nobody")
+	}
+	conf := doveconfStock(t)
+	// The test's temporary folders are the owner's only: open them up.
+	for d := filepath.Dir(conf); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := exec.Command("chmod", "-R", "go+rX", d).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asNobody := func(cmd *exec.Cmd) *exec.Cmd {
+		w := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", cmd.Path}, cmd.Args[1:]...)...)
+		w.Env = cmd.Env
+		return w
+	}
+	if err := os.Chmod(filepath.Join(filepath.Dir(conf), "conf.d/10-mail.conf"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := doveconfRun(t, asNobody, "-c", conf, "-h", "ssl"); !strings.Contains(res.Stderr, "Couldn't open include file") {
+		t.Errorf("stderr %q", res.Stderr)
+	}
+	if err := os.Chmod(conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := doveconfRun(t, asNobody, "-c", conf, "-n"); !strings.Contains(res.Stderr, "open("+conf+") failed: Permission denied") {
+		t.Errorf("stderr %q", res.Stderr)
+	}
 }
 
 func TestDoveconfMissingFile(t *testing.T) {

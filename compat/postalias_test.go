@@ -16,7 +16,7 @@ func TestPostaliasCompat(t *testing.T) {
 		"k12: \"\"\nk13: x\\ y a\\\"b \"q\\\\r\"\nk14: \xc3\xa9 x\nk15: |x\"y\"\nk16: a|b\"c\"\nk17: |\"b\" z\n" +
 		"k18: ab| \"c\"\nk19: x\"y\"|\"z\"\nk20: /\"y\" :\"z\"\nk21: a |b\n" +
 		// A backslash at the end of the line (found by FuzzParseEntry).
-		"b2: x\\\nb3: \"x\\\nb4: a, \\\nb5: (c\\\n"
+		"b2: x\\\nb6: x \\\nb7: \\\"\\\" \\\nb3: \"x\\\nb4: a, \\\nb5: (c\\\n"
 	cases := []postmapCase{
 		{"classic", map[string]string{"aliases": classic}, []postmapStep{
 			{args: []string{"aliases"}},

@@ -102,7 +102,7 @@ func crashBurstTest(t *testing.T, how crashHow) {
 		t.Logf("postfix start took %v", time.Since(began).Round(time.Millisecond))
 		for role, pids := range old {
 			for _, p := range pids {
-				if master.Alive(p) {
+				if running(p) {
 					t.Errorf("%s (pid %d) of the killed master still runs after postfix start", role, p)
 				}
 			}
@@ -223,7 +223,7 @@ func (l *lab) daemons() map[string][]int {
 				config = v
 			}
 		}
-		if role != "" && role != "master" && config == l.ConfigDir && master.Alive(pid) {
+		if role != "" && role != "master" && config == l.ConfigDir && running(pid) {
 			found[role] = append(found[role], pid)
 		}
 	}
@@ -242,6 +242,13 @@ func procStat(pid, n int) string {
 		return f[n-1]
 	}
 	return ""
+}
+
+// running tells whether pid runs: a zombie, even one whose threads are
+// still on their way out, does no more work.
+func running(pid int) bool {
+	st := procStat(pid, 1)
+	return st != "" && st != "Z" && st != "X"
 }
 
 // ppid is pid's parent.
@@ -297,7 +304,7 @@ func (l *lab) userProcs(uid int) []int {
 			continue
 		}
 		var st syscall.Stat_t
-		if syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st) == nil && int(st.Uid) == uid && master.Alive(pid) {
+		if syscall.Stat(fmt.Sprintf("/proc/%d", pid), &st) == nil && int(st.Uid) == uid && running(pid) {
 			pids = append(pids, pid)
 		}
 	}

@@ -111,27 +111,3 @@ func TestSendmailVerify(t *testing.T) {
 		}
 	}
 }
-
-// An ordinary user's sendmail -bv goes through postdrop.
-func TestSendmailVerifyAsUser(t *testing.T) {
-	l := labStart(t, "", "")
-	alice := l.user("pdtalice")
-	cmd := l.binCmd("sendmail", "-bv", alice.Name)
-	asUser(cmd, alice, "MAIL_CONFIG="+l.ConfigDir)
-	res := oracle.Run(cmd, "")
-	if strings.Contains(res.Stderr, "panic: maillog: cannot open") {
-		// Fixed on branch h-local (commands that cannot log carry on).
-		t.Skip("an ordinary user's postdrop cannot run without a maillog it may write")
-	}
-	if res.Code != 0 || res.Stdout != "Mail Delivery Status Report will be mailed to <"+alice.Name+">.\n" {
-		t.Fatalf("sendmail -bv as %s: exit %d, stdout %q, stderr %q", alice.Name, res.Code, res.Stdout, res.Stderr)
-	}
-	box := l.waitMbox(alice.Name, "Subject: Mail Delivery Status Report")
-	if !strings.Contains(box, "Action: deliverable\n") {
-		t.Errorf("report:\n%s", box)
-	}
-	l.waitLog(`postfix/qmgr\[\d+\]: [0-9A-F]+: removed`)
-	if n := strings.Count("\n"+l.mbox(alice.Name), "\nFrom "); n != 1 {
-		t.Errorf("%d messages in the mailbox, want the report only", n)
-	}
-}

@@ -2,9 +2,12 @@ package cleanup
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strings"
 	"testing"
+
+	"postdove/pkg/queue"
 )
 
 // FuzzReadHeaders reads a header block with a small header_size_limit and
@@ -48,6 +51,35 @@ func FuzzReadHeaders(f *testing.F) {
 			if body := bodyStart + string(rest); bodyStart != "" && !strings.HasSuffix(in, body) && !strings.HasSuffix(in+"\n", body) {
 				t.Fatalf("body %q + %q not in %q", bodyStart, rest, in)
 			}
+		}
+	})
+}
+
+// FuzzProcess runs a fuzzed message, submitted locally (so that address
+// headers are rewritten), through cleanup with small limits. Properties:
+// no panic; the message is queued or refused with a *Reject; the queued
+// header block has no blank line and keeps the body that follows it.
+func FuzzProcess(f *testing.F) {
+	f.Add("From: me\nTo: alice, Bob <bob>\nCc: team: x, y;\n\nbody\n")
+	f.Add("Received: a\nReceived: b\nReceived: c\n\nx")
+	f.Add("To: (open\nSubject: s\n\nbody\n")
+	f.Add("Subject: " + strings.Repeat("x", 300) + "\n " + strings.Repeat("y", 50) + "\nTo: " + strings.Repeat("a, ", 40) + "\n\n")
+	c, q, _ := setup(f, "header_size_limit = 200\nheader_address_token_limit = 30\nhopcount_limit = 3\n"+
+		"virtual_alias_maps = inline:{{alice@example.ops = alice, carol}}\n")
+	f.Fuzz(func(t *testing.T, msg string) {
+		id, err := c.Process(&Submission{Sender: "root", Recipients: []string{"alice"}, UID: 0}, strings.NewReader(msg+"\n\nEND-OF-BODY\n"))
+		var rej *Reject
+		if errors.As(err, &rej) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, content := readQueued(t, q, id)
+		q.Remove(queue.Incoming, id)
+		head, body, _ := strings.Cut(content, "\n\n")
+		if !strings.HasPrefix(head, "Received: ") || !strings.Contains(strings.ToLower(head), "\nmessage-id:") || !strings.HasSuffix(body, "END-OF-BODY\n") {
+			t.Fatalf("%q queued as\n%q", msg, content)
 		}
 	})
 }

@@ -47,7 +47,7 @@ func setup(t testing.TB, extra string) (*Cleanup, *queue.Queue, string) {
 	return New(cfg, q, log), q, logf
 }
 
-func readQueued(t *testing.T, q *queue.Queue, id string) (*queue.Message, string) {
+func readQueued(t testing.TB, q *queue.Queue, id string) (*queue.Message, string) {
 	t.Helper()
 	f, err := q.Open(queue.Incoming, id)
 	if err != nil {

@@ -159,7 +159,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		dopts.match = &m
 	}
 	if dump {
-		writeSystem(stdout, s.Get("base_dir"))
+		writeSystem(stdout, s.Get("mail_location"))
 		if dopts.all {
 			fmt.Fprintln(stdout, "# NOTE: Send doveconf -n output instead when asking for help.")
 		}
@@ -177,7 +177,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		for _, name := range o.Names {
-			printName(stdout, cfg, s, name, o)
+			printName(stdout, s, name, o)
 		}
 	}
 	if late != nil {
@@ -196,33 +196,35 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // printName prints one setting, section kind or section path asked for by
 // name.
-func printName(w io.Writer, cfg *Config, s *Settings, name string, o Options) {
-	if _, ok := globalDefaults[name]; ok {
-		v := s.Get(name)
-		if o.NonDefault {
-			if _, set := s.vals[name]; !set || v == globalDefaults[name] {
-				return
-			}
-		}
+func printName(w io.Writer, s *Settings, name string, o Options) {
+	top := &Section{values: s.vals, Sections: s.secs}
+	show := func(v string) {
 		if o.NoNames {
 			fmt.Fprintln(w, v)
 		} else {
 			fmt.Fprintf(w, "%s = %s\n", name, quoteIfSpaced(v))
 		}
+	}
+	if def, ok := globalIndex[name]; ok {
+		v := s.Get(name)
+		if _, set := s.vals[name]; o.NonDefault && (!set || v == def.def) {
+			return
+		}
+		show(v)
 		return
 	}
-	if _, ok := childKinds[""]; ok && isTopKind(name) {
+	if isTopKind(name) {
 		if o.NoNames {
 			return
 		}
 		dopts := dumpOptions{all: !o.NonDefault, showSecrets: o.ShowSecrets}
-		secs := cfg.Top.Sections
+		secs := top.Sections
 		if name == "service" && dopts.all {
-			secs = withBuiltinServices(cfg.Top)
+			secs = withBuiltinServices(top)
 		}
 		var items []item
 		for i, c := range secs {
-			if lines := render(c, cfg.Top, dopts); c.Kind == name && len(lines) > 0 {
+			if lines := render(c, top, dopts); c.Kind == name && len(lines) > 0 {
 				items = append(items, item{sortKey(c, i), block(c, lines)})
 			}
 		}
@@ -234,12 +236,8 @@ func printName(w io.Writer, cfg *Config, s *Settings, name string, o Options) {
 		}
 		return
 	}
-	if v, ok := lookupPath(cfg, name); ok {
-		if o.NoNames {
-			fmt.Fprintln(w, v)
-		} else {
-			fmt.Fprintf(w, "%s = %s\n", name, quoteIfSpaced(v))
-		}
+	if v, ok := lookupPath(top, name); ok {
+		show(v)
 	}
 }
 
@@ -255,14 +253,14 @@ func isTopKind(name string) bool {
 // lookupPath finds a setting by its path: "service/imap/process_limit",
 // "service/imap-login/inet_listener/imap/port", "namespace/inbox/separator",
 // "plugin/quota".
-func lookupPath(cfg *Config, path string) (string, bool) {
+func lookupPath(top *Section, path string) (string, bool) {
 	parts := strings.Split(path, "/")
-	sec, parent := cfg.Top, (*Section)(nil)
+	sec, parent := top, (*Section)(nil)
 	for len(parts) >= 3 {
 		kind, name := parts[0], parts[1]
 		c := sec.Child(kind, name)
 		if c == nil {
-			if kind == "service" && sec == cfg.Top {
+			if kind == "service" && sec == top {
 				if _, ok := builtinServices[name]; ok {
 					c = newSection(kind, name, "", 0)
 				}
@@ -280,7 +278,7 @@ func lookupPath(cfg *Config, path string) (string, bool) {
 		parts = parts[2:]
 	}
 	if len(parts) == 2 && strlistKinds[parts[0]] {
-		for _, c := range cfg.Top.Sections {
+		for _, c := range top.Sections {
 			if c.Kind == parts[0] {
 				if v, ok := c.values[parts[1]]; ok {
 					return v.Text, true
@@ -289,7 +287,7 @@ func lookupPath(cfg *Config, path string) (string, bool) {
 		}
 		return "", false
 	}
-	if len(parts) != 1 || sec == cfg.Top {
+	if len(parts) != 1 || sec == top {
 		return "", false
 	}
 	if sec.Kind == "service" {

@@ -17,10 +17,12 @@ type Error struct {
 	File string
 	Line int
 	Msg  string
+
+	lineZero bool // Dovecot says "line 0" (an included file not yet read)
 }
 
 func (e *Error) Error() string {
-	if e.Line > 0 {
+	if e.Line > 0 || e.lineZero {
 		return fmt.Sprintf("Error in configuration file %s line %d: %s", e.File, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("Error in configuration file %s: %s", e.File, e.Msg)

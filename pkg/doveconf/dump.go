@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
@@ -235,23 +236,23 @@ func writeVersion(w io.Writer, path string) {
 
 // writeSystem writes doveconf's lines about the machine: the operating
 // system and the host name.
-func writeSystem(w io.Writer, baseDir string) {
-	fmt.Fprintf(w, "# OS: %s\n", osLine(baseDir))
+func writeSystem(w io.Writer, mailLocation string) {
+	fmt.Fprintf(w, "# OS: %s\n", osLine(ParseMailLocation(mailLocation).Root))
 	if h, err := os.Hostname(); err == nil {
 		fmt.Fprintf(w, "# Hostname: %s\n", h)
 	}
 }
 
 // osLine is "Linux RELEASE MACHINE DISTRIBUTION FILESYSTEM", the last
-// being the type of the file system base_dir is on (empty when it is not
-// there yet).
-func osLine(baseDir string) string {
+// being the type of the file system the mail root is on (empty when the
+// root does not exist as written, as "~/Maildir" does not).
+func osLine(mailRoot string) string {
 	var u syscall.Utsname
 	sysname, release, machine := runtime.GOOS, "", runtime.GOARCH
 	if syscall.Uname(&u) == nil {
 		sysname, release, machine = utsString(u.Sysname[:]), utsString(u.Release[:]), utsString(u.Machine[:])
 	}
-	return sysname + " " + release + " " + machine + " " + distribution() + " " + fsType(baseDir)
+	return sysname + " " + release + " " + machine + " " + distribution() + " " + fsType(mailRoot)
 }
 
 func utsString(b []int8) string {
@@ -265,11 +266,21 @@ func utsString(b []int8) string {
 	return string(s)
 }
 
-// distribution names the Linux distribution as Dovecot does: the first line
-// of /etc/redhat-release (CentOS), or "Debian " and /etc/debian_version.
+// distribution names the Linux distribution as Dovecot does: lsb-release's
+// description, else the first line of the first release file there is
+// (/etc/redhat-release on CentOS), else "Debian " and /etc/debian_version.
 func distribution() string {
+	if b, err := os.ReadFile("/etc/lsb-release"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "DISTRIB_DESCRIPTION="); ok {
+				return strings.Trim(v, `"`)
+			}
+		}
+	}
 	for _, f := range []struct{ path, prefix string }{
-		{"/etc/redhat-release", ""}, {"/etc/SuSE-release", ""}, {"/etc/debian_version", "Debian "},
+		{"/etc/redhat-release", ""}, {"/etc/SuSE-release", ""}, {"/etc/mandriva-release", ""},
+		{"/etc/fedora-release", ""}, {"/etc/sourcemage-release", ""}, {"/etc/slackware-version", ""},
+		{"/etc/gentoo-release", ""}, {"/etc/debian_version", "Debian "},
 	} {
 		if b, err := os.ReadFile(f.path); err == nil {
 			line, _, _ := strings.Cut(string(b), "\n")
@@ -281,6 +292,9 @@ func distribution() string {
 
 // fsType returns the type of the file system dir is on, from /proc/mounts.
 func fsType(dir string) string {
+	if !filepath.IsAbs(dir) {
+		return ""
+	}
 	if _, err := os.Stat(dir); err != nil {
 		return ""
 	}

@@ -286,7 +286,12 @@ func (p *parser) include(file string, num int, pattern string, try bool) string 
 		return "Recursive include file: " + matches[0]
 	}
 	sort.Strings(matches)
-	for _, m := range matches {
+	// Dovecot opens every match before reading the first, the last one
+	// first, each becoming the current file (at line 0): a match it cannot
+	// open is reported against the match after it.
+	datas := make([][]byte, len(matches))
+	for i := len(matches) - 1; i >= 0; i-- {
+		m := matches[i]
 		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
 			continue // Dovecot reads nothing from a folder
 		}
@@ -295,10 +300,21 @@ func (p *parser) include(file string, num int, pattern string, try bool) string 
 			if try && os.IsNotExist(err) {
 				continue
 			}
-			return "Couldn't open include file " + m + ": " + syserr.Text(err)
+			msg := "Couldn't open include file " + m + ": " + syserr.Text(err)
+			if i+1 < len(matches) {
+				p.err = &Error{File: matches[i+1], Msg: msg, lineZero: true}
+				return errReported
+			}
+			return msg
+		}
+		datas[i] = data
+	}
+	for i, m := range matches {
+		if datas[i] == nil {
+			continue
 		}
 		p.depth++
-		err = p.parseFile(m, data)
+		err := p.parseFile(m, datas[i])
 		p.depth--
 		if err != nil {
 			p.err = err

@@ -16,93 +16,30 @@ import (
 
 	"postdove/pkg/addr"
 	"postdove/pkg/aliases"
+	"postdove/pkg/delivery"
 	"postdove/pkg/maps"
 	"postdove/pkg/mbox"
 	"postdove/pkg/postconf"
 )
 
-// Recipient is one recipient of the queued message.
-type Recipient struct {
-	Address string // user@domain, domain local
-	Orig    string // the address as given to Postfix (orig_to), "" if same
-	Index   int    // the queue manager's handle for this recipient
-}
-
-// Delays are the queue manager's parts of delays=a/b/c/d.
-type Delays struct {
-	BeforeQmgr, InQmgr, ConnSetup time.Duration
-}
-
-// Request is one message to deliver locally.
-type Request struct {
-	QueueID    string
-	Sender     string // envelope sender, "" for the null sender
-	Arrival    time.Time
-	Recipients []Recipient
-	Size       int64
-	Delays     Delays
-	// Open returns the message (headers and body, LF line ends); it is
-	// called once per delivery.
-	Open func() (io.ReadCloser, error)
-	// Verify (sendmail -bv) reports what delivery would do and delivers
-	// nothing: results say "delivers to ...", logged as deliverable or
-	// undeliverable.
-	Verify bool
-}
-
-// Status is the outcome of one delivery.
-type Status int
+// The delivery contract's types, under their old names here.
+type (
+	Recipient = delivery.Recipient
+	Delays    = delivery.Delays
+	Request   = delivery.Request
+	Status    = delivery.Status
+	Result    = delivery.Result
+)
 
 // The delivery outcomes.
 const (
-	Sent Status = iota
-	Deferred
-	Bounced
+	Sent     = delivery.Sent
+	Deferred = delivery.Deferred
+	Bounced  = delivery.Bounced
 )
 
-func (s Status) String() string {
-	return [...]string{"sent", "deferred", "bounced"}[s]
-}
-
-// Result is the outcome of one final delivery made for a recipient; an
-// alias can make several, a duplicate none.
-type Result struct {
-	Recipient
-	Final  string // address that was delivered (to=<...>)
-	Status Status
-	DSN    string // "2.0.0", "5.1.1", ...
-	Text   string // "delivered to mailbox", "unknown user: \"bob\"", ...
-	Relay  string // "local"
-	// NotifySender, when set, is where a bounce for this result goes
-	// (owner-NAME of a mailing list) instead of the envelope sender.
-	NotifySender string
-	// Duplicate marks a recipient done without a delivery of its own: it
-	// duplicated a delivery made for another recipient of the message.
-	Duplicate bool
-}
-
-// Overall is the status of the queue manager's recipient idx: Deferred if
-// any delivery for it was deferred, else Bounced if every one bounced,
-// else Sent (also when it had no deliveries: duplicates).
-func Overall(results []Result, idx int) Status {
-	n, bounced := 0, 0
-	for _, r := range results {
-		if r.Index != idx {
-			continue
-		}
-		n++
-		switch r.Status {
-		case Deferred:
-			return Deferred
-		case Bounced:
-			bounced++
-		}
-	}
-	if n > 0 && bounced == n {
-		return Bounced
-	}
-	return Sent
-}
+// Overall is delivery.Overall.
+func Overall(results []Result, idx int) Status { return delivery.Overall(results, idx) }
 
 // Agent delivers messages like local(8). Its zero value with Settings
 // filled in works; the hooks have defaults.
@@ -159,8 +96,8 @@ func (a *Agent) init() {
 	})
 }
 
-// delivery is the state of one Request.
-type delivery struct {
+// attempt is the state of one Request.
+type attempt struct {
 	a       *Agent
 	req     Request
 	seen    map[string]bool // duplicate filter
@@ -192,7 +129,7 @@ const maxLevel = 100
 // and their maillog line.
 func (a *Agent) Deliver(req Request) []Result {
 	a.init()
-	d := &delivery{a: a, req: req, start: time.Now()}
+	d := &attempt{a: a, req: req, start: time.Now()}
 	d.looped = d.scanDeliveredTo()
 	for _, r := range req.Recipients {
 		d.seen = map[string]bool{}
@@ -202,7 +139,7 @@ func (a *Agent) Deliver(req Request) []Result {
 }
 
 // scanDeliveredTo collects the Delivered-To: addresses in the headers.
-func (d *delivery) scanDeliveredTo() map[string]bool {
+func (d *attempt) scanDeliveredTo() map[string]bool {
 	out := map[string]bool{}
 	rc, err := d.req.Open()
 	if err != nil {
@@ -239,7 +176,7 @@ func (a *Agent) note(text string) {
 }
 
 // finish records and logs one result.
-func (d *delivery) finish(b branch, st Status, dsn, text string, began time.Time) {
+func (d *attempt) finish(b branch, st Status, dsn, text string, began time.Time) {
 	r := Result{Recipient: b.rcpt, Final: b.addr, Status: st, DSN: dsn, Text: text, Relay: "local"}
 	if b.owner != "" && st != Sent {
 		r.NotifySender = b.owner
@@ -268,7 +205,7 @@ func (d *delivery) finish(b branch, st Status, dsn, text string, began time.Time
 }
 
 // statusWord is status= in the log line.
-func (d *delivery) statusWord(st Status) string {
+func (d *attempt) statusWord(st Status) string {
 	switch {
 	case !d.req.Verify:
 		return st.String()
@@ -279,21 +216,8 @@ func (d *delivery) statusWord(st Status) string {
 	}
 }
 
-// FormatDelay prints seconds the way Postfix's delay= and delays= do:
-// two significant digits below 10 s, whole seconds above, "0" for
-// almost nothing.
-func FormatDelay(d time.Duration) string {
-	s := d.Seconds()
-	switch {
-	case s < 0.01:
-		return "0"
-	case s >= 10:
-		return fmt.Sprintf("%.0f", s)
-	case s >= 1:
-		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", s), "0"), ".")
-	}
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", s), "0"), ".")
-}
+// FormatDelay is delivery.FormatDelay.
+func FormatDelay(d time.Duration) string { return delivery.FormatDelay(d) }
 
 // splitAddr splits user@domain at the last @.
 func splitAddr(address string) (local, domain string) {
@@ -345,7 +269,7 @@ func (a *Agent) isLocal(domain string) bool {
 }
 
 // recipient delivers one address: alias, .forward, mailbox, unknown.
-func (d *delivery) recipient(b branch) {
+func (d *attempt) recipient(b branch) {
 	began := time.Now()
 	if d.looped[strings.ToLower(b.addr)] {
 		d.finish(b, Bounced, "5.4.6", "mail forwarding loop for "+b.addr, began)
@@ -371,7 +295,7 @@ func (d *delivery) recipient(b branch) {
 
 // lookupAlias searches alias_maps for name. A table that cannot be
 // consulted is an error (the delivery is deferred), never "not found".
-func (d *delivery) lookupAlias(name string) (value, table string, found bool, err error) {
+func (d *attempt) lookupAlias(name string) (value, table string, found bool, err error) {
 	for _, spec := range d.a.Settings.AliasMaps {
 		v, ok, err := d.a.tables.Lookup(spec, name)
 		if err != nil {
@@ -399,7 +323,7 @@ func (a *Agent) tableProblem(spec, tool string, err error) {
 }
 
 // alias expands local (or, failing that, user) through alias_maps.
-func (d *delivery) alias(b branch, local, user string) bool {
+func (d *attempt) alias(b branch, local, user string) bool {
 	began := time.Now()
 	name := local
 	value, spec, found, err := d.lookupAlias(name)
@@ -455,7 +379,7 @@ func (a *Agent) defaultPrivs() *creds {
 }
 
 // targets delivers each target of an alias, .forward or :include:.
-func (d *delivery) targets(b branch, ts []aliases.Target) {
+func (d *attempt) targets(b branch, ts []aliases.Target) {
 	for _, t := range ts {
 		began := time.Now()
 		switch t.Kind {
@@ -500,7 +424,7 @@ func allowed(list []string, expType string) bool {
 }
 
 // include expands a :include: file, read with the branch's privileges.
-func (d *delivery) include(b branch, path string, began time.Time) {
+func (d *attempt) include(b branch, path string, began time.Time) {
 	if !filepath.IsAbs(path) {
 		d.finish(b, Bounced, "5.3.5", fmt.Sprintf(":include:%s uses a relative path", path), began)
 		return
@@ -529,7 +453,7 @@ func (d *delivery) include(b branch, path string, began time.Time) {
 }
 
 // forwardRemote resubmits the message to an address that is not local.
-func (d *delivery) forwardRemote(b branch, began time.Time) {
+func (d *attempt) forwardRemote(b branch, began time.Time) {
 	key := "fwd:" + strings.ToLower(b.addr) + " " + b.sender
 	if d.seen[key] {
 		return
@@ -562,7 +486,7 @@ func (d *delivery) forwardRemote(b branch, began time.Time) {
 }
 
 // forward looks for the user's ~/.forward files.
-func (d *delivery) forward(b branch, local, user, ext string) bool {
+func (d *attempt) forward(b branch, local, user, ext string) bool {
 	if b.expType == "forward" && b.expFrom == user {
 		return false
 	}
@@ -644,7 +568,7 @@ func (a *Agent) expandRecipient(v, addr, local, user, ext string, u *User, filte
 }
 
 // deliveryHeaders are the headers prepended for one delivery.
-func (d *delivery) deliveryHeaders(b branch, delivered bool) []byte {
+func (d *attempt) deliveryHeaders(b branch, delivered bool) []byte {
 	var h bytes.Buffer
 	fmt.Fprintf(&h, "Return-Path: <%s>\n", b.sender)
 	orig := b.rcpt.Orig
@@ -664,7 +588,7 @@ func fromLine(sender string, t time.Time) string {
 }
 
 // run streams the message to a worker running as c.
-func (d *delivery) run(c creds, j job) reply {
+func (d *attempt) run(c creds, j job) reply {
 	if d.req.Verify {
 		return reply{Code: statusSent}
 	}
@@ -680,7 +604,7 @@ func (d *delivery) run(c creds, j job) reply {
 	return rep
 }
 
-func (d *delivery) report(b branch, rep reply, ok string, began time.Time) {
+func (d *attempt) report(b branch, rep reply, ok string, began time.Time) {
 	for _, note := range rep.Notes {
 		d.a.note(note)
 	}
@@ -698,7 +622,7 @@ func (d *delivery) report(b branch, rep reply, ok string, began time.Time) {
 }
 
 // command pipes the message into a command.
-func (d *delivery) command(b branch, command string, c creds, began time.Time) {
+func (d *attempt) command(b branch, command string, c creds, began time.Time) {
 	key := fmt.Sprintf("command:%d:%s", c.uid, command)
 	if d.seen[key] {
 		return
@@ -715,7 +639,7 @@ func (d *delivery) command(b branch, command string, c creds, began time.Time) {
 // commandJob is the job that pipes the message into command for the
 // recipient of b; false (the delivery deferred) when
 // command_execution_directory cannot be expanded.
-func (d *delivery) commandJob(b branch, command, local, user, ext, domain string, u *User, delivered bool, began time.Time) (job, bool) {
+func (d *attempt) commandJob(b branch, command, local, user, ext, domain string, u *User, delivered bool, began time.Time) (job, bool) {
 	s := d.a.Settings
 	j := job{Kind: jobCommand, Command: command, Timeout: s.CommandTimeLimit,
 		FromLine: fromLine(b.sender, time.Now()), Prefix: d.deliveryHeaders(b, delivered),
@@ -741,7 +665,7 @@ func (d *delivery) commandJob(b branch, command, local, user, ext, domain string
 // by command_expansion_filter (characters outside it become '_'), so a
 // command that uses $SENDER or $EXTENSION unquoted in a shell never runs
 // what an address holds.
-func (d *delivery) commandEnv(b branch, local, user, ext, domain string, u *User) []string {
+func (d *attempt) commandEnv(b branch, local, user, ext, domain string, u *User) []string {
 	env := []string{"PATH=/usr/bin:/bin"}
 	for _, name := range []string{"TZ", "LANG", "MAIL_CONFIG"} {
 		if v, ok := os.LookupEnv(name); ok {
@@ -772,7 +696,7 @@ func (d *delivery) commandEnv(b branch, local, user, ext, domain string, u *User
 }
 
 // file appends the message to a /file target.
-func (d *delivery) file(b branch, path string, began time.Time) {
+func (d *attempt) file(b branch, path string, began time.Time) {
 	key := "file:" + path
 	if d.seen[key] {
 		return
@@ -784,7 +708,7 @@ func (d *delivery) file(b branch, path string, began time.Time) {
 }
 
 // mailbox delivers to the user's mailbox, or bounces an unknown user.
-func (d *delivery) mailbox(b branch, local, user, ext, domain string, began time.Time) {
+func (d *attempt) mailbox(b branch, local, user, ext, domain string, began time.Time) {
 	u, err := d.a.lookupUser(user)
 	if err != nil {
 		d.finish(b, Deferred, "4.3.0", "user lookup error: "+err.Error(), began)
@@ -886,7 +810,7 @@ func prepareSpool(path string, u *User) (func(), error) {
 }
 
 // unknown handles a recipient without alias, .forward or account.
-func (d *delivery) unknown(b branch, local, user, ext string, began time.Time) {
+func (d *attempt) unknown(b branch, local, user, ext string, began time.Time) {
 	if relay := d.a.Settings.LuserRelay; relay != "" && b.expType != "luser" {
 		addr, _ := d.a.expandRecipient(relay, b.addr, local, user, ext, nil, "")
 		if addr != "" && !strings.EqualFold(addr, b.addr) {

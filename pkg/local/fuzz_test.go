@@ -30,7 +30,7 @@ func FuzzExpansion(f *testing.F) {
 		if i := strings.IndexFunc(out, func(r rune) bool { return !strings.ContainsRune(defaultFilter, r) }); i >= 0 {
 			t.Fatalf("expansion %q of %q has %q", out, address, out[i:])
 		}
-		d := &delivery{a: a}
+		d := &attempt{a: a}
 		b := branch{rcpt: Recipient{Address: address}, addr: address, sender: sender}
 		for _, kv := range d.commandEnv(b, local, user, ext, domain, nil) {
 			name, v, _ := strings.Cut(kv, "=")

@@ -62,6 +62,8 @@ func MaybeRun() {
 		err = runLocal(dir)
 	case "showq":
 		err = runShowq(dir)
+	case "smtp", "lmtp":
+		err = runSMTP(dir, role)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -233,6 +235,17 @@ var roleSockets = map[string][]string{
 	"showq": {queue.Public + "/" + postqueue.ShowqService, queue.Public + "/" + postqueue.FlushService},
 }
 
+// socketsOf are the sockets of the process for service ("name/type") in
+// role: a delivery agent that serves several master.cf entries (smtp(8)
+// as smtp and relay) listens on private/<name> of each.
+func socketsOf(service, role string) []string {
+	if role == "smtp" || role == "lmtp" {
+		name, _, _ := strings.Cut(service, "/")
+		return []string{queue.Private + "/" + name}
+	}
+	return roleSockets[role]
+}
+
 func runMaster(dir string) error {
 	var ready *os.File
 	if fd, err := strconv.Atoi(os.Getenv(envReady)); err == nil {
@@ -355,14 +368,16 @@ func ownerCred(cfg *postconf.Config) (*syscall.Credential, error) {
 
 // daemons are the master.cf commands postdove runs, and the role each
 // becomes. Postfix's other helpers (cleanup, trivial-rewrite, bounce, defer,
-// trace, ...) are libraries inside these; the SMTP server and client are
-// not there yet, so their entries are left alone.
+// trace, ...) are libraries inside these; the SMTP server is not there
+// yet, so its entries are left alone.
 var daemons = map[string]string{
 	"pickup": "pickup",
 	"qmgr":   "qmgr",
 	"oqmgr":  "qmgr",
 	"local":  "local",
 	"showq":  "showq",
+	"smtp":   "smtp",
+	"lmtp":   "lmtp",
 }
 
 // startAll starts a process for each master.cf service postdove runs, as
@@ -384,7 +399,7 @@ func (m *master) startAll() {
 	// are refused, as when the system is down, instead of waiting.
 	used := map[string]bool{}
 	for _, c := range m.kids {
-		for _, name := range roleSockets[c.role] {
+		for _, name := range socketsOf(c.service, c.role) {
 			used[name] = true
 		}
 	}
@@ -414,7 +429,7 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, m.logFile)
 	}
 	var listen []string
-	for _, name := range roleSockets[role] {
+	for _, name := range socketsOf(service, role) {
 		f, err := m.bind(name)
 		if err != nil {
 			m.log.Warning("%s: %v", role, err)

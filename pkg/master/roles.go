@@ -3,23 +3,17 @@ package master
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
-	"path/filepath"
-	"postdove/pkg/syserr"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"postdove/pkg/addr"
 	"postdove/pkg/bounce"
 	"postdove/pkg/cleanup"
+	"postdove/pkg/delivery"
 	"postdove/pkg/local"
 	"postdove/pkg/maillog"
 	"postdove/pkg/pickup"
@@ -122,10 +116,12 @@ func runQmgr(dir string) error {
 			return "smtp", hop
 		},
 		Transports: map[string]qmgr.Transport{
-			"local": localClient(filepath.Join(d.q.Dir, queue.Private, "local")),
+			"local": delivery.NewClient(d.q.Dir, "local").Deliver,
 			// error(8) as retry: an address that cannot be resolved now
 			// (a domain table is unavailable) waits in the queue.
-			"retry": func(local.Request) ([]local.Result, error) { return nil, errors.New("address resolver failure") },
+			"retry": func(context.Context, delivery.Request) ([]delivery.Result, error) {
+				return nil, errors.New("address resolver failure")
+			},
 		},
 		Notify:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Failure),
 		Report:         notifier(d.cfg, clean, d.log.With("bounce"), bounce.Verify),
@@ -134,6 +130,13 @@ func runQmgr(dir string) error {
 		MaxBackoff:     d.cfg.Duration("maximal_backoff_time"),
 		MaxLifetime:    d.cfg.Duration("maximal_queue_lifetime"),
 		BounceLifetime: d.cfg.Duration("bounce_queue_lifetime"),
+	}
+	// smtp(8) and lmtp(8): every master.cf entry that runs one is a
+	// transport of its own name (smtp, relay, lmtp ...).
+	for _, s := range d.cfg.Services() {
+		if daemons[s.Command] == "smtp" || daemons[s.Command] == "lmtp" {
+			m.Transports[s.Name] = delivery.NewClient(d.q.Dir, s.Name).Deliver
+		}
 	}
 	return m.Run(d.ctx.Done())
 }
@@ -144,8 +147,8 @@ func runQmgr(dir string) error {
 // bounces go to 2bounce_notice_recipient; those of the double-bounce
 // sender are dropped.
 func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger, kind bounce.Kind) qmgr.Notifier {
-	return func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error) {
-		byTarget := map[string][]local.Result{}
+	return func(m *queue.Message, content func() (io.ReadCloser, error), failed []delivery.Result) (string, error) {
+		byTarget := map[string][]delivery.Result{}
 		var order []string
 		for _, r := range failed {
 			if kind == bounce.Verify {
@@ -176,7 +179,7 @@ func notifier(cfg *postconf.Config, clean *cleanup.Cleanup, log *maillog.Logger,
 				rc := bounce.Recipient{Final: r.Final, Original: qualify(r.Orig, cfg.Get("myorigin")), Given: r.Orig, DSN: r.DSN, Text: r.Text}
 				if kind == bounce.Verify {
 					rc.Action = "undeliverable"
-					if r.Status == local.Sent {
+					if r.Status == delivery.Sent {
 						rc.Action = "deliverable"
 					}
 				}
@@ -212,50 +215,6 @@ func notify(clean *cleanup.Cleanup, rep bounce.Report, from string, content func
 		return "", err
 	}
 	return clean.Process(&cleanup.Submission{Sender: from, Recipients: []string{rep.To}, UID: -1}, &buf)
-}
-
-// localRequest is what qmgr sends to the local delivery agent: the message
-// stays in the active queue, where local (root) reads it.
-type localRequest struct {
-	QueueID    string
-	Recipients []local.Recipient
-	Delays     local.Delays
-}
-
-// dialService connects to a service socket. The master starts local and
-// qmgr together, and Postfix's master owns the sockets before any service
-// runs: while local is still coming up (no socket yet, or not yet
-// listening, or its socket not yet given to mail_owner) the dial is retried until timeout instead of deferring mail.
-func dialService(sock string, timeout time.Duration) (net.Conn, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := net.DialTimeout("unix", sock, timeout)
-		if err == nil || time.Now().After(deadline) ||
-			!(errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-				errors.Is(err, syscall.EACCES)) {
-			return conn, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// localClient is qmgr's side of private/local.
-func localClient(sock string) qmgr.Transport {
-	return func(req local.Request) ([]local.Result, error) {
-		conn, err := dialService(sock, 10*time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("connect to transport private/local: %v", syserr.Text(err))
-		}
-		defer conn.Close()
-		if err := json.NewEncoder(conn).Encode(localRequest{QueueID: req.QueueID, Recipients: req.Recipients, Delays: req.Delays}); err != nil {
-			return nil, fmt.Errorf("write to transport private/local: %v", syserr.Text(err))
-		}
-		var res []local.Result
-		if err := json.NewDecoder(conn).Decode(&res); err != nil {
-			return nil, fmt.Errorf("read from transport private/local: %v", syserr.Text(err))
-		}
-		return res, nil
-	}
 }
 
 // runLocal is local(8): it runs as root and serves qmgr's requests on
@@ -300,74 +259,6 @@ func runLocal(dir string) error {
 	if err != nil {
 		return err
 	}
-	// Stopping, or the master gone: deliveries under way finish and are
-	// reported to qmgr first, so that none is made twice.
-	var busy sync.WaitGroup
-	defer busy.Wait()
-	go func() {
-		<-d.ctx.Done()
-		ln.Close()
-	}()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if d.ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		busy.Add(1)
-		go func() {
-			defer busy.Done()
-			serveLocal(d, agent, conn)
-		}()
-	}
-}
-
-func serveLocal(d *daemon, agent *local.Agent, conn net.Conn) {
-	defer conn.Close()
-	var req localRequest
-	if err := json.NewDecoder(conn).Decode(&req); err != nil {
-		d.log.Warning("private/local: bad request: %v", err)
-		return
-	}
-	if !queue.ValidID(req.QueueID) {
-		d.log.Warning("private/local: bad queue ID %q", req.QueueID)
-		return
-	}
-	f, err := d.q.Open(queue.Active, req.QueueID)
-	var res []local.Result
-	if err != nil {
-		for _, r := range req.Recipients {
-			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Deferred, DSN: "4.3.0", Relay: "local",
-				Text: fmt.Sprintf("cannot open queue file: %v", err)})
-		}
-	} else {
-		path, off, size := f.Path, f.Offset, f.Size
-		f.Close()
-		res = agent.Deliver(local.Request{
-			QueueID: f.ID, Sender: f.Sender, Arrival: f.Arrival, Size: f.Size,
-			Recipients: req.Recipients, Delays: req.Delays, Verify: f.Verify(),
-			Open: func() (io.ReadCloser, error) { return qmgr.OpenContent(path, off, size) },
-		})
-		res = markDuplicates(req.Recipients, res)
-	}
-	json.NewEncoder(conn).Encode(res)
-}
-
-// markDuplicates gives each recipient the agent made no delivery for (a
-// duplicate of one it made in this message) a result: the queue manager
-// defers a recipient without one. Like Postfix's local, it is done
-// without a log line.
-func markDuplicates(rcpts []local.Recipient, res []local.Result) []local.Result {
-	have := map[int]bool{}
-	for _, r := range res {
-		have[r.Index] = true
-	}
-	for _, r := range rcpts {
-		if !have[r.Index] {
-			res = append(res, local.Result{Recipient: r, Final: r.Address, Status: local.Sent, DSN: "2.0.0", Relay: "local", Duplicate: true})
-		}
-	}
-	return res
+	srv := &delivery.Server{Queue: d.q, Service: "private/local", Relay: "local", Handler: agent.Handle, Warnf: d.log.Warning}
+	return srv.Serve(d.ctx, ln)
 }

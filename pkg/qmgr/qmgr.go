@@ -2,6 +2,7 @@ package qmgr
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,21 +10,22 @@ import (
 	"sync"
 	"time"
 
-	"postdove/pkg/local"
+	"postdove/pkg/delivery"
 	"postdove/pkg/maillog"
 	"postdove/pkg/queue"
 )
 
 // Transport delivers some recipients of one message (all of one transport)
-// and returns one or more results per recipient (local.Result.Index is the
-// recipient's index in the queue file).
-type Transport func(req local.Request) ([]local.Result, error)
+// and returns one or more results per recipient (delivery.Result.Index is the
+// recipient's index in the queue file). When ctx ends the queue manager no
+// longer waits for it.
+type Transport func(ctx context.Context, req delivery.Request) ([]delivery.Result, error)
 
 // Notifier sends a delivery status notification for a message: failed holds
 // the bounced results ("failed") or the expired recipients. It returns the
 // queue ID of the notification ("" when none was sent, e.g. a bounce of a
 // bounce with nobody to tell).
-type Notifier func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error)
+type Notifier func(m *queue.Message, content func() (io.ReadCloser, error), failed []delivery.Result) (string, error)
 
 // Resolver says which transport an address goes to ("local", "smtp", ...)
 // and its next hop.
@@ -252,29 +254,32 @@ func (m *Manager) deliver(f *queue.File, from string) {
 	path := f.Path
 	open := func() (io.ReadCloser, error) { return OpenContent(path, msg.Offset, msg.Size) }
 
-	// Group the recipients still to do by transport.
-	groups := map[string][]local.Recipient{}
-	var order []string
+	// Group the recipients still to do by transport and next hop.
+	type route struct{ transport, nexthop string }
+	groups := map[route][]delivery.Recipient{}
+	var order []route
 	for i, r := range msg.Recipients {
 		if r.Status.Done() {
 			continue
 		}
-		tr, _ := m.Resolve(r.Address)
-		if _, seen := groups[tr]; !seen {
-			order = append(order, tr)
+		tr, hop := m.Resolve(r.Address)
+		rt := route{tr, hop}
+		if _, seen := groups[rt]; !seen {
+			order = append(order, rt)
 		}
-		groups[tr] = append(groups[tr], local.Recipient{Address: r.Address, Orig: r.Orig, Index: i})
+		groups[rt] = append(groups[rt], delivery.Recipients(msg, i)...)
 	}
 
 	verify := msg.Verify()
-	deferred := map[int][]local.Result{}
-	for _, tr := range order {
-		rcpts := groups[tr]
-		req := local.Request{
+	deferred := map[int][]delivery.Result{}
+	for _, rt := range order {
+		tr, rcpts := rt.transport, groups[rt]
+		req := delivery.Request{
 			QueueID: id, Sender: msg.Sender, Arrival: msg.Arrival,
 			Recipients: rcpts, Size: msg.Size, Open: open,
-			Delays: local.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
-			Verify: verify,
+			Delays:    delivery.Delays{BeforeQmgr: start.Sub(msg.Arrival), InQmgr: m.now().Sub(start)},
+			Verify:    verify,
+			Transport: tr, Nexthop: rt.nexthop,
 		}
 		results, err := m.transport(tr, req)
 		if err != nil {
@@ -287,7 +292,7 @@ func (m *Manager) deliver(f *queue.File, from string) {
 			results = m.complete(tr, id, msg, rcpts, results, req.Delays)
 		}
 		for _, r := range rcpts {
-			var mine []local.Result
+			var mine []delivery.Result
 			for _, res := range results {
 				if res.Index == r.Index {
 					mine = append(mine, res)
@@ -300,7 +305,7 @@ func (m *Manager) deliver(f *queue.File, from string) {
 			switch m.record(f, r.Index, mine, logged) {
 			case queue.TempFail:
 				for _, res := range mine {
-					if res.Status == local.Deferred {
+					if res.Status == delivery.Deferred {
 						deferred[r.Index] = append(deferred[r.Index], res)
 					}
 				}
@@ -313,7 +318,7 @@ func (m *Manager) deliver(f *queue.File, from string) {
 	if len(deferred) > 0 && m.expired(msg) {
 		for idx, rs := range deferred {
 			for i := range rs {
-				rs[i].Status = local.Bounced
+				rs[i].Status = delivery.Bounced
 				rs[i].DSN = permanent(rs[i].DSN)
 			}
 			m.record(f, idx, rs, logged)
@@ -348,20 +353,24 @@ func (m *Manager) deliver(f *queue.File, from string) {
 }
 
 // complete checks a transport's results against the recipients it was
-// given: results about other recipients are dropped, and a recipient it
-// returned nothing for was not delivered: as Postfix's queue manager does
+// given: results about other recipients or with an unknown status are
+// dropped, and a recipient it returned nothing else for was not delivered: as Postfix's queue manager does
 // when a delivery agent fails to reply, it is deferred with "unknown mail
 // transport error".
-func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []local.Recipient, results []local.Result, d local.Delays) []local.Result {
+func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []delivery.Recipient, results []delivery.Result, d delivery.Delays) []delivery.Result {
 	asked := map[int]bool{}
 	for _, r := range rcpts {
 		asked[r.Index] = true
 	}
 	answered := map[int]bool{}
-	var out []local.Result
+	var out []delivery.Result
 	for _, res := range results {
 		if !asked[res.Index] {
 			m.Log.Warning("%s: transport %s: result for a recipient it was not given: %s", id, tr, res.Final)
+			continue
+		}
+		if res.Status != delivery.Sent && res.Status != delivery.Deferred && res.Status != delivery.Bounced {
+			m.Log.Warning("%s: transport %s: unknown status %d for recipient %s", id, tr, res.Status, res.Final)
 			continue
 		}
 		answered[res.Index] = true
@@ -377,8 +386,8 @@ func (m *Manager) complete(tr, id string, msg *queue.Message, rcpts []local.Reci
 }
 
 // deferral is the queue manager's own deferral of recipient r, logged.
-func (m *Manager) deferral(id string, msg *queue.Message, r local.Recipient, why string, d local.Delays) local.Result {
-	res := local.Result{Recipient: r, Final: r.Address, Status: local.Deferred, DSN: "4.3.0", Text: why, Relay: "none"}
+func (m *Manager) deferral(id string, msg *queue.Message, r delivery.Recipient, why string, d delivery.Delays) delivery.Result {
+	res := delivery.Result{Recipient: r, Final: r.Address, Status: delivery.Deferred, DSN: "4.3.0", Text: why, Relay: "none"}
 	m.logDeferred(id, msg, res, d)
 	return res
 }
@@ -388,26 +397,26 @@ func (m *Manager) deferral(id string, msg *queue.Message, r local.Recipient, why
 // and then the recipient's new status in the queue file, which it
 // returns; logged notes the logfiles written to. A recipient is marked bounced only once its bounce is safely
 // logged; otherwise it stays to do and is tried again.
-func (m *Manager) record(f *queue.File, idx int, results []local.Result, logged map[string]bool) queue.Status {
+func (m *Manager) record(f *queue.File, idx int, results []delivery.Result, logged map[string]bool) queue.Status {
 	id := f.ID
 	st := queue.Delivered
 	switch overall(results) {
-	case local.Deferred:
+	case delivery.Deferred:
 		st = queue.TempFail
-	case local.Bounced:
+	case delivery.Bounced:
 		st = queue.Bounced
 	}
 	for _, res := range results {
 		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Reason: res.Text, NotifySender: res.NotifySender}
 		switch res.Status {
-		case local.Bounced:
+		case delivery.Bounced:
 			e.Action = "failed"
 			logged[queue.Bounce] = true
 			if err := m.Q.AppendLog(queue.Bounce, id, e); err != nil {
 				m.Log.Warning("%s: %v", id, err)
 				st = queue.TempFail
 			}
-		case local.Deferred:
+		case delivery.Deferred:
 			e.Action = "delayed"
 			if err := m.Q.AppendLog(queue.Defer, id, e); err != nil {
 				m.Log.Warning("%s: %v", id, err)
@@ -423,23 +432,23 @@ func (m *Manager) record(f *queue.File, idx int, results []local.Result, logged 
 // overall is the status of one queue file recipient from its results:
 // Deferred if any delivery for it was deferred (or there was none), else
 // Bounced if every one bounced, else Sent.
-func overall(results []local.Result) local.Status {
+func overall(results []delivery.Result) delivery.Status {
 	if len(results) == 0 {
-		return local.Deferred
+		return delivery.Deferred
 	}
 	bounced := 0
 	for _, r := range results {
 		switch r.Status {
-		case local.Deferred:
-			return local.Deferred
-		case local.Bounced:
+		case delivery.Deferred:
+			return delivery.Deferred
+		case delivery.Bounced:
 			bounced++
 		}
 	}
 	if bounced == len(results) {
-		return local.Bounced
+		return delivery.Bounced
 	}
-	return local.Sent
+	return delivery.Sent
 }
 
 // permanent turns a deferral's status code into a failure's ("4.2.0" to
@@ -474,14 +483,14 @@ func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error),
 	if len(entries) == 0 || send == nil {
 		return true
 	}
-	results := make([]local.Result, 0, len(entries))
+	results := make([]delivery.Result, 0, len(entries))
 	for _, e := range entries {
-		st := local.Bounced
+		st := delivery.Bounced
 		if e.Action == "deliverable" {
-			st = local.Sent
+			st = delivery.Sent
 		}
-		results = append(results, local.Result{
-			Recipient: local.Recipient{Address: e.Recipient, Orig: e.Orig}, Final: e.Recipient,
+		results = append(results, delivery.Result{
+			Recipient: delivery.Recipient{Address: e.Recipient, Orig: e.Orig}, Final: e.Recipient,
 			Status: st, DSN: e.Status, Text: e.Reason, NotifySender: e.NotifySender,
 		})
 	}
@@ -507,14 +516,14 @@ func (m *Manager) notify(msg *queue.Message, open func() (io.ReadCloser, error),
 // trace keeps the results of recipient idx of a message sendmail -bv
 // submitted in the trace logfile (noted in logged), which the report is
 // made from, and then marks the recipient done: a report is not retried as delivery would be.
-func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Result, logged map[string]bool) {
+func (m *Manager) trace(f *queue.File, tr string, idx int, results []delivery.Result, logged map[string]bool) {
 	st := queue.Delivered
 	for _, res := range results {
 		if res.Duplicate {
 			continue // reported with the recipient it duplicates
 		}
 		e := queue.LogEntry{Recipient: res.Final, Orig: res.Orig, Status: res.DSN, Action: "undeliverable", Reason: res.Text}
-		if res.Status == local.Sent {
+		if res.Status == delivery.Sent {
 			e.Action = "deliverable"
 		}
 		if res.Relay != "none" {
@@ -531,15 +540,15 @@ func (m *Manager) trace(f *queue.File, tr string, idx int, results []local.Resul
 	}
 }
 
-func (m *Manager) transport(name string, req local.Request) ([]local.Result, error) {
+func (m *Manager) transport(name string, req delivery.Request) ([]delivery.Result, error) {
 	t := m.Transports[name]
 	if t == nil {
 		return nil, fmt.Errorf("delivery temporarily suspended: mail transport %s is not available", name)
 	}
-	return t(req)
+	return t(context.Background(), req)
 }
 
-func (m *Manager) logDeferred(id string, msg *queue.Message, res local.Result, d local.Delays) {
+func (m *Manager) logDeferred(id string, msg *queue.Message, res delivery.Result, d delivery.Delays) {
 	total := m.now().Sub(msg.Arrival)
 	orig := ""
 	if res.Orig != "" && res.Orig != res.Final {
@@ -550,8 +559,8 @@ func (m *Manager) logDeferred(id string, msg *queue.Message, res local.Result, d
 		status = "undeliverable"
 	}
 	m.Log.Info("%s: to=<%s>%s, relay=%s, delay=%s, delays=%s/%s/0/0, dsn=%s, status=%s (%s)",
-		id, res.Final, orig, res.Relay, local.FormatDelay(total),
-		local.FormatDelay(d.BeforeQmgr), local.FormatDelay(d.InQmgr), res.DSN, status, res.Text)
+		id, res.Final, orig, res.Relay, delivery.FormatDelay(total),
+		delivery.FormatDelay(d.BeforeQmgr), delivery.FormatDelay(d.InQmgr), res.DSN, status, res.Text)
 }
 
 // expired reports whether msg has outlived its queue lifetime.
@@ -588,12 +597,5 @@ func (m *Manager) defer_(id string, msg *queue.Message) {
 
 // OpenContent opens the message content of a queue file.
 func OpenContent(path string, off, size int64) (io.ReadCloser, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.NewSectionReader(f, off, size), f}, nil
+	return delivery.OpenContent(path, off, size)
 }

@@ -2,6 +2,7 @@ package qmgr
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"postdove/pkg/local"
+	"postdove/pkg/delivery"
 	"postdove/pkg/maillog"
 	"postdove/pkg/queue"
 )
@@ -26,9 +27,9 @@ type rig struct {
 	now     time.Time
 
 	mu        sync.Mutex
-	outcome   map[string]local.Status
+	outcome   map[string]delivery.Status
 	delivered []string
-	notified  [][]local.Result
+	notified  [][]delivery.Result
 	// notifyErr, when set, is what the notifier fails with.
 	notifyErr error
 	// drop lists recipients the transport returns no result for.
@@ -36,7 +37,7 @@ type rig struct {
 	// dsn, when set, replaces the status code of deferrals.
 	dsn *string
 	// reported holds the delivery status reports sent.
-	reported [][]local.Result
+	reported [][]delivery.Result
 }
 
 func newRig(t *testing.T) *rig {
@@ -47,7 +48,7 @@ func newRig(t *testing.T) *rig {
 			t.Fatal(err)
 		}
 	}
-	r := &rig{t: t, q: queue.New(dir), logPath: filepath.Join(dir, "maillog"), now: time.Now(), outcome: map[string]local.Status{}}
+	r := &rig{t: t, q: queue.New(dir), logPath: filepath.Join(dir, "maillog"), now: time.Now(), outcome: map[string]delivery.Status{}}
 	log, err := maillog.New(maillog.Options{File: r.logPath, Program: "qmgr", SyslogName: "postfix", Hostname: "vm2"})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +62,7 @@ func newRig(t *testing.T) *rig {
 			return "local", "vm2"
 		},
 		Transports: map[string]Transport{"local": r.deliver},
-		Notify: func(m *queue.Message, content func() (io.ReadCloser, error), failed []local.Result) (string, error) {
+		Notify: func(m *queue.Message, content func() (io.ReadCloser, error), failed []delivery.Result) (string, error) {
 			rc, err := content()
 			if err != nil {
 				return "", err
@@ -79,7 +80,7 @@ func newRig(t *testing.T) *rig {
 			r.notified = append(r.notified, failed)
 			return "NOTIFY1", nil
 		},
-		Report: func(m *queue.Message, content func() (io.ReadCloser, error), results []local.Result) (string, error) {
+		Report: func(m *queue.Message, content func() (io.ReadCloser, error), results []delivery.Result) (string, error) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			if r.notifyErr != nil {
@@ -95,30 +96,30 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func (r *rig) deliver(req local.Request) ([]local.Result, error) {
+func (r *rig) deliver(_ context.Context, req delivery.Request) ([]delivery.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []local.Result
+	var out []delivery.Result
 	for _, rc := range req.Recipients {
 		if r.drop[rc.Address] {
 			continue
 		}
 		st := r.outcome[rc.Address]
-		res := local.Result{Recipient: rc, Final: rc.Address, Status: st, Relay: "local"}
+		res := delivery.Result{Recipient: rc, Final: rc.Address, Status: st, Relay: "local"}
 		switch st {
-		case local.Sent:
+		case delivery.Sent:
 			res.DSN, res.Text = "2.0.0", "delivered to mailbox"
 			if req.Verify {
 				res.Text = "delivers to mailbox"
 				break
 			}
 			r.delivered = append(r.delivered, rc.Address)
-		case local.Deferred:
+		case delivery.Deferred:
 			res.DSN, res.Text = "4.2.0", "mailbox busy"
 			if r.dsn != nil {
 				res.DSN = *r.dsn
 			}
-		case local.Bounced:
+		case delivery.Bounced:
 			res.DSN, res.Text = "5.1.1", `unknown user: "nobody-here"`
 		}
 		out = append(out, res)
@@ -168,7 +169,7 @@ func TestDeliveredMessageIsRemoved(t *testing.T) {
 
 func TestDeferredGoesToDeferredWithBackoff(t *testing.T) {
 	r := newRig(t)
-	r.outcome["bob@vm2"] = local.Deferred
+	r.outcome["bob@vm2"] = delivery.Deferred
 	id := r.enqueue(r.now, "alice@vm2", "bob@vm2")
 	r.m.Drain()
 	f, err := r.q.Open(queue.Deferred, id)
@@ -189,7 +190,7 @@ func TestDeferredGoesToDeferredWithBackoff(t *testing.T) {
 	}
 
 	// Not due yet: a deferred scan leaves it alone.
-	r.outcome["bob@vm2"] = local.Sent
+	r.outcome["bob@vm2"] = delivery.Sent
 	r.m.scan(queue.Deferred, false)
 	r.m.wg.Wait()
 	if _, err := r.q.Find(id); err != nil {
@@ -209,7 +210,7 @@ func TestDeferredGoesToDeferredWithBackoff(t *testing.T) {
 
 func TestBounceNotifiesSender(t *testing.T) {
 	r := newRig(t)
-	r.outcome["nobody-here@vm2"] = local.Bounced
+	r.outcome["nobody-here@vm2"] = delivery.Bounced
 	id := r.enqueue(r.now, "nobody-here@vm2", "alice@vm2")
 	r.m.Drain()
 	if len(r.notified) != 1 || len(r.notified[0]) != 1 || r.notified[0][0].Final != "nobody-here@vm2" {
@@ -225,7 +226,7 @@ func TestBounceNotifiesSender(t *testing.T) {
 
 func TestExpiredDeferralReturnsToSender(t *testing.T) {
 	r := newRig(t)
-	r.outcome["bob@vm2"] = local.Deferred
+	r.outcome["bob@vm2"] = delivery.Deferred
 	id := r.enqueue(r.now.Add(-6*24*time.Hour), "bob@vm2")
 	r.m.Drain()
 	if len(r.notified) != 1 || r.notified[0][0].DSN != "5.2.0" {
@@ -280,7 +281,7 @@ func (r *rig) retry() {
 
 func TestFailedNotificationIsRetried(t *testing.T) {
 	r := newRig(t)
-	r.outcome["nobody-here@vm2"] = local.Bounced
+	r.outcome["nobody-here@vm2"] = delivery.Bounced
 	r.notifyErr = errors.New("cleanup: disk full")
 	id := r.enqueue(r.now, "nobody-here@vm2", "alice@vm2")
 	r.m.Drain()
@@ -311,7 +312,7 @@ func TestFailedNotificationIsRetried(t *testing.T) {
 
 func TestExpiredNotificationFailureIsRetried(t *testing.T) {
 	r := newRig(t)
-	r.outcome["bob@vm2"] = local.Deferred
+	r.outcome["bob@vm2"] = delivery.Deferred
 	r.notifyErr = errors.New("no space")
 	id := r.enqueue(r.now.Add(-6*24*time.Hour), "bob@vm2")
 	r.m.Drain()
@@ -328,7 +329,17 @@ func TestExpiredNotificationFailureIsRetried(t *testing.T) {
 func TestMissingResultIsDeferred(t *testing.T) {
 	r := newRig(t)
 	r.drop = map[string]bool{"bob@vm2": true}
-	id := r.enqueue(r.now, "alice@vm2", "bob@vm2")
+	r.outcome["carol@vm2"] = delivery.Status(7) // no such status: not a result
+	id := r.enqueue(r.now, "carol@vm2")
+	r.m.Drain()
+	if f, err := r.q.ReadEnvelope(queue.Deferred, id); err != nil || f.Recipients[0].Status != queue.TempFail {
+		t.Fatalf("carol's unknown status counted as a result: %v", err)
+	}
+	if log := r.log(); !strings.Contains(log, "warning: "+id+": transport local: unknown status 7 for recipient carol@vm2") {
+		t.Errorf("maillog:\n%s", log)
+	}
+
+	id = r.enqueue(r.now, "alice@vm2", "bob@vm2")
 	r.m.Drain()
 	f, err := r.q.Open(queue.Deferred, id)
 	if err != nil {
@@ -357,7 +368,7 @@ func TestMissingResultIsDeferred(t *testing.T) {
 func TestExpiredWithEmptyDSN(t *testing.T) {
 	for _, dsn := range []string{"", "4", "x.y", "4.2.0"} {
 		r := newRig(t)
-		r.outcome["bob@vm2"] = local.Deferred
+		r.outcome["bob@vm2"] = delivery.Deferred
 		r.dsn = &dsn
 		id := r.enqueue(r.now.Add(-6*24*time.Hour), "bob@vm2")
 		r.m.Drain()
@@ -376,7 +387,7 @@ func TestExpiredWithEmptyDSN(t *testing.T) {
 
 func TestDeferLogFollowsTheMessage(t *testing.T) {
 	r := newRig(t)
-	r.outcome["bob@vm2"] = local.Deferred
+	r.outcome["bob@vm2"] = delivery.Deferred
 	id := r.enqueue(r.now, "bob@vm2")
 	r.m.Drain()
 	r.retry()
@@ -384,7 +395,7 @@ func TestDeferLogFollowsTheMessage(t *testing.T) {
 	if reasons, _ := r.q.ReadLog(queue.Defer, id); len(reasons) != 1 {
 		t.Errorf("defer log after two attempts: %+v, want one reason", reasons)
 	}
-	r.outcome["bob@vm2"] = local.Sent
+	r.outcome["bob@vm2"] = delivery.Sent
 	r.retry()
 	if _, err := r.q.Find(id); err == nil {
 		t.Fatal("message not removed")
@@ -424,7 +435,7 @@ func TestUnhandledMessageGoesToCorrupt(t *testing.T) {
 
 func TestVerifyReportsWithoutDelivering(t *testing.T) {
 	r := newRig(t)
-	r.outcome["nobody-here@vm2"] = local.Bounced
+	r.outcome["nobody-here@vm2"] = delivery.Bounced
 	m := &queue.Message{Sender: "root@vm2", Arrival: r.now, Attrs: map[string]string{queue.AttrTraceFlags: queue.TraceVerify}}
 	for _, a := range []string{"alice@vm2", "nobody-here@vm2", "carol@remote.example"} {
 		m.Recipients = append(m.Recipients, queue.Recipient{Address: a, Orig: strings.TrimSuffix(a, "@vm2")})
@@ -438,7 +449,7 @@ func TestVerifyReportsWithoutDelivering(t *testing.T) {
 	// The report could not be queued: it is sent at the next attempt,
 	// without asking the transports again.
 	r.notifyErr = nil
-	r.outcome["alice@vm2"] = local.Bounced
+	r.outcome["alice@vm2"] = delivery.Bounced
 	r.retry()
 	if len(r.delivered) != 0 || len(r.notified) != 0 {
 		t.Errorf("delivered %v, notified %v: a probe is only reported on", r.delivered, r.notified)
@@ -448,12 +459,12 @@ func TestVerifyReportsWithoutDelivering(t *testing.T) {
 	}
 	want := []struct {
 		final, orig string
-		st          local.Status
+		st          delivery.Status
 		dsn, text   string
 	}{
-		{"alice@vm2", "alice", local.Sent, "2.0.0", "delivery via local: delivers to mailbox"},
-		{"nobody-here@vm2", "nobody-here", local.Bounced, "5.1.1", `delivery via local: unknown user: "nobody-here"`},
-		{"carol@remote.example", "carol@remote.example", local.Bounced, "4.3.0", "delivery temporarily suspended: mail transport smtp is not available"},
+		{"alice@vm2", "alice", delivery.Sent, "2.0.0", "delivery via local: delivers to mailbox"},
+		{"nobody-here@vm2", "nobody-here", delivery.Bounced, "5.1.1", `delivery via local: unknown user: "nobody-here"`},
+		{"carol@remote.example", "carol@remote.example", delivery.Bounced, "4.3.0", "delivery temporarily suspended: mail transport smtp is not available"},
 	}
 	for i, w := range want {
 		g := r.reported[0][i]
@@ -482,7 +493,7 @@ func TestVerifyReportsWithoutDelivering(t *testing.T) {
 // notification, instead of keeping the message for ever.
 func TestDamagedBounceLog(t *testing.T) {
 	r := newRig(t)
-	r.outcome["nobody-here@vm2"] = local.Bounced
+	r.outcome["nobody-here@vm2"] = delivery.Bounced
 	r.notifyErr = errors.New("no space")
 	id := r.enqueue(r.now, "nobody-here@vm2")
 	r.m.Drain()

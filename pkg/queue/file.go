@@ -37,8 +37,13 @@ func (s Status) valid() bool {
 type Recipient struct {
 	Address string // the recipient as it will be delivered
 	Orig    string // the original recipient (before rewriting), or ""
-	Status  Status
-	offset  int64 // of the status byte in the file
+	// Notify and ORCPT are the recipient's RFC 3461 NOTIFY and ORCPT
+	// parameters ("SUCCESS,DELAY", "rfc822;user@example.com"), "" when
+	// none were given.
+	Notify string
+	ORCPT  string
+	Status Status
+	offset int64 // of the status byte in the file
 }
 
 // Well-known attribute names.
@@ -50,6 +55,21 @@ const (
 	// AttrTraceFlags holds the message's delivery request flags:
 	// TraceVerify for a message sendmail -bv submitted.
 	AttrTraceFlags = "trace_flags"
+
+	// What the SMTP server records of the message: the RFC 3461 ENVID
+	// and RET ("FULL" or "HDRS"), RFC 6531 SMTPUTF8 ("1" when asked
+	// for) and RFC 6152 BODY ("7BIT" or "8BITMIME").
+	AttrENVID    = "envid"
+	AttrRET      = "ret"
+	AttrSMTPUTF8 = "smtputf8"
+	AttrBody     = "body"
+	// What it records of the client: its name, address, HELO, protocol
+	// (SMTP, ESMTP ...) and SASL user name, with Postfix's names.
+	AttrClientName = "client_name"
+	AttrClientAddr = "client_address"
+	AttrHELO       = "helo_name"
+	AttrProtocol   = "protocol_name"
+	AttrSASLUser   = "sasl_username"
 )
 
 // TraceVerify (in AttrTraceFlags) asks for a report of what delivery would
@@ -340,7 +360,13 @@ func encodeEnvelope(m *Message) ([]byte, int, error) {
 		if !st.valid() {
 			return nil, 0, fmt.Errorf("queue file: bad recipient status %q", byte(st))
 		}
-		fmt.Fprintf(&b, "rcpt %c %s %s\n", byte(st), strconv.Quote(r.Address), strconv.Quote(r.Orig))
+		fmt.Fprintf(&b, "rcpt %c %s %s", byte(st), strconv.Quote(r.Address), strconv.Quote(r.Orig))
+		if r.Notify != "" || r.ORCPT != "" {
+			// Files written before these were recorded have two
+			// fields: both forms are read.
+			fmt.Fprintf(&b, " %s %s", strconv.Quote(r.Notify), strconv.Quote(r.ORCPT))
+		}
+		b.WriteByte('\n')
 	}
 	b.WriteString("end\n")
 	return b.Bytes(), sizeOff, nil
@@ -550,9 +576,16 @@ func parseEnvelope(r io.ReaderAt, size int64, path string) (*Message, error) {
 			}
 			f, err := unquoteFields(rest[2:], 2)
 			if err != nil {
+				f, err = unquoteFields(rest[2:], 4)
+			}
+			if err != nil {
 				return nil, bad(line, "bad recipient")
 			}
-			m.Recipients = append(m.Recipients, Recipient{Address: f[0], Orig: f[1], Status: Status(rest[0]), offset: start + 5})
+			r := Recipient{Address: f[0], Orig: f[1], Status: Status(rest[0]), offset: start + 5}
+			if len(f) == 4 {
+				r.Notify, r.ORCPT = f[2], f[3]
+			}
+			m.Recipients = append(m.Recipients, r)
 		case "end":
 			switch {
 			case !seen["arrival"]:

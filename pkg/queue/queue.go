@@ -63,32 +63,32 @@ func (q *Queue) Path(name, id string) string {
 	return filepath.Join(q.Dir, name, q.subdir(name, id), id)
 }
 
-// locate finds id in queue name: at its hashed path first, then at any
-// depth (hash settings may have changed since the file was written).
+// locate finds id in queue name: at its hashed path first, then at the
+// path of every other hash depth (hash settings may have changed since
+// the file was written; postsuper -s moves such files). It looks at a few
+// names, never through a whole queue: a message's logfiles are looked up
+// at every removal, and there may be thousands of others.
 func (q *Queue) locate(name, id string) (string, error) {
 	p := q.Path(name, id)
 	if _, err := os.Lstat(p); err == nil {
 		return p, nil
 	}
-	var found string
-	root := filepath.Join(q.Dir, name)
-	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || found != "" {
-			return filepath.SkipDir
+	key := hashKey(id)
+	dir := filepath.Join(q.Dir, name)
+	for depth := 0; depth <= len(key); depth++ {
+		if depth > 0 {
+			dir = filepath.Join(dir, key[depth-1:depth])
+			if _, err := os.Lstat(dir); err != nil {
+				break
+			}
 		}
-		if d.IsDir() && path != root && len(d.Name()) != 1 {
-			return filepath.SkipDir
+		if c := filepath.Join(dir, id); c != p {
+			if _, err := os.Lstat(c); err == nil {
+				return c, nil
+			}
 		}
-		if !d.IsDir() && d.Name() == id {
-			found = path
-			return filepath.SkipAll
-		}
-		return nil
-	})
-	if found == "" {
-		return "", fmt.Errorf("%s/%s: %w", name, id, ErrNotFound)
 	}
-	return found, nil
+	return "", fmt.Errorf("%s/%s: %w", name, id, ErrNotFound)
 }
 
 // List returns the queue IDs in queue name, sorted, descending into

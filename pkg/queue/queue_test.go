@@ -135,6 +135,21 @@ func TestCrashLeftovers(t *testing.T) {
 	}
 }
 
+// rawFile is a queue file with the given envelope lines ("content" is
+// filled in) and content body.
+func rawFile(body string, lines ...string) []byte {
+	env := magic + "\n"
+	for _, l := range lines {
+		if l == "content" {
+			l = "content " + strings.Repeat("0", 3*numWidth+2)
+		}
+		env += l + "\n"
+	}
+	env += "end\n"
+	nums := fmt.Sprintf("%0*d %0*d %0*d", numWidth, len(env), numWidth, len(body), numWidth, len(body))
+	return []byte(strings.Replace(env, "content "+strings.Repeat("0", 3*numWidth+2), "content "+nums, 1) + body)
+}
+
 func TestCorruptFiles(t *testing.T) {
 	q := newTestQueue(t)
 	id := enqueue(t, q, Deferred, &Message{Sender: "a@b", Recipients: []Recipient{{Address: "x@y"}}}, "Subject: x\n\nbody\n")
@@ -153,6 +168,23 @@ func TestCorruptFiles(t *testing.T) {
 		"1MB line":           append([]byte(magic+"\nsender \""+strings.Repeat("a", 1<<20)+"\"\n"), good...),
 		"no end":             bytes.Replace(good, []byte("end\n"), []byte("xnd\n"), 1),
 		"grown":              append(append([]byte{}, good...), "extra"...),
+		// Accepted before, with results made up from nothing: no arrival
+		// time made the message expire at once.
+		"no arrival":      rawFile("x", "content", `sender "a@b"`, `rcpt - "x@y" ""`),
+		"two senders":     rawFile("x", "arrival 1 0", "content", `sender "a@b"`, `sender "c@d"`, `rcpt - "x@y" ""`),
+		"no sender":       rawFile("x", "arrival 1 0", "content", `rcpt - "x@y" ""`),
+		"spaced arrival":  rawFile("x", "arrival  1 0", "content", `sender "a@b"`, `rcpt - "x@y" ""`),
+		"signed content":  bytes.Replace(good, []byte("content 0"), []byte("content +"), 1),
+		"unquoted sender": bytes.Replace(good, []byte("sender \"a@b\"\n"), []byte("sender `a@b`\n"), 1),
+	}
+	// rawFile makes files the reader accepts.
+	p := q.Path(Deferred, "ABCDEF123")
+	os.MkdirAll(filepath.Dir(p), 0700)
+	if err := os.WriteFile(p, rawFile("x", "arrival 1 0", "content", `sender "a@b"`, `rcpt - "x@y" ""`), 0600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ReadEnvelope(Deferred, "ABCDEF123"); err != nil {
+		t.Fatalf("rawFile makes bad files: %v", err)
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -482,5 +514,101 @@ func TestLogEntries(t *testing.T) {
 	}
 	if log[1].Recipient != "carol@x" || len(log[1].Reason) != maxLogValue {
 		t.Errorf("long entry: %s, reason of %d bytes", log[1].Recipient, len(log[1].Reason))
+	}
+}
+
+// A file is found wherever a hash setting put it: hashed or not, at any
+// depth.
+func TestLocateAnyHashDepth(t *testing.T) {
+	q := newTestQueue(t)
+	q.HashDepth = 2
+	id := enqueue(t, q, Deferred, &Message{Sender: "a@b", Recipients: []Recipient{{Address: "x@y"}}}, "x")
+	for _, c := range []struct {
+		depth int
+		names map[string]bool
+	}{{0, nil}, {1, map[string]bool{Deferred: true}}, {3, map[string]bool{Deferred: true}}, {2, map[string]bool{}}} {
+		q.HashDepth, q.HashNames = c.depth, c.names
+		if _, err := q.ReadEnvelope(Deferred, id); err != nil {
+			t.Errorf("depth %d, hashed %v: %v", c.depth, c.names, err)
+		}
+	}
+	if _, err := q.ReadEnvelope(Deferred, "ABCDEF9999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// A queue file written before recipients' DSN parameters and the
+// message's SMTP attributes were recorded is still read, and its
+// recipients' status can still be set.
+func TestReadsFileFromBeforeDSN(t *testing.T) {
+	q := newTestQueue(t)
+	b, err := os.ReadFile("testdata/before-dsn.queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "C0C4998A95B"
+	if err := os.WriteFile(q.Path(Active, id), b, 0600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := q.Open(Active, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := []Recipient{{Address: "bob@example.org", Orig: "bobby@example.org"}, {Address: "carol@example.net"}}
+	for i, r := range f.Recipients {
+		if r.Address != want[i].Address || r.Orig != want[i].Orig || r.Notify != "" || r.ORCPT != "" || r.Status != Pending {
+			t.Errorf("recipient %d = %+v", i, r)
+		}
+	}
+	if f.Sender != "alice@example.com" || f.Attrs[AttrENVID] != "" {
+		t.Errorf("envelope = %+v", f.Message)
+	}
+	if err := f.SetStatus(1, Delivered); err != nil {
+		t.Fatal(err)
+	}
+	m, err := q.ReadEnvelope(Active, id)
+	if err != nil || m.Recipients[1].Status != Delivered || m.Recipients[0].Status != Pending {
+		t.Fatalf("after SetStatus: %+v, %v", m, err)
+	}
+	got, _ := io.ReadAll(f.Content())
+	if string(got) != "Subject: old\n\nbody\n" {
+		t.Errorf("content = %q", got)
+	}
+}
+
+// Recipients' NOTIFY and ORCPT and the message's SMTP attributes survive
+// the queue file; a recipient with them keeps its status updates in place.
+func TestDSNRoundTrip(t *testing.T) {
+	q := newTestQueue(t)
+	m := &Message{Sender: "a@x", Recipients: []Recipient{
+		{Address: "b@y", Notify: "SUCCESS,DELAY", ORCPT: "rfc822;B@Y"},
+		{Address: "c@y"},
+		{Address: "d@y", ORCPT: "utf-8;d\\x{E9}@y"},
+	}, Attrs: map[string]string{AttrENVID: "QQ314159", AttrRET: "HDRS", AttrBody: "8BITMIME", AttrSMTPUTF8: "1",
+		AttrClientName: "mx.example", AttrClientAddr: "192.0.2.1", AttrHELO: "mx", AttrProtocol: "ESMTP", AttrSASLUser: "u"}}
+	id := enqueue(t, q, Incoming, m, "Subject: x\n\nbody\n")
+	f, err := q.Open(Incoming, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i, r := range f.Recipients {
+		w := m.Recipients[i]
+		if r.Address != w.Address || r.Notify != w.Notify || r.ORCPT != w.ORCPT {
+			t.Errorf("recipient %d = %+v, want %+v", i, r, w)
+		}
+	}
+	for k, v := range m.Attrs {
+		if f.Attrs[k] != v {
+			t.Errorf("attr %s = %q, want %q", k, f.Attrs[k], v)
+		}
+	}
+	if err := f.SetStatus(0, Bounced); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.ReadEnvelope(Incoming, id)
+	if err != nil || got.Recipients[0].Status != Bounced || got.Recipients[0].ORCPT != "rfc822;B@Y" {
+		t.Fatalf("after SetStatus: %+v, %v", got, err)
 	}
 }
