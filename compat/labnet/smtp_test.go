@@ -1,0 +1,45 @@
+package labnet
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSMTPOutbound: vm2, stock config but for nothing, mails
+// root@ext.test: its smtp client finds ext's MX through host's named and
+// delivers through host, the router, to ext's smtp-sink. Then, with
+// relayhost = [vm3.DOMAIN] (lab 4b Inv. 2B's edit), the same mail goes to
+// vm3 (an smtp-sink here: vm3's smtpd comes with the SMTP server).
+func TestSMTPOutbound(t *testing.T) {
+	lab := New(t)
+	vm2 := lab.Host("vm2")
+	ext := lab.Host("ext").StartSink(t)
+	vm2.Must(t, "systemctl start postfix")
+
+	vm2.Must(t, "echo hello-ext | mail -s 'to the outside' root@"+ExtDomain)
+	line := vm2.WaitLog(t, "postfix/smtp[", "to=<root@"+ExtDomain+">")
+	if want := "relay=mx." + ExtDomain + "[" + ExtPrefix + ".2]:25"; !strings.Contains(line, want) || !strings.Contains(line, "status=sent") {
+		t.Errorf("vm2's smtp line:\n%s\nwant %s and status=sent", line, want)
+	}
+	m := ext.Wait(t, "hello-ext")
+	for _, want := range []string{"X-Client-Addr: " + lab.Addr("vm2"), "root@vm2." + Domain, "Subject: to the outside"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("ext's message lacks %q:\n%s", want, m)
+		}
+	}
+
+	vm3 := lab.Host("vm3").StartSink(t)
+	vm2.Must(t, "postconf -e 'relayhost = [vm3."+Domain+"]' && systemctl reload postfix")
+	vm2.Must(t, "echo hello-via-vm3 | mail -s 'through vm3' root@"+ExtDomain)
+	m = vm3.Wait(t, "hello-via-vm3")
+	if !strings.Contains(m, "X-Client-Addr: "+lab.Addr("vm2")) {
+		t.Errorf("vm3's message:\n%s", m)
+	}
+	line = vm2.WaitLog(t, "postfix/smtp[", "relay=vm3."+Domain+"["+lab.Addr("vm3")+"]:25")
+	if !strings.Contains(line, "status=sent") {
+		t.Errorf("vm2's smtp line for the relayhost: %s", line)
+	}
+	if len(ext.Messages()) != 1 {
+		t.Errorf("ext got the relayed mail too:\n%s", strings.Join(ext.Messages(), "\n----\n"))
+	}
+}
