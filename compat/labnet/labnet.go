@@ -162,11 +162,13 @@ func repoRoot() string {
 
 var (
 	guestOnce sync.Once
-	guestPath string
+	guestBin  []byte
 	guestErr  error
 )
 
-// labguest builds compat/labnet/cmd/labguest once per test binary.
+// labguest builds compat/labnet/cmd/labguest once per test binary, keeps
+// it in memory (nothing is left behind when the process ends) and writes
+// it into a folder of t's.
 func labguest(t testing.TB) string {
 	t.Helper()
 	guestOnce.Do(func() {
@@ -175,18 +177,25 @@ func labguest(t testing.TB) string {
 			guestErr = err
 			return
 		}
-		guestPath = filepath.Join(dir, "labguest")
-		cmd := exec.Command("go", "build", "-o", guestPath, "./compat/labnet/cmd/labguest")
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "labguest")
+		cmd := exec.Command("go", "build", "-o", path, "./compat/labnet/cmd/labguest")
 		cmd.Dir = repoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			guestErr = fmt.Errorf("go build labguest: %v\n%s", err, out)
+			return
 		}
+		guestBin, guestErr = os.ReadFile(path)
 	})
 	if guestErr != nil {
 		t.Fatal(guestErr)
 	}
-	return guestPath
+	path := filepath.Join(t.TempDir(), "labguest")
+	if err := os.WriteFile(path, guestBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // startInit starts the first process of a host's namespaces and waits
@@ -333,11 +342,7 @@ func contains(list []string, s string) bool {
 
 // writeSystemctl installs the stand-in as the host's systemctl.
 func (h *Host) writeSystemctl() error {
-	b, err := os.ReadFile(guestPath)
-	if err != nil {
-		return err
-	}
-	return h.WriteFile("/usr/bin/systemctl", string(b), 0o755)
+	return h.WriteFile("/usr/bin/systemctl", string(guestBin), 0o755)
 }
 
 // startSyslog starts the host's rsyslogd and waits until it logs.
