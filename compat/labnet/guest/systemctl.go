@@ -15,9 +15,12 @@ import (
 // UnitDirs are where units are looked up, in systemd's order.
 var UnitDirs = []string{"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
 
-// stateDir holds what systemd would keep in memory: each started unit's
+// StateDir holds what systemd would keep in memory: each started unit's
 // main pid, state, start time and journal.
-const stateDir = "/run/labnet/systemctl"
+var StateDir = "/run/labnet/systemctl"
+
+// WantsDir holds the links `systemctl enable` makes.
+var WantsDir = "/etc/systemd/system/multi-user.target.wants"
 
 // Systemctl is the host's `systemctl`: start, stop, restart, reload,
 // status, enable, disable, is-active, is-enabled of service units, run
@@ -83,13 +86,13 @@ func (u *unit) find() bool {
 }
 
 func (u *unit) state(key string) string {
-	b, _ := os.ReadFile(filepath.Join(stateDir, u.name+"."+key))
+	b, _ := os.ReadFile(filepath.Join(StateDir, u.name+"."+key))
 	return strings.TrimSpace(string(b))
 }
 
 func (u *unit) setState(key, value string) {
-	os.MkdirAll(stateDir, 0o755)
-	os.WriteFile(filepath.Join(stateDir, u.name+"."+key), []byte(value+"\n"), 0o644)
+	os.MkdirAll(StateDir, 0o755)
+	os.WriteFile(filepath.Join(StateDir, u.name+"."+key), []byte(value+"\n"), 0o644)
 }
 
 func (u *unit) mainPID() int {
@@ -110,7 +113,7 @@ func (u *unit) active() string {
 }
 
 func (u *unit) wantsLink() string {
-	return filepath.Join("/etc/systemd/system/multi-user.target.wants", u.name)
+	return filepath.Join(WantsDir, u.name)
 }
 
 func (u *unit) enabled() bool {
@@ -127,8 +130,8 @@ func (u *unit) service() (*systemd.Service, error) {
 }
 
 func (u *unit) journal(s *systemd.Service) {
-	os.MkdirAll(stateDir, 0o755)
-	f, err := os.OpenFile(filepath.Join(stateDir, u.name+".journal"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	os.MkdirAll(StateDir, 0o755)
+	f, err := os.OpenFile(filepath.Join(StateDir, u.name+".journal"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return
 	}
@@ -256,8 +259,8 @@ func (u *unit) start(stderr io.Writer) int {
 	err = s.Start()
 	u.journal(s)
 	if err != nil {
-		os.MkdirAll(stateDir, 0o755)
-		if f, e := os.OpenFile(filepath.Join(stateDir, u.name+".journal"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); e == nil {
+		os.MkdirAll(StateDir, 0o755)
+		if f, e := os.OpenFile(filepath.Join(StateDir, u.name+".journal"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); e == nil {
 			fmt.Fprintln(f, err)
 			f.Close()
 		}
@@ -324,7 +327,7 @@ func (u *unit) status(w io.Writer) int {
 	default:
 		fmt.Fprintf(w, "     Active: inactive (dead)\n")
 	}
-	if b, err := os.ReadFile(filepath.Join(stateDir, u.name+".journal")); err == nil && len(b) > 0 {
+	if b, err := os.ReadFile(filepath.Join(StateDir, u.name+".journal")); err == nil && len(b) > 0 {
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 		if len(lines) > 10 {
 			lines = lines[len(lines)-10:]
