@@ -43,3 +43,32 @@ func TestSMTPOutbound(t *testing.T) {
 		t.Errorf("ext got the relayed mail too:\n%s", strings.Join(ext.Messages(), "\n----\n"))
 	}
 }
+
+// TestLab4bInv2AMX is vm2's side of lab 4b Inv. 2A: myorigin = $mydomain
+// on vm2, an MX record for DOMAIN pointing to vm3 on host (dig answers),
+// and mail from vm2 to root@DOMAIN goes to vm3 by that MX, from
+// root@DOMAIN. (vm3 runs an smtp-sink until the SMTP server exists.)
+func TestLab4bInv2AMX(t *testing.T) {
+	lab := New(t)
+	vm2 := lab.Host("vm2")
+	vm3 := lab.Host("vm3").StartSink(t)
+	vm2.Must(t, "sed -i 's/^#myorigin = \\$mydomain/myorigin = $mydomain/' /etc/postfix/main.cf && systemctl restart postfix")
+	if got := vm2.Must(t, "postconf -h myorigin"); got != "$mydomain\n" {
+		t.Fatalf("myorigin after the edit: %q", got)
+	}
+	if out := vm2.Must(t, "dig +short MX "+Domain); out != "" {
+		t.Errorf("MX before the record: %q", out)
+	}
+	lab.AddRecord(t, Domain, "@ IN MX 10 vm3")
+	if out := vm2.Must(t, "dig MX "+Domain); !strings.Contains(out, "MX\t10 vm3."+Domain+".") {
+		t.Errorf("dig MX %s:\n%s", Domain, out)
+	}
+	vm2.Must(t, "echo to-the-domain | mail -s 'Lab4b - MX' root@"+Domain)
+	m := vm3.Wait(t, "to-the-domain")
+	for _, want := range []string{"X-Client-Addr: " + lab.Addr("vm2"), "X-Mail-Args: <root@" + Domain + ">", "From: root <root@" + Domain + ">"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("vm3's message lacks %q:\n%s", want, m)
+		}
+	}
+	vm2.WaitLog(t, "postfix/smtp[", "to=<root@"+Domain+">", "relay=vm3."+Domain+"["+lab.Addr("vm3")+"]:25", "status=sent")
+}
