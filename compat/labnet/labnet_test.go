@@ -264,3 +264,11 @@ func TestSinkThroughRouter(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLabUp measures building the lab (named answering, rsyslogd
+// logging, postdove installed on three hosts) and tearing it down.
+func BenchmarkLabUp(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		New(b).Close()
+	}
+}
