@@ -2,6 +2,7 @@ package labnet
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,32 @@ func TestLab4aInv2Stock(t *testing.T) {
 	}
 	if _, err := os.Stat("/var/spool/mail/alice"); err == nil && machineHad != nil {
 		t.Errorf("the machine has a mailbox for vm2's alice")
+	}
+}
+
+// TestStockFiles: each mail host has CentOS 7's stock files as `make
+// install` puts them, not the machine's.
+func TestStockFiles(t *testing.T) {
+	lab := New(t)
+	src := repoRoot()
+	for f, stock := range map[string]string{
+		"/etc/postfix/main.cf":                    "etc/postfix/main.cf",
+		"/etc/postfix/master.cf":                  "etc/postfix/master.cf",
+		"/etc/aliases":                            "etc/aliases",
+		"/usr/lib/systemd/system/postfix.service": "etc/systemd/postfix.service",
+	} {
+		want, err := os.ReadFile(filepath.Join(src, stock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"vm2", "vm3", "ext"} {
+			got, err := lab.Host(name).ReadFile(f)
+			if err != nil || string(got) != string(want) {
+				t.Errorf("%s's %s is not the stock one (%v)", name, f, err)
+			}
+		}
+	}
+	if out := lab.Host("vm2").Must(t, "postalias -q postmaster /etc/aliases"); out != "root\n" {
+		t.Errorf("vm2: postmaster is %q in aliases.db", out)
 	}
 }

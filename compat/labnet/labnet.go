@@ -328,7 +328,8 @@ mail.*	-/var/log/maillog
 	}
 	if contains(mailHosts, s.name) {
 		// As the package's scripts do: install, then make the queue.
-		if r := h.Run("make -s -C " + guest.SrcDir + " -o build install && postfix set-permissions"); r.Code != 0 {
+		// The machine's /etc/aliases (Debian's) gives way to CentOS's.
+		if r := h.Run("rm -f /etc/aliases /etc/aliases.db && make -s -C " + guest.SrcDir + " -o build install && postfix set-permissions"); r.Code != 0 {
 			return fmt.Errorf("%s: make install: %s%s", s.name, r.Stdout, r.Stderr)
 		}
 	}
