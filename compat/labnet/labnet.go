@@ -34,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -326,7 +327,7 @@ mail.*	-/var/log/maillog
 	if err := h.writeSystemctl(); err != nil {
 		return err
 	}
-	if contains(mailHosts, s.name) {
+	if slices.Contains(mailHosts, s.name) {
 		// As the package's scripts do: install, then make the queue.
 		// The machine's /etc/aliases (Debian's) gives way to CentOS's.
 		if r := h.Run("rm -f /etc/aliases /etc/aliases.db && make -s -C " + guest.SrcDir + " -o build install && postfix set-permissions"); r.Code != 0 {
@@ -344,15 +345,6 @@ mail.*	-/var/log/maillog
 		return l.startNamed()
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeSystemctl installs the stand-in as the host's systemctl.
