@@ -8,8 +8,9 @@ import (
 // TestSMTPOutbound: vm2, stock config but for nothing, mails
 // root@ext.test: its smtp client finds ext's MX through host's named and
 // delivers through host, the router, to ext's smtp-sink. Then, with
-// relayhost = [vm3.DOMAIN] (lab 4b Inv. 2B's edit), the same mail goes to
-// vm3 (an smtp-sink here: vm3's smtpd comes with the SMTP server).
+// relayhost = [vm3.DOMAIN], then vm3.DOMAIN as lab 4b Inv. 2B writes it,
+// mail goes to vm3 (an smtp-sink here: vm3's smtpd comes with the SMTP
+// server).
 func TestSMTPOutbound(t *testing.T) {
 	lab := New(t)
 	vm2 := lab.Host("vm2")
@@ -39,6 +40,12 @@ func TestSMTPOutbound(t *testing.T) {
 	if !strings.Contains(line, "status=sent") {
 		t.Errorf("vm2's smtp line for the relayhost: %s", line)
 	}
+
+	// Lab 4b Inv. 2B's own words: relayhost = vm3.DOMAIN, without
+	// brackets: an MX lookup that finds none, then vm3's address.
+	vm2.Must(t, "sed -i 's/^relayhost = .*/relayhost = vm3."+Domain+"/' /etc/postfix/main.cf && systemctl restart postfix")
+	vm2.Must(t, "echo hello-2b | mail -s 'lab 4b 2B' root@"+ExtDomain)
+	vm3.Wait(t, "hello-2b")
 	if len(ext.Messages()) != 1 {
 		t.Errorf("ext got the relayed mail too:\n%s", strings.Join(ext.Messages(), "\n----\n"))
 	}
