@@ -79,3 +79,19 @@ func TestLab4bInv2AMX(t *testing.T) {
 	}
 	vm2.WaitLog(t, "postfix/smtp[", "to=<root@"+Domain+">", "relay=vm3."+Domain+"["+lab.Addr("vm3")+"]:25", "status=sent")
 }
+
+// TestSMTPRefused: with nothing listening on ext, vm2's mail to
+// root@ext.test stays in the queue, and mailq says why, as Postfix's does.
+func TestSMTPRefused(t *testing.T) {
+	lab := New(t)
+	vm2 := lab.Host("vm2")
+	vm2.Must(t, "systemctl start postfix && echo nobody-home | mail -s refused root@"+ExtDomain)
+	why := "connect to mx." + ExtDomain + "[" + ExtPrefix + ".2]:25: Connection refused"
+	line := vm2.WaitLog(t, "postfix/smtp[", "to=<root@"+ExtDomain+">", "status=deferred")
+	if !strings.Contains(line, "("+why+")") {
+		t.Errorf("vm2's smtp line: %s\nwant (%s)", line, why)
+	}
+	if q := vm2.Must(t, "mailq"); !strings.Contains(q, "("+why+")") || !strings.Contains(q, "root@"+ExtDomain) {
+		t.Errorf("mailq:\n%s", q)
+	}
+}
