@@ -53,6 +53,13 @@ func Systemctl(args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, name := range names {
+		if name == "" || strings.ContainsAny(name, "/\x00") || strings.Trim(name, ".") == "" {
+			fmt.Fprintf(stderr, "Unit name %s is not valid.\n", name)
+			if code < 1 {
+				code = 1
+			}
+			continue
+		}
 		if !strings.Contains(name, ".") {
 			name += ".service"
 		}

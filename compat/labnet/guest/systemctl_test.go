@@ -10,7 +10,7 @@ import (
 
 // newSystemctl runs Systemctl with units, state and links in folders of
 // the test's.
-func newSystemctl(t *testing.T, units map[string]string) func(args ...string) (string, string, int) {
+func newSystemctl(t testing.TB, units map[string]string) func(args ...string) (string, string, int) {
 	dir := t.TempDir()
 	UnitDirs = []string{filepath.Join(dir, "etc"), filepath.Join(dir, "lib")}
 	StateDir, WantsDir = filepath.Join(dir, "state"), filepath.Join(dir, "etc/multi-user.target.wants")
@@ -87,4 +87,24 @@ func TestSystemctl(t *testing.T) {
 	check("frobnicate daemon", "", "Unknown command verb frobnicate.\n", 1)
 	check("start", "", "Too few arguments.\n", 1)
 	check("start --bogus daemon", "", "systemctl: unrecognized option '--bogus'\n", 1)
+	check("start ../daemon", "", "Unit name ../daemon is not valid.\n", 1)
+}
+
+// FuzzSystemctl: any command line gets an answer and an exit code, never
+// a panic, and nothing is written outside the state and unit folders.
+func FuzzSystemctl(f *testing.F) {
+	for _, s := range []string{"start one", "status one.service", "enable --now one", "is-enabled", "-q", "reload one two", "stop ../../x", "status /", "--bogus", "disable --now one"} {
+		f.Add(s)
+	}
+	sc := newSystemctl(f, map[string]string{"one.service": "[Unit]\nDescription=one\n[Service]\nType=oneshot\nExecStart=/bin/true\n"})
+	root := filepath.Dir(UnitDirs[0])
+	f.Fuzz(func(t *testing.T, line string) {
+		_, _, code := sc(strings.Fields(line)...)
+		if code < 0 || code > 5 {
+			t.Errorf("systemctl %s: exit %d", line, code)
+		}
+		if ents, _ := os.ReadDir(filepath.Dir(root)); len(ents) != 1 {
+			t.Errorf("systemctl %s wrote beside its folder: %v", line, ents)
+		}
+	})
 }
