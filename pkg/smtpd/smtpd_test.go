@@ -1,0 +1,207 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"postdove/pkg/maillog"
+	"postdove/pkg/postconf"
+	"postdove/pkg/queue"
+)
+
+type testServer struct {
+	addr string
+	q    *queue.Queue
+	logf string
+}
+
+// start runs smtpd on 127.0.0.1 with main.cf's base settings plus extra.
+func start(t testing.TB, extra string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	qdir := filepath.Join(dir, "queue")
+	logf := filepath.Join(dir, "maillog")
+	main := "queue_directory = " + qdir + "\n" +
+		"myhostname = mail.example.test\nmydomain = example.test\n" +
+		"mydestination = $myhostname, localhost.$mydomain, localhost\n" +
+		"smtpd_error_sleep_time = 0\n" +
+		"maillog_file = " + logf + "\n" + extra
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(main), 0644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := postconf.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Setup(qdir, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	log, err := maillog.New(maillog.Options{SyslogName: "postfix", Program: "smtpd", File: logf, Hostname: "mail"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.New(qdir)
+	s := New(cfg, q, log)
+	s.Lookup = func(context.Context, string) string { return "localhost" }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return &testServer{addr: ln.Addr().String(), q: q, logf: logf}
+}
+
+func (ts *testServer) maillog(t testing.TB) string {
+	b, err := os.ReadFile(ts.logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// dialog sends each ">" line of script and checks that the replies match
+// the other lines ("*" in a line matches any text to its end).
+func dialog(t testing.TB, addr, script string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	for _, want := range strings.Split(strings.TrimSpace(script), "\n") {
+		if cmd, ok := strings.CutPrefix(want, "> "); ok {
+			if _, err := io.WriteString(c, strings.ReplaceAll(cmd, `\n`, "\n")+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("want %q: %v", want, err)
+		}
+		got = strings.TrimSuffix(got, "\r\n")
+		if p, ok := strings.CutSuffix(want, "*"); ok && strings.HasPrefix(got, p) {
+			continue
+		}
+		if got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// The replies are those of Postfix 3.7's smtpd for the same commands
+// (compat/oracle, 127.0.0.1 in mynetworks).
+func TestSession(t *testing.T) {
+	ts := start(t, "")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> EHLO client.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 10240000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+> HELO x
+250 mail.example.test
+> FOO
+500 5.5.2 Error: command not recognized
+> VRFY root
+252 2.0.0 root
+> ETRN foo
+459 <foo>: service unavailable
+> NOOP
+250 2.0.0 Ok
+> MAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME
+250 2.1.0 Ok
+> RCPT TO:<x@elsewhere.example>
+250 2.1.5 Ok
+> RCPT TO:<root@mail.example.test> NOTIFY=NEVER
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: t\n\nhello\n..dot\n.
+250 2.0.0 Ok: queued as *
+> RSET
+250 2.0.0 Ok
+> MAIL FROM:<>
+250 2.1.0 Ok
+> MAIL FROM:<a@b>
+503 5.5.1 Error: nested MAIL command
+> QUIT
+221 2.0.0 Bye
+`)
+	log := ts.maillog(t)
+	for _, want := range []string{
+		"postfix/smtpd[", "]: connect from localhost[127.0.0.1]\n",
+		"]: warning: reject: ETRN foo... from localhost[127.0.0.1]\n",
+		": client=localhost[127.0.0.1]\n",
+		"]: disconnect from localhost[127.0.0.1] helo=1 ehlo=1 mail=2/3 rcpt=2 data=1 rset=1 noop=1 vrfy=1 etrn=0/1 quit=1 unknown=0/1 commands=11/14\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func TestRelayDenied(t *testing.T) {
+	ts := start(t, "mynetworks = 10.0.0.0/8\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> EHLO client.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 10240000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<x@elsewhere.example>
+554 5.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<x%elsewhere.example@mail.example.test>
+554 5.7.1 <x%elsewhere.example@mail.example.test>: Relay access denied
+> RCPT TO:<"x@elsewhere.example"@mail.example.test>
+554 5.7.1 <"x@elsewhere.example"@mail.example.test>: Relay access denied
+> RCPT TO:<elsewhere.example!x@mail.example.test>
+554 5.7.1 <elsewhere.example!x@mail.example.test>: Relay access denied
+> RCPT TO:<@mail.example.test:x@elsewhere.example>
+554 5.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<X@ELSEWHERE.EXAMPLE>
+554 5.7.1 <X@ELSEWHERE.EXAMPLE>: Relay access denied
+> RCPT TO:<root@MAIL.example.test>
+250 2.1.5 Ok
+> QUIT
+221 2.0.0 Bye
+`)
+	log := ts.maillog(t)
+	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<client.example>\n"
+	if !strings.Contains(log, want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
+}
