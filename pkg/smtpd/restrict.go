@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"postdove/pkg/addr"
+	"postdove/pkg/maps"
 )
 
 // result is a restriction's decision: nil goes on, permit ends the list,
@@ -27,31 +28,195 @@ func (ss *session) checkRecipient(rcpt string) *result {
 			return r
 		}
 	}
+	if ss.s.cfg.Bool("smtpd_reject_unlisted_recipient") {
+		return ss.unlistedRecipient(rcpt)
+	}
 	return nil
+}
+
+// unlistedRecipient rejects a recipient in a local domain that no table
+// of local_recipient_maps knows (smtpd_reject_unlisted_recipient).
+func (ss *session) unlistedRecipient(rcpt string) *result {
+	local, domain := addr.Split(strings.ToLower(rcpt))
+	if domain != "" && !ss.s.resolver.IsLocalDomain(domain) {
+		return nil
+	}
+	specs := ss.s.cfg.List("local_recipient_maps")
+	if len(specs) == 0 {
+		return nil
+	}
+	user := addr.Unquote(local)
+	if d := ss.s.cfg.Get("recipient_delimiter"); d != "" {
+		if i := strings.IndexAny(user, d); i > 0 {
+			user = user[:i]
+		}
+	}
+	for _, spec := range specs {
+		keys := []string{user}
+		if domain != "" {
+			keys = []string{addr.Unquote(local) + "@" + domain, user}
+		}
+		for _, k := range keys {
+			_, found, err := ss.s.tables.Lookup(spec, k)
+			if err != nil {
+				return &result{text: fmt.Sprintf("451 4.3.0 <%s>: Temporary lookup failure", rcpt)}
+			}
+			if found {
+				return nil
+			}
+		}
+	}
+	return &result{text: fmt.Sprintf("550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table", rcpt)}
 }
 
 // restrict evaluates one restriction list.
 func (ss *session) restrict(list, rcpt string) *result {
-	for _, name := range ss.s.cfg.List(list) {
-		if r := ss.restriction(name, rcpt); r != nil {
+	return ss.restrictions(list, ss.s.cfg.List(list), rcpt)
+}
+
+func (ss *session) restrictions(list string, names []string, rcpt string) *result {
+	for i := 0; i < len(names); i++ {
+		name := strings.ToLower(names[i])
+		if strings.HasPrefix(name, "check_") && strings.HasSuffix(name, "_access") {
+			if i+1 >= len(names) {
+				ss.s.log.Warning("restriction %s requires table argument", name)
+				return &result{text: "451 4.3.5 Server configuration error"}
+			}
+			i++
+			if r := ss.checkAccess(list, name, names[i], rcpt); r != nil {
+				return r
+			}
+			continue
+		}
+		if r := ss.restriction(list, name, rcpt); r != nil {
 			return r
 		}
 	}
 	return nil
 }
 
-func (ss *session) restriction(name, rcpt string) *result {
-	sender := ""
-	if ss.sender != nil {
-		sender = *ss.sender
+// subject is the "<what>: X rejected" start of a reply in list.
+func (ss *session) subject(list, rcpt string) string {
+	switch list {
+	case "smtpd_client_restrictions":
+		return "<" + ss.client + ">: Client host rejected"
+	case "smtpd_helo_restrictions":
+		return "<" + ss.helo + ">: Helo command rejected"
+	case "smtpd_sender_restrictions":
+		return "<" + ss.senderAddr() + ">: Sender address rejected"
 	}
-	switch strings.ToLower(name) {
+	return "<" + rcpt + ">: Recipient address rejected"
+}
+
+func (ss *session) senderAddr() string {
+	if ss.sender == nil {
+		return ""
+	}
+	return *ss.sender
+}
+
+// checkAccess is check_{client,helo,sender,recipient}_access with table
+// spec.
+func (ss *session) checkAccess(list, name, spec, rcpt string) *result {
+	var keys []string
+	switch name {
+	case "check_client_access":
+		keys = maps.ClientKeys(ss.name, ss.ip, true)
+	case "check_helo_access":
+		if ss.helo == "" {
+			return nil
+		}
+		keys = []string{strings.ToLower(ss.helo)}
+	case "check_sender_access":
+		if ss.sender == nil {
+			return nil
+		}
+		keys = maps.AddressKeys(strings.ToLower(*ss.sender), "", true)
+		if *ss.sender == "" {
+			keys = []string{"<>"}
+		}
+	case "check_recipient_access":
+		keys = maps.AddressKeys(strings.ToLower(rcpt), "", true)
+	default:
+		ss.s.log.Warning("unknown smtpd restriction: \"%s\"", name)
+		return &result{text: "451 4.3.5 Server configuration error"}
+	}
+	switch {
+	case strings.HasPrefix(spec, "cidr:"):
+		keys = []string{ss.ip}
+		if name != "check_client_access" {
+			return nil
+		}
+	case strings.HasPrefix(spec, "regexp:"), strings.HasPrefix(spec, "pcre:"):
+		keys = keys[:1]
+	}
+	for _, k := range keys {
+		v, found, err := ss.s.tables.Lookup(spec, k)
+		if err != nil {
+			ss.s.log.Warning("%s lookup error for \"%s\"", spec, k)
+			return &result{text: fmt.Sprintf("451 4.3.5 %s: Server configuration error", ss.subject(list, rcpt))}
+		}
+		if !found {
+			continue
+		}
+		return ss.accessAction(list, maps.ParseAction(v), rcpt)
+	}
+	return nil
+}
+
+// accessAction turns an access(5) result into a decision.
+func (ss *session) accessAction(list string, a maps.Action, rcpt string) *result {
+	text := func(def string) string {
+		if a.Text != "" {
+			return a.Text
+		}
+		return def
+	}
+	switch a.Kind {
+	case "OK", "RELAY":
+		return permitted
+	case "REJECT":
+		return &result{text: fmt.Sprintf("554 5.7.1 %s: %s", ss.subject(list, rcpt), text("Access denied"))}
+	case "DEFER":
+		return &result{text: fmt.Sprintf("450 4.7.1 %s: %s", ss.subject(list, rcpt), text("Access denied"))}
+	case "NNN":
+		dsn := fmt.Sprintf("%c.7.1", '0'+a.Code/100)
+		t := a.Text
+		if f, rest, _ := strings.Cut(t, " "); isDSN(f) && f[0] == dsn[0] {
+			dsn, t = f, rest
+		}
+		if t == "" {
+			t = "Access denied"
+		}
+		return &result{text: fmt.Sprintf("%d %s %s: %s", a.Code, dsn, ss.subject(list, rcpt), t)}
+	case "RESTRICTION":
+		return ss.restrictions(list, strings.FieldsFunc(a.Text, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }), rcpt)
+	}
+	return nil // DUNNO and the actions smtpd does not take yet
+}
+
+func isDSN(s string) bool {
+	p := strings.Split(s, ".")
+	if len(p) != 3 || (p[0] != "4" && p[0] != "5") {
+		return false
+	}
+	for _, x := range p[1:] {
+		if x == "" || len(x) > 3 || strings.Trim(x, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (ss *session) restriction(list, name, rcpt string) *result {
+	sender := ss.senderAddr()
+	switch name {
 	case "permit":
 		return permitted
 	case "reject":
-		return ss.rejectText(554, "5.7.1", "Access denied", rcpt)
+		return &result{text: fmt.Sprintf("554 5.7.1 %s: Access denied", ss.subject(list, rcpt))}
 	case "defer":
-		return ss.rejectText(450, "4.7.1", "Access denied", rcpt)
+		return &result{text: fmt.Sprintf("450 4.7.1 %s: Access denied", ss.subject(list, rcpt))}
 	case "permit_mynetworks":
 		if ip := net.ParseIP(ss.ip); ip != nil && ss.s.inMynetworks(ip) {
 			return permitted
@@ -60,10 +225,13 @@ func (ss *session) restriction(name, rcpt string) *result {
 		// No SASL yet; pipelining is checked at DATA only.
 	case "reject_unauth_destination", "defer_unauth_destination":
 		if !ss.authDestination(rcpt) {
+			// The reply shows the address unquoted, as Postfix's does.
+			local, domain := addr.Split(rcpt)
+			shown := addr.Unquote(local) + "@" + domain
 			if name == "defer_unauth_destination" {
-				return &result{text: fmt.Sprintf("454 4.7.1 <%s>: Relay access denied", rcpt)}
+				return &result{text: fmt.Sprintf("454 4.7.1 <%s>: Relay access denied", shown)}
 			}
-			return &result{text: fmt.Sprintf("554 5.7.1 <%s>: Relay access denied", rcpt)}
+			return &result{text: fmt.Sprintf("554 5.7.1 <%s>: Relay access denied", shown)}
 		}
 	case "permit_auth_destination":
 		if ss.authDestination(rcpt) {
@@ -90,12 +258,6 @@ func (ss *session) restriction(name, rcpt string) *result {
 		return &result{text: "451 4.3.5 Server configuration error"}
 	}
 	return nil
-}
-
-// rejectText is the reply of a plain reject or defer in the recipient
-// stage.
-func (ss *session) rejectText(code int, dsn, why, rcpt string) *result {
-	return &result{text: fmt.Sprintf("%d %s <%s>: Recipient address rejected: %s", code, dsn, rcpt, why)}
 }
 
 // authDestination reports whether rcpt is a destination this server

@@ -11,6 +11,7 @@ import (
 	"postdove/pkg/addr"
 	"postdove/pkg/cleanup"
 	"postdove/pkg/maillog"
+	"postdove/pkg/maps"
 	"postdove/pkg/postconf"
 	"postdove/pkg/queue"
 )
@@ -22,6 +23,7 @@ type Server struct {
 	log      *maillog.Logger
 	cleanup  *cleanup.Cleanup
 	resolver *addr.Resolver
+	tables   *maps.Cache
 
 	hostname   string
 	banner     string
@@ -48,6 +50,7 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 		log:        log,
 		cleanup:    cleanup.New(cfg, q, log.With("cleanup")),
 		resolver:   addr.NewResolver(cfg),
+		tables:     maps.NewCache(maps.Options{FoldCase: true}, func(msg string) { log.Error("%s", msg) }),
 		hostname:   cfg.Get("myhostname"),
 		banner:     cfg.Get("smtpd_banner"),
 		mynetworks: parseNetworks(cfg.List("mynetworks")),

@@ -31,7 +31,7 @@ func start(t testing.TB, extra string) *testServer {
 	main := "queue_directory = " + qdir + "\n" +
 		"myhostname = mail.example.test\nmydomain = example.test\n" +
 		"mydestination = $myhostname, localhost.$mydomain, localhost\n" +
-		"smtpd_error_sleep_time = 0\n" +
+		"smtpd_error_sleep_time = 0\nalias_maps =\n" +
 		"maillog_file = " + logf + "\n" + extra
 	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(main), 0644); err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func TestRelayDenied(t *testing.T) {
 > RCPT TO:<x%elsewhere.example@mail.example.test>
 554 5.7.1 <x%elsewhere.example@mail.example.test>: Relay access denied
 > RCPT TO:<"x@elsewhere.example"@mail.example.test>
-554 5.7.1 <"x@elsewhere.example"@mail.example.test>: Relay access denied
+554 5.7.1 <x@elsewhere.example@mail.example.test>: Relay access denied
 > RCPT TO:<elsewhere.example!x@mail.example.test>
 554 5.7.1 <elsewhere.example!x@mail.example.test>: Relay access denied
 > RCPT TO:<@mail.example.test:x@elsewhere.example>
@@ -204,4 +204,88 @@ func TestRelayDenied(t *testing.T) {
 	if !strings.Contains(log, want) {
 		t.Errorf("maillog lacks %q:\n%s", want, log)
 	}
+}
+
+// Replies checked against Postfix 3.7's smtpd with the same main.cf
+// (compat/oracle, compatibility_level 3.6: defer_unauth_destination).
+func TestAccessTables(t *testing.T) {
+	ts := start(t, `compatibility_level = 3.6
+mynetworks = 10.0.0.0/8
+smtpd_recipient_restrictions = check_recipient_access inline:{blocked@mail.example.test=REJECT, {text@mail.example.test=550 5.1.2 go away}, dd@mail.example.test=DEFER, {n@mail.example.test=450 no}, mail.example.test=DUNNO, ok@elsewhere.example=OK}
+smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access inline:{bad@b.example=REJECT}
+smtpd_helo_restrictions = reject_invalid_helo_hostname
+`)
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO client.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<blocked@mail.example.test>
+554 5.7.1 <blocked@mail.example.test>: Recipient address rejected: Access denied
+> RCPT TO:<text@mail.example.test>
+550 5.1.2 <text@mail.example.test>: Recipient address rejected: go away
+> RCPT TO:<dd@mail.example.test>
+450 4.7.1 <dd@mail.example.test>: Recipient address rejected: Access denied
+> RCPT TO:<n@mail.example.test>
+450 4.7.1 <n@mail.example.test>: Recipient address rejected: no
+> RCPT TO:<ok@elsewhere.example>
+454 4.7.1 <ok@elsewhere.example>: Relay access denied
+> RCPT TO:<x@elsewhere.example>
+454 4.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<nosuchuser@mail.example.test>
+550 5.1.1 <nosuchuser@mail.example.test>: Recipient address rejected: User unknown in local recipient table
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> RSET
+250 2.0.0 Ok
+> MAIL FROM:<bad@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+554 5.7.1 <bad@b.example>: Sender address rejected: Access denied
+> RSET
+250 2.0.0 Ok
+> MAIL FROM:<a@b>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+504 5.5.2 <a@b>: Sender address rejected: need fully-qualified address
+> QUIT
+221 2.0.0 Bye
+`)
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO bad_helo!
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+501 5.5.2 <bad_helo!>: Helo command rejected: Invalid name
+> QUIT
+221 2.0.0 Bye
+`)
+	log := ts.maillog(t)
+	for _, want := range []string{
+		"NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 504 5.5.2 <a@b>: Sender address rejected: need fully-qualified address; from=<a@b> to=<root@mail.example.test> proto=SMTP helo=<client.example>\n",
+		"disconnect from localhost[127.0.0.1] helo=1 mail=3 rcpt=1/10 rset=2 quit=1 commands=8/17\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// A table that cannot be opened answers Postfix's 451 4.3.5.
+func TestAccessTableMissing(t *testing.T) {
+	ts := start(t, "smtpd_recipient_restrictions = check_recipient_access hash:/nonexistent\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO client.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+451 4.3.5 <root@mail.example.test>: Recipient address rejected: Server configuration error
+> QUIT
+221 2.0.0 Bye
+`)
 }
