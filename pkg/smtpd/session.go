@@ -465,10 +465,11 @@ func (ss *session) receivedFor(id string) string {
 		from = ss.name
 	}
 	b := fmt.Sprintf("from %s (%s [%s])\n\tby %s (Postfix) with %s id %s", from, ss.name, ss.ip, ss.s.hostname, ss.proto, id)
+	date := time.Now().Format("Mon, _2 Jan 2006 15:04:05 -0700 (MST)")
 	if len(ss.rcpts) == 1 {
-		b += "\n\tfor <" + ss.rcpts[0] + ">"
+		return b + "\n\tfor <" + ss.rcpts[0] + ">; " + date
 	}
-	return b + "; " + time.Now().Format("Mon, _2 Jan 2006 15:04:05 -0700 (MST)")
+	return b + ";\n\t" + date
 }
 
 // queueMessage hands the message read from content to cleanup and

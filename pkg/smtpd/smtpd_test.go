@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +289,60 @@ func TestAccessTableMissing(t *testing.T) {
 > QUIT
 221 2.0.0 Bye
 `)
+}
+
+// queued returns the one message in the incoming queue.
+func (ts *testServer) queued(t testing.TB) string {
+	t.Helper()
+	ids, err := ts.q.List(queue.Incoming)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("incoming queue: %v %v", ids, err)
+	}
+	f, err := ts.q.Open(queue.Incoming, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f.Content())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return regexp.MustCompile(`[A-Z][a-z][a-z], [ 0-9]\d \w+ \d{4} \d\d:\d\d:\d\d [-+]\d{4} \(\w+\)`).ReplaceAllString(strings.ReplaceAll(string(b), ids[0], "ID"), "DATE")
+}
+
+// The Received: header is Postfix 3.7's (compat/oracle: postcat -bh of
+// the same messages).
+func TestReceived(t *testing.T) {
+	for _, tc := range []struct{ rcpts, want string }{
+		{"> RCPT TO:<root@mail.example.test>\n250 2.1.5 Ok", "Received: from client.example (localhost [127.0.0.1])\n\tby mail.example.test (Postfix) with ESMTP id ID\n\tfor <root@mail.example.test>; DATE\nSubject: t\n"},
+		{"> RCPT TO:<root@mail.example.test>\n250 2.1.5 Ok\n> RCPT TO:<root>\n250 2.1.5 Ok", "Received: from client.example (localhost [127.0.0.1])\n\tby mail.example.test (Postfix) with ESMTP id ID;\n\tDATE\nSubject: t\n"},
+	} {
+		ts := start(t, "")
+		dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> EHLO client.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 10240000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+`+tc.rcpts+`
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: t\n\nhello\n.
+250 2.0.0 Ok: queued as *
+> QUIT
+221 2.0.0 Bye
+`)
+		if got := ts.queued(t); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("queued:\n%s\nwant prefix:\n%s", got, tc.want)
+		}
+	}
 }
