@@ -158,6 +158,15 @@ func (ss *session) run() {
 			verb = "unknown"
 			ss.where = "UNKNOWN"
 			h = (*session).unknown
+			if ss.forbidden(line) {
+				c := ss.count[verb]
+				c[1]++
+				ss.count[verb] = c
+				ss.s.log.Warning("non-SMTP command from %s: %s", ss.client, line)
+				ss.reply("221 2.7.0 Error: I can break rules, too. Goodbye.")
+				ss.w.Flush()
+				return
+			}
 		} else {
 			ss.where = strings.ToUpper(verb)
 		}
@@ -194,6 +203,25 @@ func init() {
 		"bdat": (*session).bdat, "rset": (*session).rset, "noop": (*session).noop,
 		"vrfy": (*session).vrfy, "etrn": (*session).etrn, "quit": (*session).quitCmd,
 	}
+}
+
+// forbidden reports whether line is one of smtpd_forbidden_commands (a
+// command name, or a match in a table such as regexp:{{/^[^A-Z]/ Bogus}}):
+// a web request or message text sent as commands.
+func (ss *session) forbidden(line string) bool {
+	verb, _, _ := strings.Cut(line, " ")
+	for _, f := range ss.s.cfg.List("smtpd_forbidden_commands") {
+		if !strings.Contains(f, ":") {
+			if strings.EqualFold(f, verb) {
+				return true
+			}
+			continue
+		}
+		if _, found, err := ss.s.tables.Lookup(f, line); err == nil && found {
+			return true
+		}
+	}
+	return false
 }
 
 func (ss *session) unknown(string) (bool, error) {
@@ -532,8 +560,8 @@ func (ss *session) data(arg string) (bool, error) {
 			ss.where = fmt.Sprintf("DATA (%d bytes)", size)
 			return false, err
 		}
-		if line == "." {
-			break
+		if strings.TrimRight(line, "\r") == "." {
+			break // Postfix ignores extra CRs here: ".\r\r\n" ends DATA too
 		}
 		if strings.HasPrefix(line, ".") {
 			line = line[1:]

@@ -346,3 +346,38 @@ func TestReceived(t *testing.T) {
 		}
 	}
 }
+
+// Where DATA ends, as Postfix 3.7 with smtpd_forbid_bare_newline = no
+// decides (compat/oracle): a bare LF ends a line, a bare CR does not,
+// and "." then ends the message; a "." taken as a command is a non-SMTP
+// command that ends the session.
+func TestDataEnd(t *testing.T) {
+	for _, tc := range []struct {
+		end   string
+		ended bool
+	}{
+		{"\n.\n", true}, {"\r\n.\n", true}, {"\n.\r\n", true},
+		{"\r.\r\n", false}, {"\r\n.\r", false}, {"\r\n.\r\r\n", true},
+	} {
+		ts := start(t, "")
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, "HELO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>\r\nDATA\r\n")
+		io.WriteString(c, "Subject: x\r\n\r\na"+tc.end+"RSET\r\n.\r\nQUIT\r\n")
+		b, _ := io.ReadAll(c)
+		c.Close()
+		want := "250 2.0.0 Ok: queued as"
+		if tc.ended {
+			want += " *\r\n250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
+		} else {
+			want += " *\r\n221 2.0.0 Bye\r\n"
+		}
+		got := regexp.MustCompile(`queued as \w+`).ReplaceAllString(string(b), "queued as *")
+		if !strings.HasSuffix(got, strings.ReplaceAll(want, "as *", "as *")) {
+			t.Errorf("end %q: got\n%s\nwant suffix\n%s", tc.end, got, want)
+		}
+	}
+}
