@@ -151,6 +151,13 @@ func (ss *session) run() {
 			ss.lost(err)
 			return
 		}
+		// Postfix answers the command after the last error allowed.
+		if ss.errors >= ss.s.hardLimit {
+			ss.reply("421 4.7.0 %s Error: too many errors", ss.s.hostname)
+			ss.w.Flush()
+			ss.s.log.Info("too many errors after %s from %s", ss.where, ss.client)
+			return
+		}
 		verb, arg, _ := strings.Cut(line, " ")
 		verb = strings.ToLower(verb)
 		h := handlers[verb]
@@ -181,12 +188,6 @@ func (ss *session) run() {
 			if !errors.Is(err, errClosed) {
 				ss.lost(err)
 			}
-			return
-		}
-		if ss.errors >= ss.s.hardLimit {
-			ss.reply("421 4.7.0 %s Error: too many errors", ss.s.hostname)
-			ss.w.Flush()
-			ss.s.log.Info("too many errors after %s from %s", ss.where, ss.client)
 			return
 		}
 	}
@@ -288,6 +289,7 @@ func (ss *session) ehloCmd(arg string) (bool, error) {
 func (ss *session) reset() {
 	ss.sender = nil
 	ss.rcpts = nil
+	ss.bdatBuf = nil
 }
 
 func (ss *session) rset(arg string) (bool, error) {
@@ -416,6 +418,8 @@ func (ss *session) mail(arg string) (bool, error) {
 				return false, nil
 			}
 			if ss.s.sizeLimit > 0 && n > ss.s.sizeLimit {
+				ss.s.log.Info("NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; from=<%s> proto=%s helo=<%s>",
+					ss.client, stripRoute(a), ss.proto, ss.helo)
 				ss.fail("552 5.3.4 Message size exceeds fixed limit")
 				return false, nil
 			}
@@ -502,7 +506,7 @@ func (ss *session) receivedFor(id string) string {
 
 // queueMessage hands the message read from content to cleanup and
 // answers the client.
-func (ss *session) queueMessage(content io.Reader) bool {
+func (ss *session) queueMessage(content io.Reader, size string) bool {
 	sub := &cleanup.Submission{
 		Sender:      *ss.sender,
 		Recipients:  ss.rcpts,
@@ -524,7 +528,7 @@ func (ss *session) queueMessage(content io.Reader) bool {
 		ss.fail("451 4.3.0 Error: queue file write error")
 		return false
 	}
-	ss.reply("250 2.0.0 Ok: queued as %s", id)
+	ss.reply("250 2.0.0 Ok: %squeued as %s", size, id)
 	return true
 }
 
@@ -576,7 +580,7 @@ func (ss *session) data(arg string) (bool, error) {
 	}
 	if tooBig {
 		ss.reset()
-		ss.fail("552 5.3.4 Message size exceeds fixed limit")
+		ss.reply("552 5.3.4 Error: message file too big") // not counted as an error, as in Postfix
 		return false, nil
 	}
 	if err := bw.Flush(); err != nil {
@@ -584,7 +588,7 @@ func (ss *session) data(arg string) (bool, error) {
 		return false, nil
 	}
 	tmp.Seek(0, io.SeekStart)
-	return ss.queueMessage(tmp), nil
+	return ss.queueMessage(tmp, ""), nil
 }
 
 // readDataLine reads one message line of any length.
@@ -613,7 +617,9 @@ func (ss *session) bdat(arg string) (bool, error) {
 	ss.conn.SetReadDeadline(time.Now().Add(ss.s.timeout))
 	var chunk bytes.Buffer
 	if _, err := io.CopyN(&chunk, ss.r, n); err != nil {
-		ss.where = fmt.Sprintf("BDAT (%d bytes)", chunk.Len())
+		if chunk.Len() > 0 {
+			ss.where = fmt.Sprintf("BDAT (%d bytes)", chunk.Len())
+		}
 		return false, err
 	}
 	if ss.sender == nil {
@@ -628,14 +634,15 @@ func (ss *session) bdat(arg string) (bool, error) {
 	if ss.s.sizeLimit > 0 && int64(len(ss.bdatBuf)) > ss.s.sizeLimit {
 		ss.bdatBuf = nil
 		ss.reset()
-		ss.fail("552 5.3.4 Message size exceeds fixed limit")
+		ss.fail("552 5.3.4 Error: message file too big")
 		return false, nil
 	}
 	if len(f) == 1 {
-		ss.reply("250 2.0.0 Ok: %d bytes", n)
+		ss.reply("250 2.0.0 Ok: %d bytes", len(ss.bdatBuf))
 		return true, nil
 	}
+	total := len(ss.bdatBuf)
 	content := bytes.ReplaceAll(ss.bdatBuf, []byte("\r\n"), []byte("\n"))
 	ss.bdatBuf = nil
-	return ss.queueMessage(bytes.NewReader(content)), nil
+	return ss.queueMessage(bytes.NewReader(content), fmt.Sprintf("%d bytes ", total)), nil
 }

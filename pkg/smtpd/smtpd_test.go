@@ -87,8 +87,11 @@ func dialog(t testing.TB, addr, script string) {
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	r := bufio.NewReader(c)
 	for _, want := range strings.Split(strings.TrimSpace(script), "\n") {
+		if want == "" {
+			continue
+		}
 		if cmd, ok := strings.CutPrefix(want, "> "); ok {
-			if _, err := io.WriteString(c, strings.ReplaceAll(cmd, `\n`, "\n")+"\r\n"); err != nil {
+			if _, err := io.WriteString(c, strings.NewReplacer(`\r`, "\r", `\n`, "\n").Replace(cmd)+"\r\n"); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -379,5 +382,124 @@ func TestDataEnd(t *testing.T) {
 		if !strings.HasSuffix(got, strings.ReplaceAll(want, "as *", "as *")) {
 			t.Errorf("end %q: got\n%s\nwant suffix\n%s", tc.end, got, want)
 		}
+	}
+}
+
+// Limits, replies and log lines as Postfix 3.7's with the same settings
+// (compat/oracle).
+func TestLimits(t *testing.T) {
+	ts := start(t, "message_size_limit = 1000\nsmtpd_recipient_limit = 2\nsmtpd_hard_error_limit = 3\nsmtpd_timeout = 1s\n")
+	ehlo := `
+220 mail.example.test ESMTP Postfix
+> EHLO c.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 1000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+`
+	dialog(t, ts.addr, ehlo+`
+> MAIL FROM:<a@b.example> SIZE=2000
+552 5.3.4 Message size exceeds fixed limit
+> MAIL FROM:<a@b.example> FOO=bar
+555 5.5.4 Unsupported option: FOO=bar
+> MAIL FROM:<a@b.example> SIZE=100
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> RCPT TO:<root@mail.example.test>
+452 4.5.3 Error: too many recipients
+> BDAT 12\r\nSubject: x
+250 2.0.0 Ok: 12 bytes
+> BDAT 7 LAST\r\n\r\nabc
+250 2.0.0 Ok: 19 bytes queued as *
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: y\r\n\r\n`+strings.Repeat("x", 2000)+`\r\n.
+552 5.3.4 Error: message file too big
+> RSET
+250 2.0.0 Ok
+> DATA
+503 5.5.1 Error: need RCPT command
+`)
+	dialog(t, ts.addr, ehlo+`
+> FOO
+500 5.5.2 Error: command not recognized
+> BAR
+500 5.5.2 Error: command not recognized
+> BAZ
+500 5.5.2 Error: command not recognized
+> QUX
+421 4.7.0 mail.example.test Error: too many errors
+`)
+	dialog(t, ts.addr, ehlo+`
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: y
+421 4.4.2 mail.example.test Error: timeout exceeded
+`)
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "EHLO c.example\r\n")
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	log := ts.maillog(t)
+	for strings.Count(log, "disconnect from") < 4 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		log = ts.maillog(t)
+	}
+	for _, want := range []string{
+		"NOQUEUE: reject: MAIL from localhost[127.0.0.1]: 552 5.3.4 Message size exceeds fixed limit; from=<a@b.example> proto=ESMTP helo=<c.example>\n",
+		"too many errors after UNKNOWN from localhost[127.0.0.1]\n",
+		"disconnect from localhost[127.0.0.1] ehlo=1 unknown=0/3 commands=1/4\n",
+		"timeout after DATA (12 bytes) from localhost[127.0.0.1]\n",
+		"disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4\n",
+		"lost connection after EHLO from localhost[127.0.0.1]\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// A message line of any length is taken whole (Postfix: no 500 for a
+// long body line).
+func TestLongLine(t *testing.T) {
+	ts := start(t, "")
+	long := strings.Repeat("y", 200000)
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO c.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: long\n\n`+long+`\n.
+250 2.0.0 Ok: queued as *
+> QUIT
+221 2.0.0 Bye
+`)
+	if got := ts.queued(t); !strings.Contains(got, "\n\n"+long+"\n") {
+		t.Errorf("long line not queued whole (%d bytes)", len(got))
 	}
 }
