@@ -37,6 +37,9 @@ type session struct {
 	count  map[string][2]int // command → {ok, total}
 	errors int
 	quit   bool
+	// size is the last MAIL SIZE= value; Postfix keeps it after a
+	// rejected MAIL command until the transaction is reset.
+	size int64
 
 	bdatBuf []byte
 }
@@ -77,7 +80,7 @@ func (ss *session) stats() string {
 }
 
 func ratio(c [2]int) string {
-	if c[0] == c[1] {
+	if c[0] == c[1] && c[1] > 0 {
 		return strconv.Itoa(c[0])
 	}
 	return fmt.Sprintf("%d/%d", c[0], c[1])
@@ -206,11 +209,15 @@ func init() {
 	}
 }
 
-// forbidden reports whether line is one of smtpd_forbidden_commands (a
-// command name, or a match in a table such as regexp:{{/^[^A-Z]/ Bogus}}):
-// a web request or message text sent as commands.
+// forbidden reports whether a command is not SMTP at all: a message
+// header ("Subject: x") or one of smtpd_forbidden_commands (a command
+// name, or a match in a table such as regexp:{{/^[^A-Z]/ Bogus}}), as a
+// web request or message text sent as commands would be.
 func (ss *session) forbidden(line string) bool {
 	verb, _, _ := strings.Cut(line, " ")
+	if isHeaderName(strings.TrimRight(line, " \t")) {
+		return true
+	}
 	for _, f := range ss.s.cfg.List("smtpd_forbidden_commands") {
 		if !strings.Contains(f, ":") {
 			if strings.EqualFold(f, verb) {
@@ -218,11 +225,25 @@ func (ss *session) forbidden(line string) bool {
 			}
 			continue
 		}
-		if _, found, err := ss.s.tables.Lookup(f, line); err == nil && found {
+		if _, found, err := ss.s.tables.Lookup(f, verb); err == nil && found {
 			return true
 		}
 	}
 	return false
+}
+
+// isHeaderName reports whether s starts with a header label "Name:".
+func isHeaderName(s string) bool {
+	i := strings.IndexByte(s, ':')
+	if i <= 0 {
+		return false
+	}
+	for _, c := range []byte(strings.TrimRight(s[:i], " \t")) {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (ss *session) unknown(string) (bool, error) {
@@ -290,6 +311,7 @@ func (ss *session) reset() {
 	ss.sender = nil
 	ss.rcpts = nil
 	ss.bdatBuf = nil
+	ss.size = 0
 }
 
 func (ss *session) rset(arg string) (bool, error) {
@@ -315,7 +337,7 @@ func (ss *session) quitCmd(string) (bool, error) {
 
 func (ss *session) vrfy(arg string) (bool, error) {
 	if arg == "" {
-		ss.fail("501 5.5.4 Syntax: VRFY address")
+		ss.fail("501 5.5.4 Syntax: VRFY address [SMTPUTF8]")
 		return false, nil
 	}
 	ss.reply("252 2.0.0 %s", strings.Trim(arg, "<>"))
@@ -417,12 +439,7 @@ func (ss *session) mail(arg string) (bool, error) {
 				ss.fail("501 5.5.4 Bad message size syntax")
 				return false, nil
 			}
-			if ss.s.sizeLimit > 0 && n > ss.s.sizeLimit {
-				ss.s.log.Info("NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; from=<%s> proto=%s helo=<%s>",
-					ss.client, stripRoute(a), ss.proto, ss.helo)
-				ss.fail("552 5.3.4 Message size exceeds fixed limit")
-				return false, nil
-			}
+			ss.size = n
 		case "BODY":
 			if u := strings.ToUpper(v); u != "7BIT" && u != "8BITMIME" {
 				ss.fail("501 5.5.4 Unsupported BODY parameter value")
@@ -445,6 +462,12 @@ func (ss *session) mail(arg string) (bool, error) {
 		}
 	}
 	sender := stripRoute(a)
+	if ss.s.sizeLimit > 0 && ss.size > ss.s.sizeLimit {
+		ss.s.log.Info("NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; from=<%s> proto=%s helo=<%s>",
+			ss.client, sender, ss.proto, ss.helo)
+		ss.fail("552 5.3.4 Message size exceeds fixed limit")
+		return false, nil
+	}
 	ss.sender = &sender
 	ss.rcpts = nil
 	ss.reply("250 2.1.0 Ok")
