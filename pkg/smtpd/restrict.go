@@ -104,6 +104,8 @@ func (ss *session) subject(list, rcpt string) string {
 		return "<" + ss.helo + ">: Helo command rejected"
 	case "smtpd_sender_restrictions":
 		return "<" + ss.senderAddr() + ">: Sender address rejected"
+	case "smtpd_data_restrictions":
+		return "<DATA>: Data command rejected"
 	}
 	return "<" + rcpt + ">: Recipient address rejected"
 }
@@ -221,8 +223,14 @@ func (ss *session) restriction(list, name, rcpt string) *result {
 		if ip := net.ParseIP(ss.ip); ip != nil && ss.s.inMynetworks(ip) {
 			return permitted
 		}
-	case "permit_sasl_authenticated", "reject_unauth_pipelining":
-		// No SASL yet; pipelining is checked at DATA only.
+	case "permit_sasl_authenticated":
+		// No SASL yet.
+	case "reject_unauth_pipelining":
+		// A client that sends before it may: more input already waits
+		// behind the command being checked.
+		if ss.r.Buffered() > 0 {
+			return &result{text: fmt.Sprintf("503 5.5.0 %s: Improper use of SMTP command pipelining", ss.subject(list, rcpt))}
+		}
 	case "reject_unauth_destination", "defer_unauth_destination":
 		if !ss.authDestination(rcpt) {
 			// The reply shows the address unquoted, as Postfix's does.

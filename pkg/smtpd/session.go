@@ -568,6 +568,12 @@ func (ss *session) data(arg string) (bool, error) {
 		ss.fail("554 5.5.1 Error: no valid recipients")
 		return false, nil
 	}
+	if r := ss.restrict("smtpd_data_restrictions", ""); r != nil && !r.permit {
+		ss.s.log.Info("NOQUEUE: reject: DATA from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+			ss.client, r.text, *ss.sender, ss.rcpts[len(ss.rcpts)-1], ss.proto, ss.helo)
+		ss.fail("%s", r.text)
+		return false, nil
+	}
 	ss.reply("354 End data with <CR><LF>.<CR><LF>")
 	var size int64
 	tooBig := false

@@ -67,12 +67,18 @@ func start(t testing.TB, extra string) *testServer {
 	return &testServer{addr: ln.Addr().String(), q: q, logf: logf}
 }
 
+// maillog is the log once every session has logged its disconnect.
 func (ts *testServer) maillog(t testing.TB) string {
-	b, err := os.ReadFile(ts.logf)
-	if err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(ts.logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if strings.Count(s, "]: connect from") == strings.Count(s, "]: disconnect from") || time.Now().After(deadline) {
+			return s
+		}
 	}
-	return string(b)
 }
 
 // dialog sends each ">" line of script and checks that the replies match
@@ -458,13 +464,15 @@ func TestLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(c, "EHLO c.example\r\n")
-	c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	log := ts.maillog(t)
-	for strings.Count(log, "disconnect from") < 4 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		log = ts.maillog(t)
+	r := bufio.NewReader(c)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil || strings.HasPrefix(l, "250 ") {
+			break
+		}
 	}
+	c.Close()
+	log := ts.maillog(t)
 	for _, want := range []string{
 		"NOQUEUE: reject: MAIL from localhost[127.0.0.1]: 552 5.3.4 Message size exceeds fixed limit; from=<a@b.example> proto=ESMTP helo=<c.example>\n",
 		"too many errors after UNKNOWN from localhost[127.0.0.1]\n",
@@ -501,5 +509,32 @@ func TestLongLine(t *testing.T) {
 `)
 	if got := ts.queued(t); !strings.Contains(got, "\n\n"+long+"\n") {
 		t.Errorf("long line not queued whole (%d bytes)", len(got))
+	}
+}
+
+// smtpd_helo_required and reject_unauth_pipelining in
+// smtpd_data_restrictions, as Postfix 3.7 answers (compat/oracle).
+func TestHeloRequiredPipelining(t *testing.T) {
+	ts := start(t, "smtpd_helo_required = yes\nsmtpd_data_restrictions = reject_unauth_pipelining\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> MAIL FROM:<a@b.example>
+503 5.5.1 Error: send HELO/EHLO first
+> VRFY root
+252 2.0.0 root
+> ETRN x
+503 Error: send HELO/EHLO first
+> HELO x
+250 mail.example.test
+> MAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>\r\nDATA\r\nSubject: x\r\n\r\n.
+250 2.1.0 Ok
+250 2.1.5 Ok
+503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining
+221 2.7.0 Error: I can break rules, too. Goodbye.
+`)
+	log := ts.maillog(t)
+	want := "NOQUEUE: reject: DATA from localhost[127.0.0.1]: 503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<x>\n"
+	if !strings.Contains(log, want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
 	}
 }
