@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -37,6 +38,8 @@ type Server struct {
 	heloNeeded bool
 	discard    map[string]bool
 
+	tls *tls.Config // STARTTLS; nil when smtpd_tls_security_level is none
+
 	// Lookup is the reverse name lookup (net.DefaultResolver when nil);
 	// tests may replace it.
 	Lookup func(ctx context.Context, ip string) string
@@ -66,10 +69,26 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 	for _, k := range cfg.List("smtpd_discard_ehlo_keywords") {
 		s.discard[strings.ToUpper(k)] = true
 	}
+	if lvl := cfg.Get("smtpd_tls_security_level"); lvl == "may" || lvl == "encrypt" {
+		cert, err := tls.LoadX509KeyPair(cfg.Get("smtpd_tls_cert_file"), keyFile(cfg))
+		if err != nil {
+			log.Warning("cannot load TLS certificate and key: %v: TLS disabled", err)
+		} else {
+			s.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+	}
 	if s.timeout <= 0 {
 		s.timeout = 300 * time.Second
 	}
 	return s
+}
+
+// keyFile is smtpd_tls_key_file, which defaults to the certificate file.
+func keyFile(cfg *postconf.Config) string {
+	if k := cfg.Get("smtpd_tls_key_file"); k != "" {
+		return k
+	}
+	return cfg.Get("smtpd_tls_cert_file")
 }
 
 // parseNetworks reads mynetworks' CIDR and bare-address entries

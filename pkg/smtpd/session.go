@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,7 @@ type session struct {
 	count  map[string][2]int // command → {ok, total}
 	errors int
 	quit   bool
+	tlsOn  bool
 	// size is the last MAIL SIZE= value; Postfix keeps it after a
 	// rejected MAIL command until the transaction is reset.
 	size int64
@@ -205,7 +207,7 @@ func init() {
 		"helo": (*session).heloCmd, "ehlo": (*session).ehloCmd,
 		"mail": (*session).mail, "rcpt": (*session).rcpt, "data": (*session).data,
 		"bdat": (*session).bdat, "rset": (*session).rset, "noop": (*session).noop,
-		"vrfy": (*session).vrfy, "etrn": (*session).etrn, "quit": (*session).quitCmd,
+		"starttls": (*session).starttls, "vrfy": (*session).vrfy, "etrn": (*session).etrn, "quit": (*session).quitCmd,
 	}
 }
 
@@ -270,7 +272,11 @@ func (ss *session) ehloKeywords() []string {
 	} else {
 		kw = append(kw, "SIZE")
 	}
-	kw = append(kw, "VRFY", "ETRN", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING")
+	kw = append(kw, "VRFY", "ETRN")
+	if ss.s.tls != nil && !ss.tlsOn {
+		kw = append(kw, "STARTTLS")
+	}
+	kw = append(kw, "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING")
 	var out []string
 	for _, k := range kw {
 		name, _, _ := strings.Cut(k, " ")
@@ -674,4 +680,58 @@ func (ss *session) bdat(arg string) (bool, error) {
 	content := bytes.ReplaceAll(ss.bdatBuf, []byte("\r\n"), []byte("\n"))
 	ss.bdatBuf = nil
 	return ss.queueMessage(bytes.NewReader(content), fmt.Sprintf("%d bytes ", total)), nil
+}
+
+func (ss *session) starttls(arg string) (bool, error) {
+	switch {
+	case ss.s.tls == nil:
+		ss.fail("502 5.5.1 Error: command not implemented")
+		return false, nil
+	case arg != "":
+		ss.fail("501 5.5.4 Syntax: STARTTLS")
+		return false, nil
+	case ss.tlsOn:
+		ss.fail("554 5.5.1 Error: TLS already active")
+		return false, nil
+	}
+	ss.reply("220 2.0.0 Ready to start TLS")
+	ss.w.Flush()
+	if ss.r.Buffered() > 0 {
+		// Commands sent before the handshake would be taken as
+		// encrypted: drop the connection (the STARTTLS injection bug).
+		return false, fmt.Errorf("plaintext after STARTTLS")
+	}
+	tc := tls.Server(ss.conn, ss.s.tls)
+	tc.SetDeadline(time.Now().Add(ss.s.timeout))
+	if err := tc.HandshakeContext(ss.ctx); err != nil {
+		ss.s.log.Warning("TLS library problem: %v", err)
+		return false, err
+	}
+	tc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	bits := 256
+	if strings.Contains(tls.CipherSuiteName(st.CipherSuite), "128") {
+		bits = 128
+	}
+	ss.s.log.Info("Anonymous TLS connection established from %s: %s with cipher %s (%d/%d bits)",
+		ss.client, tlsVersion(st.Version), tls.CipherSuiteName(st.CipherSuite), bits, bits)
+	ss.conn = tc
+	ss.r = bufio.NewReaderSize(tc, 8192)
+	ss.w = bufio.NewWriter(tc)
+	ss.tlsOn = true
+	ss.helo = "" // RFC 3207: the client starts over with EHLO
+	ss.reset()
+	return true, nil
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	}
+	return "TLSv1"
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -536,5 +537,36 @@ func TestHeloRequiredPipelining(t *testing.T) {
 	want := "NOQUEUE: reject: DATA from localhost[127.0.0.1]: 503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<x>\n"
 	if !strings.Contains(log, want) {
 		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
+}
+
+// STARTTLS with a certificate, driven by swaks --tls: the keyword is
+// advertised where Postfix puts it, the mail is queued and the TLS line
+// logged.
+func TestStartTLS(t *testing.T) {
+	if _, err := exec.LookPath("swaks"); err != nil {
+		t.Skip("swaks not installed")
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mail.example.test",
+		"-days", "2", "-keyout", key, "-out", cert).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	ts := start(t, "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	host, port, _ := net.SplitHostPort(ts.addr)
+	out, err = exec.Command("swaks", "--server", host, "--port", port, "--tls", "--ehlo", "client.example",
+		"--from", "a@b.example", "--to", "root@mail.example.test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	for _, want := range []string{"<-  250-ETRN\n<-  250-STARTTLS\n<-  250-ENHANCEDSTATUSCODES", " -> STARTTLS\n<-  220 2.0.0 Ready to start TLS", "<~  250 2.0.0 Ok: queued as "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("swaks transcript lacks %q:\n%s", want, out)
+		}
+	}
+	if log := ts.maillog(t); !regexp.MustCompile(`Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)`).MatchString(log) {
+		t.Errorf("maillog lacks the TLS line:\n%s", log)
 	}
 }
