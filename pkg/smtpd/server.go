@@ -38,7 +38,8 @@ type Server struct {
 	heloNeeded bool
 	discard    map[string]bool
 
-	tls *tls.Config // STARTTLS; nil when smtpd_tls_security_level is none
+	tls         *tls.Config // STARTTLS; nil when smtpd_tls_security_level is none
+	tlsRequired bool        // smtpd_tls_security_level = encrypt
 
 	// Lookup is the reverse name lookup (net.DefaultResolver when nil);
 	// tests may replace it.
@@ -76,6 +77,7 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 		} else {
 			s.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
+		s.tlsRequired = lvl == "encrypt"
 	}
 	if s.timeout <= 0 {
 		s.timeout = 300 * time.Second

@@ -431,6 +431,10 @@ func (ss *session) mail(arg string) (bool, error) {
 		ss.fail("503 5.5.1 Error: nested MAIL command")
 		return false, nil
 	}
+	if ss.s.tlsRequired && !ss.tlsOn {
+		ss.fail("530 5.7.0 Must issue a STARTTLS command first")
+		return false, nil
+	}
 	a, params, ok := parsePath(arg, "FROM:")
 	if !ok {
 		ss.fail("501 5.5.4 Syntax: MAIL FROM:<address>")

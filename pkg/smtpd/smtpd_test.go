@@ -561,11 +561,29 @@ func TestStartTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("swaks: %v\n%s", err, out)
 	}
+	tlsLogged(t, ts)
 	for _, want := range []string{"<-  250-ETRN\n<-  250-STARTTLS\n<-  250-ENHANCEDSTATUSCODES", " -> STARTTLS\n<-  220 2.0.0 Ready to start TLS", "<~  250 2.0.0 Ok: queued as "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("swaks transcript lacks %q:\n%s", want, out)
 		}
 	}
+	// smtpd_tls_security_level = encrypt, as Postfix 3.7 answers.
+	ts = start(t, "smtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> MAIL FROM:<a@b.example>
+530 5.7.0 Must issue a STARTTLS command first
+> STARTTLS x
+501 5.5.4 Syntax: STARTTLS
+> QUIT
+221 2.0.0 Bye
+`)
+	if log := ts.maillog(t); !strings.Contains(log, "disconnect from localhost[127.0.0.1] starttls=0/1 mail=0/1 quit=1 commands=1/3\n") {
+		t.Errorf("maillog:\n%s", log)
+	}
+}
+
+func tlsLogged(t *testing.T, ts *testServer) {
 	if log := ts.maillog(t); !regexp.MustCompile(`Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)`).MatchString(log) {
 		t.Errorf("maillog lacks the TLS line:\n%s", log)
 	}
