@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -540,7 +539,13 @@ func (ss *session) receivedFor(id string) string {
 // queueMessage hands the message read from content to cleanup and
 // answers the client.
 func (ss *session) queueMessage(content io.Reader, size string) bool {
-	sub := &cleanup.Submission{
+	id, err := ss.s.cleanup.Process(ss.submission(), content)
+	return ss.queued(id, err, size)
+}
+
+// submission is the transaction's envelope for cleanup.
+func (ss *session) submission() *cleanup.Submission {
+	return &cleanup.Submission{
 		Sender:      *ss.sender,
 		Recipients:  ss.rcpts,
 		UID:         -1,
@@ -549,7 +554,11 @@ func (ss *session) queueMessage(content io.Reader, size string) bool {
 			ss.s.log.Info("%s: client=%s", id, ss.client)
 		},
 	}
-	id, err := ss.s.cleanup.Process(sub, content)
+}
+
+// queued answers the client once cleanup has queued the message (its
+// file synced to disk) or refused it; the transaction is over.
+func (ss *session) queued(id string, err error, size string) bool {
 	ss.reset()
 	var rej *cleanup.Reject
 	switch {
@@ -564,6 +573,10 @@ func (ss *session) queueMessage(content io.Reader, size string) bool {
 	ss.reply("250 2.0.0 Ok: %squeued as %s", size, id)
 	return true
 }
+
+// errAbandoned stops cleanup when the client's message is not to be
+// queued (too big, or the connection was lost).
+var errAbandoned = errors.New("message abandoned")
 
 func (ss *session) data(arg string) (bool, error) {
 	if arg != "" {
@@ -585,21 +598,27 @@ func (ss *session) data(arg string) (bool, error) {
 		return false, nil
 	}
 	ss.reply("354 End data with <CR><LF>.<CR><LF>")
+	// The message streams into cleanup as it arrives.
+	pr, pw := io.Pipe()
+	type outcome struct {
+		id  string
+		err error
+	}
+	res := make(chan outcome, 1)
+	sub := ss.submission()
+	go func() {
+		id, err := ss.s.cleanup.Process(sub, pr)
+		pr.CloseWithError(errAbandoned) // cleanup stopped early: the rest is drained
+		res <- outcome{id, err}
+	}()
+	bw := bufio.NewWriterSize(pw, 64*1024)
 	var size int64
 	tooBig := false
-	// Read the message into a spool file before queueing: cleanup then
-	// sees one complete message and the client's errors stay separate.
-	tmp, err := os.CreateTemp("", "smtpd")
-	if err != nil {
-		ss.fail("451 4.3.0 Error: queue file write error")
-		return false, nil
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	bw := bufio.NewWriterSize(tmp, 64*1024)
 	for {
 		line, err := ss.readDataLine()
 		if err != nil {
+			pw.CloseWithError(errAbandoned)
+			<-res
 			ss.where = fmt.Sprintf("DATA (%d bytes)", size)
 			return false, err
 		}
@@ -612,22 +631,23 @@ func (ss *session) data(arg string) (bool, error) {
 		size += int64(len(line)) + 2
 		if ss.s.sizeLimit > 0 && size > ss.s.sizeLimit {
 			tooBig = true
-			continue
 		}
-		bw.WriteString(line)
-		bw.WriteByte('\n')
+		if !tooBig {
+			bw.WriteString(line) // an error shows in Process's result
+			bw.WriteByte('\n')
+		}
 	}
 	if tooBig {
+		pw.CloseWithError(errAbandoned)
+		<-res
 		ss.reset()
 		ss.reply("552 5.3.4 Error: message file too big") // not counted as an error, as in Postfix
 		return false, nil
 	}
-	if err := bw.Flush(); err != nil {
-		ss.fail("451 4.3.0 Error: queue file write error")
-		return false, nil
-	}
-	tmp.Seek(0, io.SeekStart)
-	return ss.queueMessage(tmp, ""), nil
+	bw.Flush()
+	pw.Close()
+	out := <-res
+	return ss.queued(out.id, out.err, ""), nil
 }
 
 // readDataLine reads one message line of any length.
