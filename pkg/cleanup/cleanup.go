@@ -45,6 +45,10 @@ type Submission struct {
 	// Received is a Received: header (without the name) that the caller,
 	// e.g. smtpd, wants prepended; used when UID < 0.
 	Received string
+	// ReceivedFor, when set, builds the Received: header (without the
+	// name) from the queue ID; it wins over Received (smtpd's "with ESMTP
+	// id ID").
+	ReceivedFor func(id string) string
 	// Copy says the caller keeps its own durable copy of the message until
 	// after Process returns (pickup's maildrop file): the incoming file is
 	// then committed without the directory fsync (queue's CommitOrdered).
@@ -188,7 +192,7 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	}
 
 	st := headerState{}
-	if local || sub.Received != "" {
+	if local || sub.Received != "" || sub.ReceivedFor != nil {
 		st.hops = 1 // the Received: header prepended here counts, as in Postfix
 	}
 	var out []header
@@ -228,6 +232,8 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	bw := bufio.NewWriterSize(lw, 64*1024)
 	if local {
 		fmt.Fprintf(bw, "Received: by %s (Postfix, from userid %d)\n\tid %s; %s\n", c.hostname, sub.UID, id, mailDate(arrival))
+	} else if sub.ReceivedFor != nil {
+		fmt.Fprintf(bw, "Received: %s\n", sub.ReceivedFor(id))
 	} else if sub.Received != "" {
 		fmt.Fprintf(bw, "Received: %s\n", sub.Received)
 	}

@@ -55,7 +55,10 @@ func (d *patDialect) compileErrorText(prefix string, e *reError) string {
 
 func openPatternTable(name string, opts Options, d *patDialect, compile patCompiler) (Table, error) {
 	warn := warnFunc(opts)
-	lines, err := readTableFile(name, warn)
+	lines, err := inlineRules(name)
+	if lines == nil && err == nil {
+		lines, err = readTableFile(name, warn)
+	}
 	if err != nil {
 		var re *readError
 		if errors.As(err, &re) {
@@ -195,3 +198,24 @@ func (t *patTable) Lookup(key string) (string, bool, error) {
 
 // Close releases nothing: the rules live in memory.
 func (t *patTable) Close() error { return nil }
+
+// inlineRules are the rules of an inline pattern table,
+// "regexp:{{/pattern/ result}, ...}" (nil when name is a file).
+func inlineRules(name string) ([]logicalLine, error) {
+	inner, ok := stripBraces(name)
+	if !ok {
+		return nil, nil
+	}
+	elems, err := splitInline(inner)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %q", err, name)
+	}
+	lines := []logicalLine{}
+	for i, e := range elems {
+		if in, braced := stripBraces(e); braced {
+			e = in
+		}
+		lines = append(lines, logicalLine{text: trimSpace(e), lineno: i + 1})
+	}
+	return lines, nil
+}

@@ -1,0 +1,311 @@
+package smtpd
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"postdove/pkg/addr"
+	"postdove/pkg/maps"
+)
+
+// result is a restriction's decision: nil goes on, permit ends the list,
+// text is a reject or defer reply.
+type result struct {
+	permit bool
+	text   string
+}
+
+var permitted = &result{permit: true}
+
+// checkRecipient runs, with smtpd_delay_reject, the client, helo and
+// sender restrictions and then the relay and recipient restrictions for
+// recipient rcpt; nil accepts it.
+func (ss *session) checkRecipient(rcpt string) *result {
+	for _, list := range []string{"smtpd_client_restrictions", "smtpd_helo_restrictions",
+		"smtpd_sender_restrictions", "smtpd_relay_restrictions", "smtpd_recipient_restrictions"} {
+		if r := ss.restrict(list, rcpt); r != nil && !r.permit {
+			return r
+		}
+	}
+	if ss.s.cfg.Bool("smtpd_reject_unlisted_recipient") {
+		return ss.unlistedRecipient(rcpt)
+	}
+	return nil
+}
+
+// unlistedRecipient rejects a recipient in a local domain that no table
+// of local_recipient_maps knows (smtpd_reject_unlisted_recipient).
+func (ss *session) unlistedRecipient(rcpt string) *result {
+	local, domain := addr.Split(strings.ToLower(rcpt))
+	if domain != "" && !ss.s.resolver.IsLocalDomain(domain) {
+		return nil
+	}
+	specs := ss.s.cfg.List("local_recipient_maps")
+	if len(specs) == 0 {
+		return nil
+	}
+	user := addr.Unquote(local)
+	if d := ss.s.cfg.Get("recipient_delimiter"); d != "" {
+		if i := strings.IndexAny(user, d); i > 0 {
+			user = user[:i]
+		}
+	}
+	for _, spec := range specs {
+		keys := []string{user}
+		if domain != "" {
+			keys = []string{addr.Unquote(local) + "@" + domain, user}
+		}
+		for _, k := range keys {
+			_, found, err := ss.s.tables.Lookup(spec, k)
+			if err != nil {
+				return &result{text: fmt.Sprintf("451 4.3.0 <%s>: Temporary lookup failure", rcpt)}
+			}
+			if found {
+				return nil
+			}
+		}
+	}
+	return &result{text: fmt.Sprintf("550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table", rcpt)}
+}
+
+// restrict evaluates one restriction list.
+func (ss *session) restrict(list, rcpt string) *result {
+	return ss.restrictions(list, ss.s.cfg.List(list), rcpt)
+}
+
+func (ss *session) restrictions(list string, names []string, rcpt string) *result {
+	for i := 0; i < len(names); i++ {
+		name := strings.ToLower(names[i])
+		if strings.HasPrefix(name, "check_") && strings.HasSuffix(name, "_access") {
+			if i+1 >= len(names) {
+				ss.s.log.Warning("restriction %s requires table argument", name)
+				return &result{text: "451 4.3.5 Server configuration error"}
+			}
+			i++
+			if r := ss.checkAccess(list, name, names[i], rcpt); r != nil {
+				return r
+			}
+			continue
+		}
+		if r := ss.restriction(list, name, rcpt); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// subject is the "<what>: X rejected" start of a reply in list.
+func (ss *session) subject(list, rcpt string) string {
+	switch list {
+	case "smtpd_client_restrictions":
+		return "<" + ss.client + ">: Client host rejected"
+	case "smtpd_helo_restrictions":
+		return "<" + ss.helo + ">: Helo command rejected"
+	case "smtpd_sender_restrictions":
+		return "<" + ss.senderAddr() + ">: Sender address rejected"
+	case "smtpd_data_restrictions":
+		return "<DATA>: Data command rejected"
+	}
+	return "<" + rcpt + ">: Recipient address rejected"
+}
+
+func (ss *session) senderAddr() string {
+	if ss.sender == nil {
+		return ""
+	}
+	return *ss.sender
+}
+
+// checkAccess is check_{client,helo,sender,recipient}_access with table
+// spec.
+func (ss *session) checkAccess(list, name, spec, rcpt string) *result {
+	var keys []string
+	switch name {
+	case "check_client_access":
+		keys = maps.ClientKeys(ss.name, ss.ip, true)
+	case "check_helo_access":
+		if ss.helo == "" {
+			return nil
+		}
+		keys = []string{strings.ToLower(ss.helo)}
+	case "check_sender_access":
+		if ss.sender == nil {
+			return nil
+		}
+		keys = maps.AddressKeys(strings.ToLower(*ss.sender), "", true)
+		if *ss.sender == "" {
+			keys = []string{"<>"}
+		}
+	case "check_recipient_access":
+		keys = maps.AddressKeys(strings.ToLower(rcpt), "", true)
+	default:
+		ss.s.log.Warning("unknown smtpd restriction: \"%s\"", name)
+		return &result{text: "451 4.3.5 Server configuration error"}
+	}
+	switch {
+	case strings.HasPrefix(spec, "cidr:"):
+		keys = []string{ss.ip}
+		if name != "check_client_access" {
+			return nil
+		}
+	case strings.HasPrefix(spec, "regexp:"), strings.HasPrefix(spec, "pcre:"):
+		keys = keys[:1]
+	}
+	for _, k := range keys {
+		v, found, err := ss.s.tables.Lookup(spec, k)
+		if err != nil {
+			ss.s.log.Warning("%s lookup error for \"%s\"", spec, k)
+			return &result{text: fmt.Sprintf("451 4.3.5 %s: Server configuration error", ss.subject(list, rcpt))}
+		}
+		if !found {
+			continue
+		}
+		return ss.accessAction(list, maps.ParseAction(v), rcpt)
+	}
+	return nil
+}
+
+// accessAction turns an access(5) result into a decision.
+func (ss *session) accessAction(list string, a maps.Action, rcpt string) *result {
+	text := func(def string) string {
+		if a.Text != "" {
+			return a.Text
+		}
+		return def
+	}
+	switch a.Kind {
+	case "OK", "RELAY":
+		return permitted
+	case "REJECT":
+		return &result{text: fmt.Sprintf("554 5.7.1 %s: %s", ss.subject(list, rcpt), text("Access denied"))}
+	case "DEFER":
+		return &result{text: fmt.Sprintf("450 4.7.1 %s: %s", ss.subject(list, rcpt), text("Access denied"))}
+	case "NNN":
+		dsn := fmt.Sprintf("%c.7.1", '0'+a.Code/100)
+		t := a.Text
+		if f, rest, _ := strings.Cut(t, " "); isDSN(f) && f[0] == dsn[0] {
+			dsn, t = f, rest
+		}
+		if t == "" {
+			t = "Access denied"
+		}
+		return &result{text: fmt.Sprintf("%d %s %s: %s", a.Code, dsn, ss.subject(list, rcpt), t)}
+	case "RESTRICTION":
+		return ss.restrictions(list, strings.FieldsFunc(a.Text, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }), rcpt)
+	}
+	return nil // DUNNO and the actions smtpd does not take yet
+}
+
+func isDSN(s string) bool {
+	p := strings.Split(s, ".")
+	if len(p) != 3 || (p[0] != "4" && p[0] != "5") {
+		return false
+	}
+	for _, x := range p[1:] {
+		if x == "" || len(x) > 3 || strings.Trim(x, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (ss *session) restriction(list, name, rcpt string) *result {
+	sender := ss.senderAddr()
+	switch name {
+	case "permit":
+		return permitted
+	case "reject":
+		return &result{text: fmt.Sprintf("554 5.7.1 %s: Access denied", ss.subject(list, rcpt))}
+	case "defer":
+		return &result{text: fmt.Sprintf("450 4.7.1 %s: Access denied", ss.subject(list, rcpt))}
+	case "permit_mynetworks":
+		if ip := net.ParseIP(ss.ip); ip != nil && ss.s.inMynetworks(ip) {
+			return permitted
+		}
+	case "permit_sasl_authenticated":
+		// No SASL yet.
+	case "reject_unauth_pipelining":
+		// A client that sends before it may: more input already waits
+		// behind the command being checked.
+		if ss.r.Buffered() > 0 {
+			return &result{text: fmt.Sprintf("503 5.5.0 %s: Improper use of SMTP command pipelining", ss.subject(list, rcpt))}
+		}
+	case "reject_unauth_destination", "defer_unauth_destination":
+		if !ss.authDestination(rcpt) {
+			// The reply shows the address unquoted, as Postfix's does.
+			local, domain := addr.Split(rcpt)
+			shown := addr.Unquote(local) + "@" + domain
+			if name == "defer_unauth_destination" {
+				return &result{text: fmt.Sprintf("454 4.7.1 <%s>: Relay access denied", shown)}
+			}
+			return &result{text: fmt.Sprintf("554 5.7.1 <%s>: Relay access denied", shown)}
+		}
+	case "permit_auth_destination":
+		if ss.authDestination(rcpt) {
+			return permitted
+		}
+	case "reject_non_fqdn_sender":
+		if sender != "" && !fqdn(addr.Domain(sender)) {
+			return &result{text: fmt.Sprintf("504 5.5.2 <%s>: Sender address rejected: need fully-qualified address", sender)}
+		}
+	case "reject_non_fqdn_recipient":
+		if !fqdn(addr.Domain(rcpt)) {
+			return &result{text: fmt.Sprintf("504 5.5.2 <%s>: Recipient address rejected: need fully-qualified address", rcpt)}
+		}
+	case "reject_non_fqdn_helo_hostname":
+		if ss.helo != "" && !fqdn(ss.helo) && !isLiteral(ss.helo) {
+			return &result{text: fmt.Sprintf("504 5.5.2 <%s>: Helo command rejected: need fully-qualified hostname", ss.helo)}
+		}
+	case "reject_invalid_helo_hostname":
+		if ss.helo != "" && !validHostname(ss.helo) && !isLiteral(ss.helo) {
+			return &result{text: fmt.Sprintf("501 5.5.2 <%s>: Helo command rejected: Invalid name", ss.helo)}
+		}
+	default:
+		ss.s.log.Warning("unknown smtpd restriction: \"%s\"", name)
+		return &result{text: "451 4.3.5 Server configuration error"}
+	}
+	return nil
+}
+
+// authDestination reports whether rcpt is a destination this server
+// accepts mail for from anyone: a local, virtual or relay_domains domain,
+// with no routing left in the local part (so no percent hack, bang path
+// or quoted "user@elsewhere" relays through it).
+func (ss *session) authDestination(rcpt string) bool {
+	local, domain := addr.Split(rcpt)
+	if domain == "" {
+		return true // an unqualified address is local
+	}
+	if strings.ContainsAny(addr.Unquote(local), "@%!") {
+		return false
+	}
+	class, _, err := ss.s.resolver.ResolveErr(strings.ToLower(rcpt))
+	if err != nil {
+		return false
+	}
+	return class != addr.ClassDefault
+}
+
+func fqdn(d string) bool {
+	return isLiteral(d) || (strings.Contains(d, ".") && !strings.HasSuffix(d, "."))
+}
+
+func isLiteral(h string) bool { return strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") }
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

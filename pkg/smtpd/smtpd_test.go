@@ -1,0 +1,590 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"postdove/pkg/maillog"
+	"postdove/pkg/postconf"
+	"postdove/pkg/queue"
+)
+
+type testServer struct {
+	addr string
+	q    *queue.Queue
+	logf string
+}
+
+// start runs smtpd on 127.0.0.1 with main.cf's base settings plus extra.
+func start(t testing.TB, extra string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	qdir := filepath.Join(dir, "queue")
+	logf := filepath.Join(dir, "maillog")
+	main := "queue_directory = " + qdir + "\n" +
+		"myhostname = mail.example.test\nmydomain = example.test\n" +
+		"mydestination = $myhostname, localhost.$mydomain, localhost\n" +
+		"smtpd_error_sleep_time = 0\nalias_maps =\n" +
+		"maillog_file = " + logf + "\n" + extra
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(main), 0644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := postconf.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Setup(qdir, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	log, err := maillog.New(maillog.Options{SyslogName: "postfix", Program: "smtpd", File: logf, Hostname: "mail"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.New(qdir)
+	s := New(cfg, q, log)
+	s.Lookup = func(context.Context, string) string { return "localhost" }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return &testServer{addr: ln.Addr().String(), q: q, logf: logf}
+}
+
+// maillog is the log once every session has logged its disconnect.
+func (ts *testServer) maillog(t testing.TB) string {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(ts.logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if strings.Count(s, "]: connect from") == strings.Count(s, "]: disconnect from") || time.Now().After(deadline) {
+			return s
+		}
+	}
+}
+
+// dialog sends each ">" line of script and checks that the replies match
+// the other lines ("*" in a line matches any text to its end).
+func dialog(t testing.TB, addr, script string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	for _, want := range strings.Split(strings.TrimSpace(script), "\n") {
+		if want == "" {
+			continue
+		}
+		if cmd, ok := strings.CutPrefix(want, "> "); ok {
+			if _, err := io.WriteString(c, strings.NewReplacer(`\r`, "\r", `\n`, "\n").Replace(cmd)+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("want %q: %v", want, err)
+		}
+		got = strings.TrimSuffix(got, "\r\n")
+		if p, ok := strings.CutSuffix(want, "*"); ok && strings.HasPrefix(got, p) {
+			continue
+		}
+		if got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// The replies are those of Postfix 3.7's smtpd for the same commands
+// (compat/oracle, 127.0.0.1 in mynetworks).
+func TestSession(t *testing.T) {
+	ts := start(t, "")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> EHLO client.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 10240000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+> HELO x
+250 mail.example.test
+> FOO
+500 5.5.2 Error: command not recognized
+> VRFY root
+252 2.0.0 root
+> ETRN foo
+459 <foo>: service unavailable
+> NOOP
+250 2.0.0 Ok
+> MAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME
+250 2.1.0 Ok
+> RCPT TO:<x@elsewhere.example>
+250 2.1.5 Ok
+> RCPT TO:<root@mail.example.test> NOTIFY=NEVER
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: t\n\nhello\n..dot\n.
+250 2.0.0 Ok: queued as *
+> RSET
+250 2.0.0 Ok
+> MAIL FROM:<>
+250 2.1.0 Ok
+> MAIL FROM:<a@b>
+503 5.5.1 Error: nested MAIL command
+> QUIT
+221 2.0.0 Bye
+`)
+	log := ts.maillog(t)
+	for _, want := range []string{
+		"postfix/smtpd[", "]: connect from localhost[127.0.0.1]\n",
+		"]: warning: reject: ETRN foo... from localhost[127.0.0.1]\n",
+		": client=localhost[127.0.0.1]\n",
+		"]: disconnect from localhost[127.0.0.1] helo=1 ehlo=1 mail=2/3 rcpt=2 data=1 rset=1 noop=1 vrfy=1 etrn=0/1 quit=1 unknown=0/1 commands=11/14\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func TestRelayDenied(t *testing.T) {
+	ts := start(t, "mynetworks = 10.0.0.0/8\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> EHLO client.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 10240000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<x@elsewhere.example>
+554 5.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<x%elsewhere.example@mail.example.test>
+554 5.7.1 <x%elsewhere.example@mail.example.test>: Relay access denied
+> RCPT TO:<"x@elsewhere.example"@mail.example.test>
+554 5.7.1 <x@elsewhere.example@mail.example.test>: Relay access denied
+> RCPT TO:<elsewhere.example!x@mail.example.test>
+554 5.7.1 <elsewhere.example!x@mail.example.test>: Relay access denied
+> RCPT TO:<@mail.example.test:x@elsewhere.example>
+554 5.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<X@ELSEWHERE.EXAMPLE>
+554 5.7.1 <X@ELSEWHERE.EXAMPLE>: Relay access denied
+> RCPT TO:<root@MAIL.example.test>
+250 2.1.5 Ok
+> QUIT
+221 2.0.0 Bye
+`)
+	log := ts.maillog(t)
+	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<client.example>\n"
+	if !strings.Contains(log, want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
+}
+
+// Replies checked against Postfix 3.7's smtpd with the same main.cf
+// (compat/oracle, compatibility_level 3.6: defer_unauth_destination).
+func TestAccessTables(t *testing.T) {
+	ts := start(t, `compatibility_level = 3.6
+mynetworks = 10.0.0.0/8
+smtpd_recipient_restrictions = check_recipient_access inline:{blocked@mail.example.test=REJECT, {text@mail.example.test=550 5.1.2 go away}, dd@mail.example.test=DEFER, {n@mail.example.test=450 no}, mail.example.test=DUNNO, ok@elsewhere.example=OK}
+smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access inline:{bad@b.example=REJECT}
+smtpd_helo_restrictions = reject_invalid_helo_hostname
+`)
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO client.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<blocked@mail.example.test>
+554 5.7.1 <blocked@mail.example.test>: Recipient address rejected: Access denied
+> RCPT TO:<text@mail.example.test>
+550 5.1.2 <text@mail.example.test>: Recipient address rejected: go away
+> RCPT TO:<dd@mail.example.test>
+450 4.7.1 <dd@mail.example.test>: Recipient address rejected: Access denied
+> RCPT TO:<n@mail.example.test>
+450 4.7.1 <n@mail.example.test>: Recipient address rejected: no
+> RCPT TO:<ok@elsewhere.example>
+454 4.7.1 <ok@elsewhere.example>: Relay access denied
+> RCPT TO:<x@elsewhere.example>
+454 4.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<nosuchuser@mail.example.test>
+550 5.1.1 <nosuchuser@mail.example.test>: Recipient address rejected: User unknown in local recipient table
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> RSET
+250 2.0.0 Ok
+> MAIL FROM:<bad@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+554 5.7.1 <bad@b.example>: Sender address rejected: Access denied
+> RSET
+250 2.0.0 Ok
+> MAIL FROM:<a@b>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+504 5.5.2 <a@b>: Sender address rejected: need fully-qualified address
+> QUIT
+221 2.0.0 Bye
+`)
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO bad_helo!
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+501 5.5.2 <bad_helo!>: Helo command rejected: Invalid name
+> QUIT
+221 2.0.0 Bye
+`)
+	log := ts.maillog(t)
+	for _, want := range []string{
+		"NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 504 5.5.2 <a@b>: Sender address rejected: need fully-qualified address; from=<a@b> to=<root@mail.example.test> proto=SMTP helo=<client.example>\n",
+		"disconnect from localhost[127.0.0.1] helo=1 mail=3 rcpt=1/10 rset=2 quit=1 commands=8/17\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// A table that cannot be opened answers Postfix's 451 4.3.5.
+func TestAccessTableMissing(t *testing.T) {
+	ts := start(t, "smtpd_recipient_restrictions = check_recipient_access hash:/nonexistent\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO client.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+451 4.3.5 <root@mail.example.test>: Recipient address rejected: Server configuration error
+> QUIT
+221 2.0.0 Bye
+`)
+}
+
+// queued returns the one message in the incoming queue.
+func (ts *testServer) queued(t testing.TB) string {
+	t.Helper()
+	ids, err := ts.q.List(queue.Incoming)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("incoming queue: %v %v", ids, err)
+	}
+	f, err := ts.q.Open(queue.Incoming, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f.Content())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return regexp.MustCompile(`[A-Z][a-z][a-z], [ 0-9]\d \w+ \d{4} \d\d:\d\d:\d\d [-+]\d{4} \(\w+\)`).ReplaceAllString(strings.ReplaceAll(string(b), ids[0], "ID"), "DATE")
+}
+
+// The Received: header is Postfix 3.7's (compat/oracle: postcat -bh of
+// the same messages).
+func TestReceived(t *testing.T) {
+	for _, tc := range []struct{ rcpts, want string }{
+		{"> RCPT TO:<root@mail.example.test>\n250 2.1.5 Ok", "Received: from client.example (localhost [127.0.0.1])\n\tby mail.example.test (Postfix) with ESMTP id ID\n\tfor <root@mail.example.test>; DATE\nSubject: t\n"},
+		{"> RCPT TO:<root@mail.example.test>\n250 2.1.5 Ok\n> RCPT TO:<root>\n250 2.1.5 Ok", "Received: from client.example (localhost [127.0.0.1])\n\tby mail.example.test (Postfix) with ESMTP id ID;\n\tDATE\nSubject: t\n"},
+	} {
+		ts := start(t, "")
+		dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> EHLO client.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 10240000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+`+tc.rcpts+`
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: t\n\nhello\n.
+250 2.0.0 Ok: queued as *
+> QUIT
+221 2.0.0 Bye
+`)
+		if got := ts.queued(t); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("queued:\n%s\nwant prefix:\n%s", got, tc.want)
+		}
+	}
+}
+
+// Where DATA ends, as Postfix 3.7 with smtpd_forbid_bare_newline = no
+// decides (compat/oracle): a bare LF ends a line, a bare CR does not,
+// and "." then ends the message; a "." taken as a command is a non-SMTP
+// command that ends the session.
+func TestDataEnd(t *testing.T) {
+	for _, tc := range []struct {
+		end   string
+		ended bool
+	}{
+		{"\n.\n", true}, {"\r\n.\n", true}, {"\n.\r\n", true},
+		{"\r.\r\n", false}, {"\r\n.\r", false}, {"\r\n.\r\r\n", true},
+	} {
+		ts := start(t, "")
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, "HELO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>\r\nDATA\r\n")
+		io.WriteString(c, "Subject: x\r\n\r\na"+tc.end+"RSET\r\n.\r\nQUIT\r\n")
+		b, _ := io.ReadAll(c)
+		c.Close()
+		want := "250 2.0.0 Ok: queued as"
+		if tc.ended {
+			want += " *\r\n250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
+		} else {
+			want += " *\r\n221 2.0.0 Bye\r\n"
+		}
+		got := regexp.MustCompile(`queued as \w+`).ReplaceAllString(string(b), "queued as *")
+		if !strings.HasSuffix(got, strings.ReplaceAll(want, "as *", "as *")) {
+			t.Errorf("end %q: got\n%s\nwant suffix\n%s", tc.end, got, want)
+		}
+	}
+}
+
+// Limits, replies and log lines as Postfix 3.7's with the same settings
+// (compat/oracle).
+func TestLimits(t *testing.T) {
+	ts := start(t, "message_size_limit = 1000\nsmtpd_recipient_limit = 2\nsmtpd_hard_error_limit = 3\nsmtpd_timeout = 1s\n")
+	ehlo := `
+220 mail.example.test ESMTP Postfix
+> EHLO c.example
+250-mail.example.test
+250-PIPELINING
+250-SIZE 1000
+250-VRFY
+250-ETRN
+250-ENHANCEDSTATUSCODES
+250-8BITMIME
+250-DSN
+250-SMTPUTF8
+250 CHUNKING
+`
+	dialog(t, ts.addr, ehlo+`
+> MAIL FROM:<a@b.example> SIZE=2000
+552 5.3.4 Message size exceeds fixed limit
+> MAIL FROM:<a@b.example> FOO=bar
+555 5.5.4 Unsupported option: FOO=bar
+> MAIL FROM:<a@b.example> SIZE=100
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> RCPT TO:<root@mail.example.test>
+452 4.5.3 Error: too many recipients
+> BDAT 12\r\nSubject: x
+250 2.0.0 Ok: 12 bytes
+> BDAT 7 LAST\r\n\r\nabc
+250 2.0.0 Ok: 19 bytes queued as *
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: y\r\n\r\n`+strings.Repeat("x", 2000)+`\r\n.
+552 5.3.4 Error: message file too big
+> RSET
+250 2.0.0 Ok
+> DATA
+503 5.5.1 Error: need RCPT command
+`)
+	dialog(t, ts.addr, ehlo+`
+> FOO
+500 5.5.2 Error: command not recognized
+> BAR
+500 5.5.2 Error: command not recognized
+> BAZ
+500 5.5.2 Error: command not recognized
+> QUX
+421 4.7.0 mail.example.test Error: too many errors
+`)
+	dialog(t, ts.addr, ehlo+`
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: y
+421 4.4.2 mail.example.test Error: timeout exceeded
+`)
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "EHLO c.example\r\n")
+	r := bufio.NewReader(c)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil || strings.HasPrefix(l, "250 ") {
+			break
+		}
+	}
+	c.Close()
+	log := ts.maillog(t)
+	for _, want := range []string{
+		"NOQUEUE: reject: MAIL from localhost[127.0.0.1]: 552 5.3.4 Message size exceeds fixed limit; from=<a@b.example> proto=ESMTP helo=<c.example>\n",
+		"too many errors after UNKNOWN from localhost[127.0.0.1]\n",
+		"disconnect from localhost[127.0.0.1] ehlo=1 unknown=0/3 commands=1/4\n",
+		"timeout after DATA (12 bytes) from localhost[127.0.0.1]\n",
+		"disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4\n",
+		"lost connection after EHLO from localhost[127.0.0.1]\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("maillog lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// A message line of any length is taken whole (Postfix: no 500 for a
+// long body line).
+func TestLongLine(t *testing.T) {
+	ts := start(t, "")
+	long := strings.Repeat("y", 200000)
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO c.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: long\n\n`+long+`\n.
+250 2.0.0 Ok: queued as *
+> QUIT
+221 2.0.0 Bye
+`)
+	if got := ts.queued(t); !strings.Contains(got, "\n\n"+long+"\n") {
+		t.Errorf("long line not queued whole (%d bytes)", len(got))
+	}
+}
+
+// smtpd_helo_required and reject_unauth_pipelining in
+// smtpd_data_restrictions, as Postfix 3.7 answers (compat/oracle).
+func TestHeloRequiredPipelining(t *testing.T) {
+	ts := start(t, "smtpd_helo_required = yes\nsmtpd_data_restrictions = reject_unauth_pipelining\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> MAIL FROM:<a@b.example>
+503 5.5.1 Error: send HELO/EHLO first
+> VRFY root
+252 2.0.0 root
+> ETRN x
+503 Error: send HELO/EHLO first
+> HELO x
+250 mail.example.test
+> MAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>\r\nDATA\r\nSubject: x\r\n\r\n.
+250 2.1.0 Ok
+250 2.1.5 Ok
+503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining
+221 2.7.0 Error: I can break rules, too. Goodbye.
+`)
+	log := ts.maillog(t)
+	want := "NOQUEUE: reject: DATA from localhost[127.0.0.1]: 503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<x>\n"
+	if !strings.Contains(log, want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
+}
+
+// STARTTLS with a certificate, driven by swaks --tls: the keyword is
+// advertised where Postfix puts it, the mail is queued and the TLS line
+// logged.
+func TestStartTLS(t *testing.T) {
+	if _, err := exec.LookPath("swaks"); err != nil {
+		t.Skip("swaks not installed")
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mail.example.test",
+		"-days", "2", "-keyout", key, "-out", cert).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	ts := start(t, "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	host, port, _ := net.SplitHostPort(ts.addr)
+	out, err = exec.Command("swaks", "--server", host, "--port", port, "--tls", "--ehlo", "client.example",
+		"--from", "a@b.example", "--to", "root@mail.example.test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	tlsLogged(t, ts)
+	for _, want := range []string{"<-  250-ETRN\n<-  250-STARTTLS\n<-  250-ENHANCEDSTATUSCODES", " -> STARTTLS\n<-  220 2.0.0 Ready to start TLS", "<~  250 2.0.0 Ok: queued as "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("swaks transcript lacks %q:\n%s", want, out)
+		}
+	}
+	// smtpd_tls_security_level = encrypt, as Postfix 3.7 answers.
+	ts = start(t, "smtpd_tls_security_level = encrypt\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> MAIL FROM:<a@b.example>
+530 5.7.0 Must issue a STARTTLS command first
+> STARTTLS x
+501 5.5.4 Syntax: STARTTLS
+> QUIT
+221 2.0.0 Bye
+`)
+	if log := ts.maillog(t); !strings.Contains(log, "disconnect from localhost[127.0.0.1] starttls=0/1 mail=0/1 quit=1 commands=1/3\n") {
+		t.Errorf("maillog:\n%s", log)
+	}
+}
+
+func tlsLogged(t *testing.T, ts *testServer) {
+	if log := ts.maillog(t); !regexp.MustCompile(`Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)`).MatchString(log) {
+		t.Errorf("maillog lacks the TLS line:\n%s", log)
+	}
+}
