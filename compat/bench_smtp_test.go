@@ -56,30 +56,5 @@ func benchSMTPRun(b *testing.B, start func(testing.TB, oracle.PostfixOptions) *o
 // postdove in the same run, and reports messages per second for both and
 // their ratio (postdove / Postfix; above 1 is faster than Postfix).
 func BenchmarkSMTPDelivery(b *testing.B) {
-	var theirs, ours time.Duration
-	var oursErr error
-	for i := 0; i < b.N; i++ {
-		d, err := benchSMTPRun(b, oracle.StartPostfix)
-		if err != nil {
-			b.Fatal(err)
-		}
-		theirs += d
-		if oursErr != nil {
-			continue
-		}
-		d, err = benchSMTPRun(b, oracle.StartPostdove)
-		if err != nil {
-			oursErr = err
-			continue
-		}
-		ours += d
-	}
-	total := float64(benchSMTPMessages * b.N)
-	b.ReportMetric(total/theirs.Seconds(), "msgs/s_postfix")
-	if oursErr != nil {
-		b.Error(oursErr)
-		return
-	}
-	b.ReportMetric(total/ours.Seconds(), "msgs/s_postdove")
-	b.ReportMetric(theirs.Seconds()/ours.Seconds(), "ratio")
+	benchSideBySide(b, benchSMTPMessages, benchSMTPRun)
 }
