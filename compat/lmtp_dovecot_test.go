@@ -185,7 +185,7 @@ func TestLMTPDovecot(t *testing.T) {
 		}
 		for _, dom := range []string{"unix.example", "inet.example"} {
 			ids := map[string]bool{}
-			for _, m := range regexp.MustCompile(`to=<[ab]@` + regexp.QuoteMeta(dom) + `>.*status=sent \(250 2.0.0 <[^>]+> ([\w+/]+)(:R\d+)? Saved\)`).FindAllStringSubmatch(log, -1) {
+			for _, m := range regexp.MustCompile(`to=<[ab]@`+regexp.QuoteMeta(dom)+`>.*status=sent \(250 2.0.0 <[^>]+> ([\w+/]+)(:R\d+)? Saved\)`).FindAllStringSubmatch(log, -1) {
 				ids[m[1]] = true
 			}
 			if len(ids) != 1 {
