@@ -133,7 +133,7 @@ func TestLMTPDovecot(t *testing.T) {
 	// after the first: <a@unix.example> cCF5MXQpCWvjcwAAg+zDdQ Saved,
 	// <b@unix.example> cCF5MXQpCWvjcwAAg+zDdQ:R2 Saved.
 	session := regexp.MustCompile(`(<[^<>@]+@[\w.]+>) [\w+/]{22}(:R\d+)? Saved`)
-	shapes := map[string][]string{}
+	shapes, saved := map[string][]string{}, map[string]string{}
 	for n, system := range []string{"postfix", "postdove"} {
 		var inst *oracle.Instance
 		if system == "postfix" {
@@ -144,7 +144,7 @@ func TestLMTPDovecot(t *testing.T) {
 		before, _ := os.ReadFile(d.Log)
 		subject := "lmtp via " + system
 		res := oracle.RunLimit(inst.Sendmail(append([]string{"-i", "-f", "sender@mail.example.test"}, rcpts...)...),
-			"Subject: "+subject+"\n\nbody\n", 20*time.Second)
+			"Subject: "+subject+"\n\nbody\n.starts with a dot\n..two dots\n.\nend\n", 20*time.Second)
 		if res.Code != 0 {
 			t.Fatalf("%s sendmail: %d %s", system, res.Code, res.Stderr)
 		}
@@ -181,8 +181,16 @@ func TestLMTPDovecot(t *testing.T) {
 		}
 		for _, u := range known {
 			msgs := d.maildirMessages(u)
-			if len(msgs) != n+1 || !strings.Contains(msgs[len(msgs)-1]+strings.Join(msgs, ""), "Subject: "+subject) {
-				t.Errorf("%s: %s's Maildir holds %d messages (want %d, the last with %q)", system, u, len(msgs), n+1, subject)
+			if len(msgs) != n+1 {
+				t.Errorf("%s: %s's Maildir holds %d messages, want %d", system, u, len(msgs), n+1)
+			}
+			for _, m := range msgs {
+				if strings.Contains(m, "Subject: "+subject) {
+					saved[system+" "+u] = sinkShape(strings.ReplaceAll(m, subject, "SUBJECT"))
+				}
+			}
+			if m := saved[system+" "+u]; !strings.Contains(m, "\nbody\n.starts with a dot\n..two dots\n.\nend") {
+				t.Errorf("%s: %s's Maildir lacks the message %q (intact):\n%s", system, u, subject, m)
 			}
 		}
 		// One LMTP session for each destination, each with one
@@ -205,5 +213,12 @@ func TestLMTPDovecot(t *testing.T) {
 	}
 	if got, want := strings.Join(shapes["postdove"], "\n"), strings.Join(shapes["postfix"], "\n"); got != want {
 		t.Errorf("lmtp log lines:\npostdove:\n%s\npostfix:\n%s", got, want)
+	}
+	// What Dovecot saved (its Return-Path and Delivered-To, the headers
+	// and body it got) is the same but for ids and dates.
+	for _, u := range known {
+		if got, want := saved["postdove "+u], saved["postfix "+u]; got != want {
+			t.Errorf("%s's message:\npostdove:\n%s\npostfix:\n%s", u, got, want)
+		}
 	}
 }
