@@ -210,6 +210,24 @@ func TestLMTPDovecot(t *testing.T) {
 			}
 		}
 		inst.Stop()
+		// With no more mail waiting, each session ended with QUIT
+		// ("Logged out") before the mail system stopped, not cut off
+		// (Dovecot says "Connection closed").
+		var disc []string
+		waitFor(func() bool {
+			after, _ := os.ReadFile(d.Log)
+			disc = regexp.MustCompile(`Disconnect from [^:]*: [^(]*`).FindAllString(string(after[len(before):]), -1)
+			return len(disc) >= 2
+		})
+		quits := 0
+		for _, l := range disc {
+			if strings.HasSuffix(l, ": Logged out ") {
+				quits++
+			}
+		}
+		if len(disc) != 2 || quits != 2 {
+			t.Errorf("%s: Dovecot's disconnects %q, want two, each Logged out", system, disc)
+		}
 	}
 	if got, want := strings.Join(shapes["postdove"], "\n"), strings.Join(shapes["postfix"], "\n"); got != want {
 		t.Errorf("lmtp log lines:\npostdove:\n%s\npostfix:\n%s", got, want)

@@ -240,6 +240,7 @@ func (m *Manager) dispatch(d *dest) {
 		req.Open = j.msg.open
 		req.Recipients, req.Transport, req.Nexthop = j.rcpts, d.key.transport, d.key.nexthop
 		req.Delays = m.delays(j)
+		req.ConnStore = len(d.todo) > 0
 		t := m.Transports[d.key.transport]
 		ctx := m.ctx
 		go func() {
