@@ -130,11 +130,27 @@ func runLimited(t *testing.T, cmd *exec.Cmd) oracle.Result {
 // service only: no protocols) on conf, and stops it when the test ends.
 func oracleAuthServer(t *testing.T, o *oracle.Oracle, conf, baseDir string) {
 	t.Helper()
+	oracleDovecotMaster(t, o, conf, baseDir, false)
+}
+
+// oracleDovecotMaster starts the oracle's Dovecot master on conf and
+// waits for its auth server. With libOverlay, its processes see the
+// oracle's usr/lib/dovecot at /usr/lib/dovecot (in their private mount
+// namespace only), for the programs that read built-in paths there (lmtp
+// opens /usr/lib/dovecot/modules whatever mail_plugin_dir says).
+func oracleDovecotMaster(t *testing.T, o *oracle.Oracle, conf, baseDir string, libOverlay bool) {
+	t.Helper()
 	dovecot := filepath.Join(o.Root, "usr/sbin/dovecot")
 	master := o.Doveconf("-c", conf, "-e", dovecot, "-c", conf, "-F")
 	// The auth program also links a library kept with the stats plugin.
 	lib := filepath.Join(o.Root, "usr/lib/dovecot")
 	master.Env = append(master.Env, "LD_LIBRARY_PATH="+lib+":"+filepath.Join(lib, "modules/old-stats"))
+	if libOverlay {
+		script := `mount -t overlay overlay -o "lowerdir=/usr/lib:$1" /usr/lib && shift && exec "$@"`
+		wrapped := exec.Command("sh", append([]string{"-c", script, "sh", filepath.Join(o.Root, "usr/lib")}, master.Args...)...)
+		wrapped.Env = master.Env
+		master = wrapped
+	}
 	cmd := oracle.WithDovecotUsers(t, master)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

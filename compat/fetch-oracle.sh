@@ -7,15 +7,17 @@
 # .ci/run installs.
 set -eu
 dest=${1:-${POSTDOVE_ORACLE:-/var/cache/postdove-oracle}}
-if [ -x "$dest/root/usr/sbin/postconf" ] && [ -x "$dest/root/usr/sbin/dovecot" ]; then
+if [ -x "$dest/root/usr/sbin/postconf" ] && [ -x "$dest/root/usr/sbin/dovecot" ] &&
+	[ -x "$dest/root/usr/lib/dovecot/lmtp" ]; then
 	exit 0
 fi
 mkdir -p "$dest/debs"
 cd "$dest/debs"
+rm -f ./*.deb
 # _apt cannot write into a root-owned folder; download as root quietly.
 apt-get -o APT::Sandbox::User=root download \
 	postfix postfix-lmdb postfix-cdb postfix-pcre \
-	dovecot-core dovecot-imapd dovecot-pop3d >/dev/null
+	dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd >/dev/null
 rm -rf "$dest/root.new"
 for deb in ./*.deb; do dpkg -x "$deb" "$dest/root.new"; done
 # Postfix loads lmdb/cdb/pcre through dynamicmaps.cf in meta_directory.

@@ -49,6 +49,11 @@ type Request struct {
 	// of the error transport ...).
 	Transport string `json:",omitempty"`
 	Nexthop   string `json:",omitempty"`
+	// ConnStore says more mail for the same destination waits in the
+	// active queue: an smtp or lmtp agent with connection_cache_on_demand
+	// keeps its session for it rather than saying QUIT (Postfix's
+	// DEL_REQ_FLAG_CONN_STORE).
+	ConnStore bool `json:",omitempty"`
 
 	// The message's DSN parameters (RFC 3461 ENVID and RET: "FULL" or
 	// "HDRS"), its RFC 6531 SMTPUTF8 flag and RFC 6152 BODY ("7BIT",

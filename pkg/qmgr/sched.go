@@ -2,6 +2,7 @@ package qmgr
 
 import (
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +150,7 @@ func (m *Manager) start(f *queue.File, from string) []*job {
 		_, per := m.limits(k.transport)
 		d := m.dest(k)
 		idx := groups[k]
+		sortRecipients(msg, idx)
 		for len(idx) > 0 {
 			n := min(per, len(idx))
 			jobs = append(jobs, &job{msg: a, dest: d, rcpts: delivery.Recipients(msg, idx[:n]...)})
@@ -158,6 +160,35 @@ func (m *Manager) start(f *queue.File, from string) []*job {
 	a.pending = len(jobs)
 	m.msgs[id] = a
 	return jobs
+}
+
+// sortRecipients orders one destination's recipients as Postfix's qmgr
+// does before it hands them out: by domain (case-insensitively), then by
+// address, those without a domain last. An LMTP server sees the RCPT TO
+// commands in this order (Dovecot numbers its replies after it).
+func sortRecipients(msg *queue.Message, idx []int) {
+	domain := func(addr string) (string, bool) {
+		at := strings.LastIndexByte(addr, '@')
+		if at < 0 {
+			return "", false
+		}
+		return strings.ToLower(addr[at:]), true
+	}
+	slices.SortStableFunc(idx, func(i, j int) int {
+		a, b := msg.Recipients[i].Address, msg.Recipients[j].Address
+		da, oka := domain(a)
+		db, okb := domain(b)
+		if oka != okb {
+			if oka {
+				return -1
+			}
+			return 1
+		}
+		if c := strings.Compare(da, db); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 }
 
 // suspended is why deliveries to d are not tried now, with the status
@@ -209,6 +240,7 @@ func (m *Manager) dispatch(d *dest) {
 		req.Open = j.msg.open
 		req.Recipients, req.Transport, req.Nexthop = j.rcpts, d.key.transport, d.key.nexthop
 		req.Delays = m.delays(j)
+		req.ConnStore = len(d.todo) > 0
 		t := m.Transports[d.key.transport]
 		ctx := m.ctx
 		go func() {

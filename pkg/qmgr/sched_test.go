@@ -111,6 +111,29 @@ func TestRecipientsShareRequests(t *testing.T) {
 	}
 }
 
+// A destination's recipients go out as Postfix's qmgr orders them: by
+// domain, case-insensitively, then by address; those without a domain
+// last; and the recipient limit cuts the sorted list.
+func TestRecipientsSorted(t *testing.T) {
+	r := newRig(t)
+	r.m.Resolve = func(string) (string, string) { return "sink", "hop" }
+	r.m.Limits = func(tr string) (int, int) { return 1, 4 }
+	a := r.agent("sink", func(_ context.Context, req delivery.Request) []delivery.Result { return sent(req) })
+	r.enqueue(r.now, "z@b.example", "local", "b@A.example", "B@a.example", "a@b.example", "c@a.example")
+	r.m.Drain()
+	var got []string
+	for _, req := range a.requests {
+		var rs []string
+		for _, rc := range req.Recipients {
+			rs = append(rs, rc.Address)
+		}
+		got = append(got, strings.Join(rs, ","))
+	}
+	if want := "B@a.example,b@A.example,c@a.example,a@b.example|z@b.example,local"; strings.Join(got, "|") != want {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+}
+
 // No more deliveries run at once at a destination than its window: the
 // initial concurrency, growing with successes up to the limit.
 func TestDestinationConcurrency(t *testing.T) {

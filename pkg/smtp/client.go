@@ -187,7 +187,7 @@ func (c *Client) Deliver(ctx context.Context, dest string, msg *delivery.Request
 			}
 			break
 		}
-		if c.Settings.CacheOnDemand && c.Settings.CacheTime > 0 && s.healthy && time.Since(s.born) < c.Settings.ReuseTime {
+		if c.Settings.CacheOnDemand && msg.ConnStore && c.Settings.CacheTime > 0 && s.healthy && time.Since(s.born) < c.Settings.ReuseTime {
 			c.cache.put(key, s, c.Settings.CacheTime)
 		} else {
 			s.quit()

@@ -180,7 +180,9 @@ func TestDeliverConnectionCache(t *testing.T) {
 	s := startSink(t, "127.0.0.2", "-c")
 	c, _ := testClient(t, "smtp", nil)
 	for i := 0; i < 3; i++ {
-		res := c.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org"))
+		msg := testMessage(testBody, "a@example.org")
+		msg.ConnStore = true // more mail waits for the destination
+		res := c.Deliver(context.Background(), hop(s.Addr), msg)
 		if res[0].Status != Sent {
 			t.Fatalf("delivery %d: %+v", i, res[0])
 		}
@@ -195,6 +197,29 @@ func TestDeliverConnectionCache(t *testing.T) {
 	// The first session is startSink's probe, which says nothing.
 	if last != "sess=2 quit=1 mesg=3" {
 		t.Errorf("smtp-sink counted %q, want three messages in one session", last)
+	}
+}
+
+// Without more mail waiting for the destination (no ConnStore), a
+// session ends with QUIT as soon as its message is sent, as Postfix's
+// connection_cache_on_demand: nothing is cached.
+func TestDeliverQuitsWithoutBacklog(t *testing.T) {
+	s := startSink(t, "127.0.0.2", "-c")
+	c, _ := testClient(t, "smtp", nil)
+	for i := 0; i < 2; i++ {
+		res := c.Deliver(context.Background(), hop(s.Addr), testMessage(testBody, "a@example.org"))
+		if res[0].Status != Sent {
+			t.Fatalf("delivery %d: %+v", i, res[0])
+		}
+	}
+	var last string
+	for i := 0; i < 250 && !strings.Contains(last, "mesg=2"); i++ {
+		time.Sleep(20 * time.Millisecond)
+		last = s.Counters()
+	}
+	// Counted before any Close: each session said QUIT by itself.
+	if last != "sess=3 quit=2 mesg=2" {
+		t.Errorf("smtp-sink counted %q, want two sessions, each ended with QUIT", last)
 	}
 }
 
