@@ -75,7 +75,9 @@ func serviceSockets(cfg *postconf.Config, s postconf.Service) ([]string, error) 
 	}
 	var ips []net.IP
 	if host != "" && host != "*" {
-		ips, err = hostIPs(host)
+		if ips, err = hostIPs(host); err != nil {
+			err = fmt.Errorf("bad hostname or network address: %s", host)
+		}
 	} else {
 		ips, err = inetInterfaces(cfg.Get("inet_interfaces"), v4, v6)
 	}
@@ -95,7 +97,7 @@ func serviceSockets(cfg *postconf.Config, s postconf.Service) ([]string, error) 
 		}
 	}
 	if names == nil {
-		return nil, fmt.Errorf("%s: no local interface address for inet_protocols = %s", s.Name, cfg.Get("inet_protocols"))
+		return nil, fmt.Errorf("all network protocols are disabled (inet_protocols = %s) for %s", cfg.Get("inet_protocols"), s.Name)
 	}
 	return names, nil
 }
@@ -114,8 +116,11 @@ func inetProtocols(v string) (v4, v6 bool, err error) {
 			return false, false, fmt.Errorf("bad inet_protocols value: %s", p)
 		}
 	}
+	if v6 && !ipv6Supported() {
+		v6 = false // Postfix too leaves IPv6 out on a kernel without it
+	}
 	if !v4 && !v6 {
-		return false, false, errors.New("inet_protocols: no protocols enabled")
+		return false, false, fmt.Errorf("all network protocols are disabled (inet_protocols = %s)", v)
 	}
 	return v4, v6, nil
 }
@@ -139,13 +144,13 @@ func inetInterfaces(v string, v4, v6 bool) ([]net.IP, error) {
 		default:
 			more, err := hostIPs(w)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("config variable inet_interfaces: %v", err)
 			}
 			ips = append(ips, more...)
 		}
 	}
 	if ips == nil {
-		return nil, errors.New("inet_interfaces: no local interface found")
+		return nil, fmt.Errorf("parameter inet_interfaces: no local interface found for %s", v)
 	}
 	return ips, nil
 }
@@ -163,13 +168,23 @@ func hostIPs(h string) ([]net.IP, error) {
 	return ips, nil
 }
 
+// ipv6Supported tells whether the kernel has IPv6 sockets.
+func ipv6Supported() bool {
+	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return false
+	}
+	syscall.Close(fd)
+	return true
+}
+
 func listSep(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }
 
 // bindInet binds the TCP address of name ("inet/[::1]:25"). An IPv6
 // socket takes IPv6 only, as Postfix's, so that the IPv4 one can exist
-// beside it. A port the previous listener still holds (a daemon closing
-// it after a reload) is retried a few seconds.
-func bindInet(name string) (*os.File, error) {
+// beside it. An address in use is retried for wait: after a reload, a
+// daemon of before may still be closing it.
+func bindInet(name string, wait time.Duration) (*os.File, error) {
 	addr := strings.TrimPrefix(name, "inet/")
 	network := "tcp4"
 	if strings.HasPrefix(addr, "[") {
@@ -186,7 +201,7 @@ func bindInet(name string) (*os.File, error) {
 	}}
 	var ln net.Listener
 	var err error
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for end := time.Now().Add(wait); ; time.Sleep(100 * time.Millisecond) {
 		ln, err = lc.Listen(context.Background(), network, addr)
 		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(end) {
 			break

@@ -77,31 +77,12 @@ func startInstance(t *testing.T, mainCF, masterCF string) *instance {
 	if os.Getuid() != 0 {
 		t.Skip("the master binds and changes user as root")
 	}
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755) // mail_owner reaches the queue
-	}
+	dir := instanceDir(t)
 	in := &instance{t: t, dir: dir}
 	in.write(mainCF, masterCF)
-	// The daemons run as mail_owner: they need a copy of this binary
-	// they may execute.
-	exe := filepath.Join(dir, "master.test")
-	b, err := os.ReadFile(os.Args[0])
-	if err == nil {
-		err = os.WriteFile(exe, b, 0o755)
-	}
+	pid, err := spawn(t, dir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envSpawnTest+"="+dir)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("start: %v: %s", err, out)
-	}
-	pid, err := strconv.Atoi(string(out))
-	if err != nil {
-		t.Fatalf("start: %q", out)
+		t.Fatalf("start: %v", err)
 	}
 	in.pid = pid
 	t.Cleanup(func() {
@@ -116,6 +97,39 @@ func startInstance(t *testing.T, mainCF, masterCF string) *instance {
 		}
 	})
 	return in
+}
+
+// instanceDir is a configuration directory mail_owner can reach.
+func instanceDir(t *testing.T) string {
+	if os.Getuid() != 0 {
+		t.Skip("the master binds and changes user as root")
+	}
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	return dir
+}
+
+// spawn starts a master for dir and returns its pid.
+func spawn(t *testing.T, dir string) (int, error) {
+	// The daemons run as mail_owner: they need a copy of this binary
+	// they may execute.
+	exe := filepath.Join(dir, "master.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(exe, b, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envSpawnTest+"="+dir)
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, out)
+	}
+	return strconv.Atoi(string(out))
 }
 
 func (in *instance) write(mainCF, masterCF string) {
@@ -199,7 +213,15 @@ func TestInetListeners(t *testing.T) {
 		b = randomLoopback()
 	}
 	smtp := "smtp      inet  n       -       n       -       -       smtpd\n"
-	in := startInstance(t, "myhostname = one.example\ninet_interfaces = "+a+"\n", smtp)
+	sub := a + ":2527 inet n - n - - smtpd\n  -o myhostname=three.example\n"
+	in := startInstance(t, "myhostname = one.example\ninet_interfaces = "+a+"\n", smtp+sub)
+
+	// A service's -o settings apply to its daemon.
+	if s, err := dial(a + ":2527"); err != nil || !strings.HasPrefix(s.banner, "220 three.example ") {
+		t.Errorf("service with -o myhostname: %v, %+v", err, s)
+	} else {
+		s.c.Close()
+	}
 
 	s1, err := dial(a + ":25")
 	if err != nil {
@@ -278,8 +300,47 @@ func TestInetListeners(t *testing.T) {
 		}
 		return err != nil
 	})
-	if reply, err := s1.cmd("QUIT"); err != nil || reply != "221 bye\r\n" {
+	if _, err := net.DialTimeout("tcp", a+":2527", 5*time.Second); err == nil {
+		t.Errorf("%s:2527 still listens after its removal", a)
+	}
+	if reply, err := s1.cmd("NOOP"); err != nil || reply != "250 one.example\r\n" {
 		t.Errorf("session open across two reloads: %q, %v", reply, err)
+	}
+
+	// postfix stop ends the sessions, old and new.
+	s2, err := dial(b + ":25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(in.pid, syscall.SIGTERM)
+	for _, s := range []*session{s1, s2} {
+		s.c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if line, err := s.r.ReadString('\n'); err == nil {
+			t.Errorf("session after postfix stop: %q", line)
+		}
+	}
+}
+
+// A listener that cannot be bound, or a bad service name, stops the
+// master at start with Postfix's error.
+func TestInetStartErrors(t *testing.T) {
+	a := randomLoopback()
+	busy, err := net.Listen("tcp4", a+":25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, c := range []struct{ main, master, want string }{
+		{"inet_interfaces = " + a, "smtp inet n - n - - smtpd\n", "postfix/master: fatal: bind " + a + " port 25: Address already in use"},
+		{"", "no.such.host.invalid:25 inet n - n - - smtpd\n", "master.cf: line 1: bad hostname or network address: no.such.host.invalid"},
+	} {
+		dir := instanceDir(t)
+		in := &instance{t: t, dir: dir}
+		in.write(c.main+"\n", c.master)
+		_, err := spawn(t, dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("start with %q: %v, want %q", c.master, err, c.want)
+		}
 	}
 }
 
@@ -299,4 +360,79 @@ func mustConfig(t *testing.T) *postconf.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// The addresses an inet service listens on, from its name, inet_interfaces
+// and inet_protocols, and the errors of Postfix's master for bad ones.
+func TestServiceSockets(t *testing.T) {
+	for _, c := range []struct {
+		main, name, typ, private string
+		want                     string // names, or the error
+	}{
+		{"", "smtp", "inet", "n", "inet/0.0.0.0:25 inet/[::]:25"},
+		{"inet_protocols = ipv4", "smtp", "inet", "n", "inet/0.0.0.0:25"},
+		{"inet_protocols = ipv6", "submission", "inet", "n", "inet/[::]:587"},
+		{"inet_interfaces = localhost\ninet_protocols = ipv4", "smtps", "inet", "n", "inet/127.0.0.1:465"},
+		{"inet_interfaces = loopback-only", "smtp", "inet", "n", "inet/127.0.0.1:25 inet/[::1]:25"},
+		{"inet_interfaces = loopback-only\ninet_protocols = ipv4", "smtp", "inet", "n", "inet/127.0.0.1:25"},
+		{"inet_interfaces = 127.0.0.2, 127.0.0.3 ::1", "2525", "inet", "n", "inet/127.0.0.2:2525 inet/127.0.0.3:2525 inet/[::1]:2525"},
+		{"me = 127.0.0.4\ninet_interfaces = $me", "smtp", "inet", "n", "inet/127.0.0.4:25"},
+		{"inet_interfaces = 127.0.0.2", "127.0.0.9:2525", "inet", "n", "inet/127.0.0.9:2525"},
+		{"", "[::1]:2525", "inet", "n", "inet/[::1]:2525"},
+		{"", "smtp", "unix", "-", "private/smtp"},
+		{"", "relay", "unix", "n", "public/relay"},
+		{"", "nosuchservice", "inet", "n", "unknown service: nosuchservice/tcp"},
+		{"inet_interfaces = no.such.host.invalid", "smtp", "inet", "n", "config variable inet_interfaces: host not found: no.such.host.invalid"},
+		{"", "no.such.host.invalid:25", "inet", "n", "bad hostname or network address: no.such.host.invalid"},
+		{"inet_protocols = ipv5", "smtp", "inet", "n", "bad inet_protocols value: ipv5"},
+		{"inet_protocols =", "smtp", "inet", "n", "all network protocols are disabled (inet_protocols = )"},
+		{"", "x", "fifo", "n", "unsupported service type: fifo"},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "main.cf"), []byte(c.main+"\n"), 0o644)
+		cfg, err := postconf.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := serviceSockets(cfg, postconf.Service{Name: c.name, Type: c.typ, Private: c.private})
+		got := strings.Join(names, " ")
+		if err != nil {
+			got = err.Error()
+		}
+		if got != c.want {
+			t.Errorf("%q, service %s %s: got %q, want %q", c.main, c.name, c.typ, got, c.want)
+		}
+	}
+}
+
+// A master.cf service name and inet_interfaces come from the
+// administrator: no value makes serviceSockets panic.
+func FuzzServiceSockets(f *testing.F) {
+	f.Add("smtp", "all", "all")
+	f.Add("127.0.0.1:2525", "localhost", "ipv4")
+	f.Add("[::1]:25", "loopback-only", "ipv6")
+	f.Add(":", "[", "")
+	f.Fuzz(func(t *testing.T, name, ifaces, protos string) {
+		if strings.ContainsAny(ifaces+protos, "\n$#\\") {
+			t.Skip()
+		}
+		// No resolver queries for made-up names.
+		hosts := strings.FieldsFunc(ifaces, listSep)
+		if i := strings.LastIndex(name, ":"); i >= 0 {
+			hosts = append(hosts, name[:i])
+		}
+		for _, h := range hosts {
+			h = strings.Trim(h, "[]")
+			if net.ParseIP(h) == nil && h != "" && h != "*" && h != "all" && h != "loopback-only" {
+				t.Skip()
+			}
+		}
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "main.cf"), []byte("inet_interfaces = "+ifaces+"\ninet_protocols = "+protos+"\n"), 0o644)
+		cfg, err := postconf.Load(dir)
+		if err != nil {
+			return
+		}
+		serviceSockets(cfg, postconf.Service{Name: name, Type: "inet"})
+	})
 }

@@ -225,6 +225,7 @@ type master struct {
 	// sessions; not restarted.
 	retired     map[*child]bool
 	terminating bool
+	rebinding   bool // binding the sockets of a reload (bindInet)
 	stopped     bool
 	// status is the pipe whose read end every daemon inherits (statusFD);
 	// the write end stays here, so it breaks when the master dies.
@@ -280,7 +281,9 @@ func runMaster(dir string) error {
 	for _, n := range m.cfg.CompatNotices() {
 		m.log.Info("%s", n)
 	}
-	m.startAll()
+	if err := m.startAll(false); err != nil {
+		return fail(err)
+	}
 	if ready != nil {
 		fmt.Fprintln(ready, "ok")
 		ready.Close()
@@ -300,7 +303,7 @@ func runMaster(dir string) error {
 				if err := m.load(); err != nil {
 					m.log.Warning("reload failed, keeping the old configuration: %v", err)
 				}
-				m.startAll()
+				m.startAll(true)
 			default:
 				m.log.Info("terminating on signal %d", s.(syscall.Signal))
 				m.terminating = true
@@ -385,8 +388,12 @@ var daemons = map[string]string{
 // mail_owner unless the service's unpriv column says n (local's does).
 // The sockets no service uses any more are closed first: clients of a
 // service gone from master.cf are refused, as when the system is down,
-// instead of waiting, and an address given up can be bound again.
-func (m *master) startAll() {
+// instead of waiting, and an address given up can be bound again. Then
+// every socket is bound before any daemon starts: at start a socket that
+// cannot be bound is fatal, as with Postfix; on reload the service is left
+// out with a warning, and an address still held by a daemon of before
+// gets a few seconds to come free.
+func (m *master) startAll(reload bool) error {
 	m.stopped = false
 	type job struct {
 		service, role string
@@ -406,7 +413,11 @@ func (m *master) startAll() {
 		} else if servers[s.Command] != nil {
 			names, err := serviceSockets(m.cfg, s)
 			if err != nil {
-				m.log.Warning("%s: line %d: %s: %v", s.File, s.Line, j.service, err)
+				err = fmt.Errorf("%s: line %d: %v", s.File, s.Line, err)
+				if !reload {
+					return err
+				}
+				m.log.Warning("%v", err)
 				continue
 			}
 			j.role, j.sockets, j.server = s.Command, names, true
@@ -424,11 +435,24 @@ func (m *master) startAll() {
 			delete(m.sockets, name)
 		}
 	}
+	m.rebinding = reload
+	defer func() { m.rebinding = false }()
+jobs:
 	for _, j := range jobs {
+		for _, name := range j.sockets {
+			if _, err := m.bind(name); err != nil {
+				if !reload {
+					return err
+				}
+				m.log.Warning("%s: %v", j.service, err)
+				continue jobs
+			}
+		}
 		if c := m.start(j.service, j.role, j.cred, j.sockets); c != nil {
 			c.server = j.server
 		}
 	}
+	return nil
 }
 
 // retireServers tells the servers to stop accepting and exit once their
@@ -627,9 +651,14 @@ func (m *master) bind(name string) (*os.File, error) {
 		return f, nil
 	}
 	if strings.HasPrefix(name, "inet/") {
-		f, err := bindInet(name)
+		wait := time.Duration(0)
+		if m.rebinding {
+			wait = 5 * time.Second
+		}
+		f, err := bindInet(name, wait)
 		if err != nil {
-			return nil, fmt.Errorf("bind %s: %v", strings.TrimPrefix(name, "inet/"), syserr.Text(err))
+			host, port, _ := net.SplitHostPort(strings.TrimPrefix(name, "inet/"))
+			return nil, fmt.Errorf("bind %s port %s: %v", host, port, syserr.Text(err))
 		}
 		m.sockets[name] = f
 		return f, nil
