@@ -276,24 +276,37 @@ func processLimit(cfg *postconf.Config, s postconf.Service) (int, error) {
 
 // limitListener accepts on several listeners at most limit connections
 // open at a time (0: no limit); until one closes, the others wait in the
-// kernel's listen queue.
+// kernel's listen queue. Once closed, Accept still returns the
+// connections already taken from the kernel, so that none is dropped;
+// then net.ErrClosed.
 type limitListener struct {
 	lns   []net.Listener
 	slots chan struct{}
 	conns chan net.Conn
-	errs  chan error
-	done  chan struct{}
+	done  chan struct{} // closed by Close
+	gone  chan struct{} // closed when every accept loop has ended
 	once  sync.Once
+	mu    sync.Mutex
+	err   error // the first error other than Close's
 }
 
 func newLimitListener(lns []net.Listener, limit int) *limitListener {
-	l := &limitListener{lns: lns, conns: make(chan net.Conn), errs: make(chan error, len(lns)), done: make(chan struct{})}
+	l := &limitListener{lns: lns, conns: make(chan net.Conn), done: make(chan struct{}), gone: make(chan struct{})}
 	if limit > 0 {
 		l.slots = make(chan struct{}, limit)
 	}
+	var wg sync.WaitGroup
 	for _, ln := range lns {
-		go l.accept(ln)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.accept(ln)
+		}()
 	}
+	go func() {
+		wg.Wait()
+		close(l.gone)
+	}()
 	return l
 }
 
@@ -309,20 +322,24 @@ func (l *limitListener) accept(ln net.Listener) {
 		c, err := ln.Accept()
 		if err != nil {
 			l.release()
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			select {
+			case <-l.done:
+				return
+			default:
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			l.errs <- err
+			l.mu.Lock()
+			if l.err == nil {
+				l.err = err
+			}
+			l.mu.Unlock()
+			l.Close()
 			return
 		}
-		select {
-		case l.conns <- &limitConn{Conn: c, l: l}:
-		case <-l.done:
-			c.Close()
-			l.release()
-			return
-		}
+		l.conns <- &limitConn{Conn: c, l: l}
 	}
 }
 
@@ -336,11 +353,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
-	case <-l.done:
+	case <-l.gone:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.err != nil {
+			return nil, l.err
+		}
 		return nil, net.ErrClosed
-	case err := <-l.errs:
-		l.Close()
-		return nil, err
 	}
 }
 

@@ -3,6 +3,7 @@ package master
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -291,8 +292,25 @@ func TestInetListeners(t *testing.T) {
 		t.Fatalf("the waiting session once the first ended: %q, %v", banner, err)
 	}
 
-	// Removed from master.cf, the service stops listening.
-	in.reload("myhostname = two.example\ninet_interfaces = "+b+"\n", smtp)
+	// Removed from master.cf, the service stops listening; a session
+	// on a listener that stays keeps its settings, a new one gets the
+	// new ones.
+	s2, err := dial(b + ":25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.reload("myhostname = four.example\ninet_interfaces = "+b+"\n", smtp)
+	waitFor(t, "new sessions with the new myhostname", func() bool {
+		s, err := dial(b + ":25")
+		if err != nil {
+			t.Fatalf("new session during reload: %v", err)
+		}
+		s.c.Close()
+		return strings.HasPrefix(s.banner, "220 four.example ")
+	})
+	if reply, err := s2.cmd("NOOP"); err != nil || reply != "250 two.example\r\n" {
+		t.Errorf("session open across the reload on the same listener: %q, %v", reply, err)
+	}
 	waitFor(t, a+":2526 to stop listening", func() bool {
 		c, err := net.DialTimeout("tcp", a+":2526", 5*time.Second)
 		if err == nil {
@@ -308,10 +326,6 @@ func TestInetListeners(t *testing.T) {
 	}
 
 	// postfix stop ends the sessions, old and new.
-	s2, err := dial(b + ":25")
-	if err != nil {
-		t.Fatal(err)
-	}
 	syscall.Kill(in.pid, syscall.SIGTERM)
 	for _, s := range []*session{s1, s2} {
 		s.c.SetReadDeadline(time.Now().Add(15 * time.Second))
@@ -435,4 +449,85 @@ func FuzzServiceSockets(f *testing.F) {
 		}
 		serviceSockets(cfg, postconf.Service{Name: name, Type: "inet"})
 	})
+}
+
+// limitListener: at most limit sessions at a time over all its
+// listeners, and a connection already taken from the kernel when it
+// closes is still handed out rather than dropped.
+func TestLimitListener(t *testing.T) {
+	var lns []net.Listener
+	for range 2 {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+	}
+	l := newLimitListener(lns, 1)
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var clients []net.Conn
+	for _, ln := range lns {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	first := <-accepted
+	select {
+	case c := <-accepted:
+		t.Fatalf("a second session beyond the limit: %v", c.LocalAddr())
+	case <-time.After(200 * time.Millisecond):
+	}
+	first.Close()
+	second := <-accepted
+	if second.LocalAddr().String() == first.LocalAddr().String() {
+		t.Fatalf("the same listener twice: %v", second.LocalAddr())
+	}
+	second.Close()
+	l.Close()
+	for c := range accepted {
+		c.Close()
+	}
+
+	// A connection is taken from the kernel, then the listener closes:
+	// the connection still comes out of Accept.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = newLimitListener([]net.Listener{ln}, 1)
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(200 * time.Millisecond)
+	l.Close()
+	n := 0
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("Accept after Close: %v", err)
+			}
+			break
+		}
+		c.Close()
+		n++
+	}
+	if n != 1 {
+		t.Errorf("%d connections after close, want 1", n)
+	}
 }
