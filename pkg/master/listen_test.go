@@ -531,3 +531,46 @@ func TestLimitListener(t *testing.T) {
 		t.Errorf("%d connections after close, want 1", n)
 	}
 }
+
+// A server daemon that dies is restarted on the same listener, and a
+// reload still lets the restarted one finish its sessions.
+func TestInetServerRestart(t *testing.T) {
+	a := randomLoopback()
+	in := startInstance(t, "myhostname = one.example\ninet_interfaces = "+a+"\n", "smtp inet n - n - - smtpd\n")
+	s, err := dial(a + ":25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host string
+	var pid int
+	fmt.Sscanf(s.banner, "220 %s %d", &host, &pid)
+	s.c.Close()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var s1 *session
+	waitFor(t, "a new smtpd", func() bool {
+		s1, err = dial(a + ":25")
+		if err != nil {
+			t.Fatalf("connect while smtpd restarts: %v", err)
+		}
+		if strings.HasSuffix(s1.banner, fmt.Sprintf(" %d\r\n", pid)) {
+			s1.c.Close()
+			return false
+		}
+		return true
+	})
+	defer s1.c.Close()
+	in.reload("myhostname = two.example\ninet_interfaces = "+a+"\n", "smtp inet n - n - - smtpd\n")
+	waitFor(t, "new sessions with the new myhostname", func() bool {
+		s, err := dial(a + ":25")
+		if err != nil {
+			t.Fatalf("new session during reload: %v", err)
+		}
+		s.c.Close()
+		return strings.HasPrefix(s.banner, "220 two.example ")
+	})
+	if reply, err := s1.cmd("NOOP"); err != nil || reply != "250 one.example\r\n" {
+		t.Errorf("session of the restarted smtpd across a reload: %q, %v", reply, err)
+	}
+}

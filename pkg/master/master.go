@@ -399,7 +399,6 @@ func (m *master) startAll(reload bool) error {
 		service, role string
 		cred          *syscall.Credential
 		sockets       []string
-		server        bool
 	}
 	var jobs []job
 	used := map[string]bool{}
@@ -420,7 +419,7 @@ func (m *master) startAll(reload bool) error {
 				m.log.Warning("%v", err)
 				continue
 			}
-			j.role, j.sockets, j.server = s.Command, names, true
+			j.role, j.sockets = s.Command, names
 		} else {
 			continue
 		}
@@ -448,9 +447,7 @@ jobs:
 				continue jobs
 			}
 		}
-		if c := m.start(j.service, j.role, j.cred, j.sockets); c != nil {
-			c.server = j.server
-		}
+		m.start(j.service, j.role, j.cred, j.sockets)
 	}
 	return nil
 }
@@ -499,7 +496,7 @@ func (m *master) start(service, role string, cred *syscall.Credential, sockets [
 		cmd.Env = append(cmd.Env, envListen+"="+strings.Join(listen, ","))
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	c := &child{role: role, service: service, cred: cred, sockets: sockets, cmd: cmd, last: time.Now()}
+	c := &child{role: role, service: service, cred: cred, sockets: sockets, server: servers[role] != nil, cmd: cmd, last: time.Now()}
 	if err := cmd.Start(); err != nil {
 		m.log.Warning("spawn %s: %v", role, err)
 		return nil
