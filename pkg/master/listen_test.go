@@ -574,3 +574,15 @@ func TestInetServerRestart(t *testing.T) {
 		t.Errorf("session of the restarted smtpd across a reload: %q, %v", reply, err)
 	}
 }
+
+// A server entry of a type the master does not run yet (postscreen's
+// smtpd pass) is left alone rather than stop the mail system.
+func TestServerPassLeftAlone(t *testing.T) {
+	a := randomLoopback()
+	startInstance(t, "inet_interfaces = "+a+"\n", "smtpd pass - - n - - smtpd\n"+a+":2525 inet n - n - - smtpd\n")
+	if s, err := dial(a + ":2525"); err != nil {
+		t.Errorf("the inet service beside a pass one: %v", err)
+	} else {
+		s.c.Close()
+	}
+}

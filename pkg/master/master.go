@@ -374,8 +374,9 @@ func ownerCred(cfg *postconf.Config) (*syscall.Credential, error) {
 
 // daemons are the master.cf commands postdove runs, and the role each
 // becomes. Postfix's other helpers (cleanup, trivial-rewrite, bounce, defer,
-// trace, ...) are libraries inside these; the SMTP server and client are
-// not there yet, so their entries are left alone.
+// trace, ...) are libraries inside these. Servers (smtpd) are registered
+// with RegisterServer; other entries, and servers of types other than inet
+// and unix (postscreen's pass), are left alone.
 var daemons = map[string]string{
 	"pickup": "pickup",
 	"qmgr":   "qmgr",
@@ -409,7 +410,7 @@ func (m *master) startAll(reload bool) error {
 		}
 		if role, ok := daemons[s.Command]; ok {
 			j.role, j.sockets = role, roleSockets[role]
-		} else if servers[s.Command] != nil {
+		} else if servers[s.Command] != nil && (s.Type == "inet" || s.Type == "unix") {
 			names, err := serviceSockets(m.cfg, s)
 			if err != nil {
 				err = fmt.Errorf("%s: line %d: %v", s.File, s.Line, err)
