@@ -586,3 +586,34 @@ func TestServerPassLeftAlone(t *testing.T) {
 		s.c.Close()
 	}
 }
+
+// A server's unix service listens below queue_directory: private ones
+// for mail_owner only, public ones for all.
+func TestServerUnixService(t *testing.T) {
+	in := startInstance(t, "myhostname = one.example\n", "priv unix - - n - - smtpd\npub unix n - n - - smtpd\n")
+	owner := ownerUID(t)
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{"private/priv", 0o600}, {"public/pub", 0o666}} {
+		path := filepath.Join(in.dir, "spool", c.path)
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if c.mode == 0o600 && (fi.Mode().Perm() != 0o600 || int(st.Uid) != owner) {
+			t.Errorf("%s: mode %v uid %d", c.path, fi.Mode(), st.Uid)
+		}
+		conn, err := net.DialTimeout("unix", path, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		banner, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.HasPrefix(banner, "220 one.example ") {
+			t.Errorf("%s: %q, %v", c.path, banner, err)
+		}
+	}
+}
