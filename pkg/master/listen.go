@@ -310,18 +310,16 @@ func newLimitListener(lns []net.Listener, limit int) *limitListener {
 	return l
 }
 
+// accept takes connections from ln and hands each out once a session
+// slot is free. It takes one from the kernel before waiting for a slot,
+// so that a listener no client uses never holds a slot another one's
+// clients wait for; the client waits just the same, without a banner.
+// Once the listener is closed, a connection taken is handed out anyway,
+// beyond the limit, rather than dropped.
 func (l *limitListener) accept(ln net.Listener) {
 	for {
-		if l.slots != nil {
-			select {
-			case l.slots <- struct{}{}:
-			case <-l.done:
-				return
-			}
-		}
 		c, err := ln.Accept()
 		if err != nil {
-			l.release()
 			select {
 			case <-l.done:
 				return
@@ -339,15 +337,19 @@ func (l *limitListener) accept(ln net.Listener) {
 			l.Close()
 			return
 		}
-		l.conns <- &limitConn{Conn: c, l: l}
+		held := l.slots != nil
+		if held {
+			select {
+			case l.slots <- struct{}{}:
+			case <-l.done:
+				held = false
+			}
+		}
+		l.conns <- &limitConn{Conn: c, l: l, held: held}
 	}
 }
 
-func (l *limitListener) release() {
-	if l.slots != nil {
-		<-l.slots
-	}
-}
+func (l *limitListener) release() { <-l.slots }
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	select {
@@ -378,10 +380,13 @@ func (l *limitListener) Addr() net.Addr { return l.lns[0].Addr() }
 type limitConn struct {
 	net.Conn
 	l    *limitListener
+	held bool // it has a session slot
 	once sync.Once
 }
 
 func (c *limitConn) Close() error {
-	c.once.Do(c.l.release)
+	if c.held {
+		c.once.Do(c.l.release)
+	}
 	return c.Conn.Close()
 }

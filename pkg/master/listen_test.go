@@ -496,6 +496,21 @@ func TestLimitListener(t *testing.T) {
 		t.Fatalf("the same listener twice: %v", second.LocalAddr())
 	}
 	second.Close()
+	// Clients of either listener in turn: a listener nobody uses never
+	// keeps the only slot from the other.
+	for i := range 10 {
+		c, err := net.Dial("tcp4", lns[i%2].Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		select {
+		case s := <-accepted:
+			s.Close()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("client %d of listener %d never accepted", i, i%2)
+		}
+	}
 	l.Close()
 	for c := range accepted {
 		c.Close()
