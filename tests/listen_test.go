@@ -57,7 +57,7 @@ func (s *smtpSession) cmd(line string) (string, error) {
 // be taken on the machine, and tests run at once.
 func loopbackX() string { return fmt.Sprintf("127.0.%d.%d", rand.IntN(250)+1, rand.IntN(250)+2) }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func listenWait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for end := time.Now().Add(labDeadline); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(end) {
@@ -155,7 +155,7 @@ func TestSmtpdListeners(t *testing.T) {
 			t.Fatalf("%v: %+v", cmd.Args, res)
 		}
 	}
-	waitUntil(t, "smtpd on "+b+":25", func() bool {
+	listenWait(t, "smtpd on "+b+":25", func() bool {
 		s, err := smtpDial(b + ":25")
 		if err != nil {
 			return false
@@ -167,7 +167,7 @@ func TestSmtpdListeners(t *testing.T) {
 		return true
 	})
 	for _, addr := range []string{a + ":25", a + ":2526"} {
-		waitUntil(t, addr+" to stop listening", func() bool {
+		listenWait(t, addr+" to stop listening", func() bool {
 			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err == nil {
 				c.Close()
