@@ -23,7 +23,18 @@
 // of them has gone before it starts its own. Nothing else the master
 // inherited reaches a daemon.
 //
-// SIGHUP (postfix reload) restarts them with a fresh main.cf; SIGTERM
-// (postfix stop) stops them and the master. Queued mail lives on disk and
-// is never lost across either.
+// The servers of master.cf's inet services (smtpd, registered with
+// RegisterServer by the package that implements them) get their
+// listening sockets the same way: the master binds each service's
+// addresses as root, per its host:port name or inet_interfaces and
+// inet_protocols, and one daemon per service, as mail_owner with the
+// service's -o settings, serves at most its process limit of sessions at
+// a time on them (listen.go).
+//
+// SIGHUP (postfix reload) restarts them with a fresh main.cf; a server
+// gets SIGHUP instead, closes its copy of the listeners and exits when its
+// sessions are over, while a new one serves new clients on the sockets
+// that stay. Sockets no service uses any more are closed, new ones bound.
+// SIGTERM (postfix stop) stops them and the master. Queued mail lives on
+// disk and is never lost across either.
 package master

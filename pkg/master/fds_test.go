@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,19 @@ import (
 const envFDTest = "POSTDOVE_FD_TEST"
 
 func TestMain(m *testing.M) {
+	// Run again as the master or a daemon (listen_test.go), this
+	// binary serves master.cf's smtpd with a test server.
+	RegisterServer("smtpd", testServe)
+	MaybeRun()
+	if dir := os.Getenv(envSpawnTest); dir != "" {
+		pid, err := Spawn(dir)
+		if err != nil {
+			os.Stdout.WriteString(err.Error())
+			os.Exit(1)
+		}
+		os.Stdout.WriteString(strconv.Itoa(pid))
+		os.Exit(0)
+	}
 	if how := os.Getenv(envFDTest); how != "" {
 		strayFDs(how == "close", -1)
 		f := os.NewFile(4, "kept")

@@ -44,6 +44,9 @@ func MaybeRun() {
 		return
 	}
 	dir := os.Getenv(envConfig)
+	// ps and ss -p name the process by its role, as Postfix's master,
+	// smtpd, qmgr ... are named by their programs.
+	os.WriteFile("/proc/self/comm", []byte(role), 0)
 	if role == "master" {
 		ready, _ := strconv.Atoi(os.Getenv(envReady))
 		strayFDs(true, ready)
@@ -69,7 +72,11 @@ func MaybeRun() {
 	case "smtp", "lmtp":
 		err = runSMTP(dir, role)
 	default:
-		err = fmt.Errorf("unknown role %q", role)
+		if serve := servers[role]; serve != nil {
+			err = runServer(dir, role, serve)
+		} else {
+			err = fmt.Errorf("unknown role %q", role)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "postfix/%s: fatal: %v\n", role, err)
@@ -205,6 +212,8 @@ type child struct {
 	role    string              // what the process does: pickup, qmgr, local, showq
 	service string              // the master.cf entry it runs for, "name/type"
 	cred    *syscall.Credential // nil: stays root
+	sockets []string            // the listening sockets it gets, by name (m.sockets)
+	server  bool                // a registered server (RegisterServer)
 	cmd     *exec.Cmd
 	last    time.Time
 }
@@ -218,7 +227,12 @@ type master struct {
 	owner   *syscall.Credential
 	exited  chan *child
 	kids    map[string]*child
-	stopped bool
+	// retired are the servers of before a reload, finishing their
+	// sessions; not restarted.
+	retired     map[*child]bool
+	terminating bool
+	rebinding   bool // binding the sockets of a reload (bindInet)
+	stopped     bool
 	// status is the pipe whose read end every daemon inherits (statusFD);
 	// the write end stays here, so it breaks when the master dies.
 	status [2]*os.File
@@ -251,7 +265,7 @@ func runMaster(dir string) error {
 		}
 		return err
 	}
-	m := &master{dir: dir, exited: make(chan *child, 8), kids: map[string]*child{}, sockets: map[string]*os.File{}}
+	m := &master{dir: dir, exited: make(chan *child, 8), kids: map[string]*child{}, retired: map[*child]bool{}, sockets: map[string]*os.File{}}
 	if err := m.load(); err != nil {
 		return fail(err)
 	}
@@ -272,7 +286,9 @@ func runMaster(dir string) error {
 	for _, n := range m.cfg.CompatNotices() {
 		m.log.Info("%s", n)
 	}
-	m.startAll()
+	if err := m.startAll(false); err != nil {
+		return fail(err)
+	}
 	if ready != nil {
 		fmt.Fprintln(ready, "ok")
 		ready.Close()
@@ -287,18 +303,21 @@ func runMaster(dir string) error {
 			switch s {
 			case syscall.SIGHUP:
 				m.log.Info("reload -- version %s, configuration %s", Version, dir)
+				m.retireServers()
 				m.stopAll(syscall.SIGTERM)
 				if err := m.load(); err != nil {
 					m.log.Warning("reload failed, keeping the old configuration: %v", err)
 				}
-				m.startAll()
+				m.startAll(true)
 			default:
 				m.log.Info("terminating on signal %d", s.(syscall.Signal))
+				m.terminating = true
 				m.stopAll(syscall.SIGTERM)
 				os.Remove(PIDFile(m.q.Dir))
 				return nil
 			}
 		case c := <-m.exited:
+			delete(m.retired, c)
 			if m.stopped || m.kids[c.service] != c {
 				continue
 			}
@@ -308,7 +327,7 @@ func runMaster(dir string) error {
 			if time.Since(c.last) < time.Second {
 				time.Sleep(time.Second)
 			}
-			m.start(c.service, c.role, c.cred)
+			m.start(c.service, c.role, c.cred, c.sockets)
 		}
 	}
 }
@@ -360,8 +379,9 @@ func ownerCred(cfg *postconf.Config) (*syscall.Credential, error) {
 
 // daemons are the master.cf commands postdove runs, and the role each
 // becomes. Postfix's other helpers (cleanup, trivial-rewrite, bounce, defer,
-// trace, ...) are libraries inside these; the SMTP server is not there
-// yet, so its entries are left alone.
+// trace, ...) are libraries inside these. Servers (smtpd) are registered
+// with RegisterServer; other entries, and servers of types other than inet
+// and unix (postscreen's pass), are left alone.
 var daemons = map[string]string{
 	"pickup":  "pickup",
 	"qmgr":    "qmgr",
@@ -391,26 +411,47 @@ func sockets(service, role string) []string {
 
 // startAll starts a process for each master.cf service postdove runs, as
 // mail_owner unless the service's unpriv column says n (local's does).
-func (m *master) startAll() {
+// The sockets no service uses any more are closed first: clients of a
+// service gone from master.cf are refused, as when the system is down,
+// instead of waiting, and an address given up can be bound again. Then
+// every socket is bound before any daemon starts: at start a socket that
+// cannot be bound is fatal, as with Postfix; on reload the service is left
+// out with a warning, and an address still held by a daemon of before
+// gets a few seconds to come free.
+func (m *master) startAll(reload bool) error {
 	m.stopped = false
+	type job struct {
+		service, role string
+		cred          *syscall.Credential
+		sockets       []string
+	}
+	var jobs []job
+	used := map[string]bool{}
 	for _, s := range m.cfg.Services() {
-		role, ok := daemons[s.Command]
-		if !ok {
+		j := job{service: s.Name + "/" + s.Type, cred: m.owner}
+		if s.Unpriv == "n" {
+			j.cred = nil
+		}
+		if role, ok := daemons[s.Command]; ok {
+			j.role, j.sockets = role, sockets(j.service, role)
+		} else if servers[s.Command] != nil && (s.Type == "inet" || s.Type == "unix") {
+			names, err := serviceSockets(m.cfg, s)
+			if err != nil {
+				err = fmt.Errorf("%s: line %d: %v", s.File, s.Line, err)
+				if !reload {
+					return err
+				}
+				m.log.Warning("%v", err)
+				continue
+			}
+			j.role, j.sockets = s.Command, names
+		} else {
 			continue
 		}
-		cred := m.owner
-		if s.Unpriv == "n" {
-			cred = nil
-		}
-		m.start(s.Name+"/"+s.Type, role, cred)
-	}
-	// The sockets of a service gone from master.cf are closed: clients
-	// are refused, as when the system is down, instead of waiting.
-	used := map[string]bool{}
-	for _, c := range m.kids {
-		for _, name := range sockets(c.service, c.role) {
+		for _, name := range j.sockets {
 			used[name] = true
 		}
+		jobs = append(jobs, j)
 	}
 	for name, f := range m.sockets {
 		if !used[name] {
@@ -418,13 +459,42 @@ func (m *master) startAll() {
 			delete(m.sockets, name)
 		}
 	}
+	m.rebinding = reload
+	defer func() { m.rebinding = false }()
+jobs:
+	for _, j := range jobs {
+		for _, name := range j.sockets {
+			if _, err := m.bind(name); err != nil {
+				if !reload {
+					return err
+				}
+				m.log.Warning("%s: %v", j.service, err)
+				continue jobs
+			}
+		}
+		m.start(j.service, j.role, j.cred, j.sockets)
+	}
+	return nil
 }
 
-func (m *master) start(service, role string, cred *syscall.Credential) {
+// retireServers tells the servers to stop accepting and exit once their
+// sessions are over (postfix reload): the new ones take over the sockets
+// at once.
+func (m *master) retireServers() {
+	for name, c := range m.kids {
+		if c.server {
+			c.cmd.Process.Signal(syscall.SIGHUP)
+			m.retired[c] = true
+			delete(m.kids, name)
+		}
+	}
+}
+
+func (m *master) start(service, role string, cred *syscall.Credential, names []string) *child {
 	exe, err := os.Executable()
 	if err != nil {
 		m.log.Warning("cannot find my executable: %v", err)
-		return
+		return nil
 	}
 	cmd := exec.Command(exe)
 	cmd.Args = []string{role}
@@ -438,11 +508,11 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, m.logFile)
 	}
 	var listen []string
-	for _, name := range sockets(service, role) {
+	for _, name := range names {
 		f, err := m.bind(name)
 		if err != nil {
 			m.log.Warning("%s: %v", role, err)
-			return
+			return nil
 		}
 		listen = append(listen, fmt.Sprintf("%s=%d", name, 3+len(cmd.ExtraFiles)))
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
@@ -451,16 +521,17 @@ func (m *master) start(service, role string, cred *syscall.Credential) {
 		cmd.Env = append(cmd.Env, envListen+"="+strings.Join(listen, ","))
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	c := &child{role: role, service: service, cred: cred, cmd: cmd, last: time.Now()}
+	c := &child{role: role, service: service, cred: cred, sockets: names, server: servers[role] != nil, cmd: cmd, last: time.Now()}
 	if err := cmd.Start(); err != nil {
 		m.log.Warning("spawn %s: %v", role, err)
-		return
+		return nil
 	}
 	m.kids[service] = c
 	go func() {
 		cmd.Wait()
 		m.exited <- c
 	}()
+	return c
 }
 
 // stopAll stops the daemons in dependency order: first those that hand
@@ -481,11 +552,25 @@ func (m *master) stopGroup(sig syscall.Signal, in func(*child) bool) {
 			left++
 		}
 	}
+	// At postfix stop, the servers retired by a reload go too, with
+	// their sessions.
+	retired := map[*child]bool{}
+	if m.terminating {
+		for c := range m.retired {
+			c.cmd.Process.Signal(sig)
+			retired[c] = true
+			left++
+		}
+	}
 	deadline := time.After(10 * time.Second)
 	for left > 0 {
 		select {
 		case c := <-m.exited:
-			if m.kids[c.service] == c {
+			delete(m.retired, c)
+			if retired[c] {
+				delete(retired, c)
+				left--
+			} else if m.kids[c.service] == c {
 				delete(m.kids, c.service)
 				if in(c) {
 					left--
@@ -496,6 +581,9 @@ func (m *master) stopGroup(sig syscall.Signal, in func(*child) bool) {
 				if in(c) {
 					c.cmd.Process.Kill()
 				}
+			}
+			for c := range retired {
+				c.cmd.Process.Kill()
 			}
 			deadline = time.After(10 * time.Second)
 		}
@@ -582,6 +670,19 @@ func pidIn(f *os.File) int {
 // keeps strangers out), private ones belong to mail_owner, mode 0600.
 func (m *master) bind(name string) (*os.File, error) {
 	if f := m.sockets[name]; f != nil {
+		return f, nil
+	}
+	if strings.HasPrefix(name, "inet/") {
+		wait := time.Duration(0)
+		if m.rebinding {
+			wait = 5 * time.Second
+		}
+		f, err := bindInet(name, wait)
+		if err != nil {
+			host, port, _ := net.SplitHostPort(strings.TrimPrefix(name, "inet/"))
+			return nil, fmt.Errorf("bind %s port %s: %v", host, port, syserr.Text(err))
+		}
+		m.sockets[name] = f
 		return f, nil
 	}
 	var ln net.Listener
