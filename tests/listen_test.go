@@ -16,19 +16,6 @@ import (
 	"postdove/compat/oracle"
 )
 
-// needSmtpd skips until the postfix command registers the smtpd server
-// (master.RegisterServer): without one the master leaves smtpd services
-// alone.
-func needSmtpd(t *testing.T) {
-	b, err := os.ReadFile("../cmd/postfix/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), `RegisterServer("smtpd"`) {
-		t.Skip("cmd/postfix registers no smtpd server yet")
-	}
-}
-
 // smtpSession is one SMTP client connection and its banner.
 type smtpSession struct {
 	c      net.Conn
@@ -78,7 +65,6 @@ func listenWait(t *testing.T, what string, cond func() bool) {
 // process limit makes further clients wait; a service taken out of
 // master.cf stops listening.
 func TestSmtpdListeners(t *testing.T) {
-	needSmtpd(t)
 	a, b := loopbackX(), loopbackX()
 	for a == b {
 		b = loopbackX()

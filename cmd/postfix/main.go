@@ -3,22 +3,31 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"postdove/pkg/local"
+	"postdove/pkg/maillog"
 	"postdove/pkg/master"
+	"postdove/pkg/postconf"
 	"postdove/pkg/postfix"
+	"postdove/pkg/queue"
+	"postdove/pkg/smtpd"
 )
 
 func main() {
 	// The same binary is the master, its daemons and local's delivery
 	// workers; those never return from here.
 	local.MaybeRunWorker()
+	master.RegisterServer("smtpd", func(ctx context.Context, cfg *postconf.Config, log *maillog.Logger, ln net.Listener) error {
+		return smtpd.New(cfg, queue.FromConfig(cfg), log).Serve(ctx, ln)
+	})
 	master.MaybeRun()
 	fs := pflag.NewFlagSet("postfix", pflag.ContinueOnError)
 	fs.SetInterspersed(false) // options end at the command, as getopt "+c:Dv"

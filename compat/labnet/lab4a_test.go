@@ -33,8 +33,21 @@ func TestLab4aInv2Stock(t *testing.T) {
 			t.Errorf("vm2 listens for SMTP beyond loopback with the stock config:\n%s", ss)
 		}
 	}
+	if !strings.Contains(ss, "127.0.0.1:25 ") {
+		t.Errorf("vm2 does not listen on 127.0.0.1:25 with the stock config:\n%s", ss)
+	}
+	// The lab: `nc localhost 25` answers with Postfix's banner.
+	if out := vm2.Must(t, "echo QUIT | nc -w 3 localhost 25"); !strings.HasPrefix(out, "220 vm2."+Domain+" ESMTP Postfix\r\n") {
+		t.Errorf("vm2's nc localhost 25: %q", out)
+	}
 	if r := vm3.Run("nc -v -w 3 vm2 25 </dev/null"); r.Code == 0 || !strings.Contains(r.Stderr, "refused") {
 		t.Errorf("vm3's nc to vm2:25: exit %d, %q%q; want it refused", r.Code, r.Stdout, r.Stderr)
+	}
+	// The second half of Investigation 2: inet_interfaces = all, mydomain
+	// and myorigin = $myhostname, a restart, and vm3 gets the banner.
+	vm2.Must(t, "postconf -e 'inet_interfaces = all' 'mydomain = "+Domain+"' 'myorigin = $myhostname' && systemctl restart postfix")
+	if out := vm3.Must(t, "echo QUIT | nc -w 3 vm2 25"); !strings.HasPrefix(out, "220 vm2."+Domain+" ESMTP Postfix\r\n") {
+		t.Errorf("vm3's nc to vm2:25 after inet_interfaces = all: %q", out)
 	}
 
 	_, machineHad := os.Stat("/var/spool/mail/alice")
