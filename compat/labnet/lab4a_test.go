@@ -99,3 +99,34 @@ func TestStockFiles(t *testing.T) {
 		t.Errorf("vm2: postmaster is %q in aliases.db", out)
 	}
 }
+
+// TestLab4aInv3 replays lab 4a's Investigation 3: with inet_interfaces =
+// all, mydomain and myorigin = $myhostname on both machines, root on vm2
+// mails root on vm3 and root on vm3 answers; each mail arrives in the
+// other's /var/spool/mail/root, from root@vm2.DOMAIN and root@vm3.DOMAIN.
+func TestLab4aInv3(t *testing.T) {
+	lab := New(t)
+	vm2, vm3 := lab.Host("vm2"), lab.Host("vm3")
+	for _, h := range []*Host{vm2, vm3} {
+		h.Must(t, "postconf -e 'inet_interfaces = all' 'mydomain = "+Domain+"' 'myorigin = $myhostname' && systemctl start postfix")
+	}
+	vm2.Must(t, "echo 'hello from vm2' | mail -s 'Lab4a - vm2 to vm3' root@vm3."+Domain)
+	vm3.WaitLog(t, "to=<root@vm3."+Domain+">", "status=sent (delivered to mailbox)")
+	vm2.WaitLog(t, "to=<root@vm3."+Domain+">", "relay=vm3."+Domain+"[", "status=sent (250 2.0.0 Ok: queued as ")
+	vm3.Must(t, "echo 'hello from vm3' | mail -s 'Lab4a - vm3 to vm2' root@vm2."+Domain)
+	vm2.WaitLog(t, "to=<root@vm2."+Domain+">", "status=sent (delivered to mailbox)")
+	for _, c := range []struct {
+		h          *Host
+		from, subj string
+	}{{vm3, "root@vm2." + Domain, "Lab4a - vm2 to vm3"}, {vm2, "root@vm3." + Domain, "Lab4a - vm3 to vm2"}} {
+		box, err := c.h.ReadFile("/var/spool/mail/root")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"\nFrom: root <" + c.from + ">\n", "\nSubject: " + c.subj + "\n", "\nReceived: from vm"} {
+			if !strings.Contains(string(box), want) {
+				t.Errorf("root's mailbox lacks %q:\n%s", want, box)
+			}
+		}
+	}
+}
