@@ -76,6 +76,7 @@ func FuzzMUTF7(f *testing.F) {
 func FuzzParseIndex(f *testing.F) {
 	f.Add(marshalIndex(&index{uidValidity: 7, uidNext: 9, guid: "g", msgs: []Message{
 		{UID: 3, File: "1.M1P1.vm,S=5,W=6:2,Sa", Base: "1.M1P1.vm,S=5,W=6", Sub: "cur", Info: "Sa", Size: 5, VSize: 6, Date: time.Unix(0, 12345)},
+		{UID: 4, File: "2.M1P1.vm", Base: "2.M1P1.vm", Sub: "new", Size: 1, VSize: 2, env: encodeEnvelope(&Envelope{Subject: "s\xe4", To: "a,\tb"})},
 	}}))
 	f.Add([]byte(indexMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
