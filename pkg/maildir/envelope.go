@@ -88,6 +88,10 @@ func parseEnvelope(h []byte) Envelope {
 	var seen [envFields]bool
 	fs := e.fields()
 	for len(h) > 0 {
+		// The header ends at an empty line.
+		if h[0] == '\n' || len(h) > 1 && h[0] == '\r' && h[1] == '\n' {
+			break
+		}
 		// One field: a line and its continuation lines.
 		end := 0
 		for {
@@ -103,9 +107,6 @@ func parseEnvelope(h []byte) Envelope {
 		}
 		field := h[:end]
 		h = h[end:]
-		if len(bytes.TrimRight(field, "\r\n")) == 0 {
-			break // the end of the header
-		}
 		colon := bytes.IndexByte(field, ':')
 		if colon <= 0 {
 			continue
@@ -168,6 +169,7 @@ func readEnvelope(path string) (string, error) {
 // up to maxHeaderRead bytes.
 type headerCapture struct {
 	buf  []byte
+	line int // where the line being written starts in buf
 	done bool
 }
 
@@ -176,32 +178,23 @@ func (c *headerCapture) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	start := len(c.buf)
-	if start > 0 {
-		start-- // a line end split between writes
-	}
 	if room := maxHeaderRead - len(c.buf); len(p) > room {
 		c.buf = append(c.buf, p[:room]...)
 		c.done = true
 	} else {
 		c.buf = append(c.buf, p...)
 	}
-	// The header ends at an empty line: LF LF or LF CR LF.
+	// The header ends at an empty line (LF or CR LF).
 	for i := start; i < len(c.buf); i++ {
 		if c.buf[i] != '\n' {
 			continue
 		}
-		j := i + 1
-		if j < len(c.buf) && c.buf[j] == '\r' {
-			j++
-		}
-		if j < len(c.buf) && c.buf[j] == '\n' {
-			c.buf = c.buf[:j+1]
+		if l := c.buf[c.line:i]; len(l) == 0 || len(l) == 1 && l[0] == '\r' {
+			c.buf = c.buf[:i+1]
 			c.done = true
 			break
 		}
-	}
-	if len(c.buf) == 0 && len(p) > 0 {
-		c.done = true
+		c.line = i + 1
 	}
 	return len(p), nil
 }

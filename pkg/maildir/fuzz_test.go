@@ -89,3 +89,33 @@ func FuzzParseIndex(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseEnvelope(f *testing.F) {
+	for _, s := range []string{envMsg, "Subject: a\n b\n\nbody", "\n\nTo: x\n", "To", "cc:\r\n\r\n", "From: \xff\xfe\r\n\tx\r\nX: y"} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
+		e := parseEnvelope(data)
+		for _, v := range e.fields() {
+			if len(*v) > MaxEnvelopeField || strings.ContainsAny(*v, "\r\n") {
+				t.Fatalf("field %q", *v)
+			}
+		}
+		m := Message{env: encodeEnvelope(&e)}
+		if !validEnvelope(m.env) {
+			t.Fatal("invalid encoding")
+		}
+		if d, ok := m.Envelope(); !ok || d != e {
+			t.Fatalf("round trip %+v != %+v", d, e)
+		}
+		// Written in pieces, the captured header holds the same.
+		var c headerCapture
+		n := int(split) + 1
+		for i := 0; i < len(data); i += n {
+			c.Write(data[i:min(i+n, len(data))])
+		}
+		if got := parseEnvelope(c.buf); got != e {
+			t.Fatalf("captured %q: %+v != %+v", c.buf, got, e)
+		}
+	})
+}
