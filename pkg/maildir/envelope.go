@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // Envelope is the raw header values that IMAP's ENVELOPE (RFC 3501
@@ -201,13 +202,24 @@ func (c *headerCapture) Write(p []byte) (int, error) {
 
 // savedEnvelopes remembers the envelopes of the messages this process
 // saved (by base name), so that the Sync after a Deliver or Copy does not
-// read the files again.
-var savedEnvelopes sync.Map
+// read the files again. When another process's Sync indexed them first,
+// they are never taken: past maxSaved, all are forgotten.
+var (
+	savedEnvelopes sync.Map
+	savedCount     atomic.Int64
+)
+
+const maxSaved = 4096
 
 func rememberEnvelope(dir, base, env string) {
-	if env != "" {
-		savedEnvelopes.Store(dir+"\x00"+base, env)
+	if env == "" {
+		return
 	}
+	if savedCount.Add(1) > maxSaved {
+		savedEnvelopes.Clear()
+		savedCount.Store(1)
+	}
+	savedEnvelopes.Store(dir+"\x00"+base, env)
 }
 
 // takeEnvelope returns (and forgets) what rememberEnvelope kept.

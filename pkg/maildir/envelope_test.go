@@ -185,3 +185,25 @@ func TestEnvelopeOldIndex(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+// TestEnvelopeDovecotLDA: a message the real dovecot-lda delivered is read
+// for its envelope once, then known from the index.
+func TestEnvelopeDovecotLDA(t *testing.T) {
+	d := newDovecot(t)
+	d.LDA(strings.ReplaceAll(envMsg, "\r\n", "\n"))
+	mb := inbox(t, d.Store)
+	uid := uint32(1)
+	if e := envelopeOf(t, mb, uid); e != envWant {
+		t.Fatalf("got %+v\nwant %+v", e, envWant)
+	}
+	st, _ := mb.Sync()
+	m := st.Find(uid)
+	age(t, mb.Dir)
+	if err := os.Truncate(filepath.Join(mb.Dir, m.Path()), 0); err != nil {
+		t.Fatal(err)
+	}
+	age(t, mb.Dir)
+	if e := envelopeOf(t, mb, uid); e != envWant {
+		t.Fatalf("from the index: %+v", e)
+	}
+}
