@@ -33,7 +33,10 @@
 //     Open, SetFlags, Expunge, Copy and Move work by UID.
 //   - postdove.index (see IndexName) caches a Sync, so an unchanged
 //     folder opens without listing or stating its files; the uidlist
-//     and the folders' times decide whether it is still true.
+//     and the folders' times decide whether it is still true. It keeps
+//     each message's Envelope (the raw header fields of IMAP's
+//     ENVELOPE): taken from what Deliver and Copy write, and read from
+//     the header of other programs' files once, when first seen.
 //
 // Change notification (IMAP IDLE) is left to the caller for now: a new
 // Sync shows what changed.

@@ -24,11 +24,13 @@ import (
 // CRC-32 of its bytes up to that size (u32); new/'s and cur/'s mtimes
 // (i64); the message count (u32); per message its UID (u32),
 // size, vsize, date in ns (i64), folder (u8: 0 new, 1 cur), file name (u16
-// length, bytes) and the length of its base name (u16); then a CRC-32 of
-// all that.
+// length, bytes), the length of its base name (u16) and its Envelope
+// (u32 length, 0 when not known, then the encoded form: the ten fields'
+// lengths as u16, then their bytes); then a CRC-32 of all that. An index
+// of an older version is rebuilt.
 const IndexName = "postdove.index"
 
-const indexMagic = "PDIDX2\n"
+const indexMagic = "PDIDX3\n"
 
 // index is a decoded postdove.index.
 type index struct {
@@ -60,7 +62,7 @@ func writeIndexFile(dir string, uv uidlistVersion, mtimes [2]int64, st *Status, 
 func marshalIndex(x *index) []byte {
 	n := len(indexMagic) + 8 + 2 + len(x.guid) + 5*8 + 4 + 4 + 4
 	for i := range x.msgs {
-		n += 4 + 3*8 + 1 + 2 + len(x.msgs[i].File) + 2
+		n += 4 + 3*8 + 1 + 2 + len(x.msgs[i].File) + 2 + 4 + len(x.msgs[i].env)
 	}
 	b := make([]byte, 0, n)
 	le := binary.LittleEndian
@@ -91,6 +93,8 @@ func marshalIndex(x *index) []byte {
 		b = le.AppendUint16(b, uint16(len(m.File)))
 		b = append(b, m.File...)
 		b = le.AppendUint16(b, uint16(len(m.Base)))
+		b = le.AppendUint32(b, uint32(len(m.env)))
+		b = append(b, m.env...)
 	}
 	return le.AppendUint32(b, crc32.ChecksumIEEE(b))
 }
@@ -133,7 +137,7 @@ func parseIndex(b []byte) (*index, error) {
 		x.mtimes[i] = int64(le.Uint64(take(8)))
 	}
 	n := le.Uint32(take(4))
-	if bad || uint64(n)*(4+3*8+1+2+2+1) > uint64(len(p)) {
+	if bad || uint64(n)*(4+3*8+1+2+2+4+1) > uint64(len(p)) {
 		return nil, errIndex
 	}
 	x.msgs = make([]Message, 0, n)
@@ -151,6 +155,17 @@ func parseIndex(b []byte) (*index, error) {
 			m.File = all[start : start+len(name)]
 		}
 		bl := int(le.Uint16(take(2)))
+		if el := le.Uint32(take(4)); el != 0 && !bad {
+			if el > uint32(len(p)) {
+				return nil, errIndex
+			}
+			start := len(all) - len(p)
+			m.env = all[start : start+int(el)]
+			take(int(el))
+			if !validEnvelope(m.env) {
+				return nil, errIndex
+			}
+		}
 		if bad || sub > 1 || m.UID <= last || m.UID >= x.uidNext || bl == 0 || bl > len(m.File) || strings.ContainsAny(m.File, "/\x00") {
 			return nil, errIndex
 		}

@@ -292,6 +292,7 @@ type Message struct {
 	Size  int64     // bytes on disk (S=)
 	VSize int64     // bytes with CRLF line ends (W=), RFC822.SIZE
 	Date  time.Time // INTERNALDATE: the file's modification time
+	env   string    // the Envelope, encoded; "" when not known
 }
 
 // Path is the file relative to the mailbox folder.
@@ -501,8 +502,8 @@ func (m *Mailbox) Sync() (*Status, error) {
 // fill sets a message's sizes and date from what an earlier Sync knew of
 // the same file (p), else from its name and the file.
 func (m *Mailbox) fill(msg *Message, p *Message) bool {
-	if p != nil && p.UID == msg.UID {
-		msg.Size, msg.VSize, msg.Date = p.Size, p.VSize, p.Date
+	if p != nil && p.UID == msg.UID && p.env != "" {
+		msg.Size, msg.VSize, msg.Date, msg.env = p.Size, p.VSize, p.Date, p.env
 		return true
 	}
 	var fst syscall.Stat_t
@@ -520,6 +521,12 @@ func (m *Mailbox) fill(msg *Message, p *Message) bool {
 		}
 	}
 	msg.Date = time.Unix(0, fst.Mtim.Nano())
+	if msg.env = takeEnvelope(m.Dir, msg.Base); msg.env == "" {
+		var err error
+		if msg.env, err = readEnvelope(filepath.Join(m.Dir, msg.Path())); err != nil {
+			return false
+		}
+	}
 	return true
 }
 
@@ -714,7 +721,8 @@ func (m *Mailbox) Deliver(r io.Reader, do DeliverOptions) (uint32, string, error
 	var uid uint32
 	var destSub string
 	base := BaseName(opts.Now(), os.Getpid(), counter.Add(1), opts.Hostname)
-	name, err := store(m.Dir, fds["tmp"], r, opts, base, func(f *os.File, base string, st lineconv.Stats) (int, string, error) {
+	var hdr headerCapture
+	name, err := store(m.Dir, fds["tmp"], io.TeeReader(r, &hdr), opts, base, func(f *os.File, base string, st lineconv.Stats) (int, string, error) {
 		if !do.Date.IsZero() {
 			if err := os.Chtimes(filepath.Join(m.Dir, "tmp", base), do.Date, do.Date); err != nil {
 				return -1, "", err
@@ -724,7 +732,10 @@ func (m *Mailbox) Deliver(r io.Reader, do DeliverOptions) (uint32, string, error
 			name string
 			err  error
 		)
-		uid, name, destSub, err = m.commit(fmt.Sprintf("%s,S=%d,W=%d", base, st.Bytes, st.Bytes+st.BareLF), flags, do.Keywords, func(sub, name string) error {
+		full := fmt.Sprintf("%s,S=%d,W=%d", base, st.Bytes, st.Bytes+st.BareLF)
+		e := parseEnvelope(hdr.buf)
+		rememberEnvelope(m.Dir, full, encodeEnvelope(&e))
+		uid, name, destSub, err = m.commit(full, flags, do.Keywords, func(sub, name string) error {
 			return linkAt(fds["tmp"], base, fds[sub], name)
 		})
 		if err != nil {
@@ -1006,6 +1017,7 @@ func (m *Mailbox) Copy(dst *Mailbox, uids ...uint32) ([]uint32, error) {
 		if msg.VSize >= 0 {
 			full += ",W=" + strconv.FormatInt(msg.VSize, 10)
 		}
+		rememberEnvelope(dst.Dir, full, msg.env)
 		uid, _, _, err := dst.commit(full, msg.Flags(), msg.Keywords(&st.Keywords), func(sub, name string) error {
 			return os.Link(tmp, filepath.Join(dst.Dir, sub, name))
 		})

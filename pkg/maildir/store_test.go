@@ -329,7 +329,7 @@ func age(t testing.TB, dir string) {
 func TestIndexRoundTrip(t *testing.T) {
 	x := &index{uidValidity: 7, uidNext: 9, guid: "g", uv: uidlistVersion{[3]int64{1, 2, 3}, 77}, mtimes: [2]int64{4, 5}, msgs: []Message{
 		{UID: 3, File: "1.M1P1.vm,S=5,W=6:2,Sa", Base: "1.M1P1.vm,S=5,W=6", Sub: "cur", Info: "Sa", Size: 5, VSize: 6, Date: time.Unix(0, 12345)},
-		{UID: 8, File: "2.M1P1.vm", Base: "2.M1P1.vm", Sub: "new", Size: 1, VSize: 2, Date: time.Unix(99, 0)},
+		{UID: 8, File: "2.M1P1.vm", Base: "2.M1P1.vm", Sub: "new", Size: 1, VSize: 2, Date: time.Unix(99, 0), env: encodeEnvelope(&Envelope{Date: "d", MessageID: "<m>"})},
 	}}
 	got, err := parseIndex(marshalIndex(x))
 	if err != nil {

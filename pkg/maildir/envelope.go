@@ -1,0 +1,232 @@
+package maildir
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// Envelope is the raw header values that IMAP's ENVELOPE (RFC 3501
+// §7.4.2) is made of: each the first such field of the message's
+// header, unfolded, as the bytes it holds (no MIME decoding), without
+// the surrounding white space, at most MaxEnvelopeField bytes; "" when
+// the header has no such field.
+type Envelope struct {
+	Date, Subject, From, Sender, ReplyTo, To, Cc, Bcc, InReplyTo, MessageID string
+}
+
+// MaxEnvelopeField caps each Envelope value.
+const MaxEnvelopeField = 8192
+
+// maxHeaderRead is how much of a file is read for its envelope.
+const maxHeaderRead = 256 * 1024
+
+// envNames are the fields of an Envelope in its order, lower case.
+var envNames = [...]string{"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id"}
+
+const envFields = len(envNames)
+
+func (e *Envelope) fields() [envFields]*string {
+	return [envFields]*string{&e.Date, &e.Subject, &e.From, &e.Sender, &e.ReplyTo, &e.To, &e.Cc, &e.Bcc, &e.InReplyTo, &e.MessageID}
+}
+
+// Envelope returns the message's envelope, and false when the Sync that
+// made m did not know it.
+func (m *Message) Envelope() (Envelope, bool) {
+	var e Envelope
+	if m.env == "" {
+		return e, false
+	}
+	p := m.env[2*envFields:]
+	for i, f := range e.fields() {
+		n := int(binary.LittleEndian.Uint16([]byte(m.env[2*i : 2*i+2])))
+		*f, p = p[:n], p[n:]
+	}
+	return e, true
+}
+
+// encodeEnvelope is the compact form of an envelope kept in Message and
+// postdove.index: the lengths of its fields (u16 each), then their bytes.
+func encodeEnvelope(e *Envelope) string {
+	n := 2 * envFields
+	for _, f := range e.fields() {
+		n += len(*f)
+	}
+	b := make([]byte, 0, n)
+	for _, f := range e.fields() {
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(*f)))
+	}
+	for _, f := range e.fields() {
+		b = append(b, *f...)
+	}
+	return string(b)
+}
+
+// validEnvelope reports whether s is an encoded envelope.
+func validEnvelope(s string) bool {
+	if len(s) < 2*envFields {
+		return false
+	}
+	n := 2 * envFields
+	for i := 0; i < envFields; i++ {
+		l := int(binary.LittleEndian.Uint16([]byte(s[2*i : 2*i+2])))
+		if l > MaxEnvelopeField {
+			return false
+		}
+		n += l
+	}
+	return n == len(s)
+}
+
+// parseEnvelope takes the envelope from a message's header block (what
+// precedes the first empty line; LF or CRLF line ends).
+func parseEnvelope(h []byte) Envelope {
+	var e Envelope
+	var seen [envFields]bool
+	fs := e.fields()
+	for len(h) > 0 {
+		// The header ends at an empty line.
+		if h[0] == '\n' || len(h) > 1 && h[0] == '\r' && h[1] == '\n' {
+			break
+		}
+		// One field: a line and its continuation lines.
+		end := 0
+		for {
+			i := bytes.IndexByte(h[end:], '\n')
+			if i < 0 {
+				end = len(h)
+				break
+			}
+			end += i + 1
+			if end >= len(h) || (h[end] != ' ' && h[end] != '\t') {
+				break
+			}
+		}
+		field := h[:end]
+		h = h[end:]
+		colon := bytes.IndexByte(field, ':')
+		if colon <= 0 {
+			continue
+		}
+		name := bytes.TrimRight(field[:colon], " \t")
+		for i, n := range envNames {
+			if seen[i] || !bytes.EqualFold(name, []byte(n)) {
+				continue
+			}
+			seen[i] = true
+			*fs[i] = unfold(field[colon+1:])
+			break
+		}
+	}
+	return e
+}
+
+// unfold removes the line breaks of a folded field value and the white
+// space around it, and caps it at MaxEnvelopeField bytes.
+func unfold(v []byte) string {
+	out := make([]byte, 0, len(v))
+	for _, c := range v {
+		if c != '\r' && c != '\n' {
+			out = append(out, c)
+		}
+	}
+	out = bytes.Trim(out, " \t")
+	if len(out) > MaxEnvelopeField {
+		out = out[:MaxEnvelopeField]
+	}
+	return string(out)
+}
+
+// readEnvelope reads the envelope from the header of the file at path.
+func readEnvelope(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var c headerCapture
+	br := bufio.NewReaderSize(io.LimitReader(f, maxHeaderRead), 16*1024)
+	for !c.done {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			c.Write(line)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			break
+		}
+	}
+	e := parseEnvelope(c.buf)
+	return encodeEnvelope(&e), nil
+}
+
+// headerCapture keeps the header block of what is written through it,
+// up to maxHeaderRead bytes.
+type headerCapture struct {
+	buf  []byte
+	line int // where the line being written starts in buf
+	done bool
+}
+
+func (c *headerCapture) Write(p []byte) (int, error) {
+	if c.done {
+		return len(p), nil
+	}
+	start := len(c.buf)
+	if room := maxHeaderRead - len(c.buf); len(p) > room {
+		c.buf = append(c.buf, p[:room]...)
+		c.done = true
+	} else {
+		c.buf = append(c.buf, p...)
+	}
+	// The header ends at an empty line (LF or CR LF).
+	for i := start; i < len(c.buf); i++ {
+		if c.buf[i] != '\n' {
+			continue
+		}
+		if l := c.buf[c.line:i]; len(l) == 0 || len(l) == 1 && l[0] == '\r' {
+			c.buf = c.buf[:i+1]
+			c.done = true
+			break
+		}
+		c.line = i + 1
+	}
+	return len(p), nil
+}
+
+// savedEnvelopes remembers the envelopes of the messages this process
+// saved (by base name), so that the Sync after a Deliver or Copy does not
+// read the files again. When another process's Sync indexed them first,
+// they are never taken: past maxSaved, all are forgotten.
+var (
+	savedEnvelopes sync.Map
+	savedCount     atomic.Int64
+)
+
+const maxSaved = 4096
+
+func rememberEnvelope(dir, base, env string) {
+	if env == "" {
+		return
+	}
+	if savedCount.Add(1) > maxSaved {
+		savedEnvelopes.Clear()
+		savedCount.Store(1)
+	}
+	savedEnvelopes.Store(dir+"\x00"+base, env)
+}
+
+// takeEnvelope returns (and forgets) what rememberEnvelope kept.
+func takeEnvelope(dir, base string) string {
+	v, ok := savedEnvelopes.LoadAndDelete(dir + "\x00" + base)
+	if !ok {
+		return ""
+	}
+	return v.(string)
+}
