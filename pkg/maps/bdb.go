@@ -83,26 +83,7 @@ type BDB struct {
 
 // OpenBDB maps a Berkeley DB file; ErrNotBDB when it is none.
 func OpenBDB(path string) (*BDB, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, syscall.EISDIR
-	}
-	size := st.Size()
-	if size < 512 {
-		return nil, ErrNotBDB
-	}
-	if size != int64(int(size)) {
-		return nil, ErrCorrupt
-	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := mapFile(path, 512, func(*os.File, int64) error { return ErrNotBDB })
 	if err != nil {
 		return nil, err
 	}

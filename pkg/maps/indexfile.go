@@ -57,8 +57,9 @@ type Index struct {
 	mapped bool
 }
 
-// OpenIndex maps an index file and checks its header.
-func OpenIndex(path string) (*Index, error) {
+// mapFile maps the regular file at path read-only. A file shorter than min
+// gets short's error instead (the file is open for it to look at).
+func mapFile(path string, min int64, short func(f *os.File, size int64) error) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -72,19 +73,26 @@ func OpenIndex(path string) (*Index, error) {
 		return nil, syscall.EISDIR
 	}
 	size := st.Size()
-	if size < indexHeaderLen {
-		if size >= 8 {
-			var m [8]byte
-			if _, err := f.ReadAt(m[:], 0); err == nil && string(m[:]) == indexMagic {
-				return nil, ErrCorrupt
-			}
-		}
-		return nil, ErrNotIndex
+	if size < min {
+		return nil, short(f, size)
 	}
 	if size != int64(int(size)) {
 		return nil, ErrCorrupt
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	return syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+}
+
+// OpenIndex maps an index file and checks its header.
+func OpenIndex(path string) (*Index, error) {
+	data, err := mapFile(path, indexHeaderLen, func(f *os.File, size int64) error {
+		if size >= 8 {
+			var m [8]byte
+			if _, err := f.ReadAt(m[:], 0); err == nil && string(m[:]) == indexMagic {
+				return ErrCorrupt
+			}
+		}
+		return ErrNotIndex
+	})
 	if err != nil {
 		return nil, err
 	}
