@@ -117,13 +117,8 @@ func dialog(t testing.TB, addr, script string) {
 	}
 }
 
-// The replies are those of Postfix 3.7's smtpd for the same commands
-// (compat/oracle, 127.0.0.1 in mynetworks).
-func TestSession(t *testing.T) {
-	ts := start(t, "")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> EHLO client.example
+// ehlo is a dialog's EHLO and Postfix's reply with the default settings.
+const ehlo = `> EHLO client.example
 250-mail.example.test
 250-PIPELINING
 250-SIZE 10240000
@@ -134,7 +129,15 @@ func TestSession(t *testing.T) {
 250-DSN
 250-SMTPUTF8
 250 CHUNKING
-> HELO x
+`
+
+// The replies are those of Postfix 3.7's smtpd for the same commands
+// (compat/oracle, 127.0.0.1 in mynetworks).
+func TestSession(t *testing.T) {
+	ts := start(t, "")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+`+ehlo+`> HELO x
 250 mail.example.test
 > FOO
 500 5.5.2 Error: command not recognized
@@ -180,18 +183,7 @@ func TestRelayDenied(t *testing.T) {
 	ts := start(t, "mynetworks = 10.0.0.0/8\n")
 	dialog(t, ts.addr, `
 220 mail.example.test ESMTP Postfix
-> EHLO client.example
-250-mail.example.test
-250-PIPELINING
-250-SIZE 10240000
-250-VRFY
-250-ETRN
-250-ENHANCEDSTATUSCODES
-250-8BITMIME
-250-DSN
-250-SMTPUTF8
-250 CHUNKING
-> MAIL FROM:<a@b.example>
+`+ehlo+`> MAIL FROM:<a@b.example>
 250 2.1.0 Ok
 > RCPT TO:<x@elsewhere.example>
 554 5.7.1 <x@elsewhere.example>: Relay access denied
@@ -330,18 +322,7 @@ func TestReceived(t *testing.T) {
 		ts := start(t, "")
 		dialog(t, ts.addr, `
 220 mail.example.test ESMTP Postfix
-> EHLO client.example
-250-mail.example.test
-250-PIPELINING
-250-SIZE 10240000
-250-VRFY
-250-ETRN
-250-ENHANCEDSTATUSCODES
-250-8BITMIME
-250-DSN
-250-SMTPUTF8
-250 CHUNKING
-> MAIL FROM:<a@b.example>
+`+ehlo+`> MAIL FROM:<a@b.example>
 250 2.1.0 Ok
 `+tc.rcpts+`
 > DATA
