@@ -801,23 +801,27 @@ func (d *attempt) mailbox(b branch, local, user, ext, domain string, began time.
 	d.report(b, rep, "delivered to mailbox", began)
 }
 
-// prepareSpool creates a missing spool mailbox (mode 0600, owned by the
-// user) without following links, and takes the dot lock.
+// prepareSpool takes the dot lock and then creates a missing spool
+// mailbox (mode 0600, owned by the user) without following links. The
+// lock comes first, as in Postfix, so that a second delivery never sees
+// the new mailbox before its owner is set.
 func prepareSpool(path string, u *User) (func(), error) {
+	unlock, err := mbox.DotLock(path, mbox.LockTimeouts{})
+	if err != nil {
+		return nil, fmt.Errorf("unable to create lock file %s.lock: %s", path, syserr.Text(errors.Unwrap(err)))
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0600)
 	if err == nil {
 		err = f.Chown(u.Uid, u.Gid)
 		f.Close()
 		if err != nil {
 			os.Remove(path)
+			unlock()
 			return nil, fmt.Errorf("cannot set owner: %s", syserr.Text(err))
 		}
 	} else if !errors.Is(err, os.ErrExist) {
+		unlock()
 		return nil, fmt.Errorf("cannot create file: %s", syserr.Text(err))
-	}
-	unlock, err := mbox.DotLock(path, mbox.LockTimeouts{})
-	if err != nil {
-		return nil, fmt.Errorf("unable to create lock file %s.lock: %s", path, syserr.Text(errors.Unwrap(err)))
 	}
 	return func() { unlock() }, nil
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -542,5 +543,27 @@ func TestMaildirNotWritable(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(a.Home, "Maildir")); err == nil {
 		t.Errorf("Maildir was created")
+	}
+}
+
+// Parallel first deliveries to a spool mailbox that does not exist yet:
+// none may see the new file before its owner is set (it would defer with
+// "file has bad owner uid 0").
+func TestSpoolMboxCreateRace(t *testing.T) {
+	for round := 0; round < 6; round++ {
+		e := newEnv(t, nil)
+		var wg sync.WaitGroup
+		results := make([][]Result, 4)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = e.deliver(testMsg, userA+"@"+domain)
+			}()
+		}
+		wg.Wait()
+		for _, rs := range results {
+			expect(t, one(t, rs), Sent, "2.0.0", "delivered to mailbox")
+		}
 	}
 }
