@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"postdove/pkg/syserr"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ const (
 	maxRequest     = 1024             // longest request line
 	requestTimeout = 30 * time.Second // for the client to send it
 	replyTimeout   = 5 * time.Minute  // for the client to take the answer
+	stopGrace      = 10 * time.Second // for requests under way when the service stops
 )
 
 // ListenService creates the socket public/NAME below queueDir, mode 0666,
@@ -132,15 +134,20 @@ func ServeFlush(ln net.Listener, q *queue.Queue, flushDomains []string, warn fun
 	})
 }
 
-// serve accepts connections on ln and answers one request on each.
+// serve accepts connections on ln and answers one request on each. When
+// ln is closed (postfix stop or reload) it lets the requests under way
+// finish, for up to stopGrace, so that a client that was already
+// accepted is answered rather than cut off.
 func serve(ln net.Listener, warn func(string, ...any), handle func(verb, arg string) (string, io.WriterTo)) error {
 	if warn == nil {
 		warn = func(string, ...any) {}
 	}
+	var busy sync.WaitGroup
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				waitTimeout(&busy, stopGrace)
 				return nil
 			}
 			var ne net.Error
@@ -149,7 +156,9 @@ func serve(ln net.Listener, warn func(string, ...any), handle func(verb, arg str
 			}
 			return err
 		}
+		busy.Add(1)
 		go func() {
+			defer busy.Done()
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(requestTimeout))
 			verb, arg, err := readRequest(conn)
@@ -169,6 +178,16 @@ func serve(ln net.Listener, warn func(string, ...any), handle func(verb, arg str
 			}
 			bw.Flush()
 		}()
+	}
+}
+
+// waitTimeout waits for wg, or for d at most.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
 	}
 }
 
