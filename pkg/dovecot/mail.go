@@ -24,6 +24,9 @@ import (
 // mail process.
 const mailArg = "--postdove-mail-process"
 
+// executable is the binary the mail processes run: this one.
+var executable = os.Executable
+
 // ctlFD is the mail process's end of its control socket: handed-off
 // connections come in on it, its log lines and "session done" go out.
 const ctlFD = 3
@@ -221,7 +224,7 @@ func groups(name string, uid, gid int) []uint32 {
 }
 
 func (p *mailProcs) start(c *client, info *handoff.Info, key string) (*mailProc, error) {
-	exe, err := os.Executable()
+	exe, err := executable()
 	if err != nil {
 		return nil, err
 	}

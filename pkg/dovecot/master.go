@@ -159,7 +159,9 @@ func specs(st *state) []spec {
 
 func sep(r rune) bool { return r == ',' || r == ' ' || r == '\t' }
 
-func isProtocol(name string) bool { return name == "imap" || name == "pop3" || name == "lmtp" || name == "submission" }
+func isProtocol(name string) bool {
+	return name == "imap" || name == "pop3" || name == "lmtp" || name == "submission"
+}
 
 // errNoFamily is a "::" listener on a machine without IPv6: left out.
 var errNoFamily = errors.New("address family not supported")
