@@ -93,7 +93,7 @@ func readIMAPCommand(r *bufio.Reader, cont func() error) (imapCommand, error) {
 		}
 		line = more
 	}
-	if len(words) < 2 {
+	if len(words) < 2 || words[1] == "" {
 		return withTag(cmd, words), errSyntax
 	}
 	cmd.tag, cmd.name, cmd.args = words[0], strings.ToUpper(words[1]), words[2:]
