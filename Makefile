@@ -105,6 +105,12 @@ install: build
 		if [ -e "$$dst" ] || [ -L "$$dst" ]; then echo "kept existing $$dst"; else install -D -m 0644 "$$src" "$$dst"; echo "installed $$dst"; fi; \
 		[ "$$src" = "$$f" ] || rm -f "$$src"; \
 	done; \
+	c="$(DESTDIR)$(SYSCONFDIR)/pki/dovecot/certs/dovecot.pem"; k="$(DESTDIR)$(SYSCONFDIR)/pki/dovecot/private/dovecot.pem"; \
+	if [ ! -e "$$c" ] && [ ! -e "$$k" ] && command -v openssl >/dev/null; then \
+		install -d -m 0755 "$${c%/*}"; install -d -m 0700 "$${k%/*}"; \
+		( umask 077; openssl req -new -x509 -nodes -days 365 -newkey rsa:2048 -subj "/OU=IMAP server/CN=$$(hostname -f 2>/dev/null || hostname)" \
+			-keyout "$$k" -out "$$c" 2>/dev/null ); chmod 0600 "$$k"; chmod 0644 "$$c"; echo "created $$c and $$k (self-signed)"; \
+	fi; \
 	if [ -z "$(DESTDIR)" ] && [ -x $(PREFIX)/sbin/sendmail ]; then \
 		if $(PREFIX)/bin/newaliases; then echo "ran newaliases"; else echo "warning: newaliases failed; fix /etc/aliases and run it again"; fi; \
 	fi

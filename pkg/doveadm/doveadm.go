@@ -13,6 +13,7 @@ import (
 
 	"postdove/pkg/auth"
 	"postdove/pkg/doveconf"
+	"postdove/pkg/dovecot"
 )
 
 // Exit codes (sysexits.h), as doveadm uses them.
@@ -91,10 +92,30 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return e.authTest(rest[1:])
 	case "user":
 		return e.user(rest)
+	case "stop", "reload":
+		return e.master(rest[0])
 	}
 	fmt.Fprintf(stderr, "%s: Fatal: Unknown command '%s'\n", "doveadm", rest[0])
 	fmt.Fprint(stderr, usage)
 	return exitUsage
+}
+
+// master stops or reloads the running dovecot master, as doveadm stop
+// and doveadm reload do.
+func (e *env) master(verb string) int {
+	pidFile, err := dovecot.PIDFile(e.config)
+	if err == nil {
+		if verb == "stop" {
+			err = dovecot.Stop(pidFile)
+		} else {
+			err = dovecot.Reload(pidFile)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Fatal: %v\n", err)
+		return doveconf.ExitFatal
+	}
+	return 0
 }
 
 const authUsage = `usage: doveadm [-Dv] [-f <formatter>] auth <command> [<args>]

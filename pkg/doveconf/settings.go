@@ -430,3 +430,23 @@ func (s *Settings) Location(ns Namespace) MailLocation {
 	}
 	return s.MailLocation()
 }
+
+// Map returns every global setting's value as Get gives it: the defaults
+// and what the configuration sets (a process that must not read
+// dovecot.conf itself gets its settings so).
+func (s *Settings) Map() map[string]string {
+	m := copyMap(globalDefaults)
+	for k, v := range s.vals {
+		m[k] = v.Text
+	}
+	return m
+}
+
+// FromMap returns settings holding m's values, as Map gave them.
+func FromMap(m map[string]string) *Settings {
+	top := newSection("", "", "", 0)
+	for k, v := range m {
+		top.values[k] = Value{Text: v}
+	}
+	return &Settings{cfg: &Config{Top: top}, vals: top.values}
+}

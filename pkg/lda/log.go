@@ -78,8 +78,26 @@ func (l *logger) Fatal(format string, args ...any) {
 }
 func (l *logger) Error(format string, args ...any) { l.log("Error", format, args...) }
 
+// Logger is Dovecot's log writer for the other Dovecot-side programs
+// (the dovecot master and its login and mail processes), whose lines carry
+// a prefix of their own each ("imap-login: ", "imap(alice)<pid><session>: ").
+type Logger = logger
+
+// NewLogger opens the log destinations get's settings name (log_path,
+// info_log_path, syslog_facility, log_timestamp), as dovecot-lda does.
+func NewLogger(get func(string) string) (*Logger, error) { return newLogger(get, "") }
+
+// Logf writes one line with prefix at level ("Info", "Warning", "Error",
+// "Fatal").
+func (l *logger) Logf(prefix, level, format string, args ...any) {
+	l.write(prefix, level, fmt.Sprintf(format, args...))
+}
+
 func (l *logger) log(level, format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
+	l.write(l.prefix, level, fmt.Sprintf(format, args...))
+}
+
+func (l *logger) write(prefix, level, text string) {
 	w := l.errFile
 	if level == "Info" {
 		w = l.infoFile
@@ -92,11 +110,14 @@ func (l *logger) log(level, format string, args ...any) {
 		if level != "Info" {
 			text = level + ": " + text
 			sev = maillog.LevelError
+			if level == "Warning" {
+				sev = maillog.LevelWarning
+			}
 		}
-		l.sys.WriteRecord(sev, l.prefix+text)
+		l.sys.WriteRecord(sev, prefix+text)
 		return
 	}
-	io.WriteString(w, strftime(l.timestamp, l.now())+l.prefix+level+": "+text+"\n")
+	io.WriteString(w, strftime(l.timestamp, l.now())+prefix+level+": "+text+"\n")
 }
 
 func (l *logger) Close() {

@@ -1,0 +1,14 @@
+// Command dovecot is Dovecot's master, as dovecot(1): it listens for IMAP
+// and POP3 clients, logs them in and hands each to its user's mail
+// process.
+package main
+
+import (
+	"os"
+
+	"postdove/pkg/dovecot"
+)
+
+func main() {
+	os.Exit(dovecot.Main(os.Args, os.Stdout, os.Stderr))
+}
