@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -38,6 +39,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			add(n[:i])
 		}
 	}
+	sort.Strings(all[1:])
 	subscribed := map[string]bool{}
 	for _, n := range subs {
 		subscribed[n] = true
