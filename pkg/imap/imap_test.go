@@ -1,9 +1,9 @@
 package imap
 
 import (
+	"bufio"
 	"io"
 	"net"
-	"bufio"
 	"path/filepath"
 	"strings"
 	"sync"

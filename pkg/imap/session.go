@@ -629,4 +629,3 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	}
 	return s.expunge(src)
 }
-
