@@ -76,7 +76,7 @@ type rig struct {
 
 func newRig(t testing.TB) *rig {
 	t.Helper()
-	home := t.TempDir()
+	home := tempHome(t)
 	r := &rig{t: t, home: home, srv: newServer(), log: &logBuf{},
 		store: maildir.OpenStore(filepath.Join(home, "Maildir"), maildir.Options{UID: -1, GID: -1})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -173,4 +173,58 @@ func testMessage(n int) string {
 	return fmt.Sprintf("From: Bob <bob@example.org>\nTo: alice@example.com\nSubject: test %d\nDate: Fri, 27 Nov 2026 08:00:%02d +0000\nMessage-ID: <m%d@example.org>\n\nbody %d\nline two\n", n, n%60, n, n)
 }
 
+// tempHome is a home folder that other users (the oracle's nobody) can
+// reach, unlike t.TempDir's.
+func tempHome(t testing.TB) string {
+	t.Helper()
+	home, err := os.MkdirTemp("", "imap-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	os.Chmod(home, 0755)
+	return home
+}
+
 func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// rawConn is a logged-in connection spoken to line by line.
+type rawConn struct {
+	t  testing.TB
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func (r *rig) raw(t testing.TB) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", r.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+	rc.br.ReadString('\n')
+	rc.send("a0 LOGIN alice secret\n")
+	return rc
+}
+
+// send writes the script's lines (each a command) and returns the
+// replies up to the last command's tagged one.
+func (rc *rawConn) send(script string) string {
+	rc.t.Helper()
+	lines := strings.Split(strings.TrimRight(script, "\n"), "\n")
+	last := strings.Fields(lines[len(lines)-1])[0] + " "
+	fmt.Fprint(rc.c, strings.Join(lines, "\r\n")+"\r\n")
+	var b strings.Builder
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		l, err := rc.br.ReadString('\n')
+		if err != nil {
+			rc.t.Fatalf("%v after %q", err, b.String())
+		}
+		b.WriteString(strings.TrimRight(l, "\r\n") + "\n")
+		if strings.HasPrefix(l, last) {
+			return b.String()
+		}
+	}
+}
