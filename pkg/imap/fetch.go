@@ -17,7 +17,6 @@ import (
 const maxMessage = 256 << 20
 
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	s.cmd("FETCH")
 	items, kw := s.items(numSet)
 	seen := false
 	for _, sec := range options.BodySection {

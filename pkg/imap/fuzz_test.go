@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,39 @@ func FuzzSearchMatch(f *testing.F) {
 			if no := c.match(&imap.SearchCriteria{Not: []imap.SearchCriteria{criteria[i]}}); yes == no {
 				t.Fatalf("criterion %d: match %v and NOT match %v", i, yes, no)
 			}
+		}
+	})
+}
+
+// FuzzCmdScanner: the scanner's answer does not depend on how the stream
+// is cut into reads, and a literal's bytes are never taken for a command.
+func FuzzCmdScanner(f *testing.F) {
+	f.Add([]byte("a1 NOOP\r\na2 UID FETCH 1:* (FLAGS)\r\n"), 3)
+	f.Add([]byte("a APPEND INBOX {5}\r\nb X\r\n\r\n"), 1)
+	f.Add([]byte("a LOGIN {3+}\r\nbob {2}\r\npw\r\nDONE\r\n"), 7)
+	f.Add([]byte("x {99999999999999999999}\r\n"), 2)
+	f.Fuzz(func(t *testing.T, in []byte, cut int) {
+		var whole, parts cmdScanner
+		whole.Write(in)
+		if cut < 0 {
+			cut = -cut
+		}
+		if cut > len(in) {
+			cut = len(in)
+		}
+		parts.Write(in[:cut])
+		for _, b := range in[cut:] {
+			parts.Write([]byte{b})
+		}
+		if whole.last != parts.last || whole.skip != parts.skip {
+			t.Fatalf("%q: whole %q/%d, in parts %q/%d", in, whole.last, whole.skip, parts.last, parts.skip)
+		}
+		var app cmdScanner
+		app.Write([]byte("t1 APPEND INBOX {" + strconv.Itoa(len(in)) + "}\r\n"))
+		app.Write(in)
+		app.Write([]byte("\r\n"))
+		if app.last != "APPEND" || app.skip != 0 {
+			t.Fatalf("literal %q: last %q skip %d", in, app.last, app.skip)
 		}
 	})
 }

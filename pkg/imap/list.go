@@ -9,7 +9,6 @@ import (
 )
 
 func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	s.cmd("LIST")
 	sep := rune(s.ns.sep)
 	if len(patterns) == 0 {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: sep, Mailbox: ""})

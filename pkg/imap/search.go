@@ -16,7 +16,6 @@ import (
 )
 
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	s.cmd("SEARCH")
 	items, kw := s.items(imap.SeqSet{{Start: 1, Stop: 0}})
 	var seqs imap.SeqSet
 	var uids imap.UIDSet

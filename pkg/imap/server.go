@@ -22,9 +22,6 @@ import (
 type Server struct {
 	mu    sync.Mutex
 	boxes map[string]*box // the selected mailboxes, by folder
-
-	logMu sync.Mutex
-	logf  func(format string, args ...any) // the last Serve's, for errors of shared state
 }
 
 // NewServer returns the IMAP mail side of a user's process.
@@ -40,15 +37,8 @@ var caps = imap.CapSet{
 	imap.CapBinary: {}, imap.CapChildren: {}, imap.CapSpecialUse: {}, imap.CapLiteralPlus: {},
 }
 
-func (s *Server) errorf(format string, args ...any) {
-	s.logMu.Lock()
-	logf := s.logf
-	s.logMu.Unlock()
-	if logf != nil {
-		logf("Error: "+format, args...)
-	}
-}
-
+// logger writes a session's errors, and imapserver's, as Dovecot's
+// "Error: " lines.
 type logger func(format string, args ...any)
 
 func (l logger) Printf(format string, args ...any) { l("Error: "+format, args...) }
@@ -101,9 +91,6 @@ func autoMailboxes(st *maildir.Store, ns *namespace) {
 // conn until the client logs out or goes, and logs Dovecot's
 // "Disconnected: ..." line.
 func (s *Server) Serve(conn net.Conn, info *handoff.Info, logf func(format string, args ...any)) {
-	s.logMu.Lock()
-	s.logf = logf
-	s.logMu.Unlock()
 	st := &stats{}
 	w := newWire(conn, info.Tag, info.Input)
 	store, err := OpenStore(info)
@@ -118,7 +105,7 @@ func (s *Server) Serve(conn net.Conn, info *handoff.Info, logf func(format strin
 	autoMailboxes(store, &ns)
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &session{srv: s, store: store, ns: ns, stats: st}, &imapserver.GreetingData{PreAuth: true}, nil
+			return &session{srv: s, store: store, ns: ns, stats: st, log: logger(logf)}, &imapserver.GreetingData{PreAuth: true}, nil
 		},
 		Caps:         caps,
 		Logger:       logger(logf),
@@ -130,8 +117,8 @@ func (s *Server) Serve(conn net.Conn, info *handoff.Info, logf func(format strin
 		return
 	}
 	why := "No commands sent"
-	if st.lastCmd != "" {
-		why = fmt.Sprintf("%s finished %.3f secs ago", st.lastCmd, time.Since(st.lastAt).Seconds())
+	if name, at := w.lastCommand(); name != "" {
+		why = fmt.Sprintf("%s finished %.3f secs ago", name, time.Since(at).Seconds())
 	}
 	logf("Disconnected: Connection closed (%s) %s", why, st.counters(w))
 }
@@ -154,6 +141,8 @@ type wire struct {
 	rmu     sync.Mutex
 	pending []byte
 	in      int64
+	scan    cmdScanner
+	lastAt  time.Time // when the last command was read
 
 	wmu      sync.Mutex
 	greeting []byte // the greeting line while it is incomplete
@@ -174,16 +163,32 @@ func (w *wire) Read(p []byte) (int, error) {
 	if len(w.pending) > 0 {
 		n := copy(p, w.pending)
 		w.pending = w.pending[n:]
-		w.in += int64(n)
+		w.got(p[:n])
 		w.rmu.Unlock()
 		return n, nil
 	}
 	w.rmu.Unlock()
 	n, err := w.Conn.Read(p)
 	w.rmu.Lock()
-	w.in += int64(n)
+	w.got(p[:n])
 	w.rmu.Unlock()
 	return n, err
+}
+
+// got counts and scans bytes read from the client.
+func (w *wire) got(p []byte) {
+	w.in += int64(len(p))
+	w.scan.Write(p)
+	if len(p) > 0 && w.scan.last != "" {
+		w.lastAt = time.Now()
+	}
+}
+
+// lastCommand is the name of the client's last command and when it came.
+func (w *wire) lastCommand() (string, time.Time) {
+	w.rmu.Lock()
+	defer w.rmu.Unlock()
+	return w.scan.last, w.lastAt
 }
 
 func (w *wire) Write(p []byte) (int, error) {

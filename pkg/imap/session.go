@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -19,6 +18,7 @@ type session struct {
 	store *maildir.Store
 	ns    namespace
 	stats *stats
+	log   logger
 
 	box      *box
 	tracker  *imapserver.SessionTracker
@@ -30,11 +30,7 @@ type stats struct {
 	deleted, expunged, trashed int
 	hdrCount, bodyCount        int
 	hdrBytes, bodyBytes        int64
-	lastCmd                    string
-	lastAt                     time.Time
 }
-
-func (s *session) cmd(name string) { s.stats.lastCmd, s.stats.lastAt = name, time.Now() }
 
 var (
 	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Mailbox is read-only"}
@@ -73,7 +69,7 @@ func (s *session) storeErr(name string, err error) error {
 	case errors.Is(err, maildir.ErrBadName):
 		return invalidName("Contains invalid characters")
 	}
-	s.srv.errorf("%s: %v", name, err)
+	s.log.Printf("%s: %v", name, err)
 	return errInternal
 }
 
@@ -100,7 +96,6 @@ func (s *session) Login(username, password string) error {
 }
 
 func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
-	s.cmd("SELECT")
 	mb, _, err := s.mailbox(name)
 	if err != nil {
 		return nil, recode(err, "")
@@ -148,7 +143,6 @@ func (s *session) Unselect() error {
 }
 
 func (s *session) Create(name string, options *imap.CreateOptions) error {
-	s.cmd("CREATE")
 	if len(name) > 1 && name[len(name)-1] == s.ns.sep {
 		name = name[:len(name)-1]
 	}
@@ -160,7 +154,6 @@ func (s *session) Create(name string, options *imap.CreateOptions) error {
 }
 
 func (s *session) Delete(name string) error {
-	s.cmd("DELETE")
 	sn, err := s.ns.storeName(name)
 	if err != nil {
 		return err
@@ -179,7 +172,6 @@ func (s *session) Delete(name string) error {
 }
 
 func (s *session) Rename(from, to string, options *imap.RenameOptions) error {
-	s.cmd("RENAME")
 	sf, err := s.ns.storeName(from)
 	if err != nil {
 		return err
@@ -195,7 +187,6 @@ func (s *session) Rename(from, to string, options *imap.RenameOptions) error {
 }
 
 func (s *session) Subscribe(name string) error {
-	s.cmd("SUBSCRIBE")
 	if _, _, err := s.mailbox(name); err != nil {
 		return recode(err, "")
 	}
@@ -204,7 +195,6 @@ func (s *session) Subscribe(name string) error {
 }
 
 func (s *session) Unsubscribe(name string) error {
-	s.cmd("UNSUBSCRIBE")
 	sn, err := s.ns.storeName(name)
 	if err != nil {
 		return err
@@ -213,12 +203,10 @@ func (s *session) Unsubscribe(name string) error {
 }
 
 func (s *session) Namespace() (*imap.NamespaceData, error) {
-	s.cmd("NAMESPACE")
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: s.ns.prefix, Delim: rune(s.ns.sep)}}}, nil
 }
 
 func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
-	s.cmd("STATUS")
 	mb, _, err := s.mailbox(name)
 	if err != nil {
 		return nil, err
@@ -274,7 +262,6 @@ func (s *session) status(mb *maildir.Mailbox, name string, options *imap.StatusO
 }
 
 func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
-	s.cmd("APPEND")
 	mb, _, err := s.mailbox(name)
 	if err != nil {
 		return nil, recode(err, imap.ResponseCodeTryCreate)
@@ -338,14 +325,13 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	}
 	if allowExpunge {
 		if err := s.box.refresh(nil, nil); err != nil {
-			s.srv.errorf("%s: %v", s.box.mb.Name, err)
+			s.log.Printf("%s: %v", s.box.mb.Name, err)
 		}
 	}
 	return s.tracker.Poll(w, allowExpunge)
 }
 
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	s.cmd("IDLE")
 	if s.box == nil {
 		<-stop
 		return nil
@@ -438,7 +424,6 @@ func resolveUID(set imap.UIDSet, max imap.UID) imap.UIDSet {
 }
 
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
-	s.cmd("STORE")
 	if s.readOnly {
 		return errReadOnly
 	}
@@ -541,7 +526,6 @@ func containsFold(l []string, s string) bool {
 }
 
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	s.cmd("EXPUNGE")
 	if s.readOnly {
 		return nil
 	}
@@ -573,7 +557,6 @@ func (s *session) expunge(uids []uint32) error {
 }
 
 func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	s.cmd("COPY")
 	data, _, err := s.copy(numSet, dest)
 	return data, err
 }
@@ -616,7 +599,6 @@ func (s *session) copy(numSet imap.NumSet, dest string) (*imap.CopyData, []uint3
 }
 
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	s.cmd("MOVE")
 	if s.readOnly {
 		return errReadOnly
 	}
