@@ -169,6 +169,13 @@ func (r *rig) deliver(box, msg string) uint32 {
 	return uid
 }
 
+// deliverN puts test messages 1 to n in INBOX.
+func (r *rig) deliverN(n int) {
+	for i := 1; i <= n; i++ {
+		r.deliver("INBOX", testMessage(i))
+	}
+}
+
 func testMessage(n int) string {
 	return fmt.Sprintf("From: Bob <bob@example.org>\nTo: alice@example.com\nSubject: test %d\nDate: Fri, 27 Nov 2026 08:00:%02d +0000\nMessage-ID: <m%d@example.org>\n\nbody %d\nline two\n", n, n%60, n, n)
 }

@@ -58,9 +58,7 @@ func TestLoginReply(t *testing.T) {
 // bodies, Trash made on first use, APPEND to Sent.
 func TestThunderbirdOpening(t *testing.T) {
 	r := newRig(t)
-	for i := 1; i <= 3; i++ {
-		r.deliver("INBOX", testMessage(i))
-	}
+	r.deliverN(3)
 	c := r.client(nil)
 	caps, err := c.Capability().Wait()
 	if err != nil || !caps.Has(imap.CapIdle) || !caps.Has(imap.CapSpecialUse) {
@@ -231,9 +229,7 @@ func TestIdleSeesDelivery(t *testing.T) {
 // told at its next NOOP or while it IDLEs.
 func TestTwoSessions(t *testing.T) {
 	r := newRig(t)
-	for i := 1; i <= 4; i++ {
-		r.deliver("INBOX", testMessage(i))
-	}
+	r.deliverN(4)
 	var mu sync.Mutex
 	var expunged []uint32
 	flags := make(chan *imapclient.FetchMessageData, 10)
@@ -358,9 +354,7 @@ func TestMailboxNames(t *testing.T) {
 // TestSearch covers the keys Thunderbird and mutt use.
 func TestSearch(t *testing.T) {
 	r := newRig(t)
-	for i := 1; i <= 5; i++ {
-		r.deliver("INBOX", testMessage(i))
-	}
+	r.deliverN(5)
 	c := r.client(nil)
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)

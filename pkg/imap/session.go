@@ -388,17 +388,8 @@ func (s *session) items(numSet imap.NumSet) ([]item, maildir.Keywords) {
 func resolveSeq(set imap.SeqSet, max uint32) imap.SeqSet {
 	out := make(imap.SeqSet, 0, len(set))
 	for _, r := range set {
-		if r.Start == 0 {
-			r.Start = max
-		}
-		if r.Stop == 0 {
-			r.Stop = max
-		}
-		if r.Start > r.Stop {
-			r.Start, r.Stop = r.Stop, r.Start
-		}
-		if r.Start != 0 {
-			out = append(out, r)
+		if a, b, ok := resolveRange(r.Start, r.Stop, max); ok {
+			out = append(out, imap.SeqRange{Start: a, Stop: b})
 		}
 	}
 	return out
@@ -407,20 +398,25 @@ func resolveSeq(set imap.SeqSet, max uint32) imap.SeqSet {
 func resolveUID(set imap.UIDSet, max imap.UID) imap.UIDSet {
 	out := make(imap.UIDSet, 0, len(set))
 	for _, r := range set {
-		if r.Start == 0 {
-			r.Start = max
-		}
-		if r.Stop == 0 {
-			r.Stop = max
-		}
-		if r.Start > r.Stop {
-			r.Start, r.Stop = r.Stop, r.Start
-		}
-		if r.Start != 0 {
-			out = append(out, r)
+		if a, b, ok := resolveRange(uint32(r.Start), uint32(r.Stop), uint32(max)); ok {
+			out = append(out, imap.UIDRange{Start: imap.UID(a), Stop: imap.UID(b)})
 		}
 	}
 	return out
+}
+
+// resolveRange puts max for '*' and orders a range's ends.
+func resolveRange(start, stop, max uint32) (uint32, uint32, bool) {
+	if start == 0 {
+		start = max
+	}
+	if stop == 0 {
+		stop = max
+	}
+	if start > stop {
+		start, stop = stop, start
+	}
+	return start, stop, start != 0
 }
 
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
