@@ -23,48 +23,42 @@
 //
 // # Extensions go-imap v2.0.0-beta.8's server lacks
 //
-// imapserver.Conn dispatches a fixed set of command names and answers
-// others "BAD Unknown command"; its Options.Caps only advertise. Dovecot
-// offers ID, CONDSTORE, QRESYNC, QUOTA, SORT and THREAD, which Thunderbird,
-// Roundcube and mutt use when offered. Without copying or vendoring
-// go-imap, they can be added in this package in front of imapserver:
+// imapserver.Conn dispatches a fixed set of command names and answers the
+// others "BAD Unknown command"; Options.Caps only advertises. Dovecot
+// offers ID, CONDSTORE, QRESYNC, QUOTA, SORT and THREAD, and Thunderbird,
+// Roundcube and mutt use them when offered. They can be added here, in
+// front of imapserver, without copying or vendoring go-imap:
 //
-//   - A command filter on the connection wrapper (wire, below) already
-//     sees every byte the client sends. It would parse just the tag and
-//     command name of each line (with literal counting, so a literal's
-//     content is never taken for a command) and pass everything else
-//     through unchanged. For the extra commands it answers itself on the
-//     same socket, holding imapserver's output while it writes (wire
-//     serialises writes), and consumes the command instead of passing it
-//     on. The session state it needs (selected mailbox, its view) is
-//     ours already: the Session below, reached through the Server.
-//   - ID: the filter answers `* ID ("name" "Dovecot")` and `OK`; no
-//     state. QUOTA / GETQUOTAROOT: from the userdb's quota_rule
-//     (handoff.Info.UserdbFields) and the sum of the index's sizes.
-//   - SORT and THREAD: their criteria are a small grammar of our own
-//     (parsed and fuzzed here); the search part reuses this package's
-//     matcher over imap.SearchCriteria by handing "SEARCH <keys>" to
-//     go-imap's public imapclient-side types is not possible, so the
-//     filter parses the keys with the same code as SEARCH re-encodes: the
-//     simplest route is our own search-key parser (fuzzed). Sorting keys
-//     come from the index's Envelope (date, subject, from, to, cc) and
-//     sizes; THREAD=REFERENCES from Message-ID/In-Reply-To there plus
-//     References read from the header.
-//   - CONDSTORE/QRESYNC need a MODSEQ per message and a HIGHESTMODSEQ per
-//     mailbox that survive restarts and are shared with other
-//     processes: a small per-folder file beside postdove.index (uid →
-//     modseq, bumped under the uidlist lock by SetFlags, Deliver, Copy
-//     and Expunge, with the expunged UIDs kept for VANISHED). The filter
-//     then rewrites SELECT ... (CONDSTORE|QRESYNC ...), FETCH ...
-//     (CHANGEDSINCE n) and STORE (UNCHANGEDSINCE n) itself, adds
-//     [HIGHESTMODSEQ n] to SELECT's reply and MODSEQ to FETCH responses,
-//     and turns EXPUNGE updates into VANISHED once QRESYNC is enabled.
-//     Because this touches every FETCH and untagged update, it is the
-//     point where answering those commands wholly in this package
-//     (our own small IMAP command loop for the selected state, still
-//     with imapserver's exported writers and trackers) becomes simpler
-//     than filtering.
+//   - A command filter in wire.Read. wire already sees every byte the
+//     client sends, and its cmdScanner (fuzzed) already finds each
+//     command's tag and name while skipping literals. For a command
+//     imapserver does not know, Read hands imapserver only the bytes
+//     before it; when imapserver asks for more it has answered all of
+//     those (it runs one command at a time), so the filter then writes
+//     the command's replies itself, under wire's write lock, and drops
+//     the command (line and literals) from the stream. The answer comes
+//     from the session's state, which is ours (the selected box, its
+//     messages and tracker).
+//   - ID: `* ID ("name" "Dovecot")` and OK; no state.
+//   - QUOTA, GETQUOTAROOT: the userdb's quota_rule (handoff.Info's
+//     UserdbFields) against the sum of the index's message sizes.
+//   - SORT and THREAD (and their UID forms): a parser of our own for
+//     the sort criteria and search keys (fuzzed), producing
+//     imap.SearchCriteria for this package's matcher; sort keys from
+//     the index's Envelope (DATE, SUBJECT, FROM, TO, CC) and sizes;
+//     THREAD=REFERENCES and ORDEREDSUBJECT from Message-ID, In-Reply-To,
+//     References and the base subject.
+//   - CONDSTORE and QRESYNC need a MODSEQ per message that other
+//     processes keep too: a small per-folder file in pkg/maildir beside
+//     postdove.index, bumped under the uidlist lock by SetFlags,
+//     Deliver, Copy and Expunge, keeping expunged UIDs for VANISHED.
+//     They change commands imapserver does handle (SELECT's
+//     parameters, FETCH's CHANGEDSINCE, STORE's UNCHANGEDSINCE, MODSEQ
+//     in every FETCH, VANISHED instead of EXPUNGE), so the filter would
+//     rewrite those too; past that point a selected-state command loop
+//     of our own on go-imap's public types is the simpler design, with
+//     imapserver kept for the rest.
 //
-// None of these is implemented yet; the capabilities announced are only
+// None of these is served yet, and the capabilities announced are only
 // those served.
 package imap
