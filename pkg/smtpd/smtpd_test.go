@@ -179,9 +179,23 @@ func TestSession(t *testing.T) {
 	}
 }
 
+// TestRelayDenied: the classic open-relay tricks get Relay access denied,
+// 554 5.7.1 from reject_unauth_destination and, with no setting at
+// compatibility level 0 (CentOS 7's Postfix 2.10 default), 454 4.7.1 from
+// defer_unauth_destination.
 func TestRelayDenied(t *testing.T) {
-	ts := start(t, "mynetworks = 10.0.0.0/8\n")
-	dialog(t, ts.addr, `
+	for _, c := range []struct{ mainCF, code string }{
+		{"smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n", "554 5.7.1"},
+		{"", "454 4.7.1"},
+	} {
+		ts := start(t, "mynetworks = 10.0.0.0/8\n"+c.mainCF)
+		relayDialog(t, ts, c.code)
+	}
+}
+
+func relayDialog(t *testing.T, ts *testServer, code string) {
+	t.Helper()
+	dialog(t, ts.addr, strings.ReplaceAll(`
 220 mail.example.test ESMTP Postfix
 `+ehlo+`> MAIL FROM:<a@b.example>
 250 2.1.0 Ok
@@ -201,9 +215,9 @@ func TestRelayDenied(t *testing.T) {
 250 2.1.5 Ok
 > QUIT
 221 2.0.0 Bye
-`)
+`, "554 5.7.1", code))
 	log := ts.maillog(t)
-	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<client.example>\n"
+	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: " + code + " <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<client.example>\n"
 	if !strings.Contains(log, want) {
 		t.Errorf("maillog lacks %q:\n%s", want, log)
 	}
