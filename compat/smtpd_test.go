@@ -144,6 +144,7 @@ func TestSmtpdReplies(t *testing.T) {
 			"Subject: y\r\n\r\nhi\r\n.", "BDAT 3", "QUIT"},
 		{"EHLO c.example", "DATA", "DATA", "DATA", "MAIL FROM:<a@b.example>", "NOOP"},
 		{"EHLO c.example", "GET / HTTP/1.0", "NOOP"},
+		{"MAIL FROM:<a@b.example>", "RCPT TO:<x@elsewhere.example>", "QUIT"},
 	}
 	for i, cmds := range sessions {
 		want := smtpdTranscript(t, pfAddr, cmds)

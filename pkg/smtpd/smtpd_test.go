@@ -191,6 +191,21 @@ func TestRelayDenied(t *testing.T) {
 		ts := start(t, "mynetworks = 10.0.0.0/8\n"+c.mainCF)
 		relayDialog(t, ts, c.code)
 	}
+	// Without HELO the log line has no helo=<>, as Postfix's.
+	ts := start(t, "mynetworks = 10.0.0.0/8\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<x@elsewhere.example>
+454 4.7.1 <x@elsewhere.example>: Relay access denied
+> QUIT
+221 2.0.0 Bye
+`)
+	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 454 4.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=SMTP\n"
+	if log := ts.maillog(t); !strings.Contains(log, want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
 }
 
 func relayDialog(t *testing.T, ts *testServer, code string) {
