@@ -257,3 +257,73 @@ func TestOpenRelay(t *testing.T) {
 		t.Errorf("vm3's mailq:\n%s", q)
 	}
 }
+
+// TestClientAccessNotes replays the notes' host-based restriction on vm3,
+// with the lab subnet for 192.168.2 and host (.1) as the rejected client,
+// and then what the notes leave out, as Postfix behaves:
+//   - verbatim, smtpd_client_restrictions = hash:/etc/postfix/access with
+//     "192.168.77.0/24 OK" and "192.168.77.1 REJECT", postmap, reload:
+//     host gets 554 Client host rejected, vm2 and ext are accepted;
+//   - with a final reject, vm2 is refused too: a hash table is searched for
+//     the client's address and its shorter octet prefixes (192.168.77),
+//     never for a CIDR block, so the /24 line matches nothing; a
+//     "192.168.77 OK" line lets the subnet in again, host still out;
+//   - a cidr table does match the /24, first match winning: in the notes'
+//     order host is let in by it, with the REJECT line first host is out.
+func TestClientAccessNotes(t *testing.T) {
+	lab := New(t)
+	vm3 := labMailServer(t, lab)
+	host, vm2, ext := lab.Host("host"), lab.Host("vm2"), lab.Host("ext")
+	accepted := "250 2.1.5 Ok"
+	rejected := func(h *Host) string {
+		return "554 5.7.1 <" + h.FQDN + "[" + h.Addrs[0] + "]>: Client host rejected: Access denied"
+	}
+	// expect checks each client's RCPT TO:<root@DOMAIN> gets its reply.
+	expect := func(t *testing.T, hostWant, vm2Want, extWant string) {
+		t.Helper()
+		for _, c := range []struct {
+			h    *Host
+			want string
+		}{{host, hostWant}, {vm2, vm2Want}, {ext, extWant}} {
+			smtpDialog(t, c.h, "vm3."+Domain, "",
+				step{"EHLO " + c.h.FQDN, "250-vm3." + Domain},
+				step{"MAIL FROM:<root@" + c.h.FQDN + ">", "250 2.1.0 Ok"},
+				step{"RCPT TO:<root@" + Domain + ">", c.want},
+				step{"QUIT", "221 2.0.0 Bye"})
+		}
+	}
+
+	t.Run("hash", func(t *testing.T) {
+		vm3.Must(t, "postconf -e 'smtpd_client_restrictions = hash:/etc/postfix/access'"+
+			" && echo '"+LabSubnet+" OK' >> /etc/postfix/access && echo '"+lab.Addr("host")+" REJECT' >> /etc/postfix/access"+
+			" && postmap /etc/postfix/access")
+		reload(t, vm3)
+		expect(t, rejected(host), accepted, accepted)
+		vm3.WaitLog(t, "postfix/smtpd[", "NOQUEUE: reject: RCPT from host."+Domain+"["+lab.Addr("host")+"]: "+rejected(host)+
+			"; from=<root@host."+Domain+"> to=<root@"+Domain+"> proto=ESMTP helo=<host."+Domain+">")
+		if out := vm3.Must(t, "postmap -q "+LabSubnet+" hash:/etc/postfix/access"); out != "OK\n" {
+			t.Errorf("postmap -q %s: %q", LabSubnet, out)
+		}
+
+		vm3.Must(t, "postconf -e 'smtpd_client_restrictions = hash:/etc/postfix/access, reject'")
+		reload(t, vm3)
+		expect(t, rejected(host), rejected(vm2), rejected(ext))
+
+		vm3.Must(t, "echo '"+LabPrefix+" OK' >> /etc/postfix/access && postmap /etc/postfix/access")
+		reload(t, vm3)
+		expect(t, rejected(host), accepted, rejected(ext))
+	})
+
+	t.Run("cidr", func(t *testing.T) {
+		vm3.Must(t, "printf '"+LabSubnet+" OK\\n"+lab.Addr("host")+" REJECT\\n' > /etc/postfix/access.cidr"+
+			" && postconf -e 'smtpd_client_restrictions = check_client_access cidr:/etc/postfix/access.cidr, reject'")
+		reload(t, vm3)
+		expect(t, accepted, accepted, rejected(ext))
+
+		vm3.Must(t, "printf '"+lab.Addr("host")+" REJECT\\n"+LabSubnet+" OK\\n' > /etc/postfix/access.cidr")
+		reload(t, vm3)
+		expect(t, rejected(host), accepted, rejected(ext))
+		vm3.WaitLog(t, "postfix/smtpd[", "NOQUEUE: reject: RCPT from mx."+ExtDomain+"["+lab.Addr("ext")+"]: "+rejected(ext)+
+			"; from=<root@mx."+ExtDomain+"> to=<root@"+Domain+"> proto=ESMTP helo=<mx."+ExtDomain+">")
+	})
+}
