@@ -304,6 +304,11 @@ func TestClientAccessNotes(t *testing.T) {
 		if out := vm3.Must(t, "postmap -q "+LabSubnet+" hash:/etc/postfix/access"); out != "OK\n" {
 			t.Errorf("postmap -q %s: %q", LabSubnet, out)
 		}
+		// postdove's postfix check says so.
+		r := vm3.Run("postfix check")
+		if want := `never matches network "` + LabSubnet + `"`; !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, `"`+LabPrefix+`"`) {
+			t.Errorf("postfix check: exit %d\n%s%s\nwant %s and the prefix %s", r.Code, r.Stdout, r.Stderr, want, LabPrefix)
+		}
 
 		vm3.Must(t, "postconf -e 'smtpd_client_restrictions = hash:/etc/postfix/access, reject'")
 		reload(t, vm3)
