@@ -68,64 +68,119 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestSmtpdReplies holds postdove's smtpd against Postfix 3.7's with the
-// same main.cf: the replies of sessions that exercise the commands, the
-// limits, the restrictions and the classic open-relay tricks, and the
-// maillog lines they leave. (Postfix opens the queue file at the first
-// accepted RCPT and logs "ID: client=" then; postdove's smtpd does at
-// DATA, so no session here accepts a recipient without sending mail.)
-func TestSmtpdReplies(t *testing.T) {
-	oracle.Get(t)
-	pfAddr := freePort(t)
-	mainCF := "inet_interfaces = 127.0.0.1\nmynetworks = 10.0.0.0/8\nmessage_size_limit = 2000\n" +
-		"smtpd_recipient_limit = 3\nsmtpd_error_sleep_time = 0\ndefer_transports = smtp, local, relay\n" +
-		"smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access inline:{bad@b.example=REJECT}\n" +
-		"smtpd_recipient_restrictions = check_recipient_access inline:{blocked@mail.example.test=REJECT, {text@mail.example.test=550 5.1.2 go away}, dd@mail.example.test=DEFER, mail.example.test=DUNNO}\n"
-	inst := oracle.StartPostfix(t, oracle.PostfixOptions{
-		MainCF:   mainCF,
-		MasterCF: pfAddr + " inet n - n - - smtpd\n",
-	})
+// smtpdPair is the oracle's smtpd and postdove's, with the same main.cf,
+// each on its own address of 127.0.0.1.
+type smtpdPair struct {
+	inst         *oracle.Instance
+	pfAddr, addr string
+	logf, qdir   string
+	cfgDir       string
+}
 
-	cfg, err := postconf.Load(inst.ConfigDir)
+// startSmtpdPair starts Postfix 3.7's smtpd (master.cf: an inet service
+// plus extraMaster) and postdove's with mainCF, and waits for both.
+func startSmtpdPair(t *testing.T, mainCF, extraMaster string) *smtpdPair {
+	t.Helper()
+	oracle.Get(t)
+	p := &smtpdPair{pfAddr: freePort(t)}
+	p.inst = oracle.StartPostfix(t, oracle.PostfixOptions{
+		MainCF:   "inet_interfaces = 127.0.0.1\n" + mainCF,
+		MasterCF: p.pfAddr + " inet n - n - - smtpd\n" + extraMaster,
+	})
+	cfg, err := postconf.Load(p.inst.ConfigDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	qdir := filepath.Join(dir, "queue")
-	logf := filepath.Join(dir, "maillog")
-	cfg.Set("queue_directory", qdir)
-	if err := queue.Setup(qdir, "root", "root"); err != nil {
+	p.qdir = filepath.Join(dir, "queue")
+	p.logf = filepath.Join(dir, "maillog")
+	p.cfgDir = p.inst.ConfigDir
+	cfg.Set("queue_directory", p.qdir)
+	if err := queue.Setup(p.qdir, "root", "root"); err != nil {
 		t.Fatal(err)
 	}
-	log, err := maillog.New(maillog.Options{SyslogName: "postfix", Program: "smtpd", File: logf, Hostname: "mail"})
+	log, err := maillog.New(maillog.Options{SyslogName: "postfix", Program: "smtpd", File: p.logf, Hostname: "mail"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := smtpd.New(cfg, queue.New(qdir), log)
+	srv := smtpd.New(cfg, queue.New(p.qdir), log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 
 	// Postfix may take a moment to bind its listener after start; both
 	// servers get the same first probe session.
 	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", pfAddr); err == nil {
+		if c, err := net.Dial("tcp", p.pfAddr); err == nil {
 			c.Close()
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+	if c, err := net.Dial("tcp", p.addr); err == nil {
 		c.Close()
 	}
+	return p
+}
 
+// compare runs each session on both servers and reports different
+// replies.
+func (p *smtpdPair) compare(t *testing.T, sessions [][]string) {
+	t.Helper()
+	for i, cmds := range sessions {
+		want := smtpdTranscript(t, p.pfAddr, cmds)
+		got := smtpdTranscript(t, p.addr, cmds)
+		if got != want {
+			t.Errorf("session %d:\npostdove:\n%s\npostfix:\n%s", i, got, want)
+		}
+	}
+}
+
+// compareLogs compares the smtpd maillog lines of both, without time,
+// pid and queue IDs, sorted (Postfix's processes interleave theirs).
+func (p *smtpdPair) compareLogs(t *testing.T) {
+	t.Helper()
+	norm := func(path string) string {
+		time.Sleep(200 * time.Millisecond)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		id := regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
+		for _, l := range strings.Split(string(b), "\n") {
+			_, rest, ok := strings.Cut(l, "postfix/smtpd[")
+			if !ok || strings.Contains(l, "overriding earlier entry") {
+				continue
+			}
+			_, rest, _ = strings.Cut(rest, "]: ")
+			out = append(out, id.ReplaceAllString(rest, "ID"))
+		}
+		sort.Strings(out)
+		return strings.Join(out, "\n")
+	}
+	if got, want := norm(p.logf), norm(p.inst.Maillog); got != want {
+		t.Errorf("maillog:\npostdove:\n%s\npostfix:\n%s", got, want)
+	}
+}
+
+// TestSmtpdReplies holds postdove's smtpd against Postfix 3.7's with the
+// same main.cf: the replies of sessions that exercise the commands, the
+// limits, the restrictions and the classic open-relay tricks, and the
+// maillog lines they leave.
+func TestSmtpdReplies(t *testing.T) {
+	p := startSmtpdPair(t, "mynetworks = 10.0.0.0/8\nmessage_size_limit = 2000\n"+
+		"smtpd_recipient_limit = 3\nsmtpd_error_sleep_time = 0\ndefer_transports = smtp, local, relay\n"+
+		"smtpd_sender_restrictions = reject_non_fqdn_sender, check_sender_access inline:{bad@b.example=REJECT}\n"+
+		"smtpd_recipient_restrictions = check_recipient_access inline:{blocked@mail.example.test=REJECT, {text@mail.example.test=550 5.1.2 go away}, dd@mail.example.test=DEFER, mail.example.test=DUNNO}\n", "")
 	big := "Subject: big\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n."
-	sessions := [][]string{
+	p.compare(t, [][]string{
 		{"EHLO client.example", "HELO x", "FOO", "VRFY root", "VRFY", "ETRN foo", "NOOP", "RSET x",
 			"MAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME", "RCPT TO:<root@mail.example.test> NOTIFY=NEVER",
 			"DATA", "Subject: t\r\n\r\nhello\r\n..dot\r\n.", "MAIL FROM:<>", "MAIL FROM:<a@b>", "QUIT"},
@@ -143,37 +198,36 @@ func TestSmtpdReplies(t *testing.T) {
 			"Subject: y\r\n\r\nhi\r\n.", "BDAT 3", "QUIT"},
 		{"EHLO c.example", "DATA", "DATA", "DATA", "MAIL FROM:<a@b.example>", "NOOP"},
 		{"EHLO c.example", "GET / HTTP/1.0", "NOOP"},
-	}
-	for i, cmds := range sessions {
-		want := smtpdTranscript(t, pfAddr, cmds)
-		got := smtpdTranscript(t, ln.Addr().String(), cmds)
-		if got != want {
-			t.Errorf("session %d:\npostdove:\n%s\npostfix:\n%s", i, got, want)
-		}
-	}
+	})
+	p.compareLogs(t)
+}
 
-	// The maillog lines, without time, pid and queue IDs.
-	norm := func(path string) string {
-		time.Sleep(200 * time.Millisecond)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+// TestSmtpdQueueFileTiming: as Postfix, the queue file (and its ID)
+// exists from the first accepted RCPT on, so "ID: client=" is logged then
+// and later rejects are "ID: reject:"; RSET, QUIT and a lost connection
+// remove the unfinished file.
+func TestSmtpdQueueFileTiming(t *testing.T) {
+	p := startSmtpdPair(t, "mynetworks = 10.0.0.0/8\nsmtpd_error_sleep_time = 0\ndefer_transports = smtp, local, relay\n", "")
+	p.compare(t, [][]string{
+		{"HELO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<x@elsewhere.example>", "RCPT TO:<root@mail.example.test>",
+			"RCPT TO:<y@elsewhere.example>", "RSET", "MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test>",
+			"RCPT TO:<nosuchuser@mail.example.test>", "QUIT"},
+		{"EHLO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test>", "DATA",
+			"Subject: x\r\n\r\nhi\r\n.", "RCPT TO:<root@mail.example.test>", "QUIT"},
+		// The connection is dropped with the queue file open.
+		{"EHLO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test>"},
+	})
+	p.compareLogs(t)
+	// No unfinished file is left behind (the one message is queued).
+	time.Sleep(200 * time.Millisecond)
+	var left []string
+	filepath.Walk(filepath.Join(p.qdir, "incoming"), func(path string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			left = append(left, filepath.Base(path))
 		}
-		var out []string
-		id := regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
-		for _, l := range strings.Split(string(b), "\n") {
-			_, rest, ok := strings.Cut(l, "postfix/smtpd[")
-			if !ok || strings.Contains(l, "overriding earlier entry") {
-				continue
-			}
-			_, rest, _ = strings.Cut(rest, "]: ")
-			out = append(out, id.ReplaceAllString(rest, "ID"))
-		}
-		// Postfix's processes interleave their lines: compare them sorted.
-		sort.Strings(out)
-		return strings.Join(out, "\n")
-	}
-	if got, want := norm(logf), norm(inst.Maillog); got != want {
-		t.Errorf("maillog:\npostdove:\n%s\npostfix:\n%s", got, want)
+		return nil
+	})
+	if len(left) != 1 || strings.HasPrefix(left[0], "tmp.") {
+		t.Errorf("incoming queue holds %v, want the one queued message", left)
 	}
 }

@@ -226,9 +226,9 @@ func (ss *session) restriction(list, name, rcpt string) *result {
 	case "permit_sasl_authenticated":
 		// No SASL yet.
 	case "reject_unauth_pipelining":
-		// A client that sends before it may: more input already waits
-		// behind the command being checked.
-		if ss.r.Buffered() > 0 {
+		// The client sent ahead where it may not, at any point of the
+		// session (checkPipelining).
+		if ss.illPipelining {
 			return &result{text: fmt.Sprintf("503 5.5.0 %s: Improper use of SMTP command pipelining", ss.subject(list, rcpt))}
 		}
 	case "reject_unauth_destination", "defer_unauth_destination":

@@ -38,6 +38,11 @@ type Server struct {
 	heloNeeded bool
 	discard    map[string]bool
 
+	// bareLF is smtpd_forbid_bare_newline ("", "normalize" or
+	// "reject"), for clients outside bareLFExempt.
+	bareLF       string
+	bareLFExempt []*net.IPNet
+
 	tls         *tls.Config // STARTTLS; nil when smtpd_tls_security_level is none
 	tlsRequired bool        // smtpd_tls_security_level = encrypt
 
@@ -67,6 +72,13 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 		heloNeeded: cfg.Bool("smtpd_helo_required"),
 		discard:    map[string]bool{},
 	}
+	switch strings.ToLower(cfg.Get("smtpd_forbid_bare_newline")) {
+	case "yes", "normalize":
+		s.bareLF = "normalize"
+	case "reject":
+		s.bareLF = "reject"
+	}
+	s.bareLFExempt = parseNetworks(cfg.List("smtpd_forbid_bare_newline_exclusions"))
 	for _, k := range cfg.List("smtpd_discard_ehlo_keywords") {
 		s.discard[strings.ToUpper(k)] = true
 	}
@@ -116,9 +128,11 @@ func parseNetworks(list []string) []*net.IPNet {
 	return out
 }
 
-func (s *Server) inMynetworks(ip net.IP) bool {
-	for _, n := range s.mynetworks {
-		if n.Contains(ip) {
+func (s *Server) inMynetworks(ip net.IP) bool { return inNetworks(s.mynetworks, ip) }
+
+func inNetworks(nets []*net.IPNet, ip net.IP) bool {
+	for _, n := range nets {
+		if ip != nil && n.Contains(ip) {
 			return true
 		}
 	}
