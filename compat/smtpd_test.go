@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"postdove/compat/oracle"
 	"postdove/pkg/maillog"
+	"postdove/pkg/postcat"
 	"postdove/pkg/postconf"
 	"postdove/pkg/queue"
 	"postdove/pkg/smtpd"
@@ -229,5 +231,120 @@ func TestSmtpdQueueFileTiming(t *testing.T) {
 	})
 	if len(left) != 1 || strings.HasPrefix(left[0], "tmp.") {
 		t.Errorf("incoming queue holds %v, want the one queued message", left)
+	}
+}
+
+// dsnSummary reduces a postcat listing (Postfix's or postdove's) to what
+// smtpd records of the ESMTP parameters: ENVID, RET, BODY, SMTPUTF8, the
+// Received protocol and each recipient's NOTIFY and ORCPT.
+func dsnSummary(postcat string) string {
+	var out []string
+	var notify, orcpt string
+	for _, l := range strings.Split(postcat, "\n") {
+		l = strings.TrimPrefix(l, "named_attribute: ")
+		k, v, _ := strings.Cut(l, "=")
+		switch {
+		case k == "envelope_id" || k == "envid":
+			out = append(out, "envid="+v)
+		case k == "ret_flags":
+			out = append(out, "ret="+map[string]string{"1": "FULL", "2": "HDRS"}[v])
+		case k == "ret":
+			out = append(out, "ret="+v)
+		case k == "encoding":
+			out = append(out, "body="+map[string]string{"7bit": "7BIT", "8bit": "8BITMIME"}[v])
+		case k == "body":
+			out = append(out, "body="+v)
+		case k == "smtputf8" || strings.HasPrefix(l, "message_size:") && strings.HasSuffix(l, " 1"):
+			out = append(out, "smtputf8")
+		case k == "notify_flags":
+			notify = v
+		case strings.HasPrefix(l, "dsn_notify_flags: "):
+			notify = strings.TrimPrefix(l, "dsn_notify_flags: ")
+		case k == "dsn_orig_rcpt":
+			orcpt = v
+		case strings.HasPrefix(l, "dsn_orig_rcpt: "):
+			orcpt = strings.TrimPrefix(l, "dsn_orig_rcpt: ")
+		case strings.HasPrefix(l, "sender: "):
+			out = append(out, l)
+		case strings.HasPrefix(l, "recipient: "):
+			out = append(out, l+" notify="+notify+" orcpt="+orcpt)
+			notify, orcpt = "", ""
+		case strings.Contains(l, "(Postfix) with "):
+			out = append(out, "received "+strings.Fields(strings.SplitN(l, " with ", 2)[1])[0])
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(slices.Compact(out), "\n") // Postfix repeats the encoding after the content
+}
+
+// TestSmtpdESMTPParameters: MAIL's RET, ENVID, BODY and SMTPUTF8 and
+// RCPT's NOTIFY and ORCPT reach the queue file as Postfix's smtpd records
+// them (xtext decoded; ORCPT rfc822;address when the client gave none),
+// compared through postcat; the oracle holds its messages (HOLD), and
+// postdove's stay in incoming with no qmgr running.
+func TestSmtpdESMTPParameters(t *testing.T) {
+	p := startSmtpdPair(t, "mynetworks = 10.0.0.0/8\nsmtpd_error_sleep_time = 0\n"+
+		"smtpd_sender_restrictions = check_sender_access inline:{a@b.example=HOLD, c@b.example=HOLD}\n", "")
+	p.compare(t, [][]string{
+		{"EHLO c.example", "MAIL FROM:<a@b.example> RET=HDRS ENVID=abc+2Bd BODY=8BITMIME SMTPUTF8",
+			"RCPT TO:<root@mail.example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Hold+40x@mail.example.test",
+			"RCPT TO:<root> NOTIFY=NEVER", "RCPT TO:<postmaster@mail.example.test>", "DATA", "Subject: x\r\n\r\nhi\r\n.",
+			"MAIL FROM:<c@b.example> RET=FULL BODY=7BIT", "RCPT TO:<root@mail.example.test> NOTIFY=failure", "DATA", "Subject: y\r\n\r\nhi\r\n.",
+			"QUIT"},
+		{"EHLO c.example", "MAIL FROM:<a@b.example> RET=FOO", "MAIL FROM:<a@b.example> ENVID=a+zz", "MAIL FROM:<a@b.example> BODY=9BIT",
+			"MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test> NOTIFY=NEVER,SUCCESS", "RCPT TO:<root@mail.example.test> NOTIFY=BOGUS",
+			"RCPT TO:<root@mail.example.test> ORCPT=foo", "RCPT TO:<root@mail.example.test> ORCPT=rfc822;a+2", "QUIT"},
+	})
+	summaries := func(dir string, cat func(path string) string) string {
+		var all []string
+		filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() && !strings.HasPrefix(fi.Name(), "tmp.") {
+				all = append(all, dsnSummary(cat(path)))
+			}
+			return nil
+		})
+		sort.Strings(all)
+		return strings.Join(all, "\n--\n")
+	}
+	want := summaries(filepath.Join(p.inst.QueueDir, "hold"), func(path string) string {
+		return oracle.Run(p.inst.Command("postcat", path), "").Stdout
+	})
+	got := summaries(filepath.Join(p.qdir, "incoming"), func(path string) string {
+		var out, errb strings.Builder
+		if postcat.Main([]string{"-c", p.cfgDir, path}, nil, &out, &errb) != 0 {
+			t.Errorf("postcat %s: %s", path, errb.String())
+		}
+		return out.String()
+	})
+	if want == "" || got != want {
+		t.Errorf("queue files:\npostdove:\n%s\npostfix:\n%s", got, want)
+	}
+}
+
+// TestSmtpdBareNewline: smtpd_forbid_bare_newline as Postfix 3.7.11 has
+// it (default no): normalize takes a bare LF as a line end but ends DATA
+// only at <CR><LF>.<CR><LF>; reject answers 550 after the message, or to
+// a command line and hangs up; clients in the exclusions ($mynetworks)
+// are spared. The same sessions show the "improper command pipelining"
+// log line.
+func TestSmtpdBareNewline(t *testing.T) {
+	sessions := [][]string{
+		{"EHLO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test>", "DATA",
+			"Subject: x\r\n\r\na\nb\r\n.", "NOOP\nNOOP", "QUIT"},
+		{"EHLO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test>", "DATA",
+			"Subject: y\r\n\r\nz\n.\nRSET\r\n.", "QUIT"},
+		{"HELO x", "MAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>", "RCPT TO:<x@example.org>", "QUIT"},
+	}
+	for _, main := range []string{
+		"smtpd_forbid_bare_newline = normalize\nmynetworks = 10.0.0.0/8\n",
+		"smtpd_forbid_bare_newline = reject\nmynetworks = 10.0.0.0/8\n",
+		"smtpd_forbid_bare_newline = reject\nmynetworks = 127.0.0.0/8\n",
+	} {
+		t.Run(strings.Fields(main)[2]+"/"+strings.Fields(main)[5], func(t *testing.T) {
+			p := startSmtpdPair(t, main+"smtpd_error_sleep_time = 0\ndefer_transports = smtp, local, relay\n"+
+				"smtpd_recipient_restrictions = reject_unauth_pipelining, permit_mynetworks, reject_unauth_destination\n", "")
+			p.compare(t, sessions)
+			p.compareLogs(t)
+		})
 	}
 }

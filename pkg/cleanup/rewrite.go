@@ -154,7 +154,9 @@ func (c *Cleanup) recipients(in []string, dsn []RecipientDSN) ([]queue.Recipient
 			return nil, err
 		}
 		for _, e := range expanded {
-			k := strings.ToLower(e)
+			// As Postfix's cleanup, recipients with different DSN
+			// parameters are kept apart.
+			k := strings.ToLower(e) + "\x00" + d.Notify + "\x00" + d.ORCPT
 			if seen[k] {
 				continue
 			}

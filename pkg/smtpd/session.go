@@ -175,7 +175,7 @@ func (ss *session) run() {
 			return
 		}
 		if bare && ss.bareLF == "reject" {
-			ss.logReject(ss.where, "bare <LF> received", "")
+			ss.logReject(ss.queueID(), ss.where, "bare <LF> received", "")
 			ss.reply("%s", ss.bareLFReply())
 			ss.w.Flush()
 			return
@@ -263,9 +263,9 @@ func printable(b []byte) string {
 // logReject logs a rejected command as Postfix does: "ID: reject: WHAT
 // from client: text; from=<sender> to=<rcpt> proto=P helo=<h>", with
 // from= and to= only when there are such addresses.
-func (ss *session) logReject(what, text, to string) {
+func (ss *session) logReject(id, what, text, to string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: reject: %s from %s: %s;", ss.queueID(), what, ss.client, text)
+	fmt.Fprintf(&b, "%s: reject: %s from %s: %s;", id, what, ss.client, text)
 	if ss.sender != nil {
 		fmt.Fprintf(&b, " from=<%s>", *ss.sender)
 	}
@@ -561,7 +561,7 @@ func (ss *session) mail(arg string) (bool, error) {
 		case "BODY":
 			u := strings.ToUpper(v)
 			if u != "7BIT" && u != "8BITMIME" {
-				ss.fail("501 5.5.4 Unsupported BODY parameter value")
+				ss.fail("555 5.5.4 Unsupported option: %s", p)
 				return false, nil
 			}
 			attrs[queue.AttrBody] = u
@@ -590,7 +590,7 @@ func (ss *session) mail(arg string) (bool, error) {
 	sender := stripRoute(a)
 	if ss.s.sizeLimit > 0 && ss.size > ss.s.sizeLimit {
 		ss.sender = &sender
-		ss.logReject("MAIL", "552 5.3.4 Message size exceeds fixed limit", "")
+		ss.logReject(ss.queueID(), "MAIL", "552 5.3.4 Message size exceeds fixed limit", "")
 		ss.sender = nil
 		ss.fail("552 5.3.4 Message size exceeds fixed limit")
 		return false, nil
@@ -641,7 +641,7 @@ func (ss *session) rcpt(arg string) (bool, error) {
 	}
 	rcpt := stripRoute(a)
 	if r := ss.checkRecipient(rcpt); r != nil {
-		ss.logReject("RCPT", r.text, rcpt)
+		ss.logReject(ss.queueID(), "RCPT", r.text, rcpt)
 		ss.fail("%s", r.text)
 		return false, nil
 	}
@@ -746,7 +746,7 @@ func (ss *session) data(arg string) (bool, error) {
 		return false, nil
 	}
 	if r := ss.restrict("smtpd_data_restrictions", ""); r != nil && !r.permit {
-		ss.logReject("DATA", r.text, ss.rcpts[len(ss.rcpts)-1])
+		ss.logReject(ss.queueID(), "DATA", r.text, ss.rcpts[len(ss.rcpts)-1])
 		ss.fail("%s", r.text)
 		return false, nil
 	}
@@ -758,6 +758,7 @@ func (ss *session) data(arg string) (bool, error) {
 		err error
 	}
 	res := make(chan outcome, 1)
+	id := ss.queueID()
 	sub := ss.submission()
 	go func() {
 		id, err := ss.s.cleanup.Process(sub, pr)
@@ -799,7 +800,7 @@ func (ss *session) data(arg string) (bool, error) {
 	if sawBare && ss.bareLF == "reject" {
 		pw.CloseWithError(errAbandoned)
 		<-res
-		ss.logReject("END-OF-MESSAGE", "bare <LF> received", ss.rcpts[len(ss.rcpts)-1])
+		ss.logReject(id, "END-OF-MESSAGE", "bare <LF> received", ss.rcpts[len(ss.rcpts)-1])
 		ss.reset()
 		ss.fail("%s", ss.bareLFReply())
 		return false, nil
