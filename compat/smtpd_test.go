@@ -3,6 +3,7 @@ package compat
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"os"
@@ -25,15 +26,27 @@ import (
 // smtpdTranscript runs one SMTP session on addr: each command is sent
 // after the previous reply; it returns every reply line.
 func smtpdTranscript(t *testing.T, addr string, cmds []string) string {
+	return smtpdSession(t, addr, false, cmds)
+}
+
+// smtpdSession is smtpdTranscript over TLS from the first byte when
+// wrapper is set (smtps); a STARTTLS answered 220 starts TLS either way.
+func smtpdSession(t *testing.T, addr string, wrapper bool, cmds []string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	raw, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(30 * time.Second))
+	tlsConfig := &tls.Config{InsecureSkipVerify: true}
+	var c net.Conn = raw
+	if wrapper {
+		c = tls.Client(raw, tlsConfig)
+	}
 	r := bufio.NewReader(c)
 	var b strings.Builder
+	last := ""
 	readReply := func() bool {
 		for {
 			l, err := r.ReadString('\n')
@@ -42,6 +55,7 @@ func smtpdTranscript(t *testing.T, addr string, cmds []string) string {
 				return false
 			}
 			if len(l) < 4 || l[3] != '-' {
+				last = l
 				return true
 			}
 		}
@@ -56,6 +70,10 @@ func smtpdTranscript(t *testing.T, addr string, cmds []string) string {
 		}
 		if !readReply() {
 			break
+		}
+		if strings.EqualFold(cmd, "STARTTLS") && strings.HasPrefix(last, "220 ") {
+			c = tls.Client(raw, tlsConfig)
+			r = bufio.NewReader(c)
 		}
 	}
 	return regexp.MustCompile(`queued as [0-9A-Za-z]+`).ReplaceAllString(b.String(), "queued as ID")
@@ -135,9 +153,16 @@ func startSmtpdPair(t *testing.T, mainCF, extraMaster string) *smtpdPair {
 // replies.
 func (p *smtpdPair) compare(t *testing.T, sessions [][]string) {
 	t.Helper()
+	p.compareSessions(t, false, sessions)
+}
+
+// compareSessions is compare, over TLS from the start when wrapper is
+// set.
+func (p *smtpdPair) compareSessions(t *testing.T, wrapper bool, sessions [][]string) {
+	t.Helper()
 	for i, cmds := range sessions {
-		want := smtpdTranscript(t, p.pfAddr, cmds)
-		got := smtpdTranscript(t, p.addr, cmds)
+		want := smtpdSession(t, p.pfAddr, wrapper, cmds)
+		got := smtpdSession(t, p.addr, wrapper, cmds)
 		if got != want {
 			t.Errorf("session %d:\npostdove:\n%s\npostfix:\n%s", i, got, want)
 		}
@@ -280,8 +305,7 @@ func dsnSummary(postcat string) string {
 // TestSmtpdESMTPParameters: MAIL's RET, ENVID, BODY and SMTPUTF8 and
 // RCPT's NOTIFY and ORCPT reach the queue file as Postfix's smtpd records
 // them (xtext decoded; ORCPT rfc822;address when the client gave none),
-// compared through postcat; the oracle holds its messages (HOLD), and
-// postdove's stay in incoming with no qmgr running.
+// compared through postcat on the messages both hold (HOLD).
 func TestSmtpdESMTPParameters(t *testing.T) {
 	p := startSmtpdPair(t, "mynetworks = 10.0.0.0/8\nsmtpd_error_sleep_time = 0\n"+
 		"smtpd_sender_restrictions = check_sender_access inline:{a@b.example=HOLD, c@b.example=HOLD}\n", "")
@@ -309,7 +333,7 @@ func TestSmtpdESMTPParameters(t *testing.T) {
 	want := summaries(filepath.Join(p.inst.QueueDir, "hold"), func(path string) string {
 		return oracle.Run(p.inst.Command("postcat", path), "").Stdout
 	})
-	got := summaries(filepath.Join(p.qdir, "incoming"), func(path string) string {
+	got := summaries(filepath.Join(p.qdir, "hold"), func(path string) string {
 		var out, errb strings.Builder
 		if postcat.Main([]string{"-c", p.cfgDir, path}, nil, &out, &errb) != 0 {
 			t.Errorf("postcat %s: %s", path, errb.String())
@@ -345,6 +369,71 @@ func TestSmtpdBareNewline(t *testing.T) {
 				"smtpd_recipient_restrictions = reject_unauth_pipelining, permit_mynetworks, reject_unauth_destination\n", "")
 			p.compare(t, sessions)
 			p.compareLogs(t)
+		})
+	}
+}
+
+// heldHeaders returns the header of each message in the oracle's hold
+// queue and in postdove's (postcat -h), queue IDs and
+// dates blanked.
+func (p *smtpdPair) heldHeaders(t *testing.T) (got, want string) {
+	t.Helper()
+	blank := func(s string) string {
+		s = regexp.MustCompile(`\b[0-9A-F]{10,}\b`).ReplaceAllString(s, "ID")
+		return regexp.MustCompile(`[A-Z][a-z][a-z], [ 0-9]\d \w+ \d{4} \d\d:\d\d:\d\d [-+]\d{4} \(\w+\)`).ReplaceAllString(s, "DATE")
+	}
+	all := func(dir string, cat func(path string) string) string {
+		var out []string
+		filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() && !strings.HasPrefix(fi.Name(), "tmp.") {
+				out = append(out, blank(cat(path)))
+			}
+			return nil
+		})
+		sort.Strings(out)
+		return strings.Join(out, "--\n")
+	}
+	want = all(filepath.Join(p.inst.QueueDir, "hold"), func(path string) string {
+		return oracle.Run(p.inst.Command("postcat", "-h", path), "").Stdout
+	})
+	got = all(filepath.Join(p.qdir, "hold"), func(path string) string {
+		var out, errb strings.Builder
+		if postcat.Main([]string{"-h", "-c", p.cfgDir, path}, nil, &out, &errb) != 0 {
+			t.Errorf("postcat %s: %s", path, errb.String())
+		}
+		return out.String()
+	})
+	return got, want
+}
+
+// TestSmtpdTLS: STARTTLS and smtps (smtpd_tls_wrappermode = yes) as
+// Postfix's: the EHLO keywords before and after, the replies, the
+// "Anonymous TLS connection established" line at smtpd_tls_loglevel 1,
+// and the TLS details in the Received header with
+// smtpd_tls_received_header = yes. smtpd_tls_auth_only has nothing to
+// hide yet: AUTH is not offered (no SASL).
+func TestSmtpdTLS(t *testing.T) {
+	cert, key := oracle.SelfSignedCert(t, "mail.example.test")
+	base := "mynetworks = 10.0.0.0/8\nsmtpd_error_sleep_time = 0\nsmtpd_tls_cert_file = " + cert + "\nsmtpd_tls_key_file = " + key + "\n" +
+		"smtpd_tls_loglevel = 1\nsmtpd_tls_received_header = yes\nsmtpd_tls_auth_only = yes\n" +
+		"smtpd_sender_restrictions = check_sender_access inline:{a@b.example=HOLD}\n"
+	tlsmgr := "tlsmgr unix - - n 1000? 1 tlsmgr\n"
+	mail := []string{"MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test>", "DATA", "Subject: t\r\n\r\nhi\r\n.", "QUIT"}
+	for _, tc := range []struct {
+		name, main string
+		wrapper    bool
+		cmds       []string
+	}{
+		{"starttls", "smtpd_tls_security_level = may\n", false, append([]string{"EHLO c.example", "STARTTLS", "EHLO c.example"}, mail...)},
+		{"smtps", "smtpd_tls_security_level = may\nsmtpd_tls_wrappermode = yes\n", true, append([]string{"EHLO c.example", "STARTTLS"}, mail...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startSmtpdPair(t, base+tc.main, tlsmgr)
+			p.compareSessions(t, tc.wrapper, [][]string{tc.cmds})
+			p.compareLogs(t)
+			if got, want := p.heldHeaders(t); want == "" || got != want {
+				t.Errorf("headers:\npostdove:\n%s\npostfix:\n%s", got, want)
+			}
 		})
 	}
 }

@@ -69,6 +69,8 @@ type Submission struct {
 	// File is the queue file Open made for this message; Process
 	// finishes or removes it.
 	File *File
+	// Hold puts the message in the hold queue (smtpd's HOLD action).
+	Hold bool
 }
 
 // RecipientDSN is one recipient's NOTIFY and ORCPT parameters.
@@ -271,6 +273,9 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	}
 	if err != nil {
 		return "", err
+	}
+	if sub.Hold {
+		w.SetQueue(queue.Hold)
 	}
 	ok := false
 	defer func() {

@@ -246,6 +246,9 @@ func (w *Writer) SetEnvelope(m *Message) error {
 	return nil
 }
 
+// SetQueue makes Commit put the file in queue name (cleanup's HOLD).
+func (w *Writer) SetQueue(name string) { w.name = name }
+
 // Write appends message content.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.done {

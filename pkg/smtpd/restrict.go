@@ -97,17 +97,22 @@ func (ss *session) restrictions(list string, names []string, rcpt string) *resul
 
 // subject is the "<what>: X rejected" start of a reply in list.
 func (ss *session) subject(list, rcpt string) string {
+	return ss.what(list, rcpt) + " rejected"
+}
+
+// what is "<what>: X" that a restriction of list is about.
+func (ss *session) what(list, rcpt string) string {
 	switch list {
 	case "smtpd_client_restrictions":
-		return "<" + ss.client + ">: Client host rejected"
+		return "<" + ss.client + ">: Client host"
 	case "smtpd_helo_restrictions":
-		return "<" + ss.helo + ">: Helo command rejected"
+		return "<" + ss.helo + ">: Helo command"
 	case "smtpd_sender_restrictions":
-		return "<" + ss.senderAddr() + ">: Sender address rejected"
+		return "<" + ss.senderAddr() + ">: Sender address"
 	case "smtpd_data_restrictions":
-		return "<DATA>: Data command rejected"
+		return "<DATA>: Data command"
 	}
-	return "<" + rcpt + ">: Recipient address rejected"
+	return "<" + rcpt + ">: Recipient address"
 }
 
 func (ss *session) senderAddr() string {
@@ -191,6 +196,12 @@ func (ss *session) accessAction(list string, a maps.Action, rcpt string) *result
 			t = "Access denied"
 		}
 		return &result{text: fmt.Sprintf("%d %s %s: %s", a.Code, dsn, ss.subject(list, rcpt), t)}
+	case "HOLD":
+		// The message goes to the hold queue if accepted; the
+		// restrictions go on.
+		ss.hold = true
+		ss.logAction("hold", ss.what(list, rcpt)+" "+text("triggers HOLD action"), rcpt)
+		return nil
 	case "RESTRICTION":
 		return ss.restrictions(list, strings.FieldsFunc(a.Text, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }), rcpt)
 	}

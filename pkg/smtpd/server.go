@@ -45,6 +45,7 @@ type Server struct {
 
 	tls         *tls.Config // STARTTLS; nil when smtpd_tls_security_level is none
 	tlsRequired bool        // smtpd_tls_security_level = encrypt
+	wrapper     bool        // smtpd_tls_wrappermode: smtps, TLS from the first byte
 
 	// Lookup is the reverse name lookup (net.DefaultResolver when nil);
 	// tests may replace it.
@@ -82,12 +83,13 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 	for _, k := range cfg.List("smtpd_discard_ehlo_keywords") {
 		s.discard[strings.ToUpper(k)] = true
 	}
-	if lvl := cfg.Get("smtpd_tls_security_level"); lvl == "may" || lvl == "encrypt" {
+	s.wrapper = cfg.Bool("smtpd_tls_wrappermode")
+	if lvl := cfg.Get("smtpd_tls_security_level"); lvl == "may" || lvl == "encrypt" || s.wrapper {
 		cert, err := tls.LoadX509KeyPair(cfg.Get("smtpd_tls_cert_file"), keyFile(cfg))
 		if err != nil {
 			log.Warning("cannot load TLS certificate and key: %v: TLS disabled", err)
 		} else {
-			s.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+			s.tls = tlsConfig(cert)
 		}
 		s.tlsRequired = lvl == "encrypt"
 	}

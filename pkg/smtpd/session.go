@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +38,9 @@ type session struct {
 	errors int
 	quit   bool
 	tlsOn  bool
+	// tlsInfo is the TLS session in Postfix's words: "TLSv1.3 with cipher
+	// ... (256/256 bits)" and "key-exchange ... server-digest SHA256".
+	tlsInfo [2]string
 	// size is the last MAIL SIZE= value; Postfix keeps it after a
 	// rejected MAIL command until the transaction is reset.
 	size int64
@@ -48,6 +50,7 @@ type session struct {
 	attrs    map[string]string
 	dsn      []cleanup.RecipientDSN
 	smtputf8 bool
+	hold     bool // an access table said HOLD
 
 	// illPipelining is set once the client sent ahead where it may not
 	// (reject_unauth_pipelining tests it, as Postfix 2.6 and later do).
@@ -77,6 +80,14 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	}
 	ss.client = ss.name + "[" + ip + "]"
 	s.log.Info("connect from %s", ss.client)
+	if s.wrapper && s.tls != nil {
+		// smtps: TLS from the first byte.
+		if err := ss.handshake(); err != nil {
+			ss.s.log.Info("lost connection after %s from %s", ss.where, ss.client)
+			s.log.Info("disconnect from %s%s", ss.client, ss.stats())
+			return
+		}
+	}
 	ss.run()
 	ss.reset() // an unfinished queue file goes
 	s.log.Info("disconnect from %s%s", ss.client, ss.stats())
@@ -264,8 +275,18 @@ func printable(b []byte) string {
 // from client: text; from=<sender> to=<rcpt> proto=P helo=<h>", with
 // from= and to= only when there are such addresses.
 func (ss *session) logReject(id, what, text, to string) {
+	ss.logLine(id, "reject", what, text, to)
+}
+
+// logAction logs an access table action other than reject ("hold")
+// for the current command.
+func (ss *session) logAction(action, text, to string) {
+	ss.logLine(ss.queueID(), action, ss.where, text, to)
+}
+
+func (ss *session) logLine(id, action, what, text, to string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: reject: %s from %s: %s;", id, what, ss.client, text)
+	fmt.Fprintf(&b, "%s: %s: %s from %s: %s;", id, action, what, ss.client, text)
 	if ss.sender != nil {
 		fmt.Fprintf(&b, " from=<%s>", *ss.sender)
 	}
@@ -413,6 +434,7 @@ func (ss *session) reset() {
 	ss.dsn = nil
 	ss.attrs = nil
 	ss.smtputf8 = false
+	ss.hold = false
 	ss.bdatBuf = nil
 	ss.size = 0
 }
@@ -675,7 +697,14 @@ func (ss *session) receivedFor(id string) string {
 	if ss.smtputf8 {
 		proto = "UTF8" + strings.TrimPrefix(proto, "E") // ESMTP → UTF8SMTP, as Postfix writes it
 	}
-	b := fmt.Sprintf("from %s (%s [%s])\n\tby %s (Postfix) with %s id %s", from, ss.name, ss.ip, ss.s.hostname, proto, id)
+	tlsDetails := ""
+	if ss.tlsOn {
+		proto += "S" // RFC 3848
+		if ss.s.cfg.Bool("smtpd_tls_received_header") {
+			tlsDetails = fmt.Sprintf("\n\t(using %s\n\t %s)\n\t(No client certificate requested)", ss.tlsInfo[0], ss.tlsInfo[1])
+		}
+	}
+	b := fmt.Sprintf("from %s (%s [%s])%s\n\tby %s (Postfix) with %s id %s", from, ss.name, ss.ip, tlsDetails, ss.s.hostname, proto, id)
 	date := time.Now().Format("Mon, _2 Jan 2006 15:04:05 -0700 (MST)")
 	if len(ss.rcpts) == 1 {
 		return b + "\n\tfor <" + ss.rcpts[0] + ">; " + date
@@ -705,6 +734,7 @@ func (ss *session) submission() *cleanup.Submission {
 		DSN:         ss.dsn,
 		Attrs:       attrs,
 		File:        f,
+		Hold:        ss.hold,
 		UID:         -1,
 		ReceivedFor: ss.receivedFor,
 	}
@@ -894,39 +924,12 @@ func (ss *session) starttls(arg string) (bool, error) {
 		// encrypted: drop the connection (the STARTTLS injection bug).
 		return false, fmt.Errorf("plaintext after STARTTLS")
 	}
-	tc := tls.Server(ss.conn, ss.s.tls)
-	tc.SetDeadline(time.Now().Add(ss.s.timeout))
-	if err := tc.HandshakeContext(ss.ctx); err != nil {
-		ss.s.log.Warning("TLS library problem: %v", err)
+	if err := ss.handshake(); err != nil {
 		return false, err
 	}
-	tc.SetDeadline(time.Time{})
-	st := tc.ConnectionState()
-	bits := 256
-	if strings.Contains(tls.CipherSuiteName(st.CipherSuite), "128") {
-		bits = 128
-	}
-	ss.s.log.Info("Anonymous TLS connection established from %s: %s with cipher %s (%d/%d bits)",
-		ss.client, tlsVersion(st.Version), tls.CipherSuiteName(st.CipherSuite), bits, bits)
-	ss.conn = tc
-	ss.r = bufio.NewReaderSize(tc, 8192)
-	ss.w = bufio.NewWriter(tc)
-	ss.tlsOn = true
 	ss.helo = "" // RFC 3207: the client starts over with EHLO
 	ss.reset()
 	return true, nil
-}
-
-func tlsVersion(v uint16) string {
-	switch v {
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
-	}
-	return "TLSv1"
 }
 
 // xtextDecode decodes RFC 3461 xtext ("a+2Bb" is "a+b"); ok is false for
