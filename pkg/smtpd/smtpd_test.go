@@ -535,7 +535,7 @@ func TestStartTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("openssl: %v\n%s", err, out)
 	}
-	ts := start(t, "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	ts := start(t, "smtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
 	host, port, _ := net.SplitHostPort(ts.addr)
 	out, err = exec.Command("swaks", "--server", host, "--port", port, "--tls", "--ehlo", "client.example",
 		"--from", "a@b.example", "--to", "root@mail.example.test").CombinedOutput()
@@ -567,5 +567,41 @@ func TestStartTLS(t *testing.T) {
 func tlsLogged(t *testing.T, ts *testServer) {
 	if log := ts.maillog(t); !regexp.MustCompile(`Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)`).MatchString(log) {
 		t.Errorf("maillog lacks the TLS line:\n%s", log)
+	}
+}
+
+// smtps (smtpd_tls_wrappermode = yes) driven by Python's
+// smtplib.SMTP_SSL: TLS from the first byte, the message queued with
+// "with ESMTPS" and, with smtpd_tls_received_header, the TLS details in
+// its Received header; at smtpd_tls_loglevel 0 no TLS line is logged.
+func TestSmtps(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mail.example.test",
+		"-days", "2", "-keyout", key, "-out", cert).CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	ts := start(t, "smtpd_tls_wrappermode = yes\nsmtpd_tls_received_header = yes\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	host, port, _ := net.SplitHostPort(ts.addr)
+	script := `import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP_SSL(sys.argv[1], int(sys.argv[2]), context=ctx, local_hostname="client.example")
+print(s.ehlo()[0])
+s.sendmail("a@b.example", ["root@mail.example.test"], "Subject: s\r\n\r\nhi\r\n")
+s.quit()
+`
+	if out, err := exec.Command("python3", "-c", script, host, port).CombinedOutput(); err != nil || string(out) != "250\n" {
+		t.Fatalf("python3 smtplib.SMTP_SSL: %v\n%s", err, out)
+	}
+	got := ts.queued(t)
+	want := regexp.MustCompile(`^Received: from client\.example \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)\n\t key-exchange X25519 server-signature RSA-PSS \(2048 bits\) server-digest SHA256\)\n\t\(No client certificate requested\)\n\tby mail\.example\.test \(Postfix\) with ESMTPS id ID\n`)
+	if !want.MatchString(got) {
+		t.Errorf("queued:\n%s", got)
+	}
+	if log := ts.maillog(t); strings.Contains(log, "TLS connection established") {
+		t.Errorf("TLS line at smtpd_tls_loglevel 0:\n%s", log)
 	}
 }
