@@ -437,3 +437,64 @@ func TestSmtpdTLS(t *testing.T) {
 		})
 	}
 }
+
+// smtpdLogLines are the smtpd lines of a maillog without time, pid and
+// queue IDs, sorted.
+func smtpdLogLines(log string) string {
+	var out []string
+	id := regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
+	for _, l := range strings.Split(log, "\n") {
+		_, rest, ok := strings.Cut(l, "postfix/smtpd[")
+		if !ok || strings.Contains(l, "overriding earlier entry") {
+			continue
+		}
+		_, rest, _ = strings.Cut(rest, "]: ")
+		out = append(out, id.ReplaceAllString(rest, "ID"))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// TestSmtpdSendmailBs pipes the same SMTP dialogue into the oracle's
+// sendmail -bs and postdove's bin/sendmail -bs, each with its running
+// mail system: the replies, the smtpd log lines (client
+// localhost[127.0.0.1], no relay restriction for the local user) and the
+// queued message's two Received: headers (smtpd's with the maildrop
+// queue ID, then pickup's) are the same.
+func TestSmtpdSendmailBs(t *testing.T) {
+	opts := oracle.PostfixOptions{MainCF: "defer_transports = smtp, local, relay\nmynetworks = 10.0.0.0/8\n"}
+	pf := oracle.StartPostfix(t, opts)
+	pd := oracle.StartPostdove(t, opts)
+	dialogue := "EHLO c.example\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\nRCPT TO:<x@elsewhere.example>\r\nRCPT TO:<root>\r\n" +
+		"DATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<root>\r\nRSET\r\nVRFY root\r\nFOO\r\nQUIT\r\n"
+	ids := regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
+	run := func(inst *oracle.Instance) (string, string, string) {
+		res := oracle.Run(inst.Sendmail("-bs"), dialogue)
+		if res.Code != 0 || res.Stderr != "" {
+			t.Errorf("%s sendmail -bs: exit %d: %s", inst.System, res.Code, res.Stderr)
+		}
+		var headers string
+		for i := 0; i < 100 && headers == ""; i++ {
+			time.Sleep(100 * time.Millisecond)
+			filepath.Walk(filepath.Join(inst.QueueDir, "deferred"), func(path string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() {
+					headers = oracle.Run(inst.Command("postcat", "-h", path), "").Stdout
+				}
+				return nil
+			})
+		}
+		headers = regexp.MustCompile(`[A-Z][a-z][a-z], [ 0-9]\d \w+ \d{4} \d\d:\d\d:\d\d [-+]\d{4} \(\w+\)`).ReplaceAllString(headers, "DATE")
+		return ids.ReplaceAllString(res.Stdout, "ID"), smtpdLogLines(inst.ReadMaillog()), ids.ReplaceAllString(headers, "ID")
+	}
+	wantOut, wantLog, wantHdr := run(pf)
+	gotOut, gotLog, gotHdr := run(pd)
+	if gotOut != wantOut {
+		t.Errorf("replies:\npostdove:\n%s\npostfix:\n%s", gotOut, wantOut)
+	}
+	if gotLog != wantLog {
+		t.Errorf("maillog:\npostdove:\n%s\npostfix:\n%s", gotLog, wantLog)
+	}
+	if wantHdr == "" || gotHdr != wantHdr {
+		t.Errorf("queued headers:\npostdove:\n%s\npostfix:\n%s", gotHdr, wantHdr)
+	}
+}

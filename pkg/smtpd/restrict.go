@@ -22,6 +22,9 @@ var permitted = &result{permit: true}
 // sender restrictions and then the relay and recipient restrictions for
 // recipient rcpt; nil accepts it.
 func (ss *session) checkRecipient(rcpt string) *result {
+	if ss.s.standAlone {
+		return nil // sendmail -bs: the local user's submission
+	}
 	for _, list := range []string{"smtpd_client_restrictions", "smtpd_helo_restrictions",
 		"smtpd_sender_restrictions", "smtpd_relay_restrictions", "smtpd_recipient_restrictions"} {
 		if r := ss.restrict(list, rcpt); r != nil && !r.permit {
@@ -71,6 +74,9 @@ func (ss *session) unlistedRecipient(rcpt string) *result {
 
 // restrict evaluates one restriction list.
 func (ss *session) restrict(list, rcpt string) *result {
+	if ss.s.standAlone {
+		return nil
+	}
 	return ss.restrictions(list, ss.s.cfg.List(list), rcpt)
 }
 

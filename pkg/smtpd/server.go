@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -20,11 +21,13 @@ import (
 // Server is one smtpd service: main.cf with the service's -o overrides
 // already applied.
 type Server struct {
-	cfg      *postconf.Config
-	log      *maillog.Logger
-	cleanup  *cleanup.Cleanup
-	resolver *addr.Resolver
-	tables   *maps.Cache
+	cfg   *postconf.Config
+	log   *maillog.Logger
+	queue Queue
+	// standAlone is sendmail -bs: no restrictions, no TLS.
+	standAlone bool
+	resolver   *addr.Resolver
+	tables     *maps.Cache
 
 	hostname   string
 	banner     string
@@ -58,7 +61,7 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 	s := &Server{
 		cfg:        cfg,
 		log:        log,
-		cleanup:    cleanup.New(cfg, q, log.With("cleanup")),
+		queue:      cleanupQueue{cleanup.New(cfg, q, log.With("cleanup"))},
 		resolver:   addr.NewResolver(cfg),
 		tables:     maps.NewCache(maps.Options{FoldCase: true}, func(msg string) { log.Error("%s", msg) }),
 		hostname:   cfg.Get("myhostname"),
@@ -98,6 +101,71 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 	}
 	return s
 }
+
+// Queue is where a session's messages go: through cleanup into the
+// incoming queue for the smtpd service, into the maildrop queue for
+// sendmail -bs.
+type Queue interface {
+	// Open starts a message's queue file; smtpd calls it at the first
+	// accepted recipient, as Postfix's does, and logs its ID from there.
+	Open() (Pending, error)
+	// Queue finishes the message p was opened for (nil when Open gave
+	// none) and returns its queue ID; it removes p on failure.
+	Queue(p Pending, sub *cleanup.Submission, content io.Reader) (string, error)
+}
+
+// Pending is a queue file being written: its ID ("" when not known
+// yet) and its removal when the transaction is given up.
+type Pending interface {
+	ID() string
+	Abort()
+}
+
+type cleanupQueue struct{ c *cleanup.Cleanup }
+
+func (q cleanupQueue) Open() (Pending, error) { return q.c.Open() }
+
+func (q cleanupQueue) Queue(p Pending, sub *cleanup.Submission, content io.Reader) (string, error) {
+	if f, ok := p.(*cleanup.File); ok {
+		sub.File = f
+	}
+	return q.c.Process(sub, content)
+}
+
+// StandAlone is the session of sendmail -bs (Postfix's smtpd run
+// stand-alone): one session on in and out with the same commands,
+// replies and log lines, for a client shown as localhost[127.0.0.1],
+// without the access restrictions and TLS, its mail queued by q.
+func StandAlone(cfg *postconf.Config, q Queue, log *maillog.Logger) *Server {
+	s := New(cfg, nil, log)
+	s.queue, s.standAlone, s.tls = q, true, nil
+	s.Lookup = func(context.Context, string) string { return "localhost" }
+	return s
+}
+
+// ServeStdio runs one session on in and out (sendmail -bs).
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) {
+	s.ServeConn(ctx, &stdioConn{in: in, out: out})
+}
+
+// stdioConn is standard input and output as the client's connection.
+type stdioConn struct {
+	in  io.Reader
+	out io.Writer
+}
+
+func (c *stdioConn) Read(p []byte) (int, error)  { return c.in.Read(p) }
+func (c *stdioConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *stdioConn) Close() error                { return nil }
+func (c *stdioConn) LocalAddr() net.Addr         { return localhost }
+func (c *stdioConn) RemoteAddr() net.Addr        { return localhost }
+func (c *stdioConn) SetDeadline(time.Time) error { return nil }
+func (c *stdioConn) SetReadDeadline(time.Time) error {
+	return nil
+}
+func (c *stdioConn) SetWriteDeadline(time.Time) error { return nil }
+
+var localhost = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 
 // keyFile is smtpd_tls_key_file, which defaults to the certificate file.
 func keyFile(cfg *postconf.Config) string {

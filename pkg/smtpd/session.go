@@ -46,7 +46,7 @@ type session struct {
 	size int64
 	// file is the queue file, open from the first accepted recipient on;
 	// attrs and dsn are the MAIL and RCPT parameters recorded in it.
-	file     *cleanup.File
+	file     Pending
 	attrs    map[string]string
 	dsn      []cleanup.RecipientDSN
 	smtputf8 bool
@@ -242,7 +242,7 @@ var lastInGroup = map[string]bool{"helo": true, "ehlo": true, "starttls": true, 
 // after a command where it should have waited: after any command when
 // it did not say EHLO, else after one that ends a group.
 func (ss *session) checkPipelining(verb string) {
-	if ss.illPipelining || ss.r.Buffered() == 0 || (ss.proto == "ESMTP" && !lastInGroup[verb]) {
+	if ss.s.standAlone || ss.illPipelining || ss.r.Buffered() == 0 || (ss.proto == "ESMTP" && !lastInGroup[verb]) {
 		return
 	}
 	ss.illPipelining = true
@@ -442,7 +442,7 @@ func (ss *session) reset() {
 // queueID is what a log line about the transaction starts with: the
 // queue ID once the queue file exists, else NOQUEUE.
 func (ss *session) queueID() string {
-	if ss.file != nil {
+	if ss.file != nil && ss.file.ID() != "" {
 		return ss.file.ID()
 	}
 	return "NOQUEUE"
@@ -669,14 +669,16 @@ func (ss *session) rcpt(arg string) (bool, error) {
 	}
 	if ss.file == nil {
 		// Postfix's smtpd opens the queue file here.
-		f, err := ss.s.cleanup.Open()
+		f, err := ss.s.queue.Open()
 		if err != nil {
 			ss.s.log.Warning("queue file write error: %v", err)
 			ss.fail("451 4.3.0 Error: queue file write error")
 			return false, nil
 		}
 		ss.file = f
-		ss.s.log.Info("%s: client=%s", f.ID(), ss.client)
+		if f.ID() != "" {
+			ss.s.log.Info("%s: client=%s", f.ID(), ss.client)
+		}
 	}
 	if dsn.ORCPT == "" {
 		dsn.ORCPT = "rfc822;" + rcpt // as Postfix records it
@@ -704,7 +706,10 @@ func (ss *session) receivedFor(id string) string {
 			tlsDetails = fmt.Sprintf("\n\t(using %s\n\t %s)\n\t(No client certificate requested)", ss.tlsInfo[0], ss.tlsInfo[1])
 		}
 	}
-	b := fmt.Sprintf("from %s (%s [%s])%s\n\tby %s (Postfix) with %s id %s", from, ss.name, ss.ip, tlsDetails, ss.s.hostname, proto, id)
+	b := fmt.Sprintf("from %s (%s [%s])%s\n\tby %s (Postfix) with %s", from, ss.name, ss.ip, tlsDetails, ss.s.hostname, proto)
+	if id != "" {
+		b += " id " + id
+	}
 	date := time.Now().Format("Mon, _2 Jan 2006 15:04:05 -0700 (MST)")
 	if len(ss.rcpts) == 1 {
 		return b + "\n\tfor <" + ss.rcpts[0] + ">; " + date
@@ -715,29 +720,30 @@ func (ss *session) receivedFor(id string) string {
 // queueMessage hands the message read from content to cleanup and
 // answers the client.
 func (ss *session) queueMessage(content io.Reader, size string) bool {
-	id, err := ss.s.cleanup.Process(ss.submission(), content)
+	sub, f := ss.submission()
+	id, err := ss.s.queue.Queue(f, sub, content)
 	return ss.queued(id, err, size)
 }
 
-// submission is the transaction's envelope for cleanup.
-func (ss *session) submission() *cleanup.Submission {
+// submission is the transaction's envelope for cleanup, and its queue
+// file, which the session hands over.
+func (ss *session) submission() (*cleanup.Submission, Pending) {
 	attrs := map[string]string{queue.AttrClientName: ss.name, queue.AttrClientAddr: ss.ip,
 		queue.AttrHELO: ss.helo, queue.AttrProtocol: ss.proto}
 	for k, v := range ss.attrs {
 		attrs[k] = v
 	}
 	f := ss.file
-	ss.file = nil // Process finishes or removes it
+	ss.file = nil // Queue finishes or removes it
 	return &cleanup.Submission{
 		Sender:      *ss.sender,
 		Recipients:  ss.rcpts,
 		DSN:         ss.dsn,
 		Attrs:       attrs,
-		File:        f,
 		Hold:        ss.hold,
 		UID:         -1,
 		ReceivedFor: ss.receivedFor,
-	}
+	}, f
 }
 
 // queued answers the client once cleanup has queued the message (its
@@ -753,6 +759,10 @@ func (ss *session) queued(id string, err error, size string) bool {
 		ss.s.log.Warning("queue file write error: %v", err)
 		ss.fail("451 4.3.0 Error: queue file write error")
 		return false
+	}
+	if id == "" { // sendmail -bs through postdrop: the ID is not known here
+		ss.reply("250 2.0.0 Ok: %squeued", size)
+		return true
 	}
 	ss.reply("250 2.0.0 Ok: %squeued as %s", size, id)
 	return true
@@ -789,9 +799,9 @@ func (ss *session) data(arg string) (bool, error) {
 	}
 	res := make(chan outcome, 1)
 	id := ss.queueID()
-	sub := ss.submission()
+	sub, f := ss.submission()
 	go func() {
-		id, err := ss.s.cleanup.Process(sub, pr)
+		id, err := ss.s.queue.Queue(f, sub, pr)
 		pr.CloseWithError(errAbandoned) // cleanup stopped early: the rest is drained
 		res <- outcome{id, err}
 	}()
