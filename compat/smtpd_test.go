@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -99,7 +101,7 @@ type smtpdPair struct {
 
 // startSmtpdPair starts Postfix 3.7's smtpd (master.cf: an inet service
 // plus extraMaster) and postdove's with mainCF, and waits for both.
-func startSmtpdPair(t *testing.T, mainCF, extraMaster string) *smtpdPair {
+func startSmtpdPair(t *testing.T, mainCF, extraMaster string, setup ...func(*smtpd.Server)) *smtpdPair {
 	t.Helper()
 	oracle.Get(t)
 	p := &smtpdPair{pfAddr: freePort(t)}
@@ -124,6 +126,9 @@ func startSmtpdPair(t *testing.T, mainCF, extraMaster string) *smtpdPair {
 		t.Fatal(err)
 	}
 	srv := smtpd.New(cfg, queue.New(p.qdir), log)
+	for _, f := range setup {
+		f(srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -497,4 +502,112 @@ func TestSmtpdSendmailBs(t *testing.T) {
 	if wantHdr == "" || gotHdr != wantHdr {
 		t.Errorf("queued headers:\npostdove:\n%s\npostfix:\n%s", gotHdr, wantHdr)
 	}
+}
+
+// startNamed runs BIND's named on ip port 53 (an interface address), authoritative for zone
+// dns.test with records, without recursion (other names are refused),
+// until the test ends.
+func startNamed(t *testing.T, ip string, records string) {
+	t.Helper()
+	named, err := exec.LookPath("named")
+	if err != nil {
+		t.Skip("named not installed")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	conf := fmt.Sprintf(`controls { };
+options { directory %q; listen-on port 53 { %s; }; listen-on-v6 { none; }; recursion no;
+  allow-query { any; }; dnssec-validation no; pid-file none; };
+zone "dns.test" { type master; file "db.dns.test"; };
+`, dir, ip)
+	zone := "$TTL 60\n$ORIGIN dns.test.\n@ IN SOA ns root ( 1 60 60 600 60 )\n@ IN NS ns\nns IN A " + ip + "\n" + records
+	if err := os.WriteFile(filepath.Join(dir, "named.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db.dns.test"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(named, "-g", "-4", "-c", filepath.Join(dir, "named.conf"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(ip, "53"))
+	}}
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := r.LookupNS(ctx, "dns.test")
+		cancel()
+		if err == nil {
+			return
+		}
+		if i > 50 {
+			t.Fatalf("named does not answer: %v\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSmtpdUnknownDomain: reject_unknown_sender_domain,
+// reject_unknown_recipient_domain and reject_unlisted_sender against
+// Postfix 3.7's smtpd, both asking the same named (the oracle through
+// /etc/resolv.conf in a private mount namespace): a domain without MX, A
+// or AAAA is "Domain not found" with unknown_address_reject_code, a null
+// MX refuses mail, a DNS failure defers only what would be accepted.
+func TestSmtpdUnknownDomain(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare(1) is needed for a private /etc/resolv.conf")
+	}
+	// resolv.conf has no port, and named listens only on the addresses
+	// of interfaces: 127.0.0.1:53.
+	ip := "127.0.0.1"
+	startNamed(t, ip, "has-a IN A 192.0.2.1\nhas-mx IN MX 10 mx\nmx IN A 192.0.2.2\nnullmx IN MX 0 .\n")
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(ip, "53"))
+	}}
+	p := startSmtpdPair(t, "mynetworks = 127.0.0.0/8\nsmtpd_error_sleep_time = 0\n"+
+		"smtpd_sender_restrictions = reject_unknown_sender_domain, reject_unlisted_sender\n"+
+		"smtpd_recipient_restrictions = reject_unknown_recipient_domain, permit\n", "",
+		func(s *smtpd.Server) { s.Resolver = resolver })
+	// The oracle again, its resolver asking named.
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver "+ip+"\noptions timeout:1 attempts:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oracle.Run(p.inst.Command("postfix", "stop"), "")
+	for i := 0; i < 100 && smtpdListens(p.pfAddr); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := p.inst.Command("postfix", "start")
+	wrapped := exec.Command("unshare", append([]string{"-m", "sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec "$@"`, resolv, start.Path}, start.Args[1:]...)...)
+	wrapped.Env = start.Env
+	if res := oracle.Run(wrapped, ""); res.Code != 0 {
+		t.Fatalf("postfix start: %s%s", res.Stdout, res.Stderr)
+	}
+	for i := 0; i < 100 && !smtpdListens(p.pfAddr); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the probes' log lines, then a fresh start
+	os.WriteFile(p.logf, nil, 0o644)
+	os.WriteFile(p.inst.Maillog, nil, 0o644)
+	p.compare(t, [][]string{
+		{"HELO c.example", "MAIL FROM:<a@nowhere.dns.test>", "RCPT TO:<root@mail.example.test>", "RSET",
+			"MAIL FROM:<a@nullmx.dns.test>", "RCPT TO:<root@mail.example.test>", "RSET",
+			"MAIL FROM:<a@has-a.dns.test>", "RCPT TO:<x@nowhere.dns.test>", "RCPT TO:<x@nullmx.dns.test>",
+			"RCPT TO:<x@has-mx.dns.test>", "RCPT TO:<x@elsewhere.invalid>", "RSET",
+			"MAIL FROM:<a@elsewhere.invalid>", "RCPT TO:<root@mail.example.test>", "RSET",
+			"MAIL FROM:<nosuchuser@mail.example.test>", "RCPT TO:<root@mail.example.test>", "QUIT"},
+	})
+	p.compareLogs(t)
+}
+
+func smtpdListens(addr string) bool {
+	c, err := net.Dial("tcp", addr)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
 }

@@ -1,9 +1,12 @@
 package smtpd
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"postdove/pkg/addr"
 	"postdove/pkg/maps"
@@ -25,22 +28,33 @@ func (ss *session) checkRecipient(rcpt string) *result {
 	if ss.s.standAlone {
 		return nil // sendmail -bs: the local user's submission
 	}
+	ss.deferIfPermit = nil
 	for _, list := range []string{"smtpd_client_restrictions", "smtpd_helo_restrictions",
 		"smtpd_sender_restrictions", "smtpd_relay_restrictions", "smtpd_recipient_restrictions"} {
 		if r := ss.restrict(list, rcpt); r != nil && !r.permit {
 			return r
 		}
 	}
-	if ss.s.cfg.Bool("smtpd_reject_unlisted_recipient") {
-		return ss.unlistedRecipient(rcpt)
+	if ss.s.cfg.Bool("smtpd_reject_unlisted_sender") && ss.senderAddr() != "" {
+		if r := ss.unlisted(ss.senderAddr(), "Sender address", "1.0"); r != nil {
+			return r
+		}
 	}
-	return nil
+	if ss.s.cfg.Bool("smtpd_reject_unlisted_recipient") {
+		if r := ss.unlisted(rcpt, "Recipient address", "1.1"); r != nil {
+			return r
+		}
+	}
+	// A temporary DNS failure defers what would otherwise be accepted
+	// (unknown_address_tempfail_action = defer_if_permit).
+	return ss.deferIfPermit
 }
 
-// unlistedRecipient rejects a recipient in a local domain that no table
-// of local_recipient_maps knows (smtpd_reject_unlisted_recipient).
-func (ss *session) unlistedRecipient(rcpt string) *result {
-	local, domain := addr.Split(strings.ToLower(rcpt))
+// unlisted rejects an address (the recipient, or with
+// reject_unlisted_sender the sender) in a local domain that no table of
+// local_recipient_maps knows; dsn is the detail of its status code.
+func (ss *session) unlisted(address, what, dsn string) *result {
+	local, domain := addr.Split(strings.ToLower(address))
 	if domain != "" && !ss.s.resolver.IsLocalDomain(domain) {
 		return nil
 	}
@@ -62,14 +76,77 @@ func (ss *session) unlistedRecipient(rcpt string) *result {
 		for _, k := range keys {
 			_, found, err := ss.s.tables.Lookup(spec, k)
 			if err != nil {
-				return &result{text: fmt.Sprintf("451 4.3.0 <%s>: Temporary lookup failure", rcpt)}
+				return &result{text: fmt.Sprintf("451 4.3.0 <%s>: Temporary lookup failure", address)}
 			}
 			if found {
 				return nil
 			}
 		}
 	}
-	return &result{text: fmt.Sprintf("550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table", rcpt)}
+	return ss.coded(ss.s.cfg.Int("unknown_local_recipient_reject_code"), dsn,
+		fmt.Sprintf("<%s>: %s rejected: User unknown in local recipient table", address, what))
+}
+
+// coded is a reject or defer with code, its enhanced status class
+// following the code's.
+func (ss *session) coded(code int, detail, text string) *result {
+	if code < 400 || code > 599 {
+		code = 450
+	}
+	return &result{text: fmt.Sprintf("%d %c.%s %s", code, '0'+code/100, detail, text)}
+}
+
+// unknownDomain is reject_unknown_sender_domain and
+// reject_unknown_recipient_domain: the domain of address (not one of
+// ours) has no MX, A or AAAA record in the DNS.
+func (ss *session) unknownDomain(address, what, detail string) *result {
+	domain := strings.ToLower(addr.Domain(address))
+	if domain == "" || isLiteral(domain) {
+		return nil
+	}
+	if class, _, err := ss.s.resolver.ResolveErr(strings.ToLower(address)); err == nil &&
+		(class == addr.ClassLocal || class == addr.ClassVirtual || class == addr.ClassVirtualAlias) {
+		return nil
+	}
+	r := ss.s.dns()
+	ctx, cancel := context.WithTimeout(ss.ctx, 30*time.Second)
+	defer cancel()
+	mx, err := r.LookupMX(ctx, domain)
+	if err == nil && len(mx) == 1 && (mx[0].Host == "." || mx[0].Host == "") {
+		code, dsn := 550, "7.27"
+		if what != "Sender address" {
+			code, dsn = 556, "1.10"
+		}
+		return ss.coded(code, dsn, fmt.Sprintf("<%s>: %s rejected: Domain %s does not accept mail (nullMX)", address, what, domain))
+	}
+	if err == nil && len(mx) > 0 {
+		return nil
+	}
+	temp := !isNotFound(err)
+	if !temp {
+		_, err = r.LookupIPAddr(ctx, domain)
+		if err == nil {
+			return nil
+		}
+		temp = !isNotFound(err)
+	}
+	text := fmt.Sprintf("<%s>: %s rejected: Domain not found", address, what)
+	if !temp {
+		return ss.coded(ss.s.cfg.Int("unknown_address_reject_code"), detail, text)
+	}
+	deferred := ss.coded(450, detail, text)
+	if ss.s.cfg.Get("unknown_address_tempfail_action") == "defer" {
+		return deferred
+	}
+	if ss.deferIfPermit == nil {
+		ss.deferIfPermit = deferred
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 // restrict evaluates one restriction list.
@@ -240,6 +317,18 @@ func (ss *session) restriction(list, name, rcpt string) *result {
 		if ip := net.ParseIP(ss.ip); ip != nil && ss.s.inMynetworks(ip) {
 			return permitted
 		}
+	case "reject_unknown_sender_domain":
+		if sender != "" {
+			return ss.unknownDomain(sender, "Sender address", "1.8")
+		}
+	case "reject_unknown_recipient_domain":
+		return ss.unknownDomain(rcpt, "Recipient address", "1.2")
+	case "reject_unlisted_sender":
+		if sender != "" {
+			return ss.unlisted(sender, "Sender address", "1.0")
+		}
+	case "reject_unlisted_recipient":
+		return ss.unlisted(rcpt, "Recipient address", "1.1")
 	case "permit_sasl_authenticated":
 		// No SASL yet.
 	case "reject_unauth_pipelining":

@@ -53,6 +53,16 @@ type Server struct {
 	// Lookup is the reverse name lookup (net.DefaultResolver when nil);
 	// tests may replace it.
 	Lookup func(ctx context.Context, ip string) string
+	// Resolver answers reject_unknown_*_domain's DNS queries
+	// (net.DefaultResolver when nil).
+	Resolver *net.Resolver
+}
+
+func (s *Server) dns() *net.Resolver {
+	if s.Resolver != nil {
+		return s.Resolver
+	}
+	return net.DefaultResolver
 }
 
 // New returns the smtpd service for cfg, logging to log (program

@@ -51,6 +51,9 @@ type session struct {
 	dsn      []cleanup.RecipientDSN
 	smtputf8 bool
 	hold     bool // an access table said HOLD
+	// deferIfPermit is the 450 a temporary DNS failure leaves, given if
+	// nothing else rejects the recipient.
+	deferIfPermit *result
 
 	// illPipelining is set once the client sent ahead where it may not
 	// (reject_unauth_pipelining tests it, as Postfix 2.6 and later do).
