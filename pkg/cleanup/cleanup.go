@@ -59,7 +59,52 @@ type Submission struct {
 	// Verify (sendmail -bv) asks for a delivery status report instead of
 	// delivery: the queue file is marked with queue.TraceVerify.
 	Verify bool
+	// DSN, when set, holds each recipient's RFC 3461 NOTIFY and ORCPT
+	// (the same index as Recipients); they follow the recipient through
+	// virtual alias expansion.
+	DSN []RecipientDSN
+	// Attrs are queue file attributes the caller records (smtpd: ENVID,
+	// RET, BODY, SMTPUTF8, the client).
+	Attrs map[string]string
+	// File is the queue file Open made for this message; Process
+	// finishes or removes it.
+	File *File
+	// Hold puts the message in the hold queue (smtpd's HOLD action).
+	Hold bool
 }
+
+// RecipientDSN is one recipient's NOTIFY and ORCPT parameters.
+type RecipientDSN struct {
+	Notify string // "SUCCESS,DELAY", "NEVER"
+	ORCPT  string // "rfc822;user@example.com", xtext decoded
+}
+
+// File is a queue file opened before its envelope is complete: smtpd
+// opens it at the first accepted recipient, as Postfix's smtpd opens its
+// cleanup stream then, so that the queue ID is known (and logged) from
+// there on.
+type File struct {
+	w       *queue.Writer
+	arrival time.Time
+}
+
+// Open starts a queue file in the incoming queue; hand it to Process in
+// Submission.File, or Abort it.
+func (c *Cleanup) Open() (*File, error) {
+	now := time.Now()
+	w, err := c.q.Create(queue.Incoming, &queue.Message{Arrival: now, Recipients: []queue.Recipient{{Address: "pending"}}})
+	if err != nil {
+		return nil, err
+	}
+	return &File{w: w, arrival: now}, nil
+}
+
+// ID is the queue ID the message will have.
+func (f *File) ID() string { return f.w.ID() }
+
+// Abort removes the unfinished queue file (RSET, QUIT, a lost
+// connection); it does nothing once Process has used the file.
+func (f *File) Abort() { f.w.Abort() }
 
 // Reject is a message cleanup refused; nothing was queued.
 type Reject struct {
@@ -166,6 +211,10 @@ func (c *Cleanup) errorLine(msg string) {
 // another error for a temporary failure (nothing is queued then either).
 func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	arrival := sub.Arrival
+	if sub.File != nil {
+		defer sub.File.Abort() // harmless after the commit
+		arrival = sub.File.arrival
+	}
 	if arrival.IsZero() {
 		arrival = time.Now()
 	}
@@ -183,7 +232,7 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 			return "", err
 		}
 	}
-	rcpts, err := c.recipients(sub.Recipients)
+	rcpts, err := c.recipients(sub.Recipients, sub.DSN)
 	if err != nil {
 		return "", err
 	}
@@ -212,14 +261,21 @@ func (c *Cleanup) Process(sub *Submission, content io.Reader) (string, error) {
 	if tooManyHops {
 		a[queue.AttrFail] = "5.4.0 too many hops"
 	}
-	w, err := c.q.Create(queue.Incoming, &queue.Message{
-		Arrival:    arrival,
-		Sender:     sender,
-		Recipients: rcpts,
-		Attrs:      a,
-	})
+	for k, v := range sub.Attrs {
+		a[k] = v
+	}
+	env := &queue.Message{Arrival: arrival, Sender: sender, Recipients: rcpts, Attrs: a}
+	var w *queue.Writer
+	if sub.File != nil {
+		w, err = sub.File.w, sub.File.w.SetEnvelope(env)
+	} else {
+		w, err = c.q.Create(queue.Incoming, env)
+	}
 	if err != nil {
 		return "", err
+	}
+	if sub.Hold {
+		w.SetQueue(queue.Hold)
 	}
 	ok := false
 	defer func() {

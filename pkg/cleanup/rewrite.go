@@ -130,10 +130,14 @@ func (c *Cleanup) mapRecipientHeader(a string) (string, error) {
 // aliases; duplicates are dropped. An expansion beyond
 // virtual_alias_recursion_limit or virtual_alias_expansion_limit is a
 // *Defer naming the recipient given, as Postfix words it.
-func (c *Cleanup) recipients(in []string) ([]queue.Recipient, error) {
+func (c *Cleanup) recipients(in []string, dsn []RecipientDSN) ([]queue.Recipient, error) {
 	var out []queue.Recipient
 	seen := map[string]bool{}
-	for _, r := range in {
+	for i, r := range in {
+		var d RecipientDSN
+		if i < len(dsn) {
+			d = dsn[i]
+		}
 		a, err := c.mapRecipientHeader(r)
 		if err != nil {
 			return nil, err
@@ -150,12 +154,14 @@ func (c *Cleanup) recipients(in []string) ([]queue.Recipient, error) {
 			return nil, err
 		}
 		for _, e := range expanded {
-			k := strings.ToLower(e)
+			// As Postfix's cleanup, recipients with different DSN
+			// parameters are kept apart.
+			k := strings.ToLower(e) + "\x00" + d.Notify + "\x00" + d.ORCPT
 			if seen[k] {
 				continue
 			}
 			seen[k] = true
-			out = append(out, queue.Recipient{Address: e, Orig: orig, Status: queue.Pending})
+			out = append(out, queue.Recipient{Address: e, Orig: orig, Notify: d.Notify, ORCPT: d.ORCPT, Status: queue.Pending})
 		}
 	}
 	return out, nil

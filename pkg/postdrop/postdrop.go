@@ -40,6 +40,31 @@ var ErrTooBig = errors.New("message file too big")
 // pickup. limit is message_size_limit (0: none). It returns the maildrop
 // queue ID.
 func Drop(q *queue.Queue, env *Envelope, content io.Reader, limit int64) (string, error) {
+	w, err := q.Create(queue.Maildrop, envelope(env))
+	if err != nil {
+		return "", err
+	}
+	return finish(q, w, content, limit)
+}
+
+// Open starts a maildrop file whose envelope comes later: sendmail -bs
+// opens it at the first accepted recipient, as Postfix's smtpd does, so
+// that its queue ID is known from there on. Finish it or Abort it.
+func Open(q *queue.Queue) (*queue.Writer, error) {
+	return q.Create(queue.Maildrop, &queue.Message{Recipients: []queue.Recipient{{Address: "pending"}}})
+}
+
+// Finish writes env and content to w from Open and queues it as Drop
+// does; it removes the file on failure.
+func Finish(q *queue.Queue, w *queue.Writer, env *Envelope, content io.Reader, limit int64) (string, error) {
+	if err := w.SetEnvelope(envelope(env)); err != nil {
+		w.Abort()
+		return "", err
+	}
+	return finish(q, w, content, limit)
+}
+
+func envelope(env *Envelope) *queue.Message {
 	m := &queue.Message{
 		Sender: env.Sender,
 		Attrs: map[string]string{
@@ -56,10 +81,10 @@ func Drop(q *queue.Queue, env *Envelope, content io.Reader, limit int64) (string
 	for _, r := range env.Recipients {
 		m.Recipients = append(m.Recipients, queue.Recipient{Address: r, Status: queue.Pending})
 	}
-	w, err := q.Create(queue.Maildrop, m)
-	if err != nil {
-		return "", err
-	}
+	return m
+}
+
+func finish(q *queue.Queue, w *queue.Writer, content io.Reader, limit int64) (string, error) {
 	r := content
 	if limit > 0 {
 		r = io.LimitReader(content, limit+1)

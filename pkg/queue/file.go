@@ -221,6 +221,34 @@ func (q *Queue) Create(name string, m *Message) (*Writer, error) {
 	return w, nil
 }
 
+// SetEnvelope replaces the envelope given to Create, before any content
+// is written: smtpd's cleanup makes the file (and so its queue ID) at the
+// first accepted recipient, as Postfix does, and learns the rest of the
+// envelope later.
+func (w *Writer) SetEnvelope(m *Message) error {
+	if w.done || w.buf != nil {
+		return errors.New("queue file: envelope after content")
+	}
+	env, sizeOff, err := encodeEnvelope(m)
+	if err != nil {
+		return err
+	}
+	if err := w.f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate file %s: %w", w.tmp, unwrapPath(err))
+	}
+	if _, err := w.f.WriteAt(env, 0); err != nil {
+		return fmt.Errorf("write file %s: %w", w.tmp, unwrapPath(err))
+	}
+	if _, err := w.f.Seek(int64(len(env)), io.SeekStart); err != nil {
+		return fmt.Errorf("seek file %s: %w", w.tmp, unwrapPath(err))
+	}
+	w.sizeOffset, w.content = int64(sizeOff), int64(len(env))
+	return nil
+}
+
+// SetQueue makes Commit put the file in queue name (cleanup's HOLD).
+func (w *Writer) SetQueue(name string) { w.name = name }
+
 // Write appends message content.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.done {

@@ -1,129 +1,64 @@
 package sendmail
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
+	"context"
 	"io"
+	"os"
 	"strings"
 
+	"postdove/pkg/cleanup"
+	"postdove/pkg/maillog"
 	"postdove/pkg/postdrop"
+	"postdove/pkg/queue"
+	"postdove/pkg/smtpd"
 )
 
-// smtp runs a small SMTP dialogue on stdin/stdout (sendmail -bs), enough
-// for clients that submit that way: HELO, EHLO, MAIL, RCPT, DATA, RSET,
-// NOOP, QUIT. Each message is queued like a sendmail -bm submission.
+// smtp is sendmail -bs: the SMTP server's own session (package smtpd) on
+// stdin/stdout, run stand-alone as Postfix's sendmail runs smtpd: the
+// client is the local user (localhost[127.0.0.1]), the access
+// restrictions do not apply, and each message goes to the maildrop
+// queue with smtpd's Received: header, for pickup.
 func (r *run) smtp(stdin io.Reader) int {
-	br := bufio.NewReader(stdin)
-	w := bufio.NewWriter(r.stdout)
-	host := r.cfg.Get("myhostname")
-	reply := func(s string) {
-		w.WriteString(s + "\r\n")
-		w.Flush()
-	}
-	reply("220 " + host + " ESMTP Postfix")
-	var sender string
-	var rcpts []string
-	haveMail := false
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil && line == "" {
-			return 0
-		}
-		line = strings.TrimRight(line, "\r\n")
-		verb, arg, _ := strings.Cut(line, " ")
-		switch strings.ToUpper(verb) {
-		case "HELO":
-			reply("250 " + host)
-		case "EHLO":
-			reply("250-" + host + "\r\n250-PIPELINING\r\n250-SIZE " + r.cfg.Get("message_size_limit") + "\r\n250-8BITMIME\r\n250 DSN")
-		case "MAIL":
-			a, ok := pathArg(arg, "FROM:")
-			if !ok {
-				reply("501 5.5.4 Syntax: MAIL FROM:<address>")
-				continue
-			}
-			sender, rcpts, haveMail = a, nil, true
-			reply("250 2.1.0 Ok")
-		case "RCPT":
-			a, ok := pathArg(arg, "TO:")
-			switch {
-			case !haveMail:
-				reply("503 5.5.1 Error: need MAIL command")
-			case !ok || a == "":
-				reply("501 5.5.4 Syntax: RCPT TO:<address>")
-			default:
-				rcpts = append(rcpts, a)
-				reply("250 2.1.5 Ok")
-			}
-		case "DATA":
-			if len(rcpts) == 0 {
-				reply("554 5.5.1 Error: no valid recipients")
-				continue
-			}
-			reply("354 End data with <CR><LF>.<CR><LF>")
-			reply(r.smtpData(br, sender, rcpts))
-			sender, rcpts, haveMail = "", nil, false
-		case "RSET":
-			sender, rcpts, haveMail = "", nil, false
-			reply("250 2.0.0 Ok")
-		case "NOOP":
-			reply("250 2.0.0 Ok")
-		case "QUIT":
-			reply("221 2.0.0 Bye")
-			return 0
-		case "":
-			reply("500 5.5.2 Error: bad syntax")
-		default:
-			reply("502 5.5.2 Error: command not recognized")
-		}
-	}
+	log := maillog.ForCommand(r.cfg.Get, "smtpd", io.Discard)
+	smtpd.StandAlone(r.cfg, dropQueue{r}, log).ServeStdio(context.Background(), stdin, r.stdout)
+	return 0
 }
 
-// pathArg parses "FROM:<addr> params" / "TO:<addr>".
-func pathArg(arg, prefix string) (string, bool) {
-	if len(arg) < len(prefix) || !strings.EqualFold(arg[:len(prefix)], prefix) {
-		return "", false
-	}
-	rest := strings.TrimSpace(arg[len(prefix):])
-	if !strings.HasPrefix(rest, "<") {
-		a, _, _ := strings.Cut(rest, " ")
-		return a, a != ""
-	}
-	end := strings.IndexByte(rest, '>')
-	if end < 0 {
-		return "", false
-	}
-	return rest[1:end], true
-}
+// dropQueue queues sendmail -bs's messages in the maildrop queue: as
+// root directly, its file opened at the first accepted recipient; else
+// through the set-gid postdrop at the end of DATA.
+type dropQueue struct{ r *run }
 
-// smtpData reads the DATA section up to "." (removing dot-stuffing) and
-// queues it; it returns the reply.
-func (r *run) smtpData(br *bufio.Reader, sender string, rcpts []string) string {
-	var buf bytes.Buffer
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil && line == "" {
-			return "451 4.3.0 Error: unexpected end of input"
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "." {
-			break
-		}
-		line = strings.TrimPrefix(line, ".")
-		buf.WriteString(line + "\n")
+// dropFile is a maildrop file being written.
+type dropFile struct{ w *queue.Writer }
+
+func (f dropFile) ID() string { return f.w.ID() }
+func (f dropFile) Abort()     { f.w.Abort() }
+
+// noFile stands for the maildrop file postdrop will write.
+type noFile struct{}
+
+func (noFile) ID() string { return "" }
+func (noFile) Abort()     {}
+
+func (d dropQueue) Open() (smtpd.Pending, error) {
+	if os.Geteuid() != 0 {
+		return noFile{}, nil
 	}
-	env := &postdrop.Envelope{Sender: sender, FullName: r.fullName(), Recipients: rcpts, UID: r.uid}
-	id, err := r.drop(env, &buf)
-	if errors.Is(err, postdrop.ErrTooBig) {
-		return "552 5.3.4 Error: message file too big"
-	}
+	w, err := postdrop.Open(queue.New(d.r.cfg.Get("queue_directory")))
 	if err != nil {
-		r.logger().Warning("%v", err)
-		return "451 4.3.0 Error: queue file write error"
+		return nil, err
 	}
-	if id == "" {
-		return "250 2.0.0 Ok: queued"
+	return dropFile{w}, nil
+}
+
+func (d dropQueue) Queue(p smtpd.Pending, sub *cleanup.Submission, content io.Reader) (string, error) {
+	// No full name: as with Postfix, a From: that cleanup adds has the
+	// address alone.
+	env := &postdrop.Envelope{Sender: sub.Sender, Recipients: sub.Recipients, UID: d.r.uid}
+	body := io.MultiReader(strings.NewReader("Received: "+sub.ReceivedFor(p.ID())+"\n"), content)
+	if f, ok := p.(dropFile); ok {
+		return postdrop.Finish(queue.New(d.r.cfg.Get("queue_directory")), f.w, env, body, d.r.cfg.Size("message_size_limit"))
 	}
-	return "250 2.0.0 Ok: queued as " + id
+	return d.r.drop(env, body)
 }

@@ -76,7 +76,9 @@ func (c *Client) transaction(s *session, msg *delivery.Request, results []Result
 			}
 			switch {
 			case r.ORCPT != "":
-				line += " ORCPT=" + r.ORCPT
+				// The queue file holds it decoded, as Postfix's does.
+				typ, a, _ := strings.Cut(r.ORCPT, ";")
+				line += " ORCPT=" + typ + ";" + xtext(a)
 			case r.Orig != "":
 				line += " ORCPT=rfc822;" + xtext(r.Orig)
 			default:

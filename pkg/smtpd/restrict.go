@@ -1,9 +1,12 @@
 package smtpd
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"postdove/pkg/addr"
 	"postdove/pkg/maps"
@@ -22,22 +25,36 @@ var permitted = &result{permit: true}
 // sender restrictions and then the relay and recipient restrictions for
 // recipient rcpt; nil accepts it.
 func (ss *session) checkRecipient(rcpt string) *result {
+	if ss.s.standAlone {
+		return nil // sendmail -bs: the local user's submission
+	}
+	ss.deferIfPermit = nil
 	for _, list := range []string{"smtpd_client_restrictions", "smtpd_helo_restrictions",
 		"smtpd_sender_restrictions", "smtpd_relay_restrictions", "smtpd_recipient_restrictions"} {
 		if r := ss.restrict(list, rcpt); r != nil && !r.permit {
 			return r
 		}
 	}
-	if ss.s.cfg.Bool("smtpd_reject_unlisted_recipient") {
-		return ss.unlistedRecipient(rcpt)
+	if ss.s.cfg.Bool("smtpd_reject_unlisted_sender") && ss.senderAddr() != "" {
+		if r := ss.unlisted(ss.senderAddr(), "Sender address", "1.0"); r != nil {
+			return r
+		}
 	}
-	return nil
+	if ss.s.cfg.Bool("smtpd_reject_unlisted_recipient") {
+		if r := ss.unlisted(rcpt, "Recipient address", "1.1"); r != nil {
+			return r
+		}
+	}
+	// A temporary DNS failure defers what would otherwise be accepted
+	// (unknown_address_tempfail_action = defer_if_permit).
+	return ss.deferIfPermit
 }
 
-// unlistedRecipient rejects a recipient in a local domain that no table
-// of local_recipient_maps knows (smtpd_reject_unlisted_recipient).
-func (ss *session) unlistedRecipient(rcpt string) *result {
-	local, domain := addr.Split(strings.ToLower(rcpt))
+// unlisted rejects an address (the recipient, or with
+// reject_unlisted_sender the sender) in a local domain that no table of
+// local_recipient_maps knows; dsn is the detail of its status code.
+func (ss *session) unlisted(address, what, dsn string) *result {
+	local, domain := addr.Split(strings.ToLower(address))
 	if domain != "" && !ss.s.resolver.IsLocalDomain(domain) {
 		return nil
 	}
@@ -59,18 +76,84 @@ func (ss *session) unlistedRecipient(rcpt string) *result {
 		for _, k := range keys {
 			_, found, err := ss.s.tables.Lookup(spec, k)
 			if err != nil {
-				return &result{text: fmt.Sprintf("451 4.3.0 <%s>: Temporary lookup failure", rcpt)}
+				return &result{text: fmt.Sprintf("451 4.3.0 <%s>: Temporary lookup failure", address)}
 			}
 			if found {
 				return nil
 			}
 		}
 	}
-	return &result{text: fmt.Sprintf("550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table", rcpt)}
+	return ss.coded(ss.s.cfg.Int("unknown_local_recipient_reject_code"), dsn,
+		fmt.Sprintf("<%s>: %s rejected: User unknown in local recipient table", address, what))
+}
+
+// coded is a reject or defer with code, its enhanced status class
+// following the code's.
+func (ss *session) coded(code int, detail, text string) *result {
+	if code < 400 || code > 599 {
+		code = 450
+	}
+	return &result{text: fmt.Sprintf("%d %c.%s %s", code, '0'+code/100, detail, text)}
+}
+
+// unknownDomain is reject_unknown_sender_domain and
+// reject_unknown_recipient_domain: the domain of address (not one of
+// ours) has no MX, A or AAAA record in the DNS.
+func (ss *session) unknownDomain(address, what, detail string) *result {
+	domain := strings.ToLower(addr.Domain(address))
+	if domain == "" || isLiteral(domain) {
+		return nil
+	}
+	if class, _, err := ss.s.resolver.ResolveErr(strings.ToLower(address)); err == nil &&
+		(class == addr.ClassLocal || class == addr.ClassVirtual || class == addr.ClassVirtualAlias) {
+		return nil
+	}
+	r := ss.s.dns()
+	ctx, cancel := context.WithTimeout(ss.ctx, 30*time.Second)
+	defer cancel()
+	mx, err := r.LookupMX(ctx, domain)
+	if err == nil && len(mx) == 1 && (mx[0].Host == "." || mx[0].Host == "") {
+		code, dsn := 550, "7.27"
+		if what != "Sender address" {
+			code, dsn = 556, "1.10"
+		}
+		return ss.coded(code, dsn, fmt.Sprintf("<%s>: %s rejected: Domain %s does not accept mail (nullMX)", address, what, domain))
+	}
+	if err == nil && len(mx) > 0 {
+		return nil
+	}
+	temp := !isNotFound(err)
+	if !temp {
+		_, err = r.LookupIPAddr(ctx, domain)
+		if err == nil {
+			return nil
+		}
+		temp = !isNotFound(err)
+	}
+	text := fmt.Sprintf("<%s>: %s rejected: Domain not found", address, what)
+	if !temp {
+		return ss.coded(ss.s.cfg.Int("unknown_address_reject_code"), detail, text)
+	}
+	deferred := ss.coded(450, detail, text)
+	if ss.s.cfg.Get("unknown_address_tempfail_action") == "defer" {
+		return deferred
+	}
+	if ss.deferIfPermit == nil {
+		ss.deferIfPermit = deferred
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 // restrict evaluates one restriction list.
 func (ss *session) restrict(list, rcpt string) *result {
+	if ss.s.standAlone {
+		return nil
+	}
 	return ss.restrictions(list, ss.s.cfg.List(list), rcpt)
 }
 
@@ -121,17 +204,22 @@ var defaultACL = map[string]string{
 
 // subject is the "<what>: X rejected" start of a reply in list.
 func (ss *session) subject(list, rcpt string) string {
+	return ss.what(list, rcpt) + " rejected"
+}
+
+// what is "<what>: X" that a restriction of list is about.
+func (ss *session) what(list, rcpt string) string {
 	switch list {
 	case "smtpd_client_restrictions":
-		return "<" + ss.client + ">: Client host rejected"
+		return "<" + ss.client + ">: Client host"
 	case "smtpd_helo_restrictions":
-		return "<" + ss.helo + ">: Helo command rejected"
+		return "<" + ss.helo + ">: Helo command"
 	case "smtpd_sender_restrictions":
-		return "<" + ss.senderAddr() + ">: Sender address rejected"
+		return "<" + ss.senderAddr() + ">: Sender address"
 	case "smtpd_data_restrictions":
-		return "<DATA>: Data command rejected"
+		return "<DATA>: Data command"
 	}
-	return "<" + rcpt + ">: Recipient address rejected"
+	return "<" + rcpt + ">: Recipient address"
 }
 
 func (ss *session) senderAddr() string {
@@ -215,6 +303,12 @@ func (ss *session) accessAction(list string, a maps.Action, rcpt string) *result
 			t = "Access denied"
 		}
 		return &result{text: fmt.Sprintf("%d %s %s: %s", a.Code, dsn, ss.subject(list, rcpt), t)}
+	case "HOLD":
+		// The message goes to the hold queue if accepted; the
+		// restrictions go on.
+		ss.hold = true
+		ss.logAction("hold", ss.what(list, rcpt)+" "+text("triggers HOLD action"), rcpt)
+		return nil
 	case "RESTRICTION":
 		return ss.restrictions(list, strings.FieldsFunc(a.Text, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }), rcpt)
 	}
@@ -247,12 +341,24 @@ func (ss *session) restriction(list, name, rcpt string) *result {
 		if ip := net.ParseIP(ss.ip); ip != nil && ss.s.inMynetworks(ip) {
 			return permitted
 		}
+	case "reject_unknown_sender_domain":
+		if sender != "" {
+			return ss.unknownDomain(sender, "Sender address", "1.8")
+		}
+	case "reject_unknown_recipient_domain":
+		return ss.unknownDomain(rcpt, "Recipient address", "1.2")
+	case "reject_unlisted_sender":
+		if sender != "" {
+			return ss.unlisted(sender, "Sender address", "1.0")
+		}
+	case "reject_unlisted_recipient":
+		return ss.unlisted(rcpt, "Recipient address", "1.1")
 	case "permit_sasl_authenticated":
 		// No SASL yet.
 	case "reject_unauth_pipelining":
-		// A client that sends before it may: more input already waits
-		// behind the command being checked.
-		if ss.r.Buffered() > 0 {
+		// The client sent ahead where it may not, at any point of the
+		// session (checkPipelining).
+		if ss.illPipelining {
 			return &result{text: fmt.Sprintf("503 5.5.0 %s: Improper use of SMTP command pipelining", ss.subject(list, rcpt))}
 		}
 	case "reject_unauth_destination", "defer_unauth_destination":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -20,12 +21,14 @@ import (
 // Server is one smtpd service: main.cf with the service's -o overrides
 // already applied.
 type Server struct {
-	cfg      *postconf.Config
-	log      *maillog.Logger
-	cleanup  *cleanup.Cleanup
-	resolver *addr.Resolver
-	rewriter *addr.Rewriter
-	tables   *maps.Cache
+	cfg   *postconf.Config
+	log   *maillog.Logger
+	queue Queue
+	// standAlone is sendmail -bs: no restrictions, no TLS.
+	standAlone bool
+	resolver   *addr.Resolver
+	rewriter   *addr.Rewriter
+	tables     *maps.Cache
 
 	hostname   string
 	banner     string
@@ -39,12 +42,28 @@ type Server struct {
 	heloNeeded bool
 	discard    map[string]bool
 
+	// bareLF is smtpd_forbid_bare_newline ("", "normalize" or
+	// "reject"), for clients outside bareLFExempt.
+	bareLF       string
+	bareLFExempt []*net.IPNet
+
 	tls         *tls.Config // STARTTLS; nil when smtpd_tls_security_level is none
 	tlsRequired bool        // smtpd_tls_security_level = encrypt
+	wrapper     bool        // smtpd_tls_wrappermode: smtps, TLS from the first byte
 
 	// Lookup is the reverse name lookup (net.DefaultResolver when nil);
 	// tests may replace it.
 	Lookup func(ctx context.Context, ip string) string
+	// Resolver answers reject_unknown_*_domain's DNS queries
+	// (net.DefaultResolver when nil).
+	Resolver *net.Resolver
+}
+
+func (s *Server) dns() *net.Resolver {
+	if s.Resolver != nil {
+		return s.Resolver
+	}
+	return net.DefaultResolver
 }
 
 // New returns the smtpd service for cfg, logging to log (program
@@ -53,7 +72,7 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 	s := &Server{
 		cfg:        cfg,
 		log:        log,
-		cleanup:    cleanup.New(cfg, q, log.With("cleanup")),
+		queue:      cleanupQueue{cleanup.New(cfg, q, log.With("cleanup"))},
 		resolver:   addr.NewResolver(cfg),
 		rewriter:   addr.NewRewriter(cfg),
 		tables:     maps.NewCache(maps.Options{FoldCase: true}, func(msg string) { log.Error("%s", msg) }),
@@ -69,15 +88,23 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 		heloNeeded: cfg.Bool("smtpd_helo_required"),
 		discard:    map[string]bool{},
 	}
+	switch strings.ToLower(cfg.Get("smtpd_forbid_bare_newline")) {
+	case "yes", "normalize":
+		s.bareLF = "normalize"
+	case "reject":
+		s.bareLF = "reject"
+	}
+	s.bareLFExempt = parseNetworks(cfg.List("smtpd_forbid_bare_newline_exclusions"))
 	for _, k := range cfg.List("smtpd_discard_ehlo_keywords") {
 		s.discard[strings.ToUpper(k)] = true
 	}
-	if lvl := cfg.Get("smtpd_tls_security_level"); lvl == "may" || lvl == "encrypt" {
+	s.wrapper = cfg.Bool("smtpd_tls_wrappermode")
+	if lvl := cfg.Get("smtpd_tls_security_level"); lvl == "may" || lvl == "encrypt" || s.wrapper {
 		cert, err := tls.LoadX509KeyPair(cfg.Get("smtpd_tls_cert_file"), keyFile(cfg))
 		if err != nil {
 			log.Warning("cannot load TLS certificate and key: %v: TLS disabled", err)
 		} else {
-			s.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+			s.tls = tlsConfig(cert)
 		}
 		s.tlsRequired = lvl == "encrypt"
 	}
@@ -86,6 +113,71 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 	}
 	return s
 }
+
+// Queue is where a session's messages go: through cleanup into the
+// incoming queue for the smtpd service, into the maildrop queue for
+// sendmail -bs.
+type Queue interface {
+	// Open starts a message's queue file; smtpd calls it at the first
+	// accepted recipient, as Postfix's does, and logs its ID from there.
+	Open() (Pending, error)
+	// Queue finishes the message p was opened for (nil when Open gave
+	// none) and returns its queue ID; it removes p on failure.
+	Queue(p Pending, sub *cleanup.Submission, content io.Reader) (string, error)
+}
+
+// Pending is a queue file being written: its ID ("" when not known
+// yet) and its removal when the transaction is given up.
+type Pending interface {
+	ID() string
+	Abort()
+}
+
+type cleanupQueue struct{ c *cleanup.Cleanup }
+
+func (q cleanupQueue) Open() (Pending, error) { return q.c.Open() }
+
+func (q cleanupQueue) Queue(p Pending, sub *cleanup.Submission, content io.Reader) (string, error) {
+	if f, ok := p.(*cleanup.File); ok {
+		sub.File = f
+	}
+	return q.c.Process(sub, content)
+}
+
+// StandAlone is the session of sendmail -bs (Postfix's smtpd run
+// stand-alone): one session on in and out with the same commands,
+// replies and log lines, for a client shown as localhost[127.0.0.1],
+// without the access restrictions and TLS, its mail queued by q.
+func StandAlone(cfg *postconf.Config, q Queue, log *maillog.Logger) *Server {
+	s := New(cfg, nil, log)
+	s.queue, s.standAlone, s.tls = q, true, nil
+	s.Lookup = func(context.Context, string) string { return "localhost" }
+	return s
+}
+
+// ServeStdio runs one session on in and out (sendmail -bs).
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) {
+	s.ServeConn(ctx, &stdioConn{in: in, out: out})
+}
+
+// stdioConn is standard input and output as the client's connection.
+type stdioConn struct {
+	in  io.Reader
+	out io.Writer
+}
+
+func (c *stdioConn) Read(p []byte) (int, error)  { return c.in.Read(p) }
+func (c *stdioConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *stdioConn) Close() error                { return nil }
+func (c *stdioConn) LocalAddr() net.Addr         { return localhost }
+func (c *stdioConn) RemoteAddr() net.Addr        { return localhost }
+func (c *stdioConn) SetDeadline(time.Time) error { return nil }
+func (c *stdioConn) SetReadDeadline(time.Time) error {
+	return nil
+}
+func (c *stdioConn) SetWriteDeadline(time.Time) error { return nil }
+
+var localhost = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 
 // keyFile is smtpd_tls_key_file, which defaults to the certificate file.
 func keyFile(cfg *postconf.Config) string {
@@ -118,9 +210,11 @@ func parseNetworks(list []string) []*net.IPNet {
 	return out
 }
 
-func (s *Server) inMynetworks(ip net.IP) bool {
-	for _, n := range s.mynetworks {
-		if n.Contains(ip) {
+func (s *Server) inMynetworks(ip net.IP) bool { return inNetworks(s.mynetworks, ip) }
+
+func inNetworks(nets []*net.IPNet, ip net.IP) bool {
+	for _, n := range nets {
+		if ip != nil && n.Contains(ip) {
 			return true
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"postdove/pkg/cleanup"
+	"postdove/pkg/queue"
 )
 
 // commandNames is the order Postfix's disconnect line counts commands in.
@@ -38,9 +38,29 @@ type session struct {
 	errors int
 	quit   bool
 	tlsOn  bool
+	// tlsInfo is the TLS session in Postfix's words: "TLSv1.3 with cipher
+	// ... (256/256 bits)" and "key-exchange ... server-digest SHA256".
+	tlsInfo [2]string
 	// size is the last MAIL SIZE= value; Postfix keeps it after a
 	// rejected MAIL command until the transaction is reset.
 	size int64
+	// file is the queue file, open from the first accepted recipient on;
+	// attrs and dsn are the MAIL and RCPT parameters recorded in it.
+	file     Pending
+	attrs    map[string]string
+	dsn      []cleanup.RecipientDSN
+	smtputf8 bool
+	hold     bool // an access table said HOLD
+	// deferIfPermit is the 450 a temporary DNS failure leaves, given if
+	// nothing else rejects the recipient.
+	deferIfPermit *result
+
+	// illPipelining is set once the client sent ahead where it may not
+	// (reject_unauth_pipelining tests it, as Postfix 2.6 and later do).
+	illPipelining bool
+	// bareLF is smtpd_forbid_bare_newline for this client: "" (no),
+	// "normalize" or "reject".
+	bareLF string
 
 	bdatBuf []byte
 }
@@ -58,9 +78,21 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	ss := &session{s: s, ctx: ctx, conn: c, r: bufio.NewReaderSize(c, 8192), w: bufio.NewWriter(c),
 		ip: ip, where: "CONNECT", proto: "SMTP", count: map[string][2]int{}}
 	ss.name = s.clientName(ctx, ip)
+	if mode := s.bareLF; mode != "" && !inNetworks(s.bareLFExempt, net.ParseIP(ip)) {
+		ss.bareLF = mode
+	}
 	ss.client = ss.name + "[" + ip + "]"
 	s.log.Info("connect from %s", ss.client)
+	if s.wrapper && s.tls != nil {
+		// smtps: TLS from the first byte.
+		if err := ss.handshake(); err != nil {
+			ss.s.log.Info("lost connection after %s from %s", ss.where, ss.client)
+			s.log.Info("disconnect from %s%s", ss.client, ss.stats())
+			return
+		}
+	}
 	ss.run()
+	ss.reset() // an unfinished queue file goes
 	s.log.Info("disconnect from %s%s", ss.client, ss.stats())
 }
 
@@ -106,9 +138,9 @@ func (ss *session) fail(format string, args ...any) {
 	ss.reply(format, args...)
 }
 
-// readLine reads one line without its CR LF (a bare LF ends it too),
-// keeping at most max bytes of it.
-func (ss *session) readLine(max int) (string, error) {
+// readLine reads one line without its CR LF (a bare LF ends it too,
+// which bare reports), keeping at most max bytes of it.
+func (ss *session) readLine(max int) (line string, bare bool, err error) {
 	ss.w.Flush()
 	ss.conn.SetReadDeadline(time.Now().Add(ss.s.timeout))
 	var buf []byte
@@ -125,13 +157,14 @@ func (ss *session) readLine(max int) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		break
 	}
 	buf = bytes.TrimSuffix(buf, []byte("\n"))
+	bare = !bytes.HasSuffix(buf, []byte("\r"))
 	buf = bytes.TrimSuffix(buf, []byte("\r"))
-	return string(buf), nil
+	return string(buf), bare, nil
 }
 
 // lost logs why a read failed: a timeout (with Postfix's 421) or a lost
@@ -150,9 +183,15 @@ func (ss *session) lost(err error) {
 func (ss *session) run() {
 	ss.reply("220 %s", ss.s.banner)
 	for !ss.quit {
-		line, err := ss.readLine(4096)
+		line, bare, err := ss.readLine(4096)
 		if err != nil {
 			ss.lost(err)
+			return
+		}
+		if bare && ss.bareLF == "reject" {
+			ss.logReject(ss.queueID(), ss.where, "bare <LF> received", "")
+			ss.reply("%s", ss.bareLFReply())
+			ss.w.Flush()
 			return
 		}
 		// Postfix answers the command after the last error allowed.
@@ -181,6 +220,7 @@ func (ss *session) run() {
 		} else {
 			ss.where = strings.ToUpper(verb)
 		}
+		ss.checkPipelining(verb)
 		c := ss.count[verb]
 		c[1]++
 		ok, err := h(ss, strings.TrimLeft(arg, " "))
@@ -195,6 +235,78 @@ func (ss *session) run() {
 			return
 		}
 	}
+}
+
+// lastInGroup are the commands after which a client must wait for the
+// reply even with PIPELINING (RFC 2920), as Postfix's smtpd flags them.
+var lastInGroup = map[string]bool{"helo": true, "ehlo": true, "starttls": true, "data": true, "noop": true, "vrfy": true}
+
+// checkPipelining notes (and logs, once) a client that sent more input
+// after a command where it should have waited: after any command when
+// it did not say EHLO, else after one that ends a group.
+func (ss *session) checkPipelining(verb string) {
+	if ss.s.standAlone || ss.illPipelining || ss.r.Buffered() == 0 || (ss.proto == "ESMTP" && !lastInGroup[verb]) {
+		return
+	}
+	ss.illPipelining = true
+	ahead, _ := ss.r.Peek(ss.r.Buffered())
+	ss.s.log.Info("improper command pipelining after %s from %s: %s", strings.ToUpper(verb), ss.client, printable(ahead))
+}
+
+// printable is text for a log line: CR, LF and tab as \r, \n and \t,
+// other control characters as '?'.
+func printable(b []byte) string {
+	var out strings.Builder
+	for _, c := range b {
+		switch {
+		case c == '\r':
+			out.WriteString(`\r`)
+		case c == '\n':
+			out.WriteString(`\n`)
+		case c == '\t':
+			out.WriteString(`\t`)
+		case c < ' ' || c >= 0x7f:
+			out.WriteByte('?')
+		default:
+			out.WriteByte(c)
+		}
+	}
+	return out.String()
+}
+
+// logReject logs a rejected command as Postfix does: "ID: reject: WHAT
+// from client: text; from=<sender> to=<rcpt> proto=P helo=<h>", with
+// from= and to= only when there are such addresses.
+func (ss *session) logReject(id, what, text, to string) {
+	ss.logLine(id, "reject", what, text, to)
+}
+
+// logAction logs an access table action other than reject ("hold")
+// for the current command.
+func (ss *session) logAction(action, text, to string) {
+	ss.logLine(ss.queueID(), action, ss.where, text, to)
+}
+
+func (ss *session) logLine(id, action, what, text, to string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s: %s from %s: %s;", id, action, what, ss.client, text)
+	if ss.sender != nil {
+		fmt.Fprintf(&b, " from=<%s>", *ss.sender)
+	}
+	if to != "" {
+		fmt.Fprintf(&b, " to=<%s>", to)
+	}
+	fmt.Fprintf(&b, " proto=%s%s", ss.proto, ss.heloLog())
+	ss.s.log.Info("%s", b.String())
+}
+
+// bareLFReply is smtpd_forbid_bare_newline = reject's answer.
+func (ss *session) bareLFReply() string {
+	code := ss.s.cfg.Int("smtpd_forbid_bare_newline_reject_code")
+	if code < 400 || code > 599 {
+		code = 550
+	}
+	return fmt.Sprintf("%d %c.5.2 %s Error: bare <LF> received", code, '0'+code/100, ss.s.hostname)
 }
 
 type handler func(ss *session, arg string) (bool, error)
@@ -313,10 +425,27 @@ func (ss *session) ehloCmd(arg string) (bool, error) {
 }
 
 func (ss *session) reset() {
+	if ss.file != nil {
+		ss.file.Abort()
+		ss.file = nil
+	}
 	ss.sender = nil
 	ss.rcpts = nil
+	ss.dsn = nil
+	ss.attrs = nil
+	ss.smtputf8 = false
+	ss.hold = false
 	ss.bdatBuf = nil
 	ss.size = 0
+}
+
+// queueID is what a log line about the transaction starts with: the
+// queue ID once the queue file exists, else NOQUEUE.
+func (ss *session) queueID() string {
+	if ss.file != nil && ss.file.ID() != "" {
+		return ss.file.ID()
+	}
+	return "NOQUEUE"
 }
 
 func (ss *session) rset(arg string) (bool, error) {
@@ -439,6 +568,8 @@ func (ss *session) mail(arg string) (bool, error) {
 		ss.fail("501 5.5.4 Syntax: MAIL FROM:<address>")
 		return false, nil
 	}
+	attrs := map[string]string{}
+	smtputf8 := false
 	for _, p := range params {
 		k, v, _ := strings.Cut(p, "=")
 		switch strings.ToUpper(k) {
@@ -450,21 +581,29 @@ func (ss *session) mail(arg string) (bool, error) {
 			}
 			ss.size = n
 		case "BODY":
-			if u := strings.ToUpper(v); u != "7BIT" && u != "8BITMIME" {
-				ss.fail("501 5.5.4 Unsupported BODY parameter value")
+			u := strings.ToUpper(v)
+			if u != "7BIT" && u != "8BITMIME" {
+				ss.fail("555 5.5.4 Unsupported option: %s", p)
 				return false, nil
 			}
+			attrs[queue.AttrBody] = u
 		case "SMTPUTF8":
+			smtputf8 = true
+			attrs[queue.AttrSMTPUTF8] = "1"
 		case "RET":
-			if u := strings.ToUpper(v); u != "FULL" && u != "HDRS" {
+			u := strings.ToUpper(v)
+			if u != "FULL" && u != "HDRS" {
 				ss.fail("501 5.5.4 Bad RET parameter syntax")
 				return false, nil
 			}
+			attrs[queue.AttrRET] = u
 		case "ENVID":
-			if v == "" {
+			id, ok := xtextDecode(v)
+			if !ok || id == "" {
 				ss.fail("501 5.5.4 Bad ENVID parameter syntax")
 				return false, nil
 			}
+			attrs[queue.AttrENVID] = id
 		default:
 			ss.fail("555 5.5.4 Unsupported option: %s", p)
 			return false, nil
@@ -472,13 +611,15 @@ func (ss *session) mail(arg string) (bool, error) {
 	}
 	sender := stripRoute(a)
 	if ss.s.sizeLimit > 0 && ss.size > ss.s.sizeLimit {
-		ss.s.log.Info("NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; from=<%s> proto=%s%s",
-			ss.client, sender, ss.proto, ss.heloLog())
+		ss.sender = &sender
+		ss.logReject(ss.queueID(), "MAIL", "552 5.3.4 Message size exceeds fixed limit", "")
+		ss.sender = nil
 		ss.fail("552 5.3.4 Message size exceeds fixed limit")
 		return false, nil
 	}
 	ss.sender = &sender
 	ss.rcpts = nil
+	ss.attrs, ss.smtputf8 = attrs, smtputf8
 	ss.reply("250 2.1.0 Ok")
 	return true, nil
 }
@@ -493,14 +634,24 @@ func (ss *session) rcpt(arg string) (bool, error) {
 		ss.fail("501 5.5.4 Syntax: RCPT TO:<address>")
 		return false, nil
 	}
+	var dsn cleanup.RecipientDSN
 	for _, p := range params {
 		k, v, _ := strings.Cut(p, "=")
 		switch strings.ToUpper(k) {
-		case "NOTIFY", "ORCPT":
-			if v == "" {
-				ss.fail("501 5.5.4 Bad %s parameter syntax", strings.ToUpper(k))
+		case "NOTIFY":
+			if !validNotify(v) {
+				ss.fail("501 5.5.4 Error: Bad NOTIFY parameter syntax")
 				return false, nil
 			}
+			dsn.Notify = strings.ToUpper(v)
+		case "ORCPT":
+			typ, x, _ := strings.Cut(v, ";")
+			o, ok := xtextDecode(x)
+			if typ == "" || !ok || o == "" {
+				ss.fail("501 5.5.4 Error: Bad ORCPT parameter syntax")
+				return false, nil
+			}
+			dsn.ORCPT = typ + ";" + o
 		default:
 			ss.fail("555 5.5.4 Unsupported option: %s", p)
 			return false, nil
@@ -512,12 +663,28 @@ func (ss *session) rcpt(arg string) (bool, error) {
 	}
 	rcpt := stripRoute(a)
 	if r := ss.checkRecipient(rcpt); r != nil {
-		ss.s.log.Info("NOQUEUE: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s%s",
-			ss.client, r.text, *ss.sender, rcpt, ss.proto, ss.heloLog())
+		ss.logReject(ss.queueID(), "RCPT", r.text, rcpt)
 		ss.fail("%s", r.text)
 		return false, nil
 	}
+	if ss.file == nil {
+		// Postfix's smtpd opens the queue file here.
+		f, err := ss.s.queue.Open()
+		if err != nil {
+			ss.s.log.Warning("queue file write error: %v", err)
+			ss.fail("451 4.3.0 Error: queue file write error")
+			return false, nil
+		}
+		ss.file = f
+		if f.ID() != "" {
+			ss.s.log.Info("%s: client=%s", f.ID(), ss.client)
+		}
+	}
+	if dsn.ORCPT == "" {
+		dsn.ORCPT = "rfc822;" + rcpt // as Postfix records it
+	}
 	ss.rcpts = append(ss.rcpts, rcpt)
+	ss.dsn = append(ss.dsn, dsn)
 	ss.reply("250 2.1.5 Ok")
 	return true, nil
 }
@@ -528,7 +695,21 @@ func (ss *session) receivedFor(id string) string {
 	if from == "" {
 		from = ss.name
 	}
-	b := fmt.Sprintf("from %s (%s [%s])\n\tby %s (Postfix) with %s id %s", from, ss.name, ss.ip, ss.s.hostname, ss.proto, id)
+	proto := ss.proto
+	if ss.smtputf8 {
+		proto = "UTF8" + strings.TrimPrefix(proto, "E") // ESMTP → UTF8SMTP, as Postfix writes it
+	}
+	tlsDetails := ""
+	if ss.tlsOn {
+		proto += "S" // RFC 3848
+		if ss.s.cfg.Bool("smtpd_tls_received_header") {
+			tlsDetails = fmt.Sprintf("\n\t(using %s\n\t %s)\n\t(No client certificate requested)", ss.tlsInfo[0], ss.tlsInfo[1])
+		}
+	}
+	b := fmt.Sprintf("from %s (%s [%s])%s\n\tby %s (Postfix) with %s", from, ss.name, ss.ip, tlsDetails, ss.s.hostname, proto)
+	if id != "" {
+		b += " id " + id
+	}
 	date := time.Now().Format("Mon, _2 Jan 2006 15:04:05 -0700 (MST)")
 	if len(ss.rcpts) == 1 {
 		return b + "\n\tfor <" + ss.rcpts[0] + ">; " + date
@@ -539,21 +720,30 @@ func (ss *session) receivedFor(id string) string {
 // queueMessage hands the message read from content to cleanup and
 // answers the client.
 func (ss *session) queueMessage(content io.Reader, size string) bool {
-	id, err := ss.s.cleanup.Process(ss.submission(), content)
+	sub, f := ss.submission()
+	id, err := ss.s.queue.Queue(f, sub, content)
 	return ss.queued(id, err, size)
 }
 
-// submission is the transaction's envelope for cleanup.
-func (ss *session) submission() *cleanup.Submission {
+// submission is the transaction's envelope for cleanup, and its queue
+// file, which the session hands over.
+func (ss *session) submission() (*cleanup.Submission, Pending) {
+	attrs := map[string]string{queue.AttrClientName: ss.name, queue.AttrClientAddr: ss.ip,
+		queue.AttrHELO: ss.helo, queue.AttrProtocol: ss.proto}
+	for k, v := range ss.attrs {
+		attrs[k] = v
+	}
+	f := ss.file
+	ss.file = nil // Queue finishes or removes it
 	return &cleanup.Submission{
 		Sender:      *ss.sender,
 		Recipients:  ss.rcpts,
+		DSN:         ss.dsn,
+		Attrs:       attrs,
+		Hold:        ss.hold,
 		UID:         -1,
 		ReceivedFor: ss.receivedFor,
-		Queued: func(id string) {
-			ss.s.log.Info("%s: client=%s", id, ss.client)
-		},
-	}
+	}, f
 }
 
 // queued answers the client once cleanup has queued the message (its
@@ -569,6 +759,10 @@ func (ss *session) queued(id string, err error, size string) bool {
 		ss.s.log.Warning("queue file write error: %v", err)
 		ss.fail("451 4.3.0 Error: queue file write error")
 		return false
+	}
+	if id == "" { // sendmail -bs through postdrop: the ID is not known here
+		ss.reply("250 2.0.0 Ok: %squeued", size)
+		return true
 	}
 	ss.reply("250 2.0.0 Ok: %squeued as %s", size, id)
 	return true
@@ -592,8 +786,7 @@ func (ss *session) data(arg string) (bool, error) {
 		return false, nil
 	}
 	if r := ss.restrict("smtpd_data_restrictions", ""); r != nil && !r.permit {
-		ss.s.log.Info("NOQUEUE: reject: DATA from %s: %s; from=<%s> to=<%s> proto=%s%s",
-			ss.client, r.text, *ss.sender, ss.rcpts[len(ss.rcpts)-1], ss.proto, ss.heloLog())
+		ss.logReject(ss.queueID(), "DATA", r.text, ss.rcpts[len(ss.rcpts)-1])
 		ss.fail("%s", r.text)
 		return false, nil
 	}
@@ -605,26 +798,32 @@ func (ss *session) data(arg string) (bool, error) {
 		err error
 	}
 	res := make(chan outcome, 1)
-	sub := ss.submission()
+	id := ss.queueID()
+	sub, f := ss.submission()
 	go func() {
-		id, err := ss.s.cleanup.Process(sub, pr)
+		id, err := ss.s.queue.Queue(f, sub, pr)
 		pr.CloseWithError(errAbandoned) // cleanup stopped early: the rest is drained
 		res <- outcome{id, err}
 	}()
 	bw := bufio.NewWriterSize(pw, 64*1024)
 	var size int64
-	tooBig := false
+	tooBig, sawBare := false, false
+	prevBare := false // the line before ended in a bare LF
 	for {
-		line, err := ss.readDataLine()
+		line, bare, err := ss.readDataLine()
 		if err != nil {
 			pw.CloseWithError(errAbandoned)
 			<-res
 			ss.where = fmt.Sprintf("DATA (%d bytes)", size)
 			return false, err
 		}
-		if strings.TrimRight(line, "\r") == "." {
-			break // Postfix ignores extra CRs here: ".\r\r\n" ends DATA too
+		sawBare = sawBare || bare
+		// Postfix ignores extra CRs here: ".\r\r\n" ends DATA too. With
+		// smtpd_forbid_bare_newline only <CR><LF>.<CR><LF> ends it.
+		if strings.TrimRight(line, "\r") == "." && (ss.bareLF == "" || (!bare && !prevBare)) {
+			break
 		}
+		prevBare = bare
 		if strings.HasPrefix(line, ".") {
 			line = line[1:]
 		}
@@ -636,6 +835,15 @@ func (ss *session) data(arg string) (bool, error) {
 			bw.WriteString(line) // an error shows in Process's result
 			bw.WriteByte('\n')
 		}
+	}
+	ss.where = "END-OF-MESSAGE"
+	if sawBare && ss.bareLF == "reject" {
+		pw.CloseWithError(errAbandoned)
+		<-res
+		ss.logReject(id, "END-OF-MESSAGE", "bare <LF> received", ss.rcpts[len(ss.rcpts)-1])
+		ss.reset()
+		ss.fail("%s", ss.bareLFReply())
+		return false, nil
 	}
 	if tooBig {
 		pw.CloseWithError(errAbandoned)
@@ -650,16 +858,17 @@ func (ss *session) data(arg string) (bool, error) {
 	return ss.queued(out.id, out.err, ""), nil
 }
 
-// readDataLine reads one message line of any length.
-func (ss *session) readDataLine() (string, error) {
+// readDataLine reads one message line of any length; bare reports a
+// line ended by LF alone.
+func (ss *session) readDataLine() (line string, bare bool, err error) {
 	ss.conn.SetReadDeadline(time.Now().Add(ss.s.timeout))
-	line, err := ss.r.ReadString('\n')
+	line, err = ss.r.ReadString('\n')
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	line = strings.TrimSuffix(line, "\n")
-	line = strings.TrimSuffix(line, "\r")
-	return line, nil
+	bare = !strings.HasSuffix(line, "\r")
+	return strings.TrimSuffix(line, "\r"), bare, nil
 }
 
 func (ss *session) bdat(arg string) (bool, error) {
@@ -725,39 +934,59 @@ func (ss *session) starttls(arg string) (bool, error) {
 		// encrypted: drop the connection (the STARTTLS injection bug).
 		return false, fmt.Errorf("plaintext after STARTTLS")
 	}
-	tc := tls.Server(ss.conn, ss.s.tls)
-	tc.SetDeadline(time.Now().Add(ss.s.timeout))
-	if err := tc.HandshakeContext(ss.ctx); err != nil {
-		ss.s.log.Warning("TLS library problem: %v", err)
+	if err := ss.handshake(); err != nil {
 		return false, err
 	}
-	tc.SetDeadline(time.Time{})
-	st := tc.ConnectionState()
-	bits := 256
-	if strings.Contains(tls.CipherSuiteName(st.CipherSuite), "128") {
-		bits = 128
-	}
-	ss.s.log.Info("Anonymous TLS connection established from %s: %s with cipher %s (%d/%d bits)",
-		ss.client, tlsVersion(st.Version), tls.CipherSuiteName(st.CipherSuite), bits, bits)
-	ss.conn = tc
-	ss.r = bufio.NewReaderSize(tc, 8192)
-	ss.w = bufio.NewWriter(tc)
-	ss.tlsOn = true
 	ss.helo = "" // RFC 3207: the client starts over with EHLO
 	ss.reset()
 	return true, nil
 }
 
-func tlsVersion(v uint16) string {
-	switch v {
-	case tls.VersionTLS13:
-		return "TLSv1.3"
-	case tls.VersionTLS12:
-		return "TLSv1.2"
-	case tls.VersionTLS11:
-		return "TLSv1.1"
+// xtextDecode decodes RFC 3461 xtext ("a+2Bb" is "a+b"); ok is false for
+// a malformed one.
+func xtextDecode(s string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			if i+2 >= len(s) {
+				return "", false
+			}
+			n, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil || strings.ToUpper(s[i+1:i+3]) != s[i+1:i+3] {
+				return "", false
+			}
+			b.WriteByte(byte(n))
+			i += 2
+		case c < '!' || c > '~' || c == '=':
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
 	}
-	return "TLSv1"
+	return b.String(), true
+}
+
+// validNotify reports whether v is an RFC 3461 NOTIFY list: NEVER alone,
+// or any of SUCCESS, FAILURE and DELAY.
+func validNotify(v string) bool {
+	if v == "" {
+		return false
+	}
+	words := strings.Split(strings.ToUpper(v), ",")
+	for _, w := range words {
+		switch w {
+		case "NEVER":
+			if len(words) > 1 {
+				return false
+			}
+		case "SUCCESS", "FAILURE", "DELAY":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // heloLog is the " helo=<name>" of a reject log line; Postfix leaves it

@@ -68,3 +68,17 @@ func FuzzSession(f *testing.F) {
 		}
 	})
 }
+
+// FuzzXtext: ENVID and ORCPT values never panic the decoder, and what it
+// accepts has no "+" escapes left undecoded.
+func FuzzXtext(f *testing.F) {
+	for _, s := range []string{"abc+2Bd", "a+", "a+2", "a+zz", "a+2b", "rfc822;x+40y", "", "a=b", "\x00", "+41+42"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, ok := xtextDecode(s); ok && len(d) > len(s) {
+			t.Errorf("%q decodes to the longer %q", s, d)
+		}
+		_ = validNotify(s)
+	})
+}

@@ -605,8 +605,8 @@ func TestHeloRequiredPipelining(t *testing.T) {
 221 2.7.0 Error: I can break rules, too. Goodbye.
 `)
 	log := ts.maillog(t)
-	want := "NOQUEUE: reject: DATA from localhost[127.0.0.1]: 503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<x>\n"
-	if !strings.Contains(log, want) {
+	want := ": reject: DATA from localhost[127.0.0.1]: 503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<x>\n"
+	if !regexp.MustCompile(`]: [0-9A-F]+` + regexp.QuoteMeta(want)).MatchString(log) {
 		t.Errorf("maillog lacks %q:\n%s", want, log)
 	}
 }
@@ -625,7 +625,7 @@ func TestStartTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("openssl: %v\n%s", err, out)
 	}
-	ts := start(t, "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	ts := start(t, "smtpd_tls_security_level = may\nsmtpd_tls_loglevel = 1\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
 	host, port, _ := net.SplitHostPort(ts.addr)
 	out, err = exec.Command("swaks", "--server", host, "--port", port, "--tls", "--ehlo", "client.example",
 		"--from", "a@b.example", "--to", "root@mail.example.test").CombinedOutput()
@@ -658,4 +658,175 @@ func tlsLogged(t *testing.T, ts *testServer) {
 	if log := ts.maillog(t); !regexp.MustCompile(`Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)`).MatchString(log) {
 		t.Errorf("maillog lacks the TLS line:\n%s", log)
 	}
+}
+
+// smtps (smtpd_tls_wrappermode = yes) driven by Python's
+// smtplib.SMTP_SSL: TLS from the first byte, the message queued with
+// "with ESMTPS" and, with smtpd_tls_received_header, the TLS details in
+// its Received header; at smtpd_tls_loglevel 0 no TLS line is logged.
+func TestSmtps(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mail.example.test",
+		"-days", "2", "-keyout", key, "-out", cert).CombinedOutput(); err != nil {
+		t.Fatalf("openssl: %v\n%s", err, out)
+	}
+	ts := start(t, "smtpd_tls_wrappermode = yes\nsmtpd_tls_received_header = yes\nsmtpd_tls_cert_file = "+cert+"\nsmtpd_tls_key_file = "+key+"\n")
+	host, port, _ := net.SplitHostPort(ts.addr)
+	script := `import smtplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP_SSL(sys.argv[1], int(sys.argv[2]), context=ctx, local_hostname="client.example")
+print(s.ehlo()[0])
+s.sendmail("a@b.example", ["root@mail.example.test"], "Subject: s\r\n\r\nhi\r\n")
+s.quit()
+`
+	if out, err := exec.Command("python3", "-c", script, host, port).CombinedOutput(); err != nil || string(out) != "250\n" {
+		t.Fatalf("python3 smtplib.SMTP_SSL: %v\n%s", err, out)
+	}
+	got := ts.queued(t)
+	want := regexp.MustCompile(`^Received: from client\.example \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.3 with cipher TLS_\w+ \(\d+/\d+ bits\)\n\t key-exchange X25519 server-signature RSA-PSS \(2048 bits\) server-digest SHA256\)\n\t\(No client certificate requested\)\n\tby mail\.example\.test \(Postfix\) with ESMTPS id ID\n`)
+	if !want.MatchString(got) {
+		t.Errorf("queued:\n%s", got)
+	}
+	if log := ts.maillog(t); strings.Contains(log, "TLS connection established") {
+		t.Errorf("TLS line at smtpd_tls_loglevel 0:\n%s", log)
+	}
+}
+
+// The queue file exists from the first accepted RCPT, as in Postfix
+// (compat/oracle): "ID: client=" then, "ID: reject:" after, and RSET or a
+// lost connection removes it.
+// heloMail and heloData start a dialog: the banner, HELO and MAIL, then
+// a recipient and DATA.
+const (
+	heloMail = `
+220 mail.example.test ESMTP Postfix
+> HELO c.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+`
+	heloData = heloMail + `> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+`
+)
+
+func TestQueueFileTiming(t *testing.T) {
+	ts := start(t, "mynetworks = 10.0.0.0/8\n")
+	dialog(t, ts.addr, heloMail+`> RCPT TO:<x@elsewhere.example>
+454 4.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> RCPT TO:<y@elsewhere.example>
+454 4.7.1 <y@elsewhere.example>: Relay access denied
+> RSET
+250 2.0.0 Ok
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+`)
+	log := ts.maillog(t)
+	for _, re := range []string{
+		`NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 454 4\.7\.1 <x@elsewhere\.example>`,
+		`\]: ([0-9A-F]+): client=localhost\[127\.0\.0\.1\]\n.*\]: ([0-9A-F]+): reject: RCPT from localhost\[127\.0\.0\.1\]: 454 4\.7\.1 <y@elsewhere\.example>`,
+		`lost connection after RCPT from localhost\[127\.0\.0\.1\]`,
+	} {
+		if !regexp.MustCompile(re).MatchString(log) {
+			t.Errorf("maillog lacks %s:\n%s", re, log)
+		}
+	}
+	if m := regexp.MustCompile(`([0-9A-F]+): client=`).FindAllStringSubmatch(log, -1); len(m) != 2 || m[0][1] == m[1][1] {
+		t.Errorf("want two queue IDs:\n%s", log)
+	}
+	entries, _ := os.ReadDir(filepath.Join(ts.q.Dir, "incoming"))
+	if len(entries) != 0 {
+		t.Errorf("incoming queue keeps %v", entries)
+	}
+}
+
+// MAIL and RCPT parameters reach the queue file as Postfix records them
+// (compat/oracle: postcat): ENVID and ORCPT xtext decoded, RET, BODY,
+// SMTPUTF8 (and "with UTF8SMTP"), NOTIFY, and ORCPT rfc822;address when
+// none was given; access HOLD puts the message in the hold queue.
+func TestESMTPParameters(t *testing.T) {
+	ts := start(t, "smtpd_sender_restrictions = check_sender_access inline:{a@b.example=HOLD}\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+`+ehlo+`> MAIL FROM:<a@b.example> RET=HDRS ENVID=abc+2Bd BODY=8BITMIME SMTPUTF8
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;R+40x
+250 2.1.5 Ok
+> RCPT TO:<root> NOTIFY=NEVER
+250 2.1.5 Ok
+> RCPT TO:<root> NOTIFY=never,success
+501 5.5.4 Error: Bad NOTIFY parameter syntax
+> DATA
+354 End data with <CR><LF>.<CR><LF>
+> Subject: t\n\nhi\n.
+250 2.0.0 Ok: queued as *
+`)
+	ids, err := ts.q.List(queue.Hold)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("hold queue: %v %v", ids, err)
+	}
+	m, err := ts.q.ReadEnvelope(queue.Hold, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{queue.AttrENVID: "abc+d", queue.AttrRET: "HDRS", queue.AttrBody: "8BITMIME",
+		queue.AttrSMTPUTF8: "1", queue.AttrProtocol: "ESMTP", queue.AttrHELO: "client.example", queue.AttrClientAddr: "127.0.0.1"} {
+		if m.Attrs[k] != v {
+			t.Errorf("attribute %s = %q, want %q", k, m.Attrs[k], v)
+		}
+	}
+	want := []queue.Recipient{
+		{Address: "root@mail.example.test", Orig: "root@mail.example.test", Notify: "SUCCESS,DELAY", ORCPT: "rfc822;R@x"},
+		{Address: "root@mail.example.test", Orig: "root", Notify: "NEVER", ORCPT: "rfc822;root"},
+	}
+	if len(m.Recipients) != len(want) {
+		t.Fatalf("recipients %+v", m.Recipients)
+	}
+	for i, r := range m.Recipients {
+		if r.Address != want[i].Address || r.Orig != want[i].Orig || r.Notify != want[i].Notify || r.ORCPT != want[i].ORCPT {
+			t.Errorf("recipient %d: %+v, want %+v", i, r, want[i])
+		}
+	}
+	if log := ts.maillog(t); !strings.Contains(log, "NOQUEUE: hold: RCPT from localhost[127.0.0.1]: <a@b.example>: Sender address triggers HOLD action; from=<a@b.example> to=<root@mail.example.test> proto=ESMTP helo=<client.example>\n") {
+		t.Errorf("maillog:\n%s", log)
+	}
+}
+
+// smtpd_forbid_bare_newline, as Postfix 3.7.11 (compat/oracle): with
+// normalize only <CR><LF>.<CR><LF> ends DATA; with reject a bare LF in
+// the message is refused after its end, and in a command ends the
+// session; $mynetworks clients are spared.
+func TestBareNewline(t *testing.T) {
+	ts := start(t, "smtpd_forbid_bare_newline = normalize\nmynetworks = 10.0.0.0/8\n")
+	dialog(t, ts.addr, heloData+`> Subject: y\r\n\r\nz\n.\nRSET\r\n.
+250 2.0.0 Ok: queued as *
+`)
+	if got := ts.queued(t); !strings.Contains(got, "\nz\n\nRSET\n") {
+		t.Errorf("queued:\n%s", got)
+	}
+	reject := heloData + `> Subject: y\r\n\r\nz\n.\nRSET\r\n.
+550 5.5.2 mail.example.test Error: bare <LF> received
+> NOOP\nNOOP
+550 5.5.2 mail.example.test Error: bare <LF> received
+`
+	ts = start(t, "smtpd_forbid_bare_newline = reject\nmynetworks = 10.0.0.0/8\n")
+	dialog(t, ts.addr, reject)
+	if log := ts.maillog(t); !regexp.MustCompile(`]: [0-9A-F]+: reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: bare <LF> received; from=<a@b\.example> to=<root@mail\.example\.test> proto=SMTP helo=<c\.example>\n`).MatchString(log) {
+		t.Errorf("maillog:\n%s", log)
+	}
+	ts = start(t, "smtpd_forbid_bare_newline = reject\nmynetworks = 127.0.0.0/8\n")
+	// As with smtpd_forbid_bare_newline = no: "z\n.\n" ends the
+	// message, and the last "." is no command.
+	exempt, _, _ := strings.Cut(reject, "550 5.5.2")
+	dialog(t, ts.addr, exempt+"250 2.0.0 Ok: queued as *\n250 2.0.0 Ok\n221 2.7.0 Error: I can break rules, too. Goodbye.\n")
 }
