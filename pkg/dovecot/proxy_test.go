@@ -302,3 +302,42 @@ func waitFile(t *testing.T, path, substr string) string {
 	}
 	return ""
 }
+
+func TestProxyIMAPLoginReply(t *testing.T) {
+	c := &client{}
+	for _, tc := range []struct{ caps, text, want string }{
+		{"IMAP4rev1 IDLE", "Logged in", "t OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"},
+		{"IMAP4rev1", "[CAPABILITY IMAP4rev1 MOVE] Logged in", "t OK [CAPABILITY IMAP4rev1 MOVE] Logged in\r\n"},
+		{"IMAP4rev1", "[ALERT] Logged in", "t OK [CAPABILITY IMAP4rev1] Logged in\r\n"},
+		{"", "Logged in", "t OK Logged in\r\n"},
+	} {
+		if got := c.imapLoginReply("t", tc.caps, tc.text); got != tc.want {
+			t.Errorf("caps %q, %q: %q; want %q", tc.caps, tc.text, got, tc.want)
+		}
+	}
+	if got := imapString(`a"b\c`); got != `"a\"b\\c"` {
+		t.Errorf("quoted: %s", got)
+	}
+	if got := imapString("pä"); got != "{3}\r\npä" {
+		t.Errorf("literal: %q", got)
+	}
+}
+
+// FuzzProxyBackendLines feeds the lines a backend may send through what
+// the proxy parses of them: the client's answer is always one line.
+func FuzzProxyBackendLines(f *testing.F) {
+	for _, s := range []string{"[CAPABILITY IMAP4rev1 IDLE] Logged in", "[ALERT", "[CAPABILITY ", "]", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if strings.ContainsAny(text, "\r\n") {
+			return
+		}
+		caps, _ := capsOf(text)
+		reply := (&client{}).imapLoginReply("t", caps, text)
+		if !strings.HasPrefix(reply, "t OK ") || strings.Count(reply, "\n") != 1 {
+			t.Errorf("%q -> %q", text, reply)
+		}
+		hasWord(text, "ID")
+	})
+}
