@@ -3,7 +3,7 @@ module postdove
 go 1.25.0
 
 require (
-	github.com/emersion/go-imap/v2 v2.0.0-beta.8 // indirect
+	github.com/emersion/go-imap/v2 v2.0.0-beta.8
 	github.com/emersion/go-msgauth v0.7.0 // indirect
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1 // indirect
@@ -14,5 +14,6 @@ require (
 )
 
 require (
+	github.com/emersion/go-message v0.18.2
 	github.com/go-crypt/x v0.4.16 // indirect
 )

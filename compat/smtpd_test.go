@@ -133,6 +133,7 @@ func TestSmtpdReplies(t *testing.T) {
 			"RCPT TO:<x@elsewhere.example>", "RCPT TO:<x%elsewhere.example@mail.example.test>",
 			"RCPT TO:<\"x@elsewhere.example\"@mail.example.test>", "RCPT TO:<elsewhere.example!x@mail.example.test>",
 			"RCPT TO:<@mail.example.test:x@elsewhere.example>", "RCPT TO:<X@ELSEWHERE.EXAMPLE>",
+			"RCPT TO:<x%elsewhere.example>", "RCPT TO:<elsewhere.example!x>",
 			"RCPT TO:<nosuchuser@mail.example.test>", "QUIT"},
 		{"HELO client.example", "MAIL FROM:<a@b.example> SIZE=5000", "MAIL FROM:<a@b.example> FOO=bar",
 			"MAIL FROM:<a@b.example>", "RCPT TO:<blocked@mail.example.test>", "RCPT TO:<text@mail.example.test>",
@@ -143,6 +144,7 @@ func TestSmtpdReplies(t *testing.T) {
 			"Subject: y\r\n\r\nhi\r\n.", "BDAT 3", "QUIT"},
 		{"EHLO c.example", "DATA", "DATA", "DATA", "MAIL FROM:<a@b.example>", "NOOP"},
 		{"EHLO c.example", "GET / HTTP/1.0", "NOOP"},
+		{"MAIL FROM:<a@b.example>", "RCPT TO:<x@elsewhere.example>", "QUIT"},
 	}
 	for i, cmds := range sessions {
 		want := smtpdTranscript(t, pfAddr, cmds)

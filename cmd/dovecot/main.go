@@ -7,8 +7,10 @@ import (
 	"os"
 
 	"postdove/pkg/dovecot"
+	"postdove/pkg/imap"
 )
 
 func main() {
+	dovecot.RegisterMailServer("imap", imap.NewServer())
 	os.Exit(dovecot.Main(os.Args, os.Stdout, os.Stderr))
 }

@@ -40,7 +40,6 @@ func mentions(words ...string) func(c *Config) bool {
 var legacyDefaults = []legacyDefault{
 	{"append_dot_mydomain", "yes", [3]int{1}, nil},
 	{"smtputf8_enable", "no", [3]int{1}, nil},
-	{"smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", [3]int{1}, nil},
 	{"mynetworks_style", "subnet", [3]int{2}, func(c *Config) bool { _, set := c.Raw("mynetworks"); return !set }},
 	{"relay_domains", "$mydestination", [3]int{2}, nil},
 	{"smtpd_tls_fingerprint_digest", "md5", [3]int{3, 6}, mentions("check_ccert_access", "permit_tls_clientcerts", "relay_clientcerts")},

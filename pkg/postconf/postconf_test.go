@@ -101,7 +101,7 @@ func TestCompatibilityLevels(t *testing.T) {
 	legacy := load(t, "myhostname = a.b.c\n")
 	modern := load(t, "myhostname = a.b.c\ncompatibility_level = 3.6\n")
 	cases := []struct{ name, legacy, modern string }{
-		{"smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"},
+		{"smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"},
 		{"mynetworks_style", "subnet", "host"},
 		{"relay_domains", "a.b.c, localhost.b.c, localhost", ""},
 		{"append_dot_mydomain", "yes", "no"},

@@ -77,6 +77,20 @@ func (ss *session) restrict(list, rcpt string) *result {
 func (ss *session) restrictions(list string, names []string, rcpt string) *result {
 	for i := 0; i < len(names); i++ {
 		name := strings.ToLower(names[i])
+		if strings.Contains(name, ":") {
+			// A bare type:table is the list's own access check:
+			// smtpd_client_restrictions = hash:/etc/postfix/access.
+			acl := defaultACL[list]
+			if acl == "" {
+				// Only smtpd_data_restrictions has none.
+				ss.s.log.Warning("specify one of (check_client_access, check_reverse_client_hostname_access, check_helo_access, check_sender_access, check_recipient_access, check_etrn_access) before Data command restriction \"%s\"", names[i])
+				return &result{text: "451 4.3.5 Server configuration error"}
+			}
+			if r := ss.checkAccess(list, acl, names[i], rcpt); r != nil {
+				return r
+			}
+			continue
+		}
 		if strings.HasPrefix(name, "check_") && strings.HasSuffix(name, "_access") {
 			if i+1 >= len(names) {
 				ss.s.log.Warning("restriction %s requires table argument", name)
@@ -93,6 +107,16 @@ func (ss *session) restrictions(list string, names []string, rcpt string) *resul
 		}
 	}
 	return nil
+}
+
+// defaultACL is the access check a bare type:table stands for in each
+// restriction list, as in Postfix; smtpd_data_restrictions has none.
+var defaultACL = map[string]string{
+	"smtpd_client_restrictions":    "check_client_access",
+	"smtpd_helo_restrictions":      "check_helo_access",
+	"smtpd_sender_restrictions":    "check_sender_access",
+	"smtpd_relay_restrictions":     "check_recipient_access",
+	"smtpd_recipient_restrictions": "check_recipient_access",
 }
 
 // subject is the "<what>: X rejected" start of a reply in list.
@@ -234,8 +258,7 @@ func (ss *session) restriction(list, name, rcpt string) *result {
 	case "reject_unauth_destination", "defer_unauth_destination":
 		if !ss.authDestination(rcpt) {
 			// The reply shows the address unquoted, as Postfix's does.
-			local, domain := addr.Split(rcpt)
-			shown := addr.Unquote(local) + "@" + domain
+			shown := addr.Unquote(rcpt)
 			if name == "defer_unauth_destination" {
 				return &result{text: fmt.Sprintf("454 4.7.1 <%s>: Relay access denied", shown)}
 			}
@@ -275,7 +298,13 @@ func (ss *session) restriction(list, name, rcpt string) *result {
 func (ss *session) authDestination(rcpt string) bool {
 	local, domain := addr.Split(rcpt)
 	if domain == "" {
-		return true // an unqualified address is local
+		// An unqualified address is local once qualified, unless the
+		// rewriting finds a destination in it: user%elsewhere and
+		// elsewhere!user are remote, as for Postfix.
+		rcpt = ss.s.rewriter.Canonicalize(rcpt)
+		if local, domain = addr.Split(rcpt); domain == "" {
+			return true
+		}
 	}
 	if strings.ContainsAny(addr.Unquote(local), "@%!") {
 		return false

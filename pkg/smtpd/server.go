@@ -24,6 +24,7 @@ type Server struct {
 	log      *maillog.Logger
 	cleanup  *cleanup.Cleanup
 	resolver *addr.Resolver
+	rewriter *addr.Rewriter
 	tables   *maps.Cache
 
 	hostname   string
@@ -54,6 +55,7 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 		log:        log,
 		cleanup:    cleanup.New(cfg, q, log.With("cleanup")),
 		resolver:   addr.NewResolver(cfg),
+		rewriter:   addr.NewRewriter(cfg),
 		tables:     maps.NewCache(maps.Options{FoldCase: true}, func(msg string) { log.Error("%s", msg) }),
 		hostname:   cfg.Get("myhostname"),
 		banner:     cfg.Get("smtpd_banner"),

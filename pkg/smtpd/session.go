@@ -472,8 +472,8 @@ func (ss *session) mail(arg string) (bool, error) {
 	}
 	sender := stripRoute(a)
 	if ss.s.sizeLimit > 0 && ss.size > ss.s.sizeLimit {
-		ss.s.log.Info("NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; from=<%s> proto=%s helo=<%s>",
-			ss.client, sender, ss.proto, ss.helo)
+		ss.s.log.Info("NOQUEUE: reject: MAIL from %s: 552 5.3.4 Message size exceeds fixed limit; from=<%s> proto=%s%s",
+			ss.client, sender, ss.proto, ss.heloLog())
 		ss.fail("552 5.3.4 Message size exceeds fixed limit")
 		return false, nil
 	}
@@ -512,8 +512,8 @@ func (ss *session) rcpt(arg string) (bool, error) {
 	}
 	rcpt := stripRoute(a)
 	if r := ss.checkRecipient(rcpt); r != nil {
-		ss.s.log.Info("NOQUEUE: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
-			ss.client, r.text, *ss.sender, rcpt, ss.proto, ss.helo)
+		ss.s.log.Info("NOQUEUE: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s%s",
+			ss.client, r.text, *ss.sender, rcpt, ss.proto, ss.heloLog())
 		ss.fail("%s", r.text)
 		return false, nil
 	}
@@ -592,8 +592,8 @@ func (ss *session) data(arg string) (bool, error) {
 		return false, nil
 	}
 	if r := ss.restrict("smtpd_data_restrictions", ""); r != nil && !r.permit {
-		ss.s.log.Info("NOQUEUE: reject: DATA from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
-			ss.client, r.text, *ss.sender, ss.rcpts[len(ss.rcpts)-1], ss.proto, ss.helo)
+		ss.s.log.Info("NOQUEUE: reject: DATA from %s: %s; from=<%s> to=<%s> proto=%s%s",
+			ss.client, r.text, *ss.sender, ss.rcpts[len(ss.rcpts)-1], ss.proto, ss.heloLog())
 		ss.fail("%s", r.text)
 		return false, nil
 	}
@@ -758,4 +758,13 @@ func tlsVersion(v uint16) string {
 		return "TLSv1.1"
 	}
 	return "TLSv1"
+}
+
+// heloLog is the " helo=<name>" of a reject log line; Postfix leaves it
+// out when the client has not said HELO or EHLO.
+func (ss *session) heloLog() string {
+	if ss.helo == "" {
+		return ""
+	}
+	return " helo=<" + ss.helo + ">"
 }

@@ -179,9 +179,38 @@ func TestSession(t *testing.T) {
 	}
 }
 
+// TestRelayDenied: the classic open-relay tricks get Relay access denied,
+// 554 5.7.1 from reject_unauth_destination and, with no setting at
+// compatibility level 0 (CentOS 7's Postfix 2.10 default), 454 4.7.1 from
+// defer_unauth_destination.
 func TestRelayDenied(t *testing.T) {
+	for _, c := range []struct{ mainCF, code string }{
+		{"smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n", "554 5.7.1"},
+		{"", "454 4.7.1"},
+	} {
+		ts := start(t, "mynetworks = 10.0.0.0/8\n"+c.mainCF)
+		relayDialog(t, ts, c.code)
+	}
+	// Without HELO the log line has no helo=<>, as Postfix's.
 	ts := start(t, "mynetworks = 10.0.0.0/8\n")
 	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<x@elsewhere.example>
+454 4.7.1 <x@elsewhere.example>: Relay access denied
+> QUIT
+221 2.0.0 Bye
+`)
+	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 454 4.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=SMTP\n"
+	if log := ts.maillog(t); !strings.Contains(log, want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
+}
+
+func relayDialog(t *testing.T, ts *testServer, code string) {
+	t.Helper()
+	dialog(t, ts.addr, strings.ReplaceAll(`
 220 mail.example.test ESMTP Postfix
 `+ehlo+`> MAIL FROM:<a@b.example>
 250 2.1.0 Ok
@@ -197,14 +226,75 @@ func TestRelayDenied(t *testing.T) {
 554 5.7.1 <x@elsewhere.example>: Relay access denied
 > RCPT TO:<X@ELSEWHERE.EXAMPLE>
 554 5.7.1 <X@ELSEWHERE.EXAMPLE>: Relay access denied
+> RCPT TO:<x%elsewhere.example>
+554 5.7.1 <x%elsewhere.example>: Relay access denied
+> RCPT TO:<elsewhere.example!x>
+554 5.7.1 <elsewhere.example!x>: Relay access denied
+> RCPT TO:<"x@elsewhere.example">
+554 5.7.1 <x@elsewhere.example>: Relay access denied
+> RCPT TO:<root>
+250 2.1.5 Ok
 > RCPT TO:<root@MAIL.example.test>
 250 2.1.5 Ok
 > QUIT
 221 2.0.0 Bye
-`)
+`, "554 5.7.1", code))
 	log := ts.maillog(t)
-	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<client.example>\n"
+	want := "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: " + code + " <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<client.example>\n"
 	if !strings.Contains(log, want) {
+		t.Errorf("maillog lacks %q:\n%s", want, log)
+	}
+}
+
+// TestBareAccessTable: a type:table alone in a restriction list is that
+// list's access check, as the notes' smtpd_client_restrictions =
+// hash:/etc/postfix/access; a client table is searched for the address and
+// its shorter octet prefixes, never for a CIDR block. The data list has no
+// such check. Replies and log lines as Postfix 3.7's (compat/oracle).
+func TestBareAccessTable(t *testing.T) {
+	rejected := "554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: Access denied"
+	for _, c := range []struct{ table, reply string }{
+		{"inline:{127.0.0.1=REJECT}", rejected},
+		{"inline:{127.0.0=REJECT}", rejected},
+		{"inline:{ {127.0.0.0/8=REJECT} }", "250 2.1.5 Ok"},
+	} {
+		ts := start(t, "smtpd_client_restrictions = "+c.table+"\n")
+		dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO client.example
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+`+c.reply+`
+> QUIT
+221 2.0.0 Bye
+`)
+	}
+	ts := start(t, "smtpd_helo_restrictions = inline:{bad.helo=REJECT}\nsmtpd_data_restrictions = inline:{x=OK}\n")
+	dialog(t, ts.addr, `
+220 mail.example.test ESMTP Postfix
+> HELO bad.helo
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+554 5.7.1 <bad.helo>: Helo command rejected: Access denied
+> RSET
+250 2.0.0 Ok
+> HELO good.helo
+250 mail.example.test
+> MAIL FROM:<a@b.example>
+250 2.1.0 Ok
+> RCPT TO:<root@mail.example.test>
+250 2.1.5 Ok
+> DATA
+451 4.3.5 Server configuration error
+> QUIT
+221 2.0.0 Bye
+`)
+	want := `warning: specify one of (check_client_access, check_reverse_client_hostname_access, check_helo_access, check_sender_access, check_recipient_access, check_etrn_access) before Data command restriction "inline:{x=OK}"`
+	if log := ts.maillog(t); !strings.Contains(log, want) {
 		t.Errorf("maillog lacks %q:\n%s", want, log)
 	}
 }

@@ -1,0 +1,183 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+
+	"postdove/pkg/maildir"
+)
+
+// maxMessage caps what one FETCH reads of a message into memory.
+const maxMessage = 256 << 20
+
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	items, kw := s.items(numSet)
+	seen := false
+	for _, sec := range options.BodySection {
+		seen = seen || !sec.Peek
+	}
+	for _, sec := range options.BinarySection {
+		seen = seen || !sec.Peek
+	}
+	flags := options.Flags
+	if seen && !s.readOnly {
+		var changes []maildir.FlagChange
+		mine := map[uint32]bool{}
+		for _, it := range items {
+			if !strings.Contains(it.msg.Flags(), "S") {
+				changes = append(changes, maildir.FlagChange{UID: it.msg.UID, Flags: addLetters(it.msg.Flags(), "S"), Keywords: it.msg.Keywords(&kw)})
+				mine[it.msg.UID] = true
+			}
+		}
+		if len(changes) > 0 {
+			if err := s.box.mb.SetFlags(changes...); err == nil {
+				s.box.refresh(s.tracker, mine)
+				items, kw = s.items(numSet)
+				flags = true
+			}
+		}
+	}
+	for i := range items {
+		if err := s.fetchOne(w, &items[i], &kw, options, flags); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchOne writes the FETCH response of one message.
+func (s *session) fetchOne(w *imapserver.FetchWriter, it *item, kw *maildir.Keywords, options *imap.FetchOptions, flags bool) error {
+	m := &it.msg
+	var content []byte
+	load := func() []byte {
+		if content == nil {
+			content = s.content(m)
+		}
+		return content
+	}
+	rw := w.CreateMessage(it.seq)
+	if options.UID {
+		rw.WriteUID(imap.UID(m.UID))
+	}
+	if flags {
+		rw.WriteFlags(messageFlags(m, kw))
+	}
+	if options.InternalDate {
+		rw.WriteInternalDate(m.Date)
+	}
+	if options.RFC822Size {
+		rw.WriteRFC822Size(m.VSize)
+	}
+	if options.Envelope {
+		rw.WriteEnvelope(s.envelope(m, load))
+	}
+	if options.BodyStructure != nil {
+		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(load())))
+	}
+	for _, sec := range options.BodySection {
+		var b []byte
+		if sec.Specifier == imap.PartSpecifierNone && len(sec.Part) == 0 && sec.Partial == nil {
+			b = load()
+		} else {
+			b = imapserver.ExtractBodySection(bytes.NewReader(load()), sec)
+		}
+		switch sec.Specifier {
+		case imap.PartSpecifierHeader:
+			s.stats.hdrCount++
+			s.stats.hdrBytes += int64(len(b))
+		default:
+			s.stats.bodyCount++
+			s.stats.bodyBytes += int64(len(b))
+		}
+		if err := writeLiteral(rw.WriteBodySection(sec, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, sec := range options.BinarySection {
+		b := imapserver.ExtractBinarySection(bytes.NewReader(load()), sec)
+		if err := writeLiteral(rw.WriteBinarySection(sec, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, sec := range options.BinarySectionSize {
+		rw.WriteBinarySectionSize(sec, imapserver.ExtractBinarySectionSize(bytes.NewReader(load()), sec))
+	}
+	return rw.Close()
+}
+
+func writeLiteral(w io.WriteCloser, b []byte) error {
+	_, err := w.Write(b)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// content reads a message with CRLF line ends, as IMAP serves it; a
+// message that can not be read any more is empty.
+func (s *session) content(m *maildir.Message) []byte {
+	f, err := s.box.mb.OpenMessage(m)
+	if err != nil {
+		return []byte{}
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	if m.VSize > 0 && m.VSize < maxMessage {
+		buf.Grow(int(m.VSize))
+	}
+	toCRLF(&buf, io.LimitReader(f, maxMessage))
+	return buf.Bytes()
+}
+
+// toCRLF copies r to w with every bare LF written as CRLF.
+func toCRLF(w *bytes.Buffer, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64*1024)
+	prevCR := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if n := len(chunk); n > 0 {
+			if chunk[n-1] == '\n' && !(n >= 2 && chunk[n-2] == '\r' || n == 1 && prevCR) {
+				w.Write(chunk[:n-1])
+				w.WriteString("\r\n")
+			} else {
+				w.Write(chunk)
+			}
+			prevCR = chunk[n-1] == '\r'
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// envelope returns a message's ENVELOPE from the fields the index keeps,
+// or from its header when the index does not know them.
+func (s *session) envelope(m *maildir.Message, load func() []byte) *imap.Envelope {
+	var h textproto.Header
+	if e, ok := m.Envelope(); ok {
+		for _, f := range []struct{ k, v string }{
+			{"Date", e.Date}, {"Subject", e.Subject}, {"From", e.From}, {"Sender", e.Sender},
+			{"Reply-To", e.ReplyTo}, {"To", e.To}, {"Cc", e.Cc}, {"Bcc", e.Bcc},
+			{"In-Reply-To", e.InReplyTo}, {"Message-Id", e.MessageID},
+		} {
+			if f.v != "" {
+				h.Add(f.k, f.v)
+			}
+		}
+	} else if hh, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(load()))); err == nil {
+		h = hh
+	}
+	return imapserver.ExtractEnvelope(h)
+}
