@@ -52,13 +52,21 @@ type Request struct {
 }
 
 // Result is a successful authentication: the user name to use from now
-// on and the passdb's extra fields (proxy, host, nopassword, ...).
+// on and the passdb's extra fields (proxy, host, nopassword, ...), with
+// pass=<the client's password> added for a proxy (proxy or proxy_maybe).
 type Result struct {
 	User   string
 	Extra  []Field
 	Userdb []Field // the passdb's userdb_ fields, prefix removed
 	Passdb string  // the driver of the passdb that answered
 }
+
+// Field returns the value of the extra field key and whether it is there.
+func (r Result) Field(key string) (string, bool) { return fieldValue(r.Extra, key) }
+
+// Flag reports whether the extra field key is set as a flag ("proxy",
+// "proxy=y").
+func (r Result) Flag(key string) bool { return truthy(r.Extra, key) }
 
 // User is a userdb lookup's answer.
 type User struct {
@@ -262,6 +270,11 @@ func (a *Authenticator) authenticate(ctx context.Context, req *Request) (Result,
 			} else if f.Key != "user" {
 				res.Extra = append(res.Extra, f)
 			}
+		}
+		if _, ok := fieldValue(fields, "pass"); !ok && (truthy(fields, "proxy") || truthy(fields, "proxy_maybe")) {
+			// As Dovecot's auth: a proxy logs in to the backend with the
+			// password the client gave.
+			res.Extra = append(res.Extra, Field{"pass", req.Password})
 		}
 		return res, nil
 	}

@@ -240,8 +240,11 @@ func (c *client) login(user, pass string) (auth.Result, saslOutcome) {
 
 // handoff passes the logged-in client to the user's mail process;
 // tag is the IMAP tag to answer. It returns an error for the client when
-// that fails.
+// that fails. A proxy user goes to the backend instead (proxy.go).
 func (c *client) handoff(res auth.Result, tag string) error {
+	if c.proxied(res, tag) {
+		return nil
+	}
 	info := &handoff.Info{Protocol: c.proto, Session: c.session, RemoteIP: c.remote.Addr().String(),
 		LocalIP: c.local.Addr().String(), RemotePort: int(c.remote.Port()), LocalPort: int(c.local.Port()),
 		Secured: c.secured(), TLS: c.tls != nil, Tag: tag, Settings: c.s.Map(), Namespaces: c.s.Namespaces()}
