@@ -1,6 +1,7 @@
 package labnet
 
 import (
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -353,4 +354,57 @@ func TestLab4bThunderbird(t *testing.T) {
 	if got := field(tb.String(), "DONE"); !regexp.MustCompile(`^I1 OK (Idle|IDLE) completed`).MatchString(got) {
 		t.Errorf("DONE: %q", got)
 	}
+}
+
+// TestLab4bMutt: mutt (Debian's) on host reads firstname's mailbox on
+// vm3 over IMAP, without encryption as the lab's Thunderbird does, in a
+// tmux session: its index shows the subject of the mail vm2 relayed, and
+// the message opens.
+func TestLab4bMutt(t *testing.T) {
+	if err := exec.Command("sh", "-c", "command -v mutt && command -v tmux").Run(); err != nil {
+		t.Skip("mutt or tmux is not installed")
+	}
+	_, host, _, vm3 := lab4b(t)
+	startDovecot(t, vm3)
+	allowPlaintext(t, vm3)
+	mailFirstname(t, host, vm3, "Lab4b - read with mutt", "the-body-mutt-shows")
+
+	if err := host.WriteFile("/root/.muttrc", `set imap_user = "`+firstname+`"
+set imap_pass = "`+firstPass+`"
+set folder = "imap://vm3.`+Domain+`/"
+set spoolfile = "+INBOX"
+set ssl_starttls = no
+set ssl_force_tls = no
+set record = ""
+set imap_passive = no
+`, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host.Must(t, "tmux new-session -d -s mutt -x 160 -y 40 mutt")
+	t.Cleanup(func() { host.Run("tmux kill-server") })
+	screen := func() string { return host.Run("tmux capture-pane -p -t mutt").Stdout }
+	waitScreen := func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			s := screen()
+			if strings.Contains(s, want) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("mutt's screen has no %q in 15 s:\n%s", want, s)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	index := waitScreen("Lab4b - read with mutt")
+	if !regexp.MustCompile(`(?m)^\s+1 N .* student@.* Lab4b - read with mutt$`).MatchString(index) ||
+		!strings.Contains(index, "Mutt: =INBOX [Msgs:1 New:1 ") {
+		t.Errorf("mutt's index:\n%s", index)
+	}
+	host.Must(t, "tmux send-keys -t mutt Enter")
+	waitScreen("the-body-mutt-shows")
+	host.Must(t, "tmux send-keys -t mutt q q")
+	vm3.WaitLog(t, "dovecot: imap("+firstname+")<", "Disconnected: Logged out ")
+	vm3.WaitLog(t, "dovecot: imap-login: Login: user=<"+firstname+">, method=PLAIN, rip="+host.Addrs[0]+", lip="+vm3.Addrs[0])
 }
