@@ -1,8 +1,10 @@
 package labnet
 
 import (
+	"fmt"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -407,4 +409,157 @@ set imap_passive = no
 	host.Must(t, "tmux send-keys -t mutt q q")
 	vm3.WaitLog(t, "dovecot: imap("+firstname+")<", "Disconnected: Logged out ")
 	vm3.WaitLog(t, "dovecot: imap-login: Login: user=<"+firstname+">, method=PLAIN, rip="+host.Addrs[0]+", lip="+vm3.Addrs[0])
+}
+
+// snoop is alice, logged in from host, trying to reach bob's mail by
+// every name Dovecot must refuse; then what she may do with '%' and '*'.
+// Each result is one line "WHAT: value".
+const snoop = `import imaplib
+c = imaplib.IMAP4("vm3.` + Domain + `", 143, timeout=30)
+def out(what, *v): print(what + ":", *v, flush=True)
+def s(x): return " ".join(y.decode() if isinstance(y, bytes) else str(y) for y in x if y is not None)
+def q(n): return '"' + n + '"'
+out("LOGIN", c.login("alice", "alice-pass")[0])
+for i, n in enumerate(["../bob", "../bob/Maildir", "/home/bob/Maildir", "/home/bob/Maildir/new", "~bob", "~bob/Maildir", "..", ".bob", "INBOX/../../bob"]):
+    typ, d = c.select(q(n), readonly=True)
+    out("SELECT%d" % i, typ, s(d))
+    typ, d = c.status(q(n), "(MESSAGES)")
+    out("STATUS%d" % i, typ, s(d))
+    typ, d = c.create(q(n))
+    out("CREATE%d" % i, typ, s(d))
+    typ, d = c.append(q(n), None, None, b"Subject: planted\r\n\r\nx\r\n")
+    out("APPEND%d" % i, typ, s(d))
+for i, p in enumerate(["*", "../*", "~bob/*", "/home/*", "%/%"]):
+    out("LIST%d" % i, s(c.list('""', q(p))[1]))
+out("CREATE-STAR", s(c.create(q("star*box"))))
+out("CREATE-PCT", s(c.create(q("a%b"))))
+out("LIST-STAR", s(c.list('""', q("star*box"))[1]))
+typ, d = c.select("INBOX")
+out("INBOX", typ, s(d))
+typ, d = c.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+out("FETCH", typ, s(x[1] for x in d if isinstance(x, tuple)).replace("\r\n", " "))
+c.logout()
+`
+
+// TestLab4bIsolation: on vm3, alice logged in over IMAP from host
+// cannot select, open the status of, create or append to bob's mail by
+// any name (../bob, /home/bob/Maildir, ~bob, ...): each is refused with
+// Dovecot's words, and she lists and fetches her own mail only. Her
+// session runs as alice. '*' and '%' in a created name stay inside her
+// Maildir, as with Dovecot. Ten wrong passwords on one connection take
+// at least ten auth_failure_delays, and the maillog says so as Dovecot's
+// does.
+func TestLab4bIsolation(t *testing.T) {
+	lab, host, _, vm3 := lab4b(t)
+	startDovecot(t, vm3)
+	vm3.Must(t, `sed -i 's/^#auth_failure_delay = 2 secs/auth_failure_delay = 1 secs/' /etc/dovecot/conf.d/10-auth.conf`)
+	allowPlaintext(t, vm3)
+	for _, u := range []string{"alice", "bob"} {
+		vm3.Must(t, "useradd -m "+u+" && printf '%s\\n%s\\n' "+u+"-pass "+u+"-pass | passwd "+u+
+			" && echo for-"+u+"-only | mail -s 'secret of "+u+"' "+u)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		vm3.WaitLog(t, "dovecot: lda("+u+")", "saved mail to INBOX")
+	}
+
+	out := host.Must(t, py(snoop))
+	// Debian's Dovecot's replies to the same names.
+	const (
+		sep   = "NO [CANNOT] Invalid mailbox name: Begins with hierarchy separator"
+		slash = "NO [CANNOT] Invalid mailbox name: Name must not have '/' characters"
+		tilde = "NO [CANNOT] Invalid mailbox name: Begins with '~'"
+		adj   = "NO [CANNOT] Invalid mailbox name: Has adjacent hierarchy separators"
+	)
+	refusals := []string{sep, sep, slash, slash, tilde, slash, sep, sep, adj}
+	for i, want := range refusals {
+		for _, cmd := range []string{"SELECT", "STATUS", "CREATE", "APPEND"} {
+			what := fmt.Sprintf("%s%d", cmd, i)
+			if got := field(out, what); got != want {
+				t.Errorf("%s: %q, want %q", what, got, want)
+			}
+		}
+	}
+	for i := 1; i < 5; i++ {
+		if got := field(out, fmt.Sprintf("LIST%d", i)); got != "" {
+			t.Errorf("LIST%d: %q, want nothing", i, got)
+		}
+	}
+	if got := field(out, "LIST0"); got != `(\HasNoChildren) "." INBOX` {
+		t.Errorf("alice's LIST \"\" \"*\": %q", got)
+	}
+	for _, what := range []string{"CREATE-STAR", "CREATE-PCT"} {
+		if got := field(out, what); !strings.HasPrefix(got, "OK ") {
+			t.Errorf("%s: %q (Dovecot creates it)", what, got)
+		}
+	}
+	if got := field(out, "LIST-STAR"); !strings.Contains(got, `"star*box"`) {
+		t.Errorf("LIST-STAR: %q", got)
+	}
+	if got := field(out, "FETCH"); got != "OK Subject: secret of alice  " {
+		t.Errorf("alice's FETCH: %q", got)
+	}
+	if t.Failed() {
+		t.Logf("alice's session:\n%s", out)
+	}
+	// Nothing was planted anywhere, and the '*' and '%' folders are
+	// alice's, in her Maildir.
+	if got := vm3.Must(t, "find /home -newer /home/bob/Maildir/new -path '*planted*' -o -name '*bob*' -newer /home/bob/Maildir/new -print; ls -d /home/alice/Maildir/.star*box /home/alice/Maildir/.a%b"); got != "/home/alice/Maildir/.a%b\n/home/alice/Maildir/.star*box\n" {
+		t.Errorf("after alice's session, on vm3:\n%s", got)
+	}
+	if got := vm3.Must(t, "grep -rl planted /home || true"); got != "" {
+		t.Errorf("alice planted mail:\n%s", got)
+	}
+	// Her session ran as her: the mail process named in the Login line.
+	login := vm3.WaitLog(t, "imap-login: Login: user=<alice>")
+	mpid := regexp.MustCompile(`mpid=(\d+)`).FindStringSubmatch(login)
+	if mpid == nil {
+		t.Fatalf("Login line without mpid: %s", login)
+	}
+	vm3.WaitLog(t, "imap(alice)<"+mpid[1]+">")
+	// bob still reads his own.
+	if got := host.Must(t, py(`import imaplib
+c = imaplib.IMAP4("vm3.`+Domain+`", 143, timeout=30)
+c.login("bob", "bob-pass")
+print(c.select("INBOX", readonly=True)[1][0].decode(), c.fetch("1", "(BODY.PEEK[TEXT])")[1][0][1].decode().strip())
+c.logout()
+`)); got != "1 for-bob-only\n" {
+		t.Errorf("bob's INBOX: %q", got)
+	}
+
+	// Ten wrong passwords on one connection.
+	slow := host.Must(t, py(`import imaplib, time
+c = imaplib.IMAP4("vm3.`+Domain+`", 143, timeout=60)
+start, no = time.time(), 0
+for i in range(10):
+    try:
+        c.login("alice", "wrong-%d" % i)
+    except imaplib.IMAP4.error as e:
+        no += 1
+        last = str(e)
+print("%.3f %d %s" % (time.time() - start, no, last))
+c.shutdown()
+`))
+	var took float64
+	var failed int
+	f := strings.SplitN(slow, " ", 3)
+	if n, _ := fmt.Sscanf(slow, "%g %d", &took, &failed); n != 2 || len(f) != 3 {
+		t.Fatalf("ten wrong passwords: %q", slow)
+	}
+	last := f[2]
+	const delay, slack = 1.0, 0.5
+	if failed != 10 || took < 10*delay-slack || !strings.Contains(last, "[AUTHENTICATIONFAILED] Authentication failed.") {
+		t.Errorf("ten wrong passwords: %d refused in %.3f s (auth_failure_delay = %v s): %s", failed, took, delay, last)
+	}
+	t.Logf("ten wrong passwords took %.3f s with auth_failure_delay = 1 secs", took)
+	// pam_unix adds its own delay of about 2 s to each failure, as it
+	// does under Dovecot.
+	line := vm3.WaitLog(t, "imap-login: Disconnected (auth failed, 10 attempts in ")
+	m := regexp.MustCompile(`dovecot: imap-login: Disconnected \(auth failed, 10 attempts in (\d+) secs\): user=<alice>, method=PLAIN, rip=` +
+		regexp.QuoteMeta(lab.Addr("host")) + `, lip=` + regexp.QuoteMeta(lab.Addr("vm3")) + `, session=<[A-Za-z0-9+/]{16}>$`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("the maillog's line for the ten failures:\n%s", line)
+	}
+	if secs, _ := strconv.Atoi(m[1]); float64(secs) < took-1 {
+		t.Errorf("the maillog's line for the ten failures (they took %.1f s):\n%s", took, line)
+	}
 }
