@@ -123,6 +123,9 @@ func TestLab4bInv3(t *testing.T) {
 	if st, err := vm3.ReadFile("/etc/pki/dovecot/certs/dovecot.pem"); err != nil || !strings.HasPrefix(string(st), "-----BEGIN CERTIFICATE-----") {
 		t.Errorf("make install left no certificate at /etc/pki/dovecot/certs/dovecot.pem (%v)", err)
 	}
+	if got := vm3.Must(t, "stat -c '%a %U' /etc/pki/dovecot/private/dovecot.pem"); got != "600 root\n" {
+		t.Errorf("the key make install made: %q", got)
+	}
 	startDovecot(t, vm3)
 	if st := vm3.Must(t, "systemctl status dovecot"); !strings.Contains(st, "Active: active (running)") {
 		t.Errorf("systemctl status dovecot:\n%s", st)
@@ -343,6 +346,15 @@ func TestLab4bThunderbird(t *testing.T) {
 	sent := vm3.Must(t, "stat -c '%U %a %n' /home/"+firstname+"/Maildir/.Sent/cur/*")
 	if !strings.HasPrefix(sent, firstname+" 600 /home/"+firstname+"/Maildir/.Sent/cur/") || !strings.HasSuffix(sent, ":2,S\n") {
 		t.Errorf("the message in Sent: %q", sent)
+	}
+
+	// The session runs in firstname's mail process, as firstname.
+	mpid := regexp.MustCompile(`mpid=(\d+),`).FindStringSubmatch(vm3.WaitLog(t, "imap-login: Login: user=<"+firstname+">"))
+	if mpid == nil {
+		t.Fatal("no mpid in the Login line")
+	}
+	if ps := vm3.Must(t, "ps -o user:20=,group:20=,comm= -p "+mpid[1]); strings.Join(strings.Fields(ps), " ") != firstname+" "+firstname+" dovecot" {
+		t.Errorf("firstname's mail process: %q", ps)
 	}
 
 	// While it IDLEs: the second mail, through vm2.
