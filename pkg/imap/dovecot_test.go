@@ -187,35 +187,37 @@ func TestSameMaildirAsDovecot(t *testing.T) {
 	}
 }
 
-// TestNamesLikeDovecot sends the same CREATE commands to Dovecot and to
-// us and compares the replies' texts.
+// TestNamesLikeDovecot sends the same CREATE and SELECT commands to
+// Dovecot and to us and compares the replies' texts.
 func TestNamesLikeDovecot(t *testing.T) {
 	r := newRig(t)
 	d := newDovecotIMAP(t, tempHome(t))
-	names := []string{"../x", "a/b", "~x", "a..b", ".x", "x.", "a%b", "a*b", "a.~b", "INBOX", "inbox.q", `"."`, `""`, "a.b/../c"}
+	names := []string{"../x", "a/b", "~x", "a..b", ".x", "x.", "a%b", "a*b", "a.~b", "INBOX", "inbox.q", `"."`, `""`, "a.b/../c", "..", "x..", "../bob", "~bob/Maildir", "INBOX/../../bob"}
 	var script strings.Builder
 	for i, n := range names {
 		q := n
 		if !strings.HasPrefix(n, `"`) {
 			q = `"` + n + `"`
 		}
-		fmt.Fprintf(&script, "c%d CREATE %s\n", i, q)
+		fmt.Fprintf(&script, "c%d CREATE %s\ns%d SELECT %s\n", i, q, i, q)
 	}
 	theirs := d.run(script.String())
 	conn := r.raw(t)
 	ours := conn.send(script.String())
 	strip := regexp.MustCompile(` \([0-9.+ ]+ secs\)\.?`)
 	for i, n := range names {
-		tag := fmt.Sprintf("c%d ", i)
-		want, got := lineWith(strip.ReplaceAllString(theirs, ""), tag), lineWith(ours, tag)
-		if strings.HasPrefix(want, tag+"OK") {
-			if !strings.HasPrefix(got, tag+"OK") {
-				t.Errorf("CREATE %s: %q, Dovecot %q", n, got, want)
+		for _, c := range []string{"c", "s"} {
+			tag := fmt.Sprintf("%s%d ", c, i)
+			want, got := lineWith(strip.ReplaceAllString(theirs, ""), tag), lineWith(ours, tag)
+			if strings.HasPrefix(want, tag+"OK") {
+				if !strings.HasPrefix(got, tag+"OK") {
+					t.Errorf("%s: %q, Dovecot %q", tag+n, got, want)
+				}
+				continue
 			}
-			continue
-		}
-		if got != want {
-			t.Errorf("CREATE %s: %q, Dovecot %q", n, got, want)
+			if got != want {
+				t.Errorf("%s: %q, Dovecot %q", tag+n, got, want)
+			}
 		}
 	}
 }

@@ -53,7 +53,7 @@ func invalidName(why string) error {
 // case, alone or as the first level, becomes "INBOX".
 func CheckName(name string, sep byte) (string, error) {
 	switch {
-	case name == "" || name == string(sep):
+	case name == "":
 		return "", invalidName("Name is empty")
 	case name[0] == sep:
 		return "", invalidName("Begins with hierarchy separator")

@@ -143,9 +143,9 @@ func (s *session) Unselect() error {
 }
 
 func (s *session) Create(name string, options *imap.CreateOptions) error {
-	if len(name) > 1 && name[len(name)-1] == s.ns.sep {
-		name = name[:len(name)-1]
-	}
+	// As Dovecot: one trailing separator goes, then the name is checked
+	// ("." is then empty, ".." begins with the separator).
+	name = strings.TrimSuffix(name, string(s.ns.sep))
 	sn, err := s.ns.storeName(name)
 	if err != nil {
 		return err
