@@ -24,6 +24,8 @@ type logger struct {
 	timestamp string
 	now       func() time.Time
 	closers   []io.Closer
+	// emit, when set, takes every line (level and text) instead.
+	emit func(level, text string)
 }
 
 // newLogger opens the destinations that get (a function returning a
@@ -80,6 +82,10 @@ func (l *logger) Error(format string, args ...any) { l.log("Error", format, args
 
 func (l *logger) log(level, format string, args ...any) {
 	text := fmt.Sprintf(format, args...)
+	if l.emit != nil {
+		l.emit(level, text)
+		return
+	}
 	w := l.errFile
 	if level == "Info" {
 		w = l.infoFile
