@@ -51,15 +51,7 @@ func childMain(in io.Reader, out io.Writer) int {
 	os.NewFile(3, "").Close() // the executable, passed to start this process
 	enc := json.NewEncoder(out)
 	br := bufio.NewReader(in)
-	line, err := br.ReadBytes('\n')
-	var req request
-	if err == nil {
-		err = json.Unmarshal(line, &req)
-	}
-	var set *doveconf.Settings
-	if err == nil {
-		set, err = settingsOf(req.Settings)
-	}
+	req, set, err := readRequest(br)
 	if err != nil {
 		enc.Encode(report{Level: "Error", Text: "lmtp delivery: " + err.Error()})
 		enc.Encode(report{Done: true, Code: lda.ExitTempFail})
@@ -72,6 +64,20 @@ func childMain(in io.Reader, out io.Writer) int {
 		func(level, text string) { enc.Encode(report{Level: level, Text: text}) })
 	enc.Encode(report{Done: true, Code: code, Reason: reason})
 	return 0
+}
+
+// readRequest reads the request line and makes its settings.
+func readRequest(br *bufio.Reader) (request, *doveconf.Settings, error) {
+	var req request
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return req, nil, err
+	}
+	if err := json.Unmarshal(line, &req); err != nil {
+		return req, nil, err
+	}
+	set, err := settingsOf(req.Settings)
+	return req, set, err
 }
 
 // settingsOf makes Settings of name = value pairs.

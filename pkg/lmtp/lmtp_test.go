@@ -164,8 +164,8 @@ func TestDeliverToSystemUser(t *testing.T) {
 	date := `\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}`
 	for _, re := range []string{
 		// Two recipients: no Delivered-To, no "for".
-		`(?m)^Return-Path: <sender@example.org>\nReceived: from client.example\n\tby \S+ with LMTP\n\tid ` + sess + `\n\t\(envelope-from <sender@example.org>\); ` + date + `\nSubject: first\nMessage-ID: <m1@example.org>\n\nbody\n.dot\n$`,
-		`(?m)^Return-Path: <>\nDelivered-To: ` + a + `\nReceived: from client.example\n\tby \S+ with LMTP\n\tid ` + sess + `:T2\n\t\(envelope-from <>\)\n\tfor <` + a + `>; ` + date + `\nSubject: second\n`,
+		`(?m)^Return-Path: <sender@example.org>\nReceived: from client.example\n\tby \S+ with LMTP\n\tid ` + regexp.QuoteMeta(sess) + `\n\t\(envelope-from <sender@example.org>\); ` + date + `\nSubject: first\nMessage-ID: <m1@example.org>\n\nbody\n.dot\n$`,
+		`(?m)^Return-Path: <>\nDelivered-To: ` + a + `\nReceived: from client.example\n\tby \S+ with LMTP\n\tid ` + regexp.QuoteMeta(sess) + `:T2\n\t\(envelope-from <>\)\n\tfor <` + a + `>; ` + date + `\nSubject: second\n`,
 	} {
 		if !regexp.MustCompile(re).MatchString(all) {
 			t.Errorf("no message matches %s:\n%s", re, all)
