@@ -149,12 +149,7 @@ func Run(o Options, stdin io.Reader, stderr io.Writer) int {
 		return fatal("doveconf", err.Error(), ExitFatal)
 	}
 	set := cfg.For(doveconf.Match{Protocol: "lda"})
-	get := func(name string) string {
-		if v, ok := o.Overrides[name]; ok {
-			return v
-		}
-		return set.Get(name)
-	}
+	get := o.getter(set)
 	pid := os.Getpid()
 	// An empty postmaster_address is postmaster@ the host name, which must
 	// then have a domain. Dovecot 2.2 (CentOS 7, the lab's) has no default
@@ -196,6 +191,33 @@ func Run(o Options, stdin io.Reader, stderr io.Writer) int {
 	msg := newMessage(src)
 	d := &delivery{opts: o, get: get, log: log, msg: msg, user: name, home: home, lockTimeout: set.Duration("mbox_lock_timeout")}
 	return d.run()
+}
+
+// getter returns the settings of set with -o's overrides.
+func (o Options) getter(set *doveconf.Settings) func(string) string {
+	return func(name string) string {
+		if v, ok := o.Overrides[name]; ok {
+			return v
+		}
+		return set.Get(name)
+	}
+}
+
+// SettingNames are the settings Deliver reads.
+var SettingNames = []string{"mail_location", "lda_mailbox_autocreate", "lda_mailbox_autosubscribe", "mbox_write_locks", "mbox_lock_timeout"}
+
+// Deliver saves msg for user (whose home is home) as dovecot-lda does
+// once it knows the user, in the calling process, which must already run
+// as that user: into o.Mailbox (else INBOX) where mail_location says, the
+// envelope sender o.Sender. Dovecot's LMTP server delivers this way. The
+// log lines go to logf with their level ("Info", "Error", "Fatal")
+// instead of to the log. It returns the exit code dovecot-lda would
+// (ExitOK, ExitTempFail) and for a failure the reason as Dovecot words it.
+func Deliver(user, home string, o Options, set *doveconf.Settings, msg io.Reader, logf func(level, text string)) (int, string) {
+	d := &delivery{opts: o, get: o.getter(set), log: &logger{emit: logf}, msg: newMessage(msg), user: user, home: home,
+		lockTimeout: set.Duration("mbox_lock_timeout")}
+	code := d.run()
+	return code, d.reason
 }
 
 // user works out whose mail this is: -d's user, looked up in the
@@ -281,6 +303,8 @@ type delivery struct {
 	user, home string
 	// lockTimeout is mbox_lock_timeout.
 	lockTimeout time.Duration
+	// reason is why the save failed, as the client is told.
+	reason string
 }
 
 // saveError is a failed save: text is what the Info line says after
@@ -314,6 +338,7 @@ func (d *delivery) run() int {
 	if err != nil {
 		// Nothing here rejects a message for good: a failed save is
 		// always one to try again.
+		d.reason = err.text
 		return ExitTempFail
 	}
 	d.log.Info("msgid=%s: saved mail to %s", d.msg.ID(), box)

@@ -24,6 +24,8 @@ type logger struct {
 	timestamp string
 	now       func() time.Time
 	closers   []io.Closer
+	// emit, when set, takes every line (level and text) instead.
+	emit func(level, text string)
 }
 
 // newLogger opens the destinations that get (a function returning a
@@ -94,7 +96,12 @@ func (l *logger) Logf(prefix, level, format string, args ...any) {
 }
 
 func (l *logger) log(level, format string, args ...any) {
-	l.write(l.prefix, level, fmt.Sprintf(format, args...))
+	text := fmt.Sprintf(format, args...)
+	if l.emit != nil {
+		l.emit(level, text)
+		return
+	}
+	l.write(l.prefix, level, text)
 }
 
 func (l *logger) write(prefix, level, text string) {
