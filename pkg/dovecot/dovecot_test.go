@@ -340,3 +340,17 @@ func TestPlaintextDisallowed(t *testing.T) {
 	d.expect("QUIT", "+OK Logging out")
 	in.waitLog("pop3-login: Info: Aborted login (auth failed, 1 attempts in ")
 }
+
+func TestServicePrefix(t *testing.T) {
+	for _, c := range []struct{ text, prefix, rest string }{
+		{"Connect from local", "lmtp(1): ", "Connect from local"},
+		{"lmtp(1): Connect from local", "lmtp(1): ", "Connect from local"},
+		{"lmtp(alice)<1><s>: msgid=<a: b>: saved mail to INBOX", "lmtp(alice)<1><s>: ", "msgid=<a: b>: saved mail to INBOX"},
+		{"Error: lmtp(x) broke", "lmtp(1): ", "Error: lmtp(x) broke"},
+	} {
+		p, r := servicePrefix("lmtp", "lmtp(1): ", c.text)
+		if p != c.prefix || r != c.rest {
+			t.Errorf("servicePrefix(%q) = %q, %q; want %q, %q", c.text, p, r, c.prefix, c.rest)
+		}
+	}
+}

@@ -313,13 +313,25 @@ func sysText(err error) string {
 	return err.Error()
 }
 
+// servicePrefix splits a service's log text into Dovecot's prefix and
+// the rest: a text that begins with a prefix of its own ("lmtp(alice)<pid>
+// <session>: ...") keeps it, any other gets def ("lmtp(pid): ").
+func servicePrefix(service, def, text string) (string, string) {
+	if strings.HasPrefix(text, service+"(") {
+		if i := strings.Index(text, ": "); i > 0 {
+			return text[:i+2], text[i+2:]
+		}
+	}
+	return def, text
+}
+
 // serve accepts on b until it is closed.
 func (m *master) serve(b *bound) {
 	defer m.wg.Done()
 	if b.proto == "" {
 		prefix := fmt.Sprintf("%s(%d): ", b.service, os.Getpid())
 		err := listeners[b.service](b.ln, m.st.Load().cfg, func(format string, args ...any) {
-			m.log.line(prefix, fmt.Sprintf(format, args...))
+			m.log.line(servicePrefix(b.service, prefix, fmt.Sprintf(format, args...)))
 		})
 		if err != nil && !errors.Is(err, net.ErrClosed) {
 			m.log.logf("master: ", "Error", "service(%s): %v", b.service, err)

@@ -10,8 +10,9 @@ import (
 // ServeFunc serves a service on a listener the master bound for it (a
 // unix_listener or inet_listener of its service block) until the listener
 // is closed. logf writes one line to Dovecot's log with the prefix
-// "service(pid): " ("lmtp(4711): "); a text starting "Error: " or
-// "Warning: " is logged at that level.
+// "service(pid): " ("lmtp(4711): "), unless the text starts with a prefix
+// of the service's own ("lmtp(alice)<4711><session>: "); a text (after
+// that prefix) starting "Error: " or "Warning: " is logged at that level.
 type ServeFunc func(ln net.Listener, cfg *doveconf.Config, logf func(format string, args ...any)) error
 
 var (
