@@ -83,15 +83,15 @@ systemctl restart dovecot`)
 // dovecot-lda has saved it in /home/firstname/Maildir/new.
 func mailFirstname(t *testing.T, host, vm3 *Host, subject, body string) {
 	t.Helper()
-	host.Must(t, py(`import smtplib
-from email.message import EmailMessage
-m = EmailMessage()
-m["From"], m["To"], m["Subject"] = "student@`+Domain+`", "`+firstname+`@`+Domain+`", "`+subject+`"
-m.set_content("`+body+`")
-with smtplib.SMTP("vm2.`+Domain+`", 25, local_hostname="host.`+Domain+`", timeout=20) as s:
-    s.send_message(m)
-`))
-	vm3.WaitLog(t, "dovecot: lda("+firstname+")", "saved mail to INBOX")
+	deliverFirstname(t, host, vm3, "lda", subject, body)
+}
+
+// deliverFirstname is mailFirstname for a delivery by agent: "lda"
+// (dovecot-lda, the mailbox_command) or "lmtp" (mailbox_transport).
+func deliverFirstname(t *testing.T, host, vm3 *Host, agent, subject, body string) {
+	t.Helper()
+	sendFirstname(t, host, subject, body)
+	vm3.WaitLog(t, "dovecot: "+agent+"("+firstname+")", "saved mail to INBOX")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out := vm3.Must(t, "grep -l -F -- '"+body+"' /home/"+firstname+"/Maildir/new/* 2>/dev/null || true")
@@ -103,6 +103,20 @@ with smtplib.SMTP("vm2.`+Domain+`", 25, local_hostname="host.`+Domain+`", timeou
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sendFirstname sends a message to firstname@DOMAIN through vm2's SMTP
+// server from host, as host's Thunderbird does.
+func sendFirstname(t *testing.T, host *Host, subject, body string) {
+	t.Helper()
+	host.Must(t, py(`import smtplib
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"], m["To"], m["Subject"] = "student@`+Domain+`", "`+firstname+`@`+Domain+`", "`+subject+`"
+m.set_content("`+body+`")
+with smtplib.SMTP("vm2.`+Domain+`", 25, local_hostname="host.`+Domain+`", timeout=20) as s:
+    s.send_message(m)
+`))
 }
 
 // py is a shell command that runs a Python 3 program given inline.

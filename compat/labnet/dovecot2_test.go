@@ -1,0 +1,157 @@
+package labnet
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// popSession is a POP3 session of firstname's on vm3 in Python's
+// poplib, from host: over 110 in plaintext, or with ssl over 995 with
+// the certificate make install made, unverified as a client told to
+// accept it does. It prints STAT, LIST, UIDL and each message, deletes
+// the message whose body has del (if any) and QUITs. Each result is one
+// line "WHAT: value".
+func popSession(ssl bool, del string) string {
+	open := `poplib.POP3("vm3.` + Domain + `", 110, timeout=20)`
+	if ssl {
+		open = `poplib.POP3_SSL("vm3.` + Domain + `", 995, timeout=20, context=ctx)`
+	}
+	return py(`import poplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+def out(what, *v): print(what + ":", *v, flush=True)
+p = ` + open + `
+out("WELCOME", p.getwelcome().decode())
+out("USER", p.user("` + firstname + `").decode())
+out("PASS", p.pass_("` + firstPass + `").decode())
+count, size = p.stat()
+out("STAT", count, size)
+out("LIST", " ".join(x.decode() for x in p.list()[1]))
+out("UIDL", " ".join(x.decode() for x in p.uidl()[1]))
+for i in range(1, count + 1):
+    resp, lines, octets = p.retr(i)
+    text = b"\n".join(lines).decode()
+    out("RETR%d" % i, resp.decode(), repr(text))
+    if "` + del + `" and "` + del + `" in text:
+        out("DELE", p.dele(i).decode())
+out("QUIT", p.quit().decode())
+`)
+}
+
+// TestLab4bPOP3 is the later lab's step after Inv. 3: protocols = imap
+// pop3 in dovecot.conf and a restart. ss shows pop3 on 110 and 995;
+// Python's poplib on host logs in as firstname over 110, lists, UIDLs
+// (Dovecot's default format, from the Maildir's UIDs and UIDVALIDITY) and
+// retrieves the two mails that came through vm2's SMTP, deletes one and
+// QUITs; a second session, POP3_SSL on 995, sees the other only. vm3's
+// maillog has pop3-login's Login lines and pop3's Logged out line with
+// pop3_logout_format's counts.
+func TestLab4bPOP3(t *testing.T) {
+	lab, host, _, vm3 := lab4b(t)
+	startDovecot(t, vm3)
+	allowPlaintext(t, vm3)
+	mailFirstname(t, host, vm3, "Lab4b - pop one", "first-over-pop3")
+	mailFirstname(t, host, vm3, "Lab4b - pop two", "second-over-pop3")
+
+	vm3.Must(t, `sed -i 's/^protocols = imap$/protocols = imap pop3/' /etc/dovecot/dovecot.conf
+systemctl restart dovecot`)
+	if got := vm3.Must(t, "doveconf -h protocols"); got != "imap pop3\n" {
+		t.Fatalf("protocols after the edit: %q", got)
+	}
+	ss := vm3.Must(t, "ss -ltnp")
+	for _, port := range []string{"110", "995", "143", "993"} {
+		if !regexp.MustCompile(`(?m)^LISTEN .* (0\.0\.0\.0|\*):` + port + ` .*users:\(\("dovecot",pid=\d+`).MatchString(ss) {
+			t.Errorf("ss -ltnp shows no dovecot on *:%s:\n%s", port, ss)
+		}
+	}
+
+	out := host.Must(t, popSession(false, "first-over-pop3"))
+	if t.Failed() {
+		t.Logf("the POP3 session:\n%s", out)
+	}
+	for _, c := range []struct{ what, want string }{
+		{"WELCOME", `^\+OK Dovecot ready\.$`},
+		{"USER", `^\+OK$`},
+		{"PASS", `^\+OK Logged in\.$`},
+		{"STAT", `^2 \d+$`},
+		{"LIST", `^1 \d+ 2 \d+$`},
+		{"UIDL", `^1 [0-9a-f]{16} 2 [0-9a-f]{16}$`},
+		{"RETR1", `^\+OK \d+ octets 'Return-Path: <student@` + Domain + `>\\n.*\\nSubject: Lab4b - pop one\\n.*\\n\\nfirst-over-pop3'$`},
+		{"RETR2", `\\nSubject: Lab4b - pop two\\n.*\\n\\nsecond-over-pop3'$`},
+		{"DELE", `^\+OK Marked to be deleted\.$`},
+		{"QUIT", `^\+OK Logging out, messages deleted\.$`},
+	} {
+		if got := field(out, c.what); !regexp.MustCompile(c.want).MatchString(got) {
+			t.Errorf("%s: %q does not match %s", c.what, got, c.want)
+		}
+	}
+	// LIST's sizes are RETR's octets, and STAT's their sum.
+	list := strings.Fields(field(out, "LIST"))
+	var sizes [2]int
+	for i := range sizes {
+		sizes[i], _ = strconv.Atoi(list[2*i+1])
+		if got := field(out, fmt.Sprintf("RETR%d", i+1)); !strings.HasPrefix(got, fmt.Sprintf("+OK %d octets ", sizes[i])) {
+			t.Errorf("RETR%d: %q, LIST said %d octets", i+1, got, sizes[i])
+		}
+	}
+	if got, want := field(out, "STAT"), fmt.Sprintf("2 %d", sizes[0]+sizes[1]); got != want {
+		t.Errorf("STAT: %q, want %q", got, want)
+	}
+	// Dovecot's pop3_uidl_format %08Xu%08Xv: the Maildir's UID, then its
+	// UIDVALIDITY, in hex (var_expand's X writes lower case).
+	uidlist := vm3.Must(t, "head -1 /home/"+firstname+"/Maildir/dovecot-uidlist")
+	v := regexp.MustCompile(`^3 V(\d+) `).FindStringSubmatch(uidlist)
+	if v == nil {
+		t.Fatalf("dovecot-uidlist: %q", uidlist)
+	}
+	validity, _ := strconv.ParseUint(v[1], 10, 32)
+	uidl := fmt.Sprintf("1 %08x%08x 2 %08x%08x", 1, validity, 2, validity)
+	if got := field(out, "UIDL"); got != uidl {
+		t.Errorf("UIDL: %q, want %q", got, uidl)
+	}
+	// The deleted message is gone from the Maildir.
+	if got := vm3.Must(t, "grep -rl -e first-over-pop3 -e second-over-pop3 /home/"+firstname+"/Maildir | sed 's|.*/||; s|[.].*||' | wc -l"); got != "1\n" {
+		t.Errorf("messages left in the Maildir: %s", got)
+	}
+
+	// The second session, over TLS on 995.
+	out2 := host.Must(t, popSession(true, ""))
+	if got, want := field(out2, "UIDL"), "1 "+strings.Fields(uidl)[3]; got != want {
+		t.Errorf("UIDL after the DELE: %q, want %q", got, want)
+	}
+	if got := field(out2, "STAT"); got != fmt.Sprintf("1 %d", sizes[1]) {
+		t.Errorf("STAT after the DELE: %q", got)
+	}
+	if got := field(out2, "RETR1"); !strings.HasSuffix(got, `\n\nsecond-over-pop3'`) {
+		t.Errorf("RETR 1 after the DELE: %q", got)
+	}
+	if got := field(out2, "QUIT"); got != "+OK Logging out." {
+		t.Errorf("QUIT: %q", got)
+	}
+	if t.Failed() {
+		t.Logf("the POP3 session over 995:\n%s", out2)
+	}
+
+	// The maillog.
+	// Dovecot counts RETR's bytes from its +OK line to the body's end.
+	retr := func(i int) int { return len(fmt.Sprintf("+OK %d octets\r\n", sizes[i])) + sizes[i] }
+	fields := `method=PLAIN, rip=` + regexp.QuoteMeta(lab.Addr("host")) + `, lip=` + regexp.QuoteMeta(lab.Addr("vm3")) + `, mpid=(\d+), `
+	for _, c := range []struct{ tls, logout string }{
+		{"", fmt.Sprintf("top=0/0, retr=2/%d, del=1/2, size=%d", retr(0)+retr(1), sizes[0]+sizes[1])},
+		{"TLS, ", fmt.Sprintf("top=0/0, retr=1/%d, del=0/1, size=%d", retr(1), sizes[1])},
+	} {
+		login := vm3.WaitLog(t, "dovecot: pop3-login: Login: user=<"+firstname+">", ", "+c.tls+"session=<")
+		m := regexp.MustCompile(`^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d vm3 dovecot: pop3-login: Login: user=<` + firstname + `>, ` +
+			fields + c.tls + `session=<([A-Za-z0-9+/]{16})>$`).FindStringSubmatch(login)
+		if m == nil {
+			t.Errorf("pop3-login's Login line:\n%s", login)
+			continue
+		}
+		if got := vm3.WaitLog(t, "dovecot: pop3("+firstname+")<"+m[1]+"><"+m[2]+">: Disconnected: Logged out "); !strings.HasSuffix(got, ": Disconnected: Logged out "+c.logout) {
+			t.Errorf("pop3's Logged out line:\n%s\nwant it to end %q", got, c.logout)
+		}
+	}
+}
