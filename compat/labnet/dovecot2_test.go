@@ -155,3 +155,71 @@ systemctl restart dovecot`)
 		}
 	}
 }
+
+// TestLab4bLMTP hands vm3's local mail to Dovecot over LMTP instead of
+// dovecot-lda, as Dovecot's "LMTP with Postfix" setup does: in
+// 10-master.conf the stock service lmtp's unix_listener becomes
+// /var/spool/postfix/private/dovecot-lmtp (mode 0600, user and group
+// postfix), protocols = imap lmtp, and main.cf's mailbox_command gives
+// way to mailbox_transport = lmtp:unix:private/dovecot-lmtp. With the
+// stock auth_username_format = %Lu, Dovecot looks the system user up by
+// the whole address Postfix's lmtp client gives and refuses it (550 5.1.1
+// User doesn't exist); Dovecot's documentation says to set %Ln for
+// system users, and after that the mail from vm2 lands in
+// /home/firstname/Maildir/new, owned by firstname.
+func TestLab4bLMTP(t *testing.T) {
+	_, host, _, vm3 := lab4b(t)
+	vm3.Must(t, `sed -i -e '/^service lmtp {/,/^}/{' \
+		-e 's|unix_listener lmtp {|unix_listener /var/spool/postfix/private/dovecot-lmtp {|' \
+		-e 's|#mode = 0666|mode = 0600\n    user = postfix\n    group = postfix|' -e '}' /etc/dovecot/conf.d/10-master.conf
+sed -i 's/^#protocols = imap pop3 lmtp/protocols = imap lmtp/' /etc/dovecot/dovecot.conf
+systemctl start dovecot && systemctl enable dovecot
+sed -i -e 's|^mailbox_command = |#&|' \
+	-e 's|^#mailbox_transport = lmtp:unix:/var/lib/imap/socket/lmtp$|&\nmailbox_transport = lmtp:unix:private/dovecot-lmtp|' /etc/postfix/main.cf`)
+	reload(t, vm3)
+	if got := vm3.Must(t, "postconf -h mailbox_command mailbox_transport; doveconf -h protocols"); got != "\nlmtp:unix:private/dovecot-lmtp\nimap lmtp\n" {
+		t.Fatalf("after the edits: %q", got)
+	}
+	if got := vm3.Must(t, "stat -c '%A %U %G' /var/spool/postfix/private/dovecot-lmtp"); got != "srw------- postfix postfix\n" {
+		t.Errorf("the LMTP socket: %q", got)
+	}
+
+	// The stock auth_username_format: the recipient is refused.
+	sendFirstname(t, host, "Lab4b - lmtp refused", "refused-by-lmtp")
+	refused := vm3.WaitLog(t, "postfix/lmtp[", "to=<"+firstname+"@"+Domain+">", "status=")
+	if want := "relay=vm3." + Domain + "[private/dovecot-lmtp], "; !strings.Contains(refused, want) ||
+		!strings.HasSuffix(refused, " status=bounced (host vm3."+Domain+"[private/dovecot-lmtp] said: 550 5.1.1 <"+
+			firstname+"@"+Domain+"> User doesn't exist: "+firstname+"@"+Domain+" (in reply to RCPT TO command))") {
+		t.Errorf("postfix/lmtp with auth_username_format = %%Lu:\n%s", refused)
+	}
+
+	vm3.Must(t, `sed -i 's/^#auth_username_format = %Lu/auth_username_format = %Ln/' /etc/dovecot/conf.d/10-auth.conf
+systemctl restart dovecot`)
+	if got := vm3.Must(t, "doveconf -h auth_username_format"); got != "%Ln\n" {
+		t.Fatalf("auth_username_format after the edit: %q", got)
+	}
+	deliverFirstname(t, host, vm3, "lmtp", "Lab4b - over lmtp", "delivered-by-lmtp")
+	sent := vm3.WaitLog(t, "postfix/lmtp[", "to=<"+firstname+"@"+Domain+">", "status=sent")
+	m := regexp.MustCompile(`: to=<` + firstname + `@` + Domain + `>, relay=vm3\.` + Domain + `\[private/dovecot-lmtp\], delay=[\d.]+, delays=[\d./]+, dsn=2\.0\.0, status=sent \(250 2\.0\.0 <` +
+		firstname + `@` + Domain + `> ([A-Za-z0-9+/]+) Saved\)$`).FindStringSubmatch(sent)
+	if m == nil {
+		t.Fatalf("postfix/lmtp's line for the delivery:\n%s", sent)
+	}
+	msgid := regexp.MustCompile(`message-id=(<[^>]+>)`).FindStringSubmatch(vm3.WaitLog(t, "postfix/cleanup[", queueID(sent)+": message-id="))
+	if msgid == nil {
+		t.Fatal("no message-id in cleanup's line")
+	}
+	saved := vm3.WaitLog(t, "dovecot: lmtp("+firstname+")", "<"+m[1]+">: msgid=")
+	if !regexp.MustCompile(`^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d vm3 dovecot: lmtp\(` + firstname + `\)<\d+><` + regexp.QuoteMeta(m[1]) + `>: msgid=` +
+		regexp.QuoteMeta(msgid[1]) + `: saved mail to INBOX$`).MatchString(saved) {
+		t.Errorf("dovecot's lmtp line:\n%s", saved)
+	}
+	vm3.WaitLog(t, "dovecot: lmtp(", "): Connect from local")
+	files := vm3.Must(t, "stat -c '%U %G %a' $(grep -l -F delivered-by-lmtp /home/"+firstname+"/Maildir/new/*)")
+	if files != firstname+" "+firstname+" 600\n" {
+		t.Errorf("the delivered file: %q", files)
+	}
+	if got := vm3.Must(t, "grep -rl refused-by-lmtp /home/"+firstname+"/Maildir || true"); got != "" {
+		t.Errorf("the refused mail was delivered: %s", got)
+	}
+}
