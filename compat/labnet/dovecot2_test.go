@@ -223,3 +223,156 @@ systemctl restart dovecot`)
 		t.Errorf("the refused mail was delivered: %s", got)
 	}
 }
+
+// imapSession is user's IMAP session from host on server's 143: it
+// prints the subjects and bodies of INBOX, APPENDs a message whose body
+// is mark, and logs out. Each result is one line "WHAT: value".
+func imapSession(server, user, pass, mark string) string {
+	return py(`import imaplib, time
+def out(what, *v): print(what + ":", *v, flush=True)
+c = imaplib.IMAP4("` + server + `.` + Domain + `", 143, timeout=20)
+out("GREETING", c.welcome.decode())
+typ, d = c.login("` + user + `", "` + pass + `")
+out("LOGIN", typ, d[0].decode())
+typ, d = c.select("INBOX")
+out("SELECT", typ, d[0].decode())
+typ, d = c.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT])")
+out("FETCH", typ, " | ".join(x[1].decode().strip() for x in d if isinstance(x, tuple)))
+msg = b"From: ` + user + `@` + Domain + `\r\nSubject: appended\r\n\r\n` + mark + `\r\n"
+typ, d = c.append("INBOX", None, imaplib.Time2Internaldate(time.time()), msg)
+out("APPEND", typ, d[0].decode())
+out("LOGOUT", c.logout()[0])
+`)
+}
+
+// TestLoginProxy: mailboxes on two machines behind one front end, as
+// Dovecot's login proxy allows. vm3 is the mailbox host, set up as lab
+// 4b leaves it (plus pop3), where bob has a system account and mail in
+// /home/bob/Maildir. vm2 runs dovecot as the front end: its 10-auth.conf
+// takes auth-passwdfile.conf.ext instead of the system users, and its
+// /etc/dovecot/users (passwords from doveadm pw) gives bob the extra
+// fields proxy=y host=192.168.77.3, and alice, a system user of vm2's,
+// none; carol, another of vm2's, has proxy_maybe=y with vm2's own
+// address. From host, bob's IMAP session on vm2 logs in on vm3, reads his
+// mail there and APPENDs a message that lands in vm3's Maildir; his POP3
+// session on vm2 sees the same mailbox; alice's session stays on vm2 and
+// her APPEND lands in vm2's /home/alice, and carol's in /home/carol.
+// A wrong password for bob is refused on vm2 alone. vm2's maillog has imap-login's
+// "proxy(bob...): Started proxying to <192.168.77.3>" line and vm3's the
+// Login from vm2's address.
+func TestLoginProxy(t *testing.T) {
+	lab, host, vm2, vm3 := lab4b(t)
+	startDovecot(t, vm3)
+	vm3.Must(t, `sed -i 's/^protocols = imap$/protocols = imap pop3/' /etc/dovecot/dovecot.conf`)
+	allowPlaintext(t, vm3)
+	vm3.Must(t, "useradd -m bob && printf '%s\\n%s\\n' bob-pass bob-pass | passwd bob && echo kept-on-vm3 | mail -s 'on the mailbox host' bob")
+	vm3.WaitLog(t, "dovecot: lda(bob)", "saved mail to INBOX")
+
+	// The front end.
+	vm2.Must(t, `sed -i 's/^#protocols = imap pop3 lmtp/protocols = imap pop3/' /etc/dovecot/dovecot.conf
+sed -i -e 's/^!include auth-system.conf.ext/#&/' -e 's/^#!include auth-passwdfile.conf.ext/!include auth-passwdfile.conf.ext/' /etc/dovecot/conf.d/10-auth.conf
+sed -i 's|^#mail_location =$|mail_location = maildir:~/Maildir|' /etc/dovecot/conf.d/10-mail.conf
+useradd -m alice && useradd -m carol
+cat >/etc/dovecot/users <<EOF
+alice:$(doveadm pw -s SHA512-CRYPT -p alice-pass):$(id -u alice):$(id -g alice)::/home/alice::
+carol:$(doveadm pw -s SHA512-CRYPT -p carol-pass):$(id -u carol):$(id -g carol)::/home/carol::proxy_maybe=y host=`+lab.Addr("vm2")+`
+bob:$(doveadm pw -s SHA512-CRYPT -p bob-pass)::::::proxy=y host=`+lab.Addr("vm3")+`
+EOF
+chmod 600 /etc/dovecot/users`)
+	allowPlaintext(t, vm2)
+	if got := vm2.Must(t, "doveconf -h protocols mail_location; ls /home"); got != "imap pop3\nmaildir:~/Maildir\nalice\ncarol\n" {
+		t.Fatalf("vm2 after the edits: %q", got)
+	}
+
+	bob := host.Must(t, imapSession("vm2", "bob", "bob-pass", "appended-through-vm2"))
+	for _, c := range []struct{ what, want string }{
+		{"GREETING", `^\* OK \[CAPABILITY IMAP4rev1 .*\] Dovecot ready\.$`},
+		{"LOGIN", `^OK \[CAPABILITY IMAP4rev1 .*\] Logged in$`},
+		{"SELECT", `^OK 1$`},
+		{"FETCH", `^OK Subject: on the mailbox host \| kept-on-vm3$`},
+		{"APPEND", `^OK \[APPENDUID \d+ 2\] `},
+		{"LOGOUT", `^BYE$`},
+	} {
+		if got := field(bob, c.what); !regexp.MustCompile(c.want).MatchString(got) {
+			t.Errorf("bob's %s: %q does not match %s", c.what, got, c.want)
+		}
+	}
+	if got := vm3.Must(t, "stat -c %U $(grep -rl appended-through-vm2 /home/bob/Maildir)"); got != "bob\n" {
+		t.Errorf("the APPENDed message on vm3: %q", got)
+	}
+	if got := vm2.Run("ls /home/bob"); got.Code == 0 {
+		t.Errorf("vm2 has a /home/bob: %s", got.Stdout)
+	}
+	// The logs: vm2 proxies, vm3 sees vm2 log in.
+	proxyLine := `^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d vm2 dovecot: imap-login: proxy\(bob(,` + regexp.QuoteMeta(lab.Addr("vm3")) + `:143)?\): Started proxying to <` +
+		regexp.QuoteMeta(lab.Addr("vm3")) + `> \(\d+\.\d{3} secs\): user=<bob>, method=PLAIN, rip=` + regexp.QuoteMeta(lab.Addr("host")) +
+		`, lip=` + regexp.QuoteMeta(lab.Addr("vm2")) + `, session=<[A-Za-z0-9+/]{16}>$`
+	if line := vm2.WaitLog(t, "imap-login: proxy(bob", "Started proxying"); !regexp.MustCompile(proxyLine).MatchString(line) {
+		t.Errorf("vm2's proxy line:\n%s\ndoes not match %s", line, proxyLine)
+	}
+	vm2.WaitLog(t, "imap-login: proxy(bob", "): Disconnected by ", "in=", "out=")
+	vm3.WaitLog(t, "dovecot: imap-login: Login: user=<bob>, method=PLAIN, rip="+lab.Addr("vm2")+", lip="+lab.Addr("vm3")+", mpid=")
+	vm3.WaitLog(t, "dovecot: imap(bob)<", ">: Disconnected: Logged out in=")
+	if b, _ := vm2.ReadFile("/var/log/maillog"); strings.Contains(string(b), "imap(bob)") || strings.Contains(string(b), "Login: user=<bob>") {
+		t.Errorf("bob's session ran on vm2:\n%s", b)
+	}
+
+	// bob over POP3 through vm2: the same mailbox, now two messages.
+	pop := host.Must(t, py(`import poplib
+p = poplib.POP3("vm2.`+Domain+`", 110, timeout=20)
+p.user("bob")
+print(p.pass_("bob-pass").decode())
+print(p.stat()[0])
+print(b"\n".join(p.retr(2)[1]).decode().split("\n\n", 1)[1])
+print(p.quit().decode())
+`))
+	if pop != "+OK Logged in.\n2\nappended-through-vm2\n+OK Logging out.\n" {
+		t.Errorf("bob's POP3 session through vm2:\n%s", pop)
+	}
+	vm2.WaitLog(t, "pop3-login: proxy(bob", "Started proxying to <"+lab.Addr("vm3")+">", "rip="+lab.Addr("host"))
+	vm3.WaitLog(t, "dovecot: pop3-login: Login: user=<bob>, method=PLAIN, rip="+lab.Addr("vm2"))
+
+	// alice stays on vm2.
+	alice := host.Must(t, imapSession("vm2", "alice", "alice-pass", "appended-on-vm2"))
+	if got := field(alice, "SELECT") + " / " + field(alice, "APPEND"); !regexp.MustCompile(`^OK 0 / OK \[APPENDUID \d+ 1\] `).MatchString(got) {
+		t.Errorf("alice's session on vm2:\n%s", alice)
+	}
+	if got := vm2.Must(t, "stat -c %U $(grep -rl appended-on-vm2 /home/alice/Maildir)"); got != "alice\n" {
+		t.Errorf("alice's APPEND on vm2: %q", got)
+	}
+	vm2.WaitLog(t, "dovecot: imap-login: Login: user=<alice>, method=PLAIN, rip="+lab.Addr("host")+", lip="+lab.Addr("vm2"))
+	vm2.WaitLog(t, "dovecot: imap(alice)<", ">: Disconnected: Logged out in=")
+	if b, _ := vm3.ReadFile("/var/log/maillog"); strings.Contains(string(b), "alice") {
+		t.Errorf("vm3 saw alice:\n%s", b)
+	}
+
+	// carol's passdb line says proxy_maybe=y with vm2's own address:
+	// she stays on vm2 too.
+	carol := host.Must(t, imapSession("vm2", "carol", "carol-pass", "carol-on-vm2"))
+	if got := field(carol, "APPEND"); !strings.HasPrefix(got, "OK [APPENDUID ") {
+		t.Errorf("carol's session on vm2:\n%s", carol)
+	}
+	if got := vm2.Must(t, "stat -c %U $(grep -rl carol-on-vm2 /home/carol/Maildir)"); got != "carol\n" {
+		t.Errorf("carol's APPEND on vm2: %q", got)
+	}
+	vm2.WaitLog(t, "dovecot: imap-login: Login: user=<carol>, method=PLAIN, rip="+lab.Addr("host")+", lip="+lab.Addr("vm2"))
+
+	// A wrong password for bob is refused by vm2's passdb; vm3 hears
+	// nothing of it.
+	before, _ := vm3.ReadFile("/var/log/maillog")
+	wrong := host.Must(t, py(`import imaplib
+c = imaplib.IMAP4("vm2.`+Domain+`", 143, timeout=20)
+try:
+    c.login("bob", "not-bob-pass")
+except imaplib.IMAP4.error as e:
+    print(e)
+c.shutdown()
+`))
+	if wrong != "b'[AUTHENTICATIONFAILED] Authentication failed.'\n" {
+		t.Errorf("bob's wrong password through vm2: %q", wrong)
+	}
+	vm2.WaitLog(t, "dovecot: imap-login: Disconnected (auth failed, 1 attempts in ", "user=<bob>, method=PLAIN, rip="+lab.Addr("host"))
+	if after, _ := vm3.ReadFile("/var/log/maillog"); len(after) != len(before) {
+		t.Errorf("vm3 logged the wrong password:\n%s", after[len(before):])
+	}
+}
