@@ -279,8 +279,8 @@ func (inst *Instance) ReadMaillog() string {
 	return string(b)
 }
 
-// masterPID returns the pid in queue_directory/pid/master.pid, or 0.
-func (inst *Instance) masterPID() int {
+// MasterPID returns the pid in queue_directory/pid/master.pid, or 0.
+func (inst *Instance) MasterPID() int {
 	b, err := os.ReadFile(filepath.Join(inst.QueueDir, "pid", "master.pid"))
 	if err != nil {
 		return 0
@@ -313,7 +313,7 @@ func (inst *Instance) Stop() {
 		return
 	}
 	inst.stopped = true
-	pid := inst.masterPID()
+	pid := inst.MasterPID()
 	res := Run(inst.Command("postfix", "stop"), "")
 	if pid == 0 {
 		return
