@@ -30,7 +30,7 @@ const (
 // benchSMTPDSystem starts one system with an smtpd service of maxproc
 // processes on a free port of ip, mynetworks = 127.0.0.0/8 and
 // home_mailbox = Maildir/, and returns it and the service's address.
-func benchSMTPDSystem(b *testing.B, start func(testing.TB, oracle.PostfixOptions) *oracle.Instance, ip string, maxproc int) (*oracle.Instance, string) {
+func benchSMTPDSystem(b testing.TB, start func(testing.TB, oracle.PostfixOptions) *oracle.Instance, ip string, maxproc int) (*oracle.Instance, string) {
 	b.Helper()
 	addr := net.JoinHostPort(ip, strconv.Itoa(oracle.FreePort(b, ip)))
 	inst := start(b, oracle.PostfixOptions{
