@@ -83,7 +83,8 @@ func (ts *testServer) maillog(t testing.TB) string {
 }
 
 // dialog sends each ">" line of script and checks that the replies match
-// the other lines ("*" in a line matches any text to its end).
+// the other lines ("*" in a line matches any text to its end; "<EOF>"
+// is the server closing the connection).
 func dialog(t testing.TB, addr, script string) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -104,6 +105,12 @@ func dialog(t testing.TB, addr, script string) {
 			continue
 		}
 		got, err := r.ReadString('\n')
+		if want == "<EOF>" {
+			if err != io.EOF || got != "" {
+				t.Fatalf("want the connection closed, got %q %v", got, err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatalf("want %q: %v", want, err)
 		}
