@@ -2,6 +2,7 @@ package compat
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"sort"
@@ -177,8 +178,9 @@ func startRestrictionSystem(t *testing.T, start func(testing.TB, oracle.PostfixO
 	}
 	sort.Strings(names)
 	var master strings.Builder
-	for _, name := range names {
-		addr := freePort(t)
+	addrs := freePorts(t, len(names))
+	for i, name := range names {
+		addr := addrs[i]
 		sys.ports[name] = addr
 		master.WriteString(addr + " inet n - n - - smtpd\n")
 		for _, o := range restrictionProfiles[name] {
@@ -207,6 +209,22 @@ func startRestrictionSystem(t *testing.T, start func(testing.TB, oracle.PostfixO
 		sys.log.session(t)
 	}
 	return sys
+}
+
+// freePorts is n distinct free ports of 127.0.0.1: each is held until
+// all are chosen, as freePort alone may give the same port twice (two
+// services would then share it).
+func freePorts(t *testing.T, n int) []string {
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs
 }
 
 // smtpdLog reads an instance's maillog one session at a time.
