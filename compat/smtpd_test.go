@@ -26,7 +26,9 @@ import (
 )
 
 // smtpdTranscript runs one SMTP session on addr: each command is sent
-// after the previous reply; it returns every reply line.
+// after the previous reply; it returns every reply line. A command made
+// with smtpdPipelined is several sent in one write, one reply read for
+// each.
 func smtpdTranscript(t *testing.T, addr string, cmds []string) string {
 	return smtpdSession(t, addr, false, cmds)
 }
@@ -65,13 +67,19 @@ func smtpdSession(t *testing.T, addr string, wrapper bool, cmds []string) string
 	if !readReply() {
 		return b.String()
 	}
+session:
 	for _, cmd := range cmds {
-		b.WriteString("> " + cmd + "\n")
-		if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
+		group := strings.Split(cmd, pipelineSep)
+		for _, line := range group {
+			b.WriteString("> " + line + "\n")
+		}
+		if _, err := io.WriteString(c, strings.Join(group, "\r\n")+"\r\n"); err != nil {
 			break
 		}
-		if !readReply() {
-			break
+		for range group {
+			if !readReply() {
+				break session
+			}
 		}
 		if strings.EqualFold(cmd, "STARTTLS") && strings.HasPrefix(last, "220 ") {
 			c = tls.Client(raw, tlsConfig)
@@ -80,6 +88,11 @@ func smtpdSession(t *testing.T, addr string, wrapper bool, cmds []string) string
 	}
 	return regexp.MustCompile(`queued as [0-9A-Za-z]+`).ReplaceAllString(b.String(), "queued as ID")
 }
+
+const pipelineSep = "\x00"
+
+// smtpdPipelined is one smtpdTranscript command that sends cmds at once.
+func smtpdPipelined(cmds ...string) string { return strings.Join(cmds, pipelineSep) }
 
 func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -21,7 +21,10 @@
 // recipient (so "ID: client=" is logged then, and later rejects are
 // "ID: reject:") and removed when the transaction is given up; MAIL's
 // RET, ENVID, BODY and SMTPUTF8 and RCPT's NOTIFY and ORCPT are recorded
-// in it. smtpd_tls_auth_only has nothing to hide while AUTH is not
+// in it. With smtpd_delay_reject = no the client, HELO and sender
+// restrictions answer at connect (in place of the banner, then 503 to
+// all but QUIT), HELO/EHLO and MAIL; any 421 or 521 reply ends the
+// session, as Postfix hangs up. smtpd_tls_auth_only has nothing to hide while AUTH is not
 // offered (no SASL yet). crypto/tls picks the TLS 1.3 cipher itself
 // (AES-128-GCM first), where Postfix's OpenSSL may use AES-256-GCM when
 // the client lists it first.

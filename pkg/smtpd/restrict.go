@@ -23,20 +23,26 @@ var permitted = &result{permit: true}
 
 // checkRecipient runs, with smtpd_delay_reject, the client, helo and
 // sender restrictions and then the relay and recipient restrictions for
-// recipient rcpt; nil accepts it.
+// recipient rcpt; nil accepts it. Without smtpd_delay_reject the first
+// three were applied at connect, HELO/EHLO and MAIL already.
 func (ss *session) checkRecipient(rcpt string) *result {
 	if ss.s.standAlone {
 		return nil // sendmail -bs: the local user's submission
 	}
-	ss.deferIfPermit = nil
-	for _, list := range []string{"smtpd_client_restrictions", "smtpd_helo_restrictions",
-		"smtpd_sender_restrictions", "smtpd_relay_restrictions", "smtpd_recipient_restrictions"} {
-		if r := ss.restrict(list, rcpt); r != nil && !r.permit {
+	ss.deferIfPermit = ss.senderDefer
+	if ss.s.delayReject {
+		ss.deferIfPermit = nil
+		for _, list := range []string{"smtpd_client_restrictions", "smtpd_helo_restrictions"} {
+			if r := ss.restrict(list, rcpt); r != nil && !r.permit {
+				return r
+			}
+		}
+		if r := ss.checkSender(rcpt); r != nil {
 			return r
 		}
 	}
-	if ss.s.cfg.Bool("smtpd_reject_unlisted_sender") && ss.senderAddr() != "" {
-		if r := ss.unlisted(ss.senderAddr(), "Sender address", "1.0"); r != nil {
+	for _, list := range []string{"smtpd_relay_restrictions", "smtpd_recipient_restrictions"} {
+		if r := ss.restrict(list, rcpt); r != nil && !r.permit {
 			return r
 		}
 	}
@@ -48,6 +54,42 @@ func (ss *session) checkRecipient(rcpt string) *result {
 	// A temporary DNS failure defers what would otherwise be accepted
 	// (unknown_address_tempfail_action = defer_if_permit).
 	return ss.deferIfPermit
+}
+
+// checkSender is smtpd_sender_restrictions and then, as Postfix does at
+// the end of the sender stage, smtpd_reject_unlisted_sender; rcpt is the
+// recipient at RCPT (smtpd_delay_reject), "" at MAIL.
+func (ss *session) checkSender(rcpt string) *result {
+	if r := ss.restrict("smtpd_sender_restrictions", rcpt); r != nil && !r.permit {
+		return r
+	}
+	if ss.s.cfg.Bool("smtpd_reject_unlisted_sender") && ss.senderAddr() != "" {
+		return ss.unlisted(ss.senderAddr(), "Sender address", "1.0")
+	}
+	return nil
+}
+
+// rejectNow is smtpd_delay_reject = no: the restrictions of one stage
+// (connect, HELO/EHLO or MAIL) applied at its command. A reject is
+// logged for the command and answered; its reply is returned, "" when
+// the command may go on.
+func (ss *session) rejectNow(check func() *result) string {
+	if ss.s.delayReject || ss.s.standAlone {
+		return ""
+	}
+	ss.deferIfPermit = nil
+	r := check()
+	if r == nil || r.permit {
+		return ""
+	}
+	ss.logReject(ss.queueID(), ss.where, r.text, "")
+	ss.fail("%s", r.text)
+	return r.text
+}
+
+// listCheck is the check of restriction list alone, for rejectNow.
+func (ss *session) listCheck(list string) func() *result {
+	return func() *result { return ss.restrict(list, "") }
 }
 
 // unlisted rejects an address (the recipient, or with
@@ -250,6 +292,9 @@ func (ss *session) checkAccess(list, name, spec, rcpt string) *result {
 			keys = []string{"<>"}
 		}
 	case "check_recipient_access":
+		if rcpt == "" {
+			return nil
+		}
 		keys = maps.AddressKeys(strings.ToLower(rcpt), "", true)
 	default:
 		ss.s.log.Warning("unknown smtpd restriction: \"%s\"", name)
@@ -290,9 +335,9 @@ func (ss *session) accessAction(list string, a maps.Action, rcpt string) *result
 	case "OK", "RELAY":
 		return permitted
 	case "REJECT":
-		return &result{text: fmt.Sprintf("554 5.7.1 %s: %s", ss.subject(list, rcpt), text("Access denied"))}
+		return ss.coded(ss.s.cfg.Int("access_map_reject_code"), "7.1", ss.subject(list, rcpt)+": "+text("Access denied"))
 	case "DEFER":
-		return &result{text: fmt.Sprintf("450 4.7.1 %s: %s", ss.subject(list, rcpt), text("Access denied"))}
+		return ss.coded(ss.s.cfg.Int("access_map_defer_code"), "7.1", ss.subject(list, rcpt)+": "+text("Access denied"))
 	case "NNN":
 		dsn := fmt.Sprintf("%c.7.1", '0'+a.Code/100)
 		t := a.Text
@@ -328,15 +373,27 @@ func isDSN(s string) bool {
 	return true
 }
 
+// recipientRestrictions are about the recipient: they do nothing at a
+// stage that has none (connect, HELO, MAIL, DATA with several
+// recipients), as in Postfix.
+var recipientRestrictions = map[string]bool{
+	"reject_unknown_recipient_domain": true, "reject_unlisted_recipient": true,
+	"reject_unauth_destination": true, "defer_unauth_destination": true,
+	"permit_auth_destination": true, "reject_non_fqdn_recipient": true,
+}
+
 func (ss *session) restriction(list, name, rcpt string) *result {
 	sender := ss.senderAddr()
+	if rcpt == "" && recipientRestrictions[name] {
+		return nil
+	}
 	switch name {
 	case "permit":
 		return permitted
 	case "reject":
-		return &result{text: fmt.Sprintf("554 5.7.1 %s: Access denied", ss.subject(list, rcpt))}
+		return ss.coded(ss.s.cfg.Int("reject_code"), "7.1", ss.subject(list, rcpt)+": Access denied")
 	case "defer":
-		return &result{text: fmt.Sprintf("450 4.7.1 %s: Access denied", ss.subject(list, rcpt))}
+		return ss.coded(ss.s.cfg.Int("defer_code"), "3.2", ss.subject(list, rcpt)+": Try again later")
 	case "permit_mynetworks":
 		if ip := net.ParseIP(ss.ip); ip != nil && ss.s.inMynetworks(ip) {
 			return permitted

@@ -41,6 +41,9 @@ type Server struct {
 	errorSleep time.Duration
 	heloNeeded bool
 	discard    map[string]bool
+	// delayReject is smtpd_delay_reject: with no, the client, HELO and
+	// sender restrictions are applied at connect, HELO/EHLO and MAIL.
+	delayReject bool
 
 	// bareLF is smtpd_forbid_bare_newline ("", "normalize" or
 	// "reject"), for clients outside bareLFExempt.
@@ -87,6 +90,8 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 		errorSleep: cfg.Duration("smtpd_error_sleep_time"),
 		heloNeeded: cfg.Bool("smtpd_helo_required"),
 		discard:    map[string]bool{},
+
+		delayReject: cfg.Bool("smtpd_delay_reject"),
 	}
 	switch strings.ToLower(cfg.Get("smtpd_forbid_bare_newline")) {
 	case "yes", "normalize":

@@ -54,6 +54,14 @@ type session struct {
 	// deferIfPermit is the 450 a temporary DNS failure leaves, given if
 	// nothing else rejects the recipient.
 	deferIfPermit *result
+	// senderDefer is the deferIfPermit the sender restrictions left at
+	// MAIL, with smtpd_delay_reject = no.
+	senderDefer *result
+	// denied is the client restrictions' reject sent in place of the
+	// banner (smtpd_delay_reject = no): every command but QUIT gets 503.
+	denied string
+	// hangup is set by a 421 or 521 reply: the session ends after it.
+	hangup bool
 
 	// illPipelining is set once the client sent ahead where it may not
 	// (reject_unauth_pipelining tests it, as Postfix 2.6 and later do).
@@ -122,7 +130,11 @@ func ratio(c [2]int) string {
 // reply sends one reply; it is flushed unless more pipelined commands
 // are already waiting.
 func (ss *session) reply(format string, args ...any) {
-	fmt.Fprintf(ss.w, format+"\r\n", args...)
+	text := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(text, "421") || strings.HasPrefix(text, "521") {
+		ss.hangup = true
+	}
+	ss.w.WriteString(text + "\r\n")
 	if ss.r.Buffered() == 0 {
 		ss.w.Flush()
 	}
@@ -181,8 +193,9 @@ func (ss *session) lost(err error) {
 }
 
 func (ss *session) run() {
-	ss.reply("220 %s", ss.s.banner)
-	for !ss.quit {
+	defer ss.w.Flush()
+	ss.greet()
+	for !ss.quit && !ss.hangup {
 		line, bare, err := ss.readLine(4096)
 		if err != nil {
 			ss.lost(err)
@@ -208,26 +221,25 @@ func (ss *session) run() {
 			verb = "unknown"
 			ss.where = "UNKNOWN"
 			h = (*session).unknown
-			if ss.forbidden(line) {
-				c := ss.count[verb]
-				c[1]++
-				ss.count[verb] = c
-				ss.s.log.Warning("non-SMTP command from %s: %s", ss.client, line)
-				ss.reply("221 2.7.0 Error: I can break rules, too. Goodbye.")
-				ss.w.Flush()
-				return
-			}
-		} else {
+		}
+		ss.bump(verb, 1)
+		if verb == "unknown" && ss.forbidden(line) {
+			ss.s.log.Warning("non-SMTP command from %s: %s", ss.client, line)
+			ss.reply("221 2.7.0 Error: I can break rules, too. Goodbye.")
+			return
+		}
+		if ss.denied != "" && verb != "quit" {
+			ss.fail("503 5.7.0 Error: access denied for %s", ss.client)
+			continue
+		}
+		if verb != "unknown" {
 			ss.where = strings.ToUpper(verb)
 		}
 		ss.checkPipelining(verb)
-		c := ss.count[verb]
-		c[1]++
 		ok, err := h(ss, strings.TrimLeft(arg, " "))
 		if ok {
-			c[0]++
+			ss.bump(verb, 0)
 		}
-		ss.count[verb] = c
 		if err != nil {
 			if !errors.Is(err, errClosed) {
 				ss.lost(err)
@@ -235,6 +247,22 @@ func (ss *session) run() {
 			return
 		}
 	}
+}
+
+// greet sends the banner or, with smtpd_delay_reject = no, the client
+// restrictions' reject in its place (after which only QUIT is served).
+func (ss *session) greet() {
+	if ss.denied = ss.rejectNow(ss.listCheck("smtpd_client_restrictions")); ss.denied == "" {
+		ss.reply("220 %s", ss.s.banner)
+	}
+}
+
+// bump counts a command for the disconnect line: i is 1 for each one
+// received, 0 for each one that succeeded.
+func (ss *session) bump(verb string, i int) {
+	c := ss.count[verb]
+	c[i]++
+	ss.count[verb] = c
 }
 
 // lastInGroup are the commands after which a client must wait for the
@@ -287,7 +315,13 @@ func (ss *session) logAction(action, text, to string) {
 	ss.logLine(ss.queueID(), action, ss.where, text, to)
 }
 
+// The to=<> of a log line for a command other than RCPT is, as in
+// Postfix, the transaction's first accepted recipient, except at DATA
+// with more than one (the data restrictions are about them all).
 func (ss *session) logLine(id, action, what, text, to string) {
+	if to == "" && len(ss.rcpts) > 0 && (what != "DATA" || len(ss.rcpts) == 1) {
+		to = ss.rcpts[0]
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s: %s from %s: %s;", id, action, what, ss.client, text)
 	if ss.sender != nil {
@@ -369,10 +403,23 @@ func (ss *session) heloCmd(arg string) (bool, error) {
 		ss.fail("501 Syntax: HELO hostname")
 		return false, nil
 	}
+	if ss.heloRejected(arg) {
+		return false, nil
+	}
 	ss.reset()
 	ss.helo, ss.proto = arg, "SMTP"
 	ss.reply("250 %s", ss.s.hostname)
 	return true, nil
+}
+
+// heloRejected applies the HELO restrictions to name at HELO or EHLO
+// (smtpd_delay_reject = no); a rejected name leaves the session as it
+// was.
+func (ss *session) heloRejected(name string) bool {
+	saved := ss.helo
+	ss.helo = name // the reject is logged with helo=<name>
+	defer func() { ss.helo = saved }()
+	return ss.rejectNow(ss.listCheck("smtpd_helo_restrictions")) != ""
 }
 
 // ehloKeywords are the EHLO keywords Postfix advertises, in its order.
@@ -401,6 +448,9 @@ func (ss *session) ehloKeywords() []string {
 func (ss *session) ehloCmd(arg string) (bool, error) {
 	if arg == "" {
 		ss.fail("501 Syntax: EHLO hostname")
+		return false, nil
+	}
+	if ss.heloRejected(arg) {
 		return false, nil
 	}
 	ss.reset()
@@ -618,6 +668,12 @@ func (ss *session) mail(arg string) (bool, error) {
 		return false, nil
 	}
 	ss.sender = &sender
+	if ss.rejectNow(func() *result { return ss.checkSender("") }) != "" {
+		ss.sender = nil
+		ss.hold = false // nor does a HOLD stay
+		return false, nil
+	}
+	ss.senderDefer = ss.deferIfPermit
 	ss.rcpts = nil
 	ss.attrs, ss.smtputf8 = attrs, smtputf8
 	ss.reply("250 2.1.0 Ok")
@@ -786,7 +842,7 @@ func (ss *session) data(arg string) (bool, error) {
 		return false, nil
 	}
 	if r := ss.restrict("smtpd_data_restrictions", ""); r != nil && !r.permit {
-		ss.logReject(ss.queueID(), "DATA", r.text, ss.rcpts[len(ss.rcpts)-1])
+		ss.logReject(ss.queueID(), "DATA", r.text, "")
 		ss.fail("%s", r.text)
 		return false, nil
 	}
@@ -840,7 +896,7 @@ func (ss *session) data(arg string) (bool, error) {
 	if sawBare && ss.bareLF == "reject" {
 		pw.CloseWithError(errAbandoned)
 		<-res
-		ss.logReject(id, "END-OF-MESSAGE", "bare <LF> received", ss.rcpts[len(ss.rcpts)-1])
+		ss.logReject(id, "END-OF-MESSAGE", "bare <LF> received", "")
 		ss.reset()
 		ss.fail("%s", ss.bareLFReply())
 		return false, nil

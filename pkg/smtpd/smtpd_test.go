@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,7 +85,8 @@ func (ts *testServer) maillog(t testing.TB) string {
 }
 
 // dialog sends each ">" line of script and checks that the replies match
-// the other lines ("*" in a line matches any text to its end).
+// the other lines ("*" in a line matches any text to its end; "<EOF>"
+// is the server closing the connection).
 func dialog(t testing.TB, addr, script string) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -104,6 +107,13 @@ func dialog(t testing.TB, addr, script string) {
 			continue
 		}
 		got, err := r.ReadString('\n')
+		if want == "<EOF>" {
+			// A close with the client's next command unread is a reset.
+			if (err != io.EOF && !errors.Is(err, syscall.ECONNRESET)) || got != "" {
+				t.Fatalf("want the connection closed, got %q %v", got, err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatalf("want %q: %v", want, err)
 		}
