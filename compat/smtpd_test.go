@@ -626,3 +626,51 @@ func smtpdListens(addr string) bool {
 	}
 	return err == nil
 }
+
+// TestSmtpdConnectionCountLimit: a client past
+// smtpd_client_connection_count_limit simultaneous sessions is turned
+// away as Postfix's anvil-backed smtpd does it, reply and log line; a
+// client in the exceptions ($mynetworks) is not counted.
+func TestSmtpdConnectionCountLimit(t *testing.T) {
+	p := startSmtpdPair(t, "mynetworks = 10.0.0.0/8\nsmtpd_client_connection_count_limit = 2\nsmtpd_error_sleep_time = 0\n", "")
+	third := func(addr string) string {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for i := 0; i < 2; i++ {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+			if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+				t.Fatalf("banner %d: %v", i, err)
+			}
+		}
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	want := third(p.pfAddr)
+	got := third(p.addr)
+	t.Logf("postfix: %q", want)
+	if got != want {
+		t.Errorf("third connection: postdove %q, postfix %q", got, want)
+	}
+	time.Sleep(500 * time.Millisecond)
+	warn := regexp.MustCompile(`warning: Connection concurrency limit exceeded: 3 from localhost\[127\.0\.0\.1\] for service `)
+	for name, path := range map[string]string{"postfix": p.inst.Maillog, "postdove": p.logf} {
+		b, _ := os.ReadFile(path)
+		if !warn.Match(b) {
+			t.Errorf("%s maillog lacks %s:\n%s", name, warn, b)
+		}
+	}
+}

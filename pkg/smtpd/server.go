@@ -49,6 +49,14 @@ type Server struct {
 	// "reject"), for clients outside bareLFExempt.
 	bareLF       string
 	bareLFExempt []*net.IPNet
+	// connLimit is smtpd_client_connection_count_limit, for clients
+	// outside connExempt (smtpd_client_event_limit_exceptions); conns
+	// counts each client's sessions, as Postfix's anvil(8) does per
+	// service.
+	connLimit  int
+	connExempt []*net.IPNet
+	connMu     sync.Mutex
+	conns      map[string]int
 
 	tls         *tls.Config // STARTTLS; nil when smtpd_tls_security_level is none
 	tlsRequired bool        // smtpd_tls_security_level = encrypt
@@ -100,6 +108,9 @@ func New(cfg *postconf.Config, q *queue.Queue, log *maillog.Logger) *Server {
 		s.bareLF = "reject"
 	}
 	s.bareLFExempt = parseNetworks(cfg.List("smtpd_forbid_bare_newline_exclusions"))
+	s.connLimit = cfg.Int("smtpd_client_connection_count_limit")
+	s.connExempt = parseNetworks(cfg.List("smtpd_client_event_limit_exceptions"))
+	s.conns = map[string]int{}
 	for _, k := range cfg.List("smtpd_discard_ehlo_keywords") {
 		s.discard[strings.ToUpper(k)] = true
 	}
@@ -249,6 +260,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// admit counts a new session from ip and reports whether it is within
+// smtpd_client_connection_count_limit; done must be called when the
+// session ends. n is the client's session count with this one.
+func (s *Server) admit(ip string) (n int, ok bool, done func()) {
+	s.connMu.Lock()
+	s.conns[ip]++
+	n = s.conns[ip]
+	s.connMu.Unlock()
+	done = func() {
+		s.connMu.Lock()
+		if s.conns[ip]--; s.conns[ip] <= 0 {
+			delete(s.conns, ip)
+		}
+		s.connMu.Unlock()
+	}
+	ok = s.connLimit <= 0 || n <= s.connLimit || inNetworks(s.connExempt, net.ParseIP(ip))
+	return n, ok, done
+}
+
+// serviceName is the master.cf service smtpd runs as, for log lines.
+func (s *Server) serviceName() string {
+	if n := s.cfg.Get("service_name"); n != "" {
+		return n
+	}
+	return "smtp"
 }
 
 // clientName is the client's verified host name, or "unknown".

@@ -91,6 +91,17 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	}
 	ss.client = ss.name + "[" + ip + "]"
 	s.log.Info("connect from %s", ss.client)
+	if !ss.s.standAlone {
+		n, ok, done := s.admit(ip)
+		defer done()
+		if !ok {
+			// As Postfix: the client hears 421 instead of the banner.
+			s.log.Warning("Connection concurrency limit exceeded: %d from %s for service %s", n, ss.client, s.serviceName())
+			fmt.Fprintf(c, "421 4.7.0 %s Error: too many connections from %s\r\n", s.hostname, ip)
+			s.log.Info("disconnect from %s%s", ss.client, ss.stats())
+			return
+		}
+	}
 	if s.wrapper && s.tls != nil {
 		// smtps: TLS from the first byte.
 		if err := ss.handshake(); err != nil {

@@ -840,3 +840,50 @@ func TestBareNewline(t *testing.T) {
 	exempt, _, _ := strings.Cut(reject, "550 5.5.2")
 	dialog(t, ts.addr, exempt+"250 2.0.0 Ok: queued as *\n250 2.0.0 Ok\n221 2.7.0 Error: I can break rules, too. Goodbye.\n")
 }
+
+// smtpd_client_connection_count_limit: the client past the limit gets
+// 421 instead of the banner; one in smtpd_client_event_limit_exceptions
+// ($mynetworks) is not limited; a closed session frees its place.
+func TestConnectionCountLimit(t *testing.T) {
+	banner := func(addr string) (string, net.Conn) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return line, c
+	}
+	for _, c := range []struct {
+		extra   string
+		limited bool
+	}{
+		{"mynetworks = 10.0.0.0/8\nsmtpd_client_connection_count_limit = 1\n", true},
+		{"mynetworks = 127.0.0.0/8\nsmtpd_client_connection_count_limit = 1\n", false},
+	} {
+		ts := start(t, c.extra)
+		first, c1 := banner(ts.addr)
+		second, c2 := banner(ts.addr)
+		if !strings.HasPrefix(first, "220 ") {
+			t.Fatalf("first banner %q", first)
+		}
+		if want := "421 4.7.0 mail.example.test Error: too many connections from 127.0.0.1\r\n"; c.limited && second != want {
+			t.Errorf("%s: second connection got %q, want %q", c.extra, second, want)
+		} else if !c.limited && !strings.HasPrefix(second, "220 ") {
+			t.Errorf("%s: exempt client got %q", c.extra, second)
+		}
+		c2.Close()
+		c1.Close()
+		if c.limited {
+			time.Sleep(200 * time.Millisecond)
+			if third, c3 := banner(ts.addr); !strings.HasPrefix(third, "220 ") {
+				t.Errorf("after the first session ended: %q", third)
+			} else {
+				c3.Close()
+			}
+			if log := ts.maillog(t); !strings.Contains(log, "warning: Connection concurrency limit exceeded: 2 from localhost[127.0.0.1] for service smtp") {
+				t.Errorf("maillog:\n%s", log)
+			}
+		}
+	}
+}
