@@ -212,7 +212,10 @@ func TestDoveadmAuthUser(t *testing.T) {
 		}
 		lines = append(lines, fmt.Sprintf("u%d:%s:%d:%d::/home/u%d", i, strings.TrimSpace(r.Stdout), 2000+i, 3000+i, i))
 	}
-	lines = append(lines, "mailer:{PLAIN}x:1000:1000::/home/mailer::userdb_mail=maildir:~/Mail", "nohome:{PLAIN}x:1001:1001")
+	lines = append(lines, "mailer:{PLAIN}x:1000:1000::/home/mailer::userdb_mail=maildir:~/Mail", "nohome:{PLAIN}x:1001:1001",
+		"proxied:{PLAIN}x:1002:1002::/home/proxied::proxy=y host=10.1.1.1",
+		"proxnp::1003:1003::/home/proxnp::proxy=y host=10.1.1.1 nopassword=y",
+		"proxpw:{PLAIN}x:1004:1004::/home/proxpw::proxy=y host=10.1.1.1 nopassword=y")
 	if err := os.WriteFile(users, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +224,10 @@ func TestDoveadmAuthUser(t *testing.T) {
 	cases := [][]string{
 		{"auth", "test", "nobody", "x"},
 		{"auth", "test", "mailer", "x"},
+		{"auth", "test", "proxied", "x"},
+		{"auth", "test", "proxnp", "anything"},
+		{"auth", "test", "proxpw", "wrong"},
+		{"auth", "test", "proxpw", "x"},
 		{"user", "u1"},
 		{"user", "mailer"},
 		{"user", "nohome"},

@@ -52,13 +52,15 @@ type Request struct {
 }
 
 // Result is a successful authentication: the user name to use from now
-// on and the passdb's extra fields (proxy, host, nopassword, ...), with
-// pass=<the client's password> added for a proxy (proxy or proxy_maybe).
+// on and the passdb's extra fields (proxy, host, nopassword, ...).
 type Result struct {
 	User   string
 	Extra  []Field
 	Userdb []Field // the passdb's userdb_ fields, prefix removed
 	Passdb string  // the driver of the passdb that answered
+	// Password is the password the client gave, which a login proxy
+	// sends on to the backend when the passdb gives no pass field.
+	Password string
 }
 
 // Field returns the value of the extra field key and whether it is there.
@@ -263,18 +265,18 @@ func (a *Authenticator) authenticate(ctx context.Context, req *Request) (Result,
 		if truthy(fields, "nologin") && !truthy(fields, "proxy") {
 			return Result{}, fail(Disabled, "nologin")
 		}
-		res := Result{User: user, Extra: []Field{{"user", user}}, Passdb: p.Driver}
+		res := Result{User: user, Extra: []Field{{"user", user}}, Passdb: p.Driver, Password: req.Password}
 		for _, f := range fields {
 			if k, ok := strings.CutPrefix(f.Key, "userdb_"); ok {
 				res.Userdb = append(res.Userdb, Field{k, f.Value})
+			} else if f.Key == "nopassword" {
+				// Used up by the password check, as in Dovecot.
 			} else if f.Key != "user" {
+				if (f.Key == "proxy" || f.Key == "proxy_maybe") && truthy([]Field{f}, f.Key) {
+					f.Value = "" // a flag, as Dovecot's auth keeps it
+				}
 				res.Extra = append(res.Extra, f)
 			}
-		}
-		if _, ok := fieldValue(fields, "pass"); !ok && (truthy(fields, "proxy") || truthy(fields, "proxy_maybe")) {
-			// As Dovecot's auth: a proxy logs in to the backend with the
-			// password the client gave.
-			res.Extra = append(res.Extra, Field{"pass", req.Password})
 		}
 		return res, nil
 	}

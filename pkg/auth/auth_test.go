@@ -88,7 +88,7 @@ func TestAuthenticatePasswdFile(t *testing.T) {
 		{"alice", "secret", -1, "user=alice"},
 		{"ALICE", "secret", -1, "user=alice"}, // auth_username_format = %Lu
 		{"alice", "Secret", Failed, ""},
-		{"proxied", "anything", -1, "user=proxied proxy=y host=10.0.0.2 nopassword=y pass=anything"},
+		{"proxied", "anything", -1, "user=proxied proxy= host=10.0.0.2"},
 		{"carol", "bare-plain", -1, "user=carol"}, // second passdb, scheme=PLAIN
 		{"carol", "x", Failed, ""},
 		{"dave", "x", UnknownUser, ""},

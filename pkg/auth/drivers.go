@@ -66,10 +66,11 @@ func (db *passwdFileDB) verify(ctx context.Context, req *Request) ([]Field, erro
 }
 
 // checkPassword checks password against stored and returns the extra
-// fields: nopassword=y accepts any password, an empty stored password
-// none.
+// fields: an empty stored password accepts any password with
+// nopassword=y and none without; a stored password is always checked,
+// nopassword or not, as Dovecot does.
 func checkPassword(stored, password, scheme string, extra []Field) ([]Field, error) {
-	if truthy(extra, "nopassword") {
+	if stored == "" && truthy(extra, "nopassword") {
 		return extra, nil
 	}
 	if stored == "" {

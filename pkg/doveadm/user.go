@@ -66,6 +66,10 @@ func (e *env) authTest(args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "passdb: %s auth succeeded\nextra fields:\n", rest[0])
 	for _, f := range res.Extra {
+		if f.Value == "" && (f.Key == "proxy" || f.Key == "proxy_maybe") {
+			fmt.Fprintf(e.stdout, "  %s\n", f.Key) // a flag
+			continue
+		}
 		fmt.Fprintf(e.stdout, "  %s=%s\n", f.Key, f.Value)
 	}
 	// Dovecot's auth server adds an empty field to the reply when the

@@ -102,7 +102,12 @@ func (c *client) proxyLog(d *proxyDest, level, format string, args ...any) {
 func (c *client) proxyDest(res auth.Result, maybe bool) (*proxyDest, proxyFailure) {
 	d := &proxyDest{user: res.User, timeout: c.s.Duration("login_proxy_timeout")}
 	d.host, _ = res.Field("host")
-	d.pass, _ = res.Field("pass")
+	// As Dovecot's auth: a proxy logs in to the backend with the
+	// passdb's pass field, or else the password the client gave.
+	d.pass = res.Password
+	if v, ok := res.Field("pass"); ok {
+		d.pass = v
+	}
 	if v, ok := res.Field("destuser"); ok && v != "" {
 		d.user = v
 	}
@@ -138,7 +143,7 @@ func (c *client) proxyDest(res auth.Result, maybe bool) (*proxyDest, proxyFailur
 		c.proxyLog(nil, "Error", "host not given")
 		return nil, proxyConfig
 	}
-	if _, ok := res.Field("pass"); !ok {
+	if d.pass == "" {
 		c.proxyLog(nil, "Error", "password not given")
 		return nil, proxyConfig
 	}
