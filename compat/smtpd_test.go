@@ -21,7 +21,9 @@ import (
 )
 
 // smtpdTranscript runs one SMTP session on addr: each command is sent
-// after the previous reply; it returns every reply line.
+// after the previous reply; it returns every reply line. A command made
+// with smtpdPipelined is several sent in one write, one reply read for
+// each.
 func smtpdTranscript(t *testing.T, addr string, cmds []string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -47,17 +49,28 @@ func smtpdTranscript(t *testing.T, addr string, cmds []string) string {
 	if !readReply() {
 		return b.String()
 	}
+session:
 	for _, cmd := range cmds {
-		b.WriteString("> " + cmd + "\n")
-		if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
+		group := strings.Split(cmd, pipelineSep)
+		for _, line := range group {
+			b.WriteString("> " + line + "\n")
+		}
+		if _, err := io.WriteString(c, strings.Join(group, "\r\n")+"\r\n"); err != nil {
 			break
 		}
-		if !readReply() {
-			break
+		for range group {
+			if !readReply() {
+				break session
+			}
 		}
 	}
 	return regexp.MustCompile(`queued as [0-9A-Za-z]+`).ReplaceAllString(b.String(), "queued as ID")
 }
+
+const pipelineSep = "\x00"
+
+// smtpdPipelined is one smtpdTranscript command that sends cmds at once.
+func smtpdPipelined(cmds ...string) string { return strings.Join(cmds, pipelineSep) }
 
 func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -37,6 +37,11 @@ type PostfixOptions struct {
 	// main.cf sets no maillog_file, and Maillog is rsyslogd's file. One
 	// instance per Syslog: they would share the file.
 	Syslog *Syslog
+	// Files are written into ConfigDir before start (name -> contents),
+	// and Postmap names tables ("hash:access", relative to ConfigDir)
+	// that the system's own postmap indexes before start.
+	Files   map[string]string
+	Postmap []string
 }
 
 // Instance is one running private mail system, the real Postfix or
@@ -232,6 +237,17 @@ func (inst *Instance) start(systemCF string, opt PostfixOptions) {
 	if res := Run(inst.Command("postalias", aliases), ""); res.Code != 0 {
 		t.Fatalf("%s postalias %s: exit %d: %s", inst.System, aliases, res.Code, res.Stderr)
 	}
+	for name, text := range opt.Files {
+		if err := os.WriteFile(filepath.Join(inst.ConfigDir, name), []byte(text), 0644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, table := range opt.Postmap {
+		kind, name, _ := strings.Cut(table, ":")
+		if res := Run(inst.Command("postmap", kind+":"+filepath.Join(inst.ConfigDir, name)), ""); res.Code != 0 {
+			t.Fatalf("%s postmap %s: exit %d: %s", inst.System, table, res.Code, res.Stderr)
+		}
+	}
 	t.Cleanup(inst.Stop)
 	res := RunLimit(inst.Command("postfix", "start"), "", StartLimit)
 	if res.Code != 0 {
@@ -263,8 +279,8 @@ func (inst *Instance) ReadMaillog() string {
 	return string(b)
 }
 
-// masterPID returns the pid in queue_directory/pid/master.pid, or 0.
-func (inst *Instance) masterPID() int {
+// MasterPID returns the pid in queue_directory/pid/master.pid, or 0.
+func (inst *Instance) MasterPID() int {
 	b, err := os.ReadFile(filepath.Join(inst.QueueDir, "pid", "master.pid"))
 	if err != nil {
 		return 0
@@ -297,7 +313,7 @@ func (inst *Instance) Stop() {
 		return
 	}
 	inst.stopped = true
-	pid := inst.masterPID()
+	pid := inst.MasterPID()
 	res := Run(inst.Command("postfix", "stop"), "")
 	if pid == 0 {
 		return

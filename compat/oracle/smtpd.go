@@ -42,14 +42,22 @@ func StartSMTPServer(t testing.TB, cert, key string) string {
 			"smtpd_tls_security_level = may\nsmtpd_tls_cert_file = " + cert + "\nsmtpd_tls_key_file = " + key + "\n",
 		MasterCF: addr + " inet n - n - - smtpd\ntlsmgr unix - - n 1000? 1 tlsmgr\n",
 	})
+	WaitListening(t, addr)
+	return addr
+}
+
+// WaitListening waits up to 5 seconds until something accepts
+// connections on addr.
+func WaitListening(t testing.TB, addr string) {
+	t.Helper()
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
+			return
 		}
 		if i > 200 {
-			t.Fatalf("smtpd does not listen on %s", addr)
+			t.Fatalf("nothing listens on %s", addr)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
