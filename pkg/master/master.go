@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,13 @@ func MaybeRun() {
 		strayFDs(true, ready)
 	} else {
 		strayFDs(false, -1)
+	}
+	if servers[role] == nil && os.Getenv("GOMAXPROCS") == "" {
+		// The master and the daemons other than servers (qmgr, local,
+		// ...) wait far more than they compute: on one thread, as
+		// Postfix's, they spend no CPU handing work between threads.
+		// Blocking system calls (fsync) still run in parallel.
+		runtime.GOMAXPROCS(1)
 	}
 	var err error
 	switch role {
