@@ -305,8 +305,10 @@ func (m *Manager) finished(o outcome) {
 		results = m.complete(d.key.transport, id, msg, j.rcpts, o.results, o.delays)
 		m.feedback(d, results)
 	}
-	m.report(j, results, o.delays)
+	// The destination's next delivery starts before this one's results
+	// are written: the agent works while the queue file is updated.
 	m.dispatch(d)
+	m.report(j, results, o.delays)
 	if d.busy == 0 && len(d.todo) == 0 && d.deadUntil.IsZero() {
 		delete(m.dests, d.key)
 	}
