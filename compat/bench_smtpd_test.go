@@ -20,12 +20,20 @@ import (
 // system's smtpd, the real Postfix on 127.0.0.3 and postdove on
 // 127.0.0.4, in the same run.
 const (
-	benchSMTPDMessages = 10000
 	benchSMTPDSessions = 20
 	benchSMTPDSize     = 4096
 	benchSMTPDIdle     = 1000
 	benchSMTPDTimeout  = 10 * time.Minute
 )
+
+// benchSMTPDMessages is how many messages the throughput benchmark
+// sends: 10,000, or $POSTDOVE_BENCH_MESSAGES for a shorter run.
+var benchSMTPDMessages = func() int {
+	if n, err := strconv.Atoi(os.Getenv("POSTDOVE_BENCH_MESSAGES")); err == nil && n > 0 {
+		return n
+	}
+	return 10000
+}()
 
 // benchSMTPDSystem starts one system with an smtpd service of maxproc
 // processes on a free port of ip, mynetworks = 127.0.0.0/8 and

@@ -71,7 +71,7 @@ type env struct {
 	t      *testing.T
 	dir    string
 	spool  string
-	logbuf bytes.Buffer
+	logbuf lockedBuffer
 	agent  *Agent
 }
 
@@ -113,6 +113,24 @@ func newEnv(t *testing.T, params map[string]string) *env {
 	e.agent = &Agent{Settings: s, Logf: func(f string, a ...any) { fmt.Fprintf(&e.logbuf, f+"\n", a...) }}
 	t.Cleanup(e.agent.Close)
 	return e
+}
+
+// lockedBuffer is the agent's log in a test: deliveries may run at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // write creates a file in the test folder, readable by everyone.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +71,10 @@ func MaybeRunWorker() {
 		return
 	}
 	syscall.Close(3) // the executable, passed to exec ourselves
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One job at a time: a second thread only adds hand-offs.
+		runtime.GOMAXPROCS(1)
+	}
 	serveWorker(os.Stdin, os.Stdout)
 	os.Exit(0)
 }

@@ -16,7 +16,11 @@
 //
 // Like Postfix's master, it binds the daemons' sockets (public/showq,
 // public/flush, private/<agent>) before it starts them and reports the
-// system up, and keeps them across daemon restarts. Every daemon inherits
+// system up, and keeps them across daemon restarts. Only pickup and qmgr
+// run all the time: the process of a delivery agent, of showq and flush,
+// and of a server (smtpd) starts when the first client connects to one of
+// its sockets (the client waits in the socket's queue meanwhile), and
+// exits after max_idle without a client; the next client starts another. Every daemon inherits
 // a status pipe from it and exits, once its work under way is done, when
 // that pipe breaks: a master that dies takes its daemons with it. They
 // also inherit the locked pid file, so a new master waits until the last

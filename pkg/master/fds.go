@@ -101,65 +101,114 @@ func daemonContext() (context.Context, context.CancelFunc) {
 // orphaned is closed when the master has gone away.
 var orphaned = make(chan struct{})
 
-// Lingering on the master's death (drainListener).
+// Lingering on the master's death (drainContext).
 const (
 	drainIdle = time.Second      // quiet this long: nobody hands work over
 	drainMax  = 10 * time.Second // at most
 )
 
-// drainListener makes ln, once the master is gone, close only when it
-// has been idle a while: every daemon stops at once then, and local must
-// take the deliveries qmgr is still handing over instead of refusing
-// them (qmgr would defer those messages). On SIGTERM (postfix stop,
-// reload) the master has stopped qmgr first, and ln closes at once.
-func drainListener(ln net.Listener) net.Listener { return &draining{Listener: ln} }
-
-type draining struct {
-	net.Listener
-	open atomic.Int32
-	last atomic.Int64 // time of the last accept or close, in ns
+// drainContext is ctx for a delivery agent's accept loop: once the master
+// is gone it ends only when the agent has been idle a while (a counts
+// its connections). Every daemon stops at once then, and local must take
+// the deliveries qmgr is still handing over instead of leaving them in
+// the socket's queue, where they would be reset when it exits (qmgr would
+// defer those messages). On SIGTERM (postfix stop, reload) the master
+// has stopped qmgr first, and it ends with ctx.
+func drainContext(ctx context.Context, a *activity) context.Context {
+	out, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-ctx.Done()
+		select {
+		case <-orphaned:
+			start := time.Now()
+			for end := start.Add(drainMax); time.Now().Before(end) && !a.quiet(start, drainIdle); {
+				time.Sleep(100 * time.Millisecond)
+			}
+		default:
+		}
+		cancel()
+	}()
+	return out
 }
 
-func (d *draining) Accept() (net.Conn, error) {
-	c, err := d.Listener.Accept()
+// activity counts the connections a daemon's listeners accepted that are
+// still open, and when one last opened or closed.
+type activity struct {
+	open atomic.Int32
+	last atomic.Int64 // in ns
+}
+
+// listener is ln with its connections counted in a.
+func (a *activity) listener(ln net.Listener) net.Listener { return &counted{Listener: ln, a: a} }
+
+// quiet reports whether no connection is open and none has opened or
+// closed for d, nor since start.
+func (a *activity) quiet(start time.Time, d time.Duration) bool {
+	last := time.Unix(0, a.last.Load())
+	if last.Before(start) {
+		last = start
+	}
+	return a.open.Load() == 0 && time.Since(last) >= d
+}
+
+type counted struct {
+	net.Listener
+	a *activity
+}
+
+func (l *counted) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	d.open.Add(1)
-	d.last.Store(time.Now().UnixNano())
-	return &drainConn{Conn: c, d: d}, nil
+	l.a.open.Add(1)
+	l.a.last.Store(time.Now().UnixNano())
+	return &countedConn{Conn: c, a: l.a}, nil
 }
 
-func (d *draining) Close() error {
-	select {
-	case <-orphaned:
-		start := time.Now()
-		for end := start.Add(drainMax); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-			last := time.Unix(0, d.last.Load())
-			if last.Before(start) {
-				last = start
-			}
-			if d.open.Load() == 0 && time.Since(last) > drainIdle {
-				break
-			}
-		}
-	default:
-	}
-	return d.Listener.Close()
-}
-
-type drainConn struct {
+type countedConn struct {
 	net.Conn
-	d    *draining
+	a    *activity
 	once sync.Once
 }
 
-func (c *drainConn) Close() error {
+func (c *countedConn) Close() error {
 	c.once.Do(func() {
-		c.d.open.Add(-1)
-		c.d.last.Store(time.Now().UnixNano())
+		c.a.open.Add(-1)
+		c.a.last.Store(time.Now().UnixNano())
 	})
 	return c.Conn.Close()
+}
+
+// exitWhenIdle closes lns once they have had no client for max_idle
+// (maxIdle; none when not positive), as a Postfix daemon exits after
+// max_idle seconds without work: the master starts another when the next
+// client connects (startOnDemand). The connections under way are not
+// touched: the daemon's Accept fails and it ends as at a reload. idled
+// reports whether that happened.
+func exitWhenIdle(ctx context.Context, maxIdle time.Duration, a *activity, lns ...net.Listener) (idled func() bool) {
+	var fired atomic.Bool
+	if maxIdle <= 0 {
+		return fired.Load
+	}
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(min(maxIdle/4, time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if a.quiet(start, maxIdle) {
+				fired.Store(true)
+				closeAll(lns...)
+				return
+			}
+		}
+	}()
+	return fired.Load
 }
 
 // inheritedListener is the listening socket the master bound for name

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -100,24 +101,18 @@ func TestAliveZombie(t *testing.T) {
 	}
 }
 
-// TestDrainListener: on SIGTERM local's socket closes at once; once the
-// master is gone it keeps taking connections (qmgr's last hand-overs)
-// while any is open, and closes when they are done.
-func TestDrainListener(t *testing.T) {
-	listen := func() net.Listener {
-		ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "local"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return drainListener(ln)
-	}
-	ln := listen()
-	closed := make(chan struct{})
-	go func() { ln.Close(); close(closed) }()
+// TestDrainContext: on SIGTERM local's accept loop ends at once; once
+// the master is gone it keeps taking connections (qmgr's last
+// hand-overs) while any is open, and ends when they are done.
+func TestDrainContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &activity{}
+	drain := drainContext(ctx, a)
+	cancel()
 	select {
-	case <-closed:
+	case <-drain.Done():
 	case <-time.After(drainMax):
-		t.Fatal("with the master alive, Close waited")
+		t.Fatal("with the master alive, the drain waited")
 	}
 
 	select {
@@ -125,7 +120,12 @@ func TestDrainListener(t *testing.T) {
 	default:
 		close(orphaned) // as when the status pipe breaks
 	}
-	ln = listen()
+	raw, err := net.Listen("unix", filepath.Join(t.TempDir(), "local"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ln := a.listener(raw)
 	accepted := make(chan net.Conn, 2)
 	go func() {
 		for {
@@ -137,7 +137,7 @@ func TestDrainListener(t *testing.T) {
 		}
 	}()
 	dial := func() net.Conn {
-		c, err := net.Dial("unix", ln.Addr().String())
+		c, err := net.Dial("unix", raw.Addr().String())
 		if err != nil {
 			t.Fatalf("connect while draining: %v", err)
 		}
@@ -154,27 +154,24 @@ func TestDrainListener(t *testing.T) {
 	}
 	c1 := dial()
 	s1 := accept()
-	closed = make(chan struct{})
-	go func() { ln.Close(); close(closed) }()
-	// s1 is open: the socket still takes connections.
+	ctx, cancel = context.WithCancel(context.Background())
+	drain = drainContext(ctx, a)
+	cancel()
+	// s1 is open: the drain goes on.
 	c2 := dial()
 	accept().Close()
 	c2.Close()
 	time.Sleep(drainIdle * 3 / 2)
 	select {
-	case <-closed:
-		t.Fatal("closed while a connection was open")
+	case <-drain.Done():
+		t.Fatal("ended while a connection was open")
 	default:
 	}
 	s1.Close()
 	c1.Close()
 	select {
-	case <-closed:
+	case <-drain.Done():
 	case <-time.After(2 * drainMax):
-		t.Fatal("not closed once idle")
-	}
-	if c, err := net.Dial("unix", ln.Addr().String()); err == nil {
-		c.Close()
-		t.Error("connect after the drain succeeded")
+		t.Fatal("not ended once idle")
 	}
 }

@@ -243,7 +243,13 @@ func runServer(dir, command string, serve ServeFunc) error {
 	if err != nil {
 		return err
 	}
-	ln := newLimitListener(lns, limit)
+	a := &activity{}
+	counted := make([]net.Listener, len(lns))
+	for i, l := range lns {
+		counted[i] = a.listener(l)
+	}
+	ln := newLimitListener(counted, limit)
+	d.exitWhenIdle(a, ln)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

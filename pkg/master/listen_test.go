@@ -632,3 +632,53 @@ func TestServerUnixService(t *testing.T) {
 		}
 	}
 }
+
+// children are the pids of process pid's children.
+func children(t *testing.T, pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// As Postfix's master, the master starts a server only when a client
+// connects; after max_idle without a client it exits, quietly, and the
+// next client starts another.
+func TestServerOnDemand(t *testing.T) {
+	a := randomLoopback()
+	in := startInstance(t, "max_idle = 1s\n", a+":2525 inet n - n - - smtpd\n")
+	if kids := children(t, in.pid); len(kids) != 0 {
+		t.Fatalf("processes %v before any client", kids)
+	}
+	s, err := dial(a + ":2525")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host string
+	var pid int
+	fmt.Sscanf(s.banner, "220 %s %d", &host, &pid)
+	// A session longer than max_idle keeps it.
+	time.Sleep(1500 * time.Millisecond)
+	if reply, err := s.cmd("NOOP"); err != nil || !strings.HasPrefix(reply, "250 ") {
+		t.Fatalf("session after max_idle: %q, %v", reply, err)
+	}
+	s.cmd("QUIT")
+	s.c.Close()
+	waitFor(t, "the idle server to exit", func() bool { return !Alive(pid) })
+	if kids := children(t, in.pid); len(kids) != 0 {
+		t.Errorf("processes %v once idle", kids)
+	}
+	s, err = dial(a + ":2525")
+	if err != nil {
+		t.Fatalf("a client after the idle exit: %v", err)
+	}
+	s.c.Close()
+	if strings.HasSuffix(s.banner, fmt.Sprintf(" %d\r\n", pid)) {
+		t.Errorf("banner %q from the process that exited", s.banner)
+	}
+	b, _ := os.ReadFile(filepath.Join(in.dir, "maillog"))
+	if strings.Contains(string(b), "exit status") {
+		t.Errorf("an idle exit is logged as a failure:\n%s", b)
+	}
+}

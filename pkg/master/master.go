@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,13 @@ func MaybeRun() {
 		strayFDs(true, ready)
 	} else {
 		strayFDs(false, -1)
+	}
+	if servers[role] == nil && os.Getenv("GOMAXPROCS") == "" {
+		// The master and the daemons other than servers (qmgr, local,
+		// ...) wait far more than they compute: on one thread, as
+		// Postfix's, they spend no CPU handing work between threads.
+		// Blocking system calls (fsync) still run in parallel.
+		runtime.GOMAXPROCS(1)
 	}
 	var err error
 	switch role {
@@ -241,6 +249,10 @@ type master struct {
 	// sockets are the listening sockets the master binds for the daemons
 	// (roleSockets), by name below queue_directory.
 	sockets map[string]*os.File
+	// watches are the on-demand services whose process is not running,
+	// by service; woken gets one a client connected to (arm).
+	watches map[string]*watch
+	woken   chan *watch
 }
 
 // roleSockets are the sockets below queue_directory each role serves. The
@@ -265,7 +277,8 @@ func runMaster(dir string) error {
 		}
 		return err
 	}
-	m := &master{dir: dir, exited: make(chan *child, 8), kids: map[string]*child{}, retired: map[*child]bool{}, sockets: map[string]*os.File{}}
+	m := &master{dir: dir, exited: make(chan *child, 8), kids: map[string]*child{}, retired: map[*child]bool{}, sockets: map[string]*os.File{},
+		watches: map[string]*watch{}, woken: make(chan *watch)}
 	if err := m.load(); err != nil {
 		return fail(err)
 	}
@@ -316,16 +329,27 @@ func runMaster(dir string) error {
 				os.Remove(PIDFile(m.q.Dir))
 				return nil
 			}
+		case w := <-m.woken:
+			m.wake(w)
 		case c := <-m.exited:
 			delete(m.retired, c)
 			if m.stopped || m.kids[c.service] != c {
 				continue
 			}
 			st := c.cmd.ProcessState
-			m.log.Warning("process %s pid %d exit status %d", c.role, c.cmd.Process.Pid, st.ExitCode())
-			// Throttle a daemon that dies at once, as master(8) does.
-			if time.Since(c.last) < time.Second {
-				time.Sleep(time.Second)
+			idle := onDemand(c.role) && st.ExitCode() == 0
+			if !idle {
+				m.log.Warning("process %s pid %d exit status %d", c.role, c.cmd.Process.Pid, st.ExitCode())
+				// Throttle a daemon that dies at once, as master(8) does.
+				if time.Since(c.last) < time.Second {
+					time.Sleep(time.Second)
+				}
+			}
+			if onDemand(c.role) {
+				// Gone idle (or died): the next client starts another.
+				delete(m.kids, c.service)
+				m.arm(c.service, c.role, c.cred, c.sockets)
+				continue
 			}
 			m.start(c.service, c.role, c.cred, c.sockets)
 		}
@@ -472,6 +496,10 @@ jobs:
 				continue jobs
 			}
 		}
+		if onDemand(j.role) {
+			m.arm(j.service, j.role, j.cred, j.sockets)
+			continue
+		}
 		m.start(j.service, j.role, j.cred, j.sockets)
 	}
 	return nil
@@ -540,6 +568,7 @@ func (m *master) start(service, role string, cred *syscall.Credential, names []s
 // is killed.
 func (m *master) stopAll(sig syscall.Signal) {
 	m.stopped = true
+	m.disarmAll()
 	m.stopGroup(sig, func(c *child) bool { return !agents[c.role] })
 	m.stopGroup(sig, func(*child) bool { return true })
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -311,13 +312,24 @@ func runLocal(dir string) error {
 // delivery contract until it is stopped.
 func serveAgent(d *daemon, relay string, h delivery.Handler) error {
 	name := queue.Private + "/" + d.svc.Name
-	ln, err := inheritedListener(name)
+	raw, err := inheritedListener(name)
 	if err != nil {
 		return err
 	}
-	ln = drainListener(ln)
+	a := &activity{}
+	idled := d.exitWhenIdle(a, raw)
 	srv := &delivery.Server{Queue: d.q, Service: name, Relay: relay, Handler: h, Warnf: d.log.Warning, Limit: d.processLimit()}
-	return srv.Serve(d.ctx, ln)
+	err = srv.Serve(drainContext(d.ctx, a), a.listener(raw))
+	if idled() {
+		return nil
+	}
+	return err
+}
+
+// exitWhenIdle ends the daemon's listeners lns after max_idle without a
+// client (exitWhenIdle); a counts their clients.
+func (d *daemon) exitWhenIdle(a *activity, lns ...net.Listener) (idled func() bool) {
+	return exitWhenIdle(d.ctx, d.cfg.Duration("max_idle"), a, lns...)
 }
 
 // runError is error(8), and its retry service: it bounces (or defers)

@@ -29,11 +29,13 @@ func runShowq(dir string) error {
 		showq.Close()
 		flush.Close()
 	}()
+	a := &activity{}
+	d.exitWhenIdle(a, showq, flush)
 	flushLog := d.log.With("flush")
 	done := make(chan error, 2)
-	go func() { done <- postqueue.ServeShowq(showq, d.q, d.log.Warning) }()
+	go func() { done <- postqueue.ServeShowq(a.listener(showq), d.q, d.log.Warning) }()
 	go func() {
-		done <- postqueue.ServeFlush(flush, d.q, postqueue.FlushDomains(d.cfg), flushLog.Warning)
+		done <- postqueue.ServeFlush(a.listener(flush), d.q, postqueue.FlushDomains(d.cfg), flushLog.Warning)
 	}()
 	for i := 0; i < 2; i++ {
 		if err := <-done; err != nil {

@@ -73,6 +73,7 @@ type Manager struct {
 
 	// The scheduler's state, owned by the goroutine running Run or Drain.
 	once   sync.Once
+	in     dirScan // the scan of the incoming queue under way
 	msgs   map[string]*activeMsg
 	dests  map[destKey]*dest
 	dead   map[string]deadTransport
@@ -115,7 +116,8 @@ func (m *Manager) Run(stop <-chan struct{}) error {
 	// Messages in active/ were being delivered when the system went down:
 	// deliver them again (recipients already marked done are skipped).
 	m.scan(queue.Active, false)
-	m.scan(queue.Incoming, false)
+	m.in.again = true
+	m.feed()
 	m.scan(queue.Deferred, false)
 	delay := m.QueueRunDelay
 	if delay <= 0 {
@@ -139,24 +141,82 @@ func (m *Manager) Run(stop <-chan struct{}) error {
 				m.shutdown()
 				return errors.New("qmgr trigger closed")
 			}
-			switch req {
-			case queue.QmgrScanAll, queue.QmgrFlushDead:
-				if req == queue.QmgrFlushDead {
-					m.flushDead()
+			// Every request written since is answered by the same
+			// scans: a burst of mail is one scan, not one per message.
+			reqs := map[byte]bool{req: true}
+			for more := true; more; {
+				select {
+				case req, ok := <-triggers:
+					reqs[req] = true
+					more = ok
+				default:
+					more = false
 				}
-				m.scan(queue.Incoming, false)
+			}
+			if reqs[queue.QmgrFlushDead] {
+				m.flushDead()
+			}
+			m.in.again = true
+			if reqs[queue.QmgrScanAll] || reqs[queue.QmgrFlushDead] {
+				m.feed()
 				m.scan(queue.Deferred, true)
-			case queue.QmgrScanDeferred:
+			} else if reqs[queue.QmgrScanDeferred] {
 				m.scan(queue.Deferred, false)
-			default:
-				m.scan(queue.Incoming, false)
 			}
 		case <-poll.C:
-			m.scan(queue.Incoming, false)
+			m.in.again = true
 		case <-deferredTick.C:
 			m.scan(queue.Deferred, false)
 		}
+		// Room in the active queue, or new mail: take more incoming.
+		m.feed()
 	}
+}
+
+// dirScan is a scan of the incoming queue as Postfix's queue manager
+// makes it: the directory is read once, and its messages are taken into
+// the active queue as it has room; a request to scan (a trigger, the
+// poll) while one is under way makes another when it is done, instead of
+// reading the whole directory again for each new message.
+type dirScan struct {
+	ids   []string // read, not yet taken
+	again bool     // read the directory again when ids is done
+}
+
+// feed takes messages of the incoming scan into the active queue while it
+// has room, starting the next scan when one was asked for.
+func (m *Manager) feed() {
+	limit := m.activeLimit()
+	for len(m.msgs) < limit {
+		if len(m.in.ids) == 0 {
+			if !m.in.again {
+				return
+			}
+			m.in.again = false
+			ids, err := m.Q.List(queue.Incoming)
+			if err != nil {
+				m.Log.Warning("scan %s: %v", queue.Incoming, err)
+				return
+			}
+			if len(ids) == 0 {
+				return
+			}
+			m.in.ids = ids
+		}
+		id := m.in.ids[0]
+		m.in.ids = m.in.ids[1:]
+		if m.msgs[id] == nil {
+			m.process(queue.Incoming, id)
+		}
+	}
+}
+
+// activeLimit is qmgr_message_active_limit (Concurrency), default 1000.
+func (m *Manager) activeLimit() int {
+	if m.Concurrency <= 0 {
+		return 1000
+	}
+	return m.Concurrency
 }
 
 // shutdown waits for the deliveries under way for at most StopGrace,
@@ -209,10 +269,7 @@ func (m *Manager) scan(name string, force bool) {
 		m.Log.Warning("scan %s: %v", name, err)
 		return
 	}
-	limit := m.Concurrency
-	if limit <= 0 {
-		limit = 1000
-	}
+	limit := m.activeLimit()
 	now := m.now()
 	for _, id := range ids {
 		if len(m.msgs) >= limit {

@@ -10,8 +10,12 @@ import (
 	"postdove/pkg/queue"
 )
 
-// destKey names a destination: a transport and a next hop.
-type destKey struct{ transport, nexthop string }
+// destKey names a destination: a transport and a next hop, and for a
+// transport whose destination recipient limit is 1 the recipient too: as
+// in Postfix, its destination concurrency limit is then per recipient
+// (local(8): two deliveries at once to one mailbox, any number of
+// mailboxes in parallel).
+type destKey struct{ transport, nexthop, rcpt string }
 
 // dest is the queue of one destination, as Postfix's qmgr keeps them: the
 // deliveries waiting, how many run, the concurrency window with its
@@ -139,7 +143,10 @@ func (m *Manager) start(f *queue.File, from string) []*job {
 		} else {
 			tr, hop = m.Resolve(r.Address)
 		}
-		k := destKey{tr, hop}
+		k := destKey{transport: tr, nexthop: hop}
+		if _, per := m.limits(tr); per == 1 {
+			k.rcpt = strings.ToLower(r.Address)
+		}
 		if _, seen := groups[k]; !seen {
 			order = append(order, k)
 		}
@@ -298,8 +305,10 @@ func (m *Manager) finished(o outcome) {
 		results = m.complete(d.key.transport, id, msg, j.rcpts, o.results, o.delays)
 		m.feedback(d, results)
 	}
-	m.report(j, results, o.delays)
+	// The destination's next delivery starts before this one's results
+	// are written: the agent works while the queue file is updated.
 	m.dispatch(d)
+	m.report(j, results, o.delays)
 	if d.busy == 0 && len(d.todo) == 0 && d.deadUntil.IsZero() {
 		delete(m.dests, d.key)
 	}

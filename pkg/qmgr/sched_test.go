@@ -320,3 +320,64 @@ func TestResolveFromSender(t *testing.T) {
 		t.Errorf("senders %v, delivered %v", senders, r.delivered)
 	}
 }
+
+// With a recipient limit of 1 the concurrency limit is per recipient, as
+// in Postfix: three mailboxes at one next hop get a delivery each at once
+// under a limit of 1.
+func TestPerRecipientConcurrency(t *testing.T) {
+	r := newRig(t)
+	r.m.Resolve = func(string) (string, string) { return "sink", "vm2" }
+	r.m.Limits = func(string) (int, int) { return 1, 1 }
+	release := make(chan struct{})
+	a := r.agent("sink", func(_ context.Context, req delivery.Request) []delivery.Result {
+		<-release
+		return sent(req)
+	})
+	r.enqueue(r.now, "a@vm2", "b@vm2", "c@vm2")
+	r.enqueue(r.now, "A@vm2")
+	done := make(chan struct{})
+	go func() { r.m.Drain(); close(done) }()
+	waitFor(t, "a delivery per recipient", func() bool { return a.count() == 3 })
+	close(release)
+	<-done
+	if a.count() != 4 || a.maxBusy != 3 {
+		t.Errorf("%d requests, at most %d at once; want 4, 3 (a@vm2 and A@vm2 one at a time)", a.count(), a.maxBusy)
+	}
+}
+
+// The incoming queue is read once per scan and taken into the active
+// queue as it has room: mail that arrives during a scan waits for the
+// next scan (a trigger), and the scan under way goes on as deliveries
+// finish, without a request.
+func TestIncomingScanIsIncremental(t *testing.T) {
+	r := newRig(t)
+	r.m.Concurrency = 2
+	r.m.init()
+	var first []string
+	for i := 0; i < 4; i++ {
+		first = append(first, r.enqueue(r.now, "alice@vm2"))
+	}
+	r.m.in.again = true
+	r.m.feed()
+	late := r.enqueue(r.now, "bob@vm2")
+	active := func() int { ids, _ := r.q.List(queue.Active); return len(ids) }
+	if n := active(); n != 2 {
+		t.Fatalf("%d messages active, want the limit 2", n)
+	}
+	for len(r.m.msgs) > 0 {
+		r.m.finished(<-r.m.done)
+		r.m.feed()
+	}
+	if len(r.delivered) != 4 {
+		t.Fatalf("delivered %v, want the 4 of the first scan", r.delivered)
+	}
+	if _, err := r.q.ReadEnvelope(queue.Incoming, late); err != nil {
+		t.Fatalf("mail that came after the scan was taken without a request: %v", err)
+	}
+	r.m.in.again = true
+	r.m.feed()
+	r.m.settle()
+	if strings.Join(r.delivered, ",") != "alice@vm2,alice@vm2,alice@vm2,alice@vm2,bob@vm2" {
+		t.Errorf("delivered %v", r.delivered)
+	}
+}
