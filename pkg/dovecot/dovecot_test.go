@@ -144,13 +144,28 @@ type conn struct {
 
 func (in *instance) dial(port int, useTLS bool) *conn {
 	in.t.Helper()
+	if useTLS {
+		return in.connect(port, "127.0.0.1", &tls.Config{InsecureSkipVerify: true})
+	}
+	return in.connect(port, "127.0.0.1", nil)
+}
+
+// dialFrom connects to port from the address from.
+func (in *instance) dialFrom(from string, port int) *conn {
+	in.t.Helper()
+	return in.connect(port, from, nil)
+}
+
+func (in *instance) connect(port int, from string, tc *tls.Config) *conn {
+	in.t.Helper()
 	var c net.Conn
 	var err error
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if useTLS {
-		c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if tc != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tc)
 	} else {
-		c, err = net.Dial("tcp", addr)
+		c, err = d.Dial("tcp", addr)
 	}
 	if err != nil {
 		in.t.Fatal(err)
@@ -279,14 +294,14 @@ func TestIMAPFailuresAndTLS(t *testing.T) {
 	c.expect("b FOO", "b BAD Error in IMAP command received by server.")
 	c.expect("c LOGIN rooty rpass", "* BYE Internal error occurred. Refer to server log for more information.")
 	in.waitLog("Mail access for users with UID 0 not permitted")
-	l := in.waitLog("imap-login: Info: Disconnected (auth failed, 1 attempts in ")
+	l := in.waitLog("imap-login: Info: Disconnected: Connection closed (internal failure, 1 successful auths): ")
 	if !strings.Contains(l, "user=<rooty>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, secured, session=<") {
 		t.Errorf("%q", l)
 	}
 	n := in.dial(in.imap, false)
 	n.line()
 	n.expect("z LOGOUT", "* BYE Logging out", "z OK Logout completed.")
-	in.waitLog("imap-login: Info: Aborted login (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
+	in.waitLog("imap-login: Info: Disconnected: Aborted login by logging out (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
 
 	// imaps: the master relays the clear text.
 	s := in.dial(in.imaps, true)
@@ -320,9 +335,7 @@ func TestIMAPFailuresAndTLS(t *testing.T) {
 }
 
 func TestPlaintextDisallowed(t *testing.T) {
-	// A connection from 127.0.0.1 to 127.0.0.2 is neither loopback-secured
-	// nor TLS... loopback counts as secured, so listen on both and ask
-	// from another loopback address: Dovecot trusts all of 127/8.
+	// From 127.0.0.1 to 127.0.0.1, the server's own address: secured.
 	in := start(t, "disable_plaintext_auth = yes\nssl = required\n")
 	c := in.dial(in.pop3, false)
 	c.expect("", "+OK Dovecot ready.")
@@ -338,5 +351,17 @@ func TestPlaintextDisallowed(t *testing.T) {
 	d.expect("USER bob", "+OK")
 	d.expect("PASS nope", "-ERR [AUTH] Authentication failed.")
 	d.expect("QUIT", "+OK Logging out")
-	in.waitLog("pop3-login: Info: Aborted login (auth failed, 1 attempts in ")
+	in.waitLog("pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 1 attempts in ")
+
+	// From 127.0.0.2: loopback, but not the server's address, so not
+	// secured (as in Dovecot).
+	e := in.dialFrom("127.0.0.2", in.pop3)
+	e.line()
+	e.expect("CAPA", "+OK", "CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "STLS", "SASL", ".")
+	e.expect("USER bob", "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")
+	e.expect("AUTH PLAIN AGJvYgBicGFzcw==", "-ERR [AUTH] Authentication not allowed until SSL/TLS is enabled.")
+	e.expect("QUIT", "+OK Logging out")
+	in.waitLog("pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 2 attempts in 0 secs): user=<bob>, method=PLAIN, rip=127.0.0.2, lip=127.0.0.1, session=<")
+	f := in.dialFrom("127.0.0.2", in.imap)
+	f.expect("", "* OK [CAPABILITY "+caps+" STARTTLS LOGINDISABLED] Dovecot ready.")
 }
