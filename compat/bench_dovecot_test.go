@@ -99,7 +99,7 @@ func (d *dovecotServer) idleCost(b *testing.B, login bool) (rss, pss float64) {
 	return float64(rss1-rss0) / idleConns, float64(pss1-pss0) / idleConns
 }
 
-func (d *dovecotServer) masterPID(b *testing.B) int {
+func (d *dovecotServer) masterPID(b testing.TB) int {
 	b.Helper()
 	s, err := os.ReadFile(filepath.Join(d.dir, "run", "master.pid"))
 	if err != nil {

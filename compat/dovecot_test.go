@@ -308,10 +308,12 @@ func seenLast(seen []string, back int) string {
 }
 
 var (
-	logTime    = regexp.MustCompile(`^\w{3} [ \d]\d \d\d:\d\d:\d\d `)
-	logSession = regexp.MustCompile(`session=<[^>]*>`)
-	logPid     = regexp.MustCompile(`mpid=\d+|<\d+>|\(\d+\)`)
-	logSecs    = regexp.MustCompile(`\d+ secs`)
+	logTime     = regexp.MustCompile(`^\w{3} [ \d]\d \d\d:\d\d:\d\d `)
+	logSession  = regexp.MustCompile(`session=<[^>]*>`)
+	logPid      = regexp.MustCompile(`mpid=\d+|<\d+>|\(\d+\)`)
+	logSecs     = regexp.MustCompile(`\d+ secs`)
+	logRevision = regexp.MustCompile(`v([\d.]+) \(\w+\)`)
+	logSender   = regexp.MustCompile(` \(by pid=\d+ uid=\d+ code=\w+\)$`)
 )
 
 // loginLog returns the login processes' lines d logged after offset for
@@ -496,4 +498,31 @@ func compareDialogue(sides []*dovecotServer, dl dovecotDialogue) []string {
 		msgs = append(msgs, fmt.Sprintf("%s: log:\n--- Dovecot\n%s\n--- postdove\n%s", dl.name, a, b))
 	}
 	return msgs
+}
+
+// TestDovecotMasterLog: the master's own lines, at start and when it is
+// killed with SIGTERM (as dovecot stop and systemd do), are Dovecot's.
+func TestDovecotMasterLog(t *testing.T) {
+	sides := startDovecots(t, "")
+	var logs [2][]string
+	for i, d := range sides {
+		pid := d.masterPID(t)
+		syscall.Kill(pid, syscall.SIGTERM)
+		for end := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		}
+		b, _ := os.ReadFile(d.log)
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = logTime.ReplaceAllString(l, ""); strings.HasPrefix(l, "master: ") {
+				// The revision is Dovecot's git commit, postdove's name.
+				l = logRevision.ReplaceAllString(l, "v$1 (REV)")
+				// Dovecot names the signal's sender from its siginfo,
+				// which Go's os/signal does not give: left out.
+				l = logSender.ReplaceAllString(l, "")
+				logs[i] = append(logs[i], logPid.ReplaceAllString(l, "PID"))
+			}
+		}
+	}
+	if a, b := strings.Join(logs[0], "\n"), strings.Join(logs[1], "\n"); a != b {
+		t.Errorf("master lines:\n--- Dovecot\n%s\n--- postdove\n%s", a, b)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"postdove/compat/oracle"
+	"postdove/pkg/doveconf"
 	"postdove/pkg/handoff"
 )
 
@@ -364,4 +365,40 @@ func TestPlaintextDisallowed(t *testing.T) {
 	in.waitLog("pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 2 attempts in 0 secs): user=<bob>, method=PLAIN, rip=127.0.0.2, lip=127.0.0.1, session=<")
 	f := in.dialFrom("127.0.0.2", in.imap)
 	f.expect("", "* OK [CAPABILITY "+caps+" STARTTLS LOGINDISABLED] Dovecot ready.")
+}
+
+// TestSettingsShared: connections the same filters apply to share one
+// copy of the settings, unless a remote filter makes them differ.
+func TestSettingsShared(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dovecot.conf")
+	for _, c := range []struct {
+		conf   string
+		shared bool
+	}{
+		{"ssl = no\nprotocol imap {\n  login_greeting = IMAP here.\n}\n", true},
+		{"ssl = no\nremote 127.0.0.2 {\n  login_greeting = Hello 2.\n}\n", false},
+	} {
+		os.WriteFile(path, []byte(c.conf), 0o644)
+		st, err := load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := st.settingsFor(doveconfMatch("imap", "127.0.0.1"))
+		b := st.settingsFor(doveconfMatch("imap", "127.0.0.2"))
+		if p := st.settingsFor(doveconfMatch("pop3", "127.0.0.1")); p == a || p.Get("login_greeting") != "Dovecot ready." {
+			t.Errorf("%q: pop3 shares imap's settings, or has greeting %q", c.conf, p.Get("login_greeting"))
+		}
+		if (a == b) != c.shared {
+			t.Errorf("%q: shared %v, want %v", c.conf, a == b, c.shared)
+		}
+		want := map[bool]string{true: "IMAP here.", false: "Hello 2."}[c.shared]
+		if got := b.Get("login_greeting"); got != want {
+			t.Errorf("%q: greeting from 127.0.0.2 %q, want %q", c.conf, got, want)
+		}
+	}
+}
+
+func doveconfMatch(proto, remote string) doveconf.Match {
+	return doveconf.Match{Protocol: proto, Local: "127.0.0.1", Remote: remote}
 }

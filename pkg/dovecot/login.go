@@ -62,7 +62,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 func newClient(m *master, st *state, proto string, conn net.Conn, implicitTLS bool) *client {
 	c := &client{m: m, st: st, proto: proto, conn: conn, local: addrPort(conn.LocalAddr()),
 		remote: addrPort(conn.RemoteAddr()), session: sessionID(), start: time.Now()}
-	c.s = st.cfg.For(doveconf.Match{Protocol: proto, Local: c.local.Addr().String(), Remote: c.remote.Addr().String()})
+	c.s = st.settingsFor(doveconf.Match{Protocol: proto, Local: c.local.Addr().String(), Remote: c.remote.Addr().String()})
 	c.a = *st.auth[proto]
 	c.a.DisablePlaintext = c.s.Bool("disable_plaintext_auth") || c.s.Get("ssl") == "required"
 	c.a.FailureDelay = c.s.Duration("auth_failure_delay")
