@@ -28,7 +28,8 @@ func (echoServer) Serve(conn net.Conn, info *handoff.Info, logf func(string, ...
 	fmt.Fprintf(conn, "%s OK uid=%d gid=%d pid=%d tls=%v\r\n", info.Tag, os.Getuid(), os.Getgid(), os.Getpid(), info.TLS)
 	fmt.Fprintf(conn, "input=%q\r\n", info.Input)
 	logf("Disconnected: Logged out in=0 out=0")
-	io.Copy(conn, conn)
+	// A small buffer, as a mail server's idle session would hold.
+	io.CopyBuffer(struct{ io.Writer }{conn}, struct{ io.Reader }{conn}, make([]byte, 512))
 }
 
 func TestMain(m *testing.M) {
@@ -54,13 +55,13 @@ func TestMain(m *testing.M) {
 
 // instance is a master run in this process on free ports.
 type instance struct {
-	t                 *testing.T
+	t                 testing.TB
 	dir, log          string
 	imap, imaps, pop3 int
 	done              chan int
 }
 
-func start(t *testing.T, extra string) *instance {
+func start(t testing.TB, extra string) *instance {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root")
@@ -138,7 +139,7 @@ service pop3-login {
 }
 
 type conn struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
@@ -218,7 +219,7 @@ func (in *instance) waitLog(substr string) string {
 const caps = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+"
 
 // loggedIn parses the echo server's first line: uid, gid, pid.
-func loggedIn(t *testing.T, line, tag string) (uid, gid, pid int) {
+func loggedIn(t testing.TB, line, tag string) (uid, gid, pid int) {
 	t.Helper()
 	var tls bool
 	if _, err := fmt.Sscanf(line, tag+" OK uid=%d gid=%d pid=%d tls=%v", &uid, &gid, &pid, &tls); err != nil {
@@ -401,4 +402,44 @@ func TestSettingsShared(t *testing.T) {
 
 func doveconfMatch(proto, remote string) doveconf.Match {
 	return doveconf.Match{Protocol: proto, Local: "127.0.0.1", Remote: remote}
+}
+
+// BenchmarkIdleLoggedIn: the memory 1,000 idle logged-in IMAP sessions of
+// one user cost that user's mail process (VmRSS before and after, per
+// session), with the test's echo server as the mail side: the floor
+// under what pkg/imap's sessions will add. The plain connections went
+// over with SCM_RIGHTS, so the master keeps nothing for them.
+func BenchmarkIdleLoggedIn(b *testing.B) {
+	const n = 1000
+	in := start(b, "")
+	first := in.dial(in.imap, false)
+	first.line()
+	first.send("a LOGIN alice apass")
+	_, _, pid := loggedIn(b, first.line(), "a")
+	first.line()
+	status := fmt.Sprintf("/proc/%d/status", pid)
+	rss := func() int {
+		s, _ := os.ReadFile(status)
+		for _, l := range strings.Split(string(s), "\n") {
+			if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.Atoi(strings.Fields(rest)[0])
+				return kb
+			}
+		}
+		return 0
+	}
+	for i := 0; i < b.N; i++ {
+		before := rss()
+		for j := 0; j < n; j++ {
+			c := in.dial(in.imap, false)
+			c.line()
+			c.send("a LOGIN alice apass")
+			if _, _, p := loggedIn(b, c.line(), "a"); p != pid {
+				b.Fatalf("session %d went to process %d, not %d", j, p, pid)
+			}
+			c.line()
+		}
+		time.Sleep(time.Second)
+		b.ReportMetric(float64(rss()-before)/n, "KiB-RSS/conn")
+	}
 }
