@@ -443,3 +443,19 @@ func BenchmarkIdleLoggedIn(b *testing.B) {
 		b.ReportMetric(float64(rss()-before)/n, "KiB-RSS/conn")
 	}
 }
+
+// TestInactivity: a client silent for loginIdle is told so and let go,
+// and the log says why, in Dovecot's words.
+func TestInactivity(t *testing.T) {
+	defer func(d time.Duration) { loginIdle = d }(loginIdle)
+	loginIdle = 300 * time.Millisecond
+	in := start(t, "")
+	c := in.dial(in.imap, false)
+	c.line()
+	c.expect("", "* BYE Disconnected for inactivity.")
+	p := in.dial(in.pop3, false)
+	p.line()
+	p.expect("", "-ERR Disconnected for inactivity.")
+	in.waitLog("imap-login: Info: Disconnected: Inactivity (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
+	in.waitLog("pop3-login: Info: Disconnected: Inactivity (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
+}

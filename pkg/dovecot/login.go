@@ -19,9 +19,9 @@ import (
 	"postdove/pkg/handoff"
 )
 
-// loginIdle is how long a client may stay silent before logging in
-// (Dovecot's login processes: 3 minutes... with auth; 60 s idle here).
-const loginIdle = 3 * time.Minute
+// loginIdle is how long a client may stay silent before logging in: 3
+// minutes, as Dovecot's login processes (a variable for the tests).
+var loginIdle = 3 * time.Minute
 
 // client is one connection in its pre-login state.
 type client struct {
