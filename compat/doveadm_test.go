@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,7 +41,7 @@ func writeConf(t *testing.T, dir, text string) string {
 	return p
 }
 
-func publicTempDir(t *testing.T) string {
+func publicTempDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
@@ -138,7 +139,7 @@ func oracleAuthServer(t *testing.T, o *oracle.Oracle, conf, baseDir string) {
 // oracle's usr/lib/dovecot at /usr/lib/dovecot (in their private mount
 // namespace only), for the programs that read built-in paths there (lmtp
 // opens /usr/lib/dovecot/modules whatever mail_plugin_dir says).
-func oracleDovecotMaster(t *testing.T, o *oracle.Oracle, conf, baseDir string, libOverlay bool) {
+func oracleDovecotMaster(t testing.TB, o *oracle.Oracle, conf, baseDir string, libOverlay bool) {
 	t.Helper()
 	dovecot := filepath.Join(o.Root, "usr/sbin/dovecot")
 	master := o.Doveconf("-c", conf, "-e", dovecot, "-c", conf, "-F")
@@ -152,6 +153,8 @@ func oracleDovecotMaster(t *testing.T, o *oracle.Oracle, conf, baseDir string, l
 		master = wrapped
 	}
 	cmd := oracle.WithDovecotUsers(t, master)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +169,7 @@ func oracleDovecotMaster(t *testing.T, o *oracle.Oracle, conf, baseDir string, l
 		time.Sleep(100 * time.Millisecond)
 	}
 	log, _ := os.ReadFile(filepath.Join(baseDir, "..", "dovecot.log"))
-	t.Fatalf("the oracle's auth server did not start:\n%s", log)
+	t.Fatalf("the oracle's auth server did not start:\n%s%s", out.Bytes(), log)
 }
 
 // authServerConf is a configuration for the oracle's master with every

@@ -91,7 +91,7 @@ func TestDovecotDaemon(t *testing.T) {
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "log"))
 	for _, want := range []string{"master: Info: Dovecot v2.3.19.1 (postdove) starting up for imap", "master: Warning: SIGHUP received - reloading configuration",
-		"imap-login: Info: Disconnected (no auth attempts in 0 secs): user=<>, rip=127.0.0.1, lip=127.0.0.1, secured, session=<"} {
+		"imap-login: Info: Disconnected: Connection closed (no auth attempts in 0 secs): user=<>, rip=127.0.0.1, lip=127.0.0.1, secured, session=<"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

@@ -201,8 +201,9 @@ func (a *Authenticator) Username(name string) string {
 }
 
 // PlaintextAllowed reports whether a plaintext mechanism may be used on a
-// connection: disable_plaintext_auth = no, TLS, or a client on the same
-// address or loopback, which Dovecot counts as secured.
+// connection: disable_plaintext_auth = no, TLS, or a client on the
+// server's own address, which Dovecot counts as secured. Loopback as such
+// is not: Dovecot refuses a plaintext login from 127.0.0.2 to 127.0.0.1.
 func (a *Authenticator) PlaintextAllowed(req *Request) bool {
 	if !a.DisablePlaintext || req.Secured {
 		return true
@@ -210,9 +211,6 @@ func (a *Authenticator) PlaintextAllowed(req *Request) bool {
 	r, err := netip.ParseAddr(req.RemoteIP)
 	if err != nil {
 		return req.RemoteIP == ""
-	}
-	if r.Unmap().IsLoopback() {
-		return true
 	}
 	l, err := netip.ParseAddr(req.LocalIP)
 	return err == nil && l.Unmap() == r.Unmap()

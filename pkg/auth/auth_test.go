@@ -199,9 +199,13 @@ func TestPlaintext(t *testing.T) {
 	if m := a.Offered(remote); len(m) != 0 {
 		t.Errorf("offered %v on an insecure connection", m)
 	}
+	// Loopback is no exception: Dovecot refuses 127.0.0.2 to 127.0.0.1.
+	if _, err := a.Authenticate(ctx, Request{User: "alice", Password: "secret", RemoteIP: "127.0.0.2", LocalIP: "127.0.0.1"}); KindOf(err) != PlaintextDisallowed {
+		t.Errorf("plaintext from 127.0.0.2 to 127.0.0.1: %v", err)
+	}
 	for _, r := range []Request{
 		{User: "alice", Password: "secret", RemoteIP: "127.0.0.1", LocalIP: "127.0.0.1"},
-		{User: "alice", Password: "secret", RemoteIP: "::1"},
+		{User: "alice", Password: "secret", RemoteIP: "::1", LocalIP: "::1"},
 		{User: "alice", Password: "secret", RemoteIP: "192.0.2.1", LocalIP: "192.0.2.1"},
 		{User: "alice", Password: "secret", RemoteIP: "192.0.2.7", Secured: true},
 	} {
@@ -219,7 +223,7 @@ func TestSASL(t *testing.T) {
 	a, _ := newAuth(t, passwdFileUsers)
 	a.FailureDelay = 0
 	ctx := context.Background()
-	req := Request{Service: "imap", RemoteIP: "127.0.0.1"}
+	req := Request{Service: "imap", RemoteIP: "127.0.0.1", LocalIP: "127.0.0.1"}
 	for _, c := range []struct {
 		mech   string
 		client sasl.Client

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"postdove/compat/oracle"
+	"postdove/pkg/doveconf"
 	"postdove/pkg/handoff"
 )
 
@@ -27,7 +28,8 @@ func (echoServer) Serve(conn net.Conn, info *handoff.Info, logf func(string, ...
 	fmt.Fprintf(conn, "%s OK uid=%d gid=%d pid=%d tls=%v\r\n", info.Tag, os.Getuid(), os.Getgid(), os.Getpid(), info.TLS)
 	fmt.Fprintf(conn, "input=%q\r\n", info.Input)
 	logf("Disconnected: Logged out in=0 out=0")
-	io.Copy(conn, conn)
+	// A small buffer, as a mail server's idle session would hold.
+	io.CopyBuffer(struct{ io.Writer }{conn}, struct{ io.Reader }{conn}, make([]byte, 512))
 }
 
 func TestMain(m *testing.M) {
@@ -53,13 +55,13 @@ func TestMain(m *testing.M) {
 
 // instance is a master run in this process on free ports.
 type instance struct {
-	t                 *testing.T
+	t                 testing.TB
 	dir, log          string
 	imap, imaps, pop3 int
 	done              chan int
 }
 
-func start(t *testing.T, extra string) *instance {
+func start(t testing.TB, extra string) *instance {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root")
@@ -137,20 +139,35 @@ service pop3-login {
 }
 
 type conn struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
 
 func (in *instance) dial(port int, useTLS bool) *conn {
 	in.t.Helper()
+	if useTLS {
+		return in.connect(port, "127.0.0.1", &tls.Config{InsecureSkipVerify: true})
+	}
+	return in.connect(port, "127.0.0.1", nil)
+}
+
+// dialFrom connects to port from the address from.
+func (in *instance) dialFrom(from string, port int) *conn {
+	in.t.Helper()
+	return in.connect(port, from, nil)
+}
+
+func (in *instance) connect(port int, from string, tc *tls.Config) *conn {
+	in.t.Helper()
 	var c net.Conn
 	var err error
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if useTLS {
-		c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if tc != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tc)
 	} else {
-		c, err = net.Dial("tcp", addr)
+		c, err = d.Dial("tcp", addr)
 	}
 	if err != nil {
 		in.t.Fatal(err)
@@ -202,7 +219,7 @@ func (in *instance) waitLog(substr string) string {
 const caps = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+"
 
 // loggedIn parses the echo server's first line: uid, gid, pid.
-func loggedIn(t *testing.T, line, tag string) (uid, gid, pid int) {
+func loggedIn(t testing.TB, line, tag string) (uid, gid, pid int) {
 	t.Helper()
 	var tls bool
 	if _, err := fmt.Sscanf(line, tag+" OK uid=%d gid=%d pid=%d tls=%v", &uid, &gid, &pid, &tls); err != nil {
@@ -279,14 +296,14 @@ func TestIMAPFailuresAndTLS(t *testing.T) {
 	c.expect("b FOO", "b BAD Error in IMAP command received by server.")
 	c.expect("c LOGIN rooty rpass", "* BYE Internal error occurred. Refer to server log for more information.")
 	in.waitLog("Mail access for users with UID 0 not permitted")
-	l := in.waitLog("imap-login: Info: Disconnected (auth failed, 1 attempts in ")
+	l := in.waitLog("imap-login: Info: Disconnected: Connection closed (internal failure, 1 successful auths): ")
 	if !strings.Contains(l, "user=<rooty>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, secured, session=<") {
 		t.Errorf("%q", l)
 	}
 	n := in.dial(in.imap, false)
 	n.line()
 	n.expect("z LOGOUT", "* BYE Logging out", "z OK Logout completed.")
-	in.waitLog("imap-login: Info: Aborted login (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
+	in.waitLog("imap-login: Info: Disconnected: Aborted login by logging out (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
 
 	// imaps: the master relays the clear text.
 	s := in.dial(in.imaps, true)
@@ -320,9 +337,7 @@ func TestIMAPFailuresAndTLS(t *testing.T) {
 }
 
 func TestPlaintextDisallowed(t *testing.T) {
-	// A connection from 127.0.0.1 to 127.0.0.2 is neither loopback-secured
-	// nor TLS... loopback counts as secured, so listen on both and ask
-	// from another loopback address: Dovecot trusts all of 127/8.
+	// From 127.0.0.1 to 127.0.0.1, the server's own address: secured.
 	in := start(t, "disable_plaintext_auth = yes\nssl = required\n")
 	c := in.dial(in.pop3, false)
 	c.expect("", "+OK Dovecot ready.")
@@ -338,7 +353,111 @@ func TestPlaintextDisallowed(t *testing.T) {
 	d.expect("USER bob", "+OK")
 	d.expect("PASS nope", "-ERR [AUTH] Authentication failed.")
 	d.expect("QUIT", "+OK Logging out")
-	in.waitLog("pop3-login: Info: Aborted login (auth failed, 1 attempts in ")
+	in.waitLog("pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 1 attempts in ")
+
+	// From 127.0.0.2: loopback, but not the server's address, so not
+	// secured (as in Dovecot).
+	e := in.dialFrom("127.0.0.2", in.pop3)
+	e.line()
+	e.expect("CAPA", "+OK", "CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "STLS", "SASL", ".")
+	e.expect("USER bob", "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")
+	e.expect("AUTH PLAIN AGJvYgBicGFzcw==", "-ERR [AUTH] Authentication not allowed until SSL/TLS is enabled.")
+	e.expect("QUIT", "+OK Logging out")
+	in.waitLog("pop3-login: Info: Disconnected: Aborted login by logging out (auth failed, 2 attempts in 0 secs): user=<bob>, method=PLAIN, rip=127.0.0.2, lip=127.0.0.1, session=<")
+	f := in.dialFrom("127.0.0.2", in.imap)
+	f.expect("", "* OK [CAPABILITY "+caps+" STARTTLS LOGINDISABLED] Dovecot ready.")
+}
+
+// TestSettingsShared: connections the same filters apply to share one
+// copy of the settings, unless a remote filter makes them differ.
+func TestSettingsShared(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dovecot.conf")
+	for _, c := range []struct {
+		conf   string
+		shared bool
+	}{
+		{"ssl = no\nprotocol imap {\n  login_greeting = IMAP here.\n}\n", true},
+		{"ssl = no\nremote 127.0.0.2 {\n  login_greeting = Hello 2.\n}\n", false},
+	} {
+		os.WriteFile(path, []byte(c.conf), 0o644)
+		st, err := load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := st.settingsFor(doveconfMatch("imap", "127.0.0.1"))
+		b := st.settingsFor(doveconfMatch("imap", "127.0.0.2"))
+		if p := st.settingsFor(doveconfMatch("pop3", "127.0.0.1")); p == a || p.Get("login_greeting") != "Dovecot ready." {
+			t.Errorf("%q: pop3 shares imap's settings, or has greeting %q", c.conf, p.Get("login_greeting"))
+		}
+		if (a == b) != c.shared {
+			t.Errorf("%q: shared %v, want %v", c.conf, a == b, c.shared)
+		}
+		want := map[bool]string{true: "IMAP here.", false: "Hello 2."}[c.shared]
+		if got := b.Get("login_greeting"); got != want {
+			t.Errorf("%q: greeting from 127.0.0.2 %q, want %q", c.conf, got, want)
+		}
+	}
+}
+
+func doveconfMatch(proto, remote string) doveconf.Match {
+	return doveconf.Match{Protocol: proto, Local: "127.0.0.1", Remote: remote}
+}
+
+// BenchmarkIdleLoggedIn: the memory 1,000 idle logged-in IMAP sessions of
+// one user cost that user's mail process (VmRSS before and after, per
+// session), with the test's echo server as the mail side: the floor
+// under what pkg/imap's sessions will add. The plain connections went
+// over with SCM_RIGHTS, so the master keeps nothing for them.
+func BenchmarkIdleLoggedIn(b *testing.B) {
+	const n = 1000
+	in := start(b, "")
+	first := in.dial(in.imap, false)
+	first.line()
+	first.send("a LOGIN alice apass")
+	_, _, pid := loggedIn(b, first.line(), "a")
+	first.line()
+	status := fmt.Sprintf("/proc/%d/status", pid)
+	rss := func() int {
+		s, _ := os.ReadFile(status)
+		for _, l := range strings.Split(string(s), "\n") {
+			if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.Atoi(strings.Fields(rest)[0])
+				return kb
+			}
+		}
+		return 0
+	}
+	for i := 0; i < b.N; i++ {
+		before := rss()
+		for j := 0; j < n; j++ {
+			c := in.dial(in.imap, false)
+			c.line()
+			c.send("a LOGIN alice apass")
+			if _, _, p := loggedIn(b, c.line(), "a"); p != pid {
+				b.Fatalf("session %d went to process %d, not %d", j, p, pid)
+			}
+			c.line()
+		}
+		time.Sleep(time.Second)
+		b.ReportMetric(float64(rss()-before)/n, "KiB-RSS/conn")
+	}
+}
+
+// TestInactivity: a client silent for loginIdle is told so and let go,
+// and the log says why, in Dovecot's words.
+func TestInactivity(t *testing.T) {
+	defer func(d time.Duration) { loginIdle = d }(loginIdle)
+	loginIdle = 300 * time.Millisecond
+	in := start(t, "")
+	c := in.dial(in.imap, false)
+	c.line()
+	c.expect("", "* BYE Disconnected for inactivity.")
+	p := in.dial(in.pop3, false)
+	p.line()
+	p.expect("", "-ERR Disconnected for inactivity.")
+	in.waitLog("imap-login: Info: Disconnected: Inactivity (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
+	in.waitLog("pop3-login: Info: Disconnected: Inactivity (no auth attempts in 0 secs): user=<>, rip=127.0.0.1")
 }
 
 func TestServicePrefix(t *testing.T) {

@@ -6,9 +6,14 @@ import (
 	"time"
 )
 
-// maxBadCommands is how many invalid commands a client may send before
-// the login process hangs up, as Dovecot's CLIENT_MAX_BAD_COMMANDS.
-const maxBadCommands = 10
+// maxBadCommands is how many invalid commands a client may send: the
+// last one is answered with a BYE (IMAP) or -ERR and the login process
+// hangs up, as Dovecot's CLIENT_MAX_BAD_COMMANDS.
+const maxBadCommands = 3
+
+// imapBadCommand is Dovecot's reply to a command it cannot parse or
+// run, which counts towards maxBadCommands.
+const imapBadCommand = "Error in IMAP command received by server."
 
 // imapCapability is Dovecot 2.3's pre-login capability list: the base,
 // then STARTTLS, LOGINDISABLED and AUTH= as the connection allows.
@@ -34,28 +39,23 @@ func (c *client) serveIMAP() {
 	if c.write("* OK [CAPABILITY "+c.imapCapability()+"] "+c.s.Get("login_greeting")+"\r\n") != nil {
 		return
 	}
-	bad := 0
 	for !c.done {
 		c.conn.SetReadDeadline(time.Now().Add(loginIdle))
 		cmd, err := readIMAPCommand(c.br, func() error { return c.write("+ OK\r\n") })
 		if err != nil {
 			if !errors.Is(err, errSyntax) && !errors.Is(err, errTooLong) {
+				c.readEnded(err, "* BYE ")
 				return
 			}
-			bad++
 			tag := cmd.tag
 			if tag == "" {
 				tag = "*"
 			}
-			msg := "Error in IMAP command received by server."
+			msg := imapBadCommand
 			if errors.Is(err, errTooLong) {
 				msg = "Too long argument."
 			}
-			if c.write(tag+" BAD "+msg+"\r\n") != nil {
-				return
-			}
-			if bad >= maxBadCommands {
-				c.write("* BYE Too many invalid IMAP commands.\r\n")
+			if !c.imapBad(tag, msg) {
 				return
 			}
 			continue
@@ -64,6 +64,17 @@ func (c *client) serveIMAP() {
 			return
 		}
 	}
+}
+
+// imapBad answers a bad command with BAD msg, or, the maxBadCommands'th
+// time, with Dovecot's BYE; false ends the connection.
+func (c *client) imapBad(tag, msg string) bool {
+	if c.bad++; c.bad >= maxBadCommands {
+		c.reason = "Too many invalid commands"
+		c.write("* BYE Too many invalid IMAP commands.\r\n")
+		return false
+	}
+	return c.write(tag+" BAD "+msg+"\r\n") == nil
 }
 
 // imapCommand answers one command; false ends the connection.
@@ -97,18 +108,18 @@ func (c *client) imapCommand(cmd imapCommand) bool {
 		return c.tls.Handshake() == nil
 	case "LOGIN":
 		if len(args) != 2 {
-			return reply("BAD Error in IMAP command received by server.")
+			return c.imapBad(tag, imapBadCommand)
 		}
 		if !c.plaintextAllowed() {
-			c.triedPlaintext = true
+			c.plaintextRefused(args[0])
 			return c.write("* BAD [ALERT] Plaintext authentication not allowed without SSL/TLS, but your client did it anyway. If anyone was listening, the password was exposed.\r\n") == nil &&
-				reply("NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")
+				reply("NO [PRIVACYREQUIRED] "+plaintextDisallowed)
 		}
 		res, out := c.login(args[0], args[1])
 		return c.imapAuthResult(tag, res, out)
 	case "AUTHENTICATE":
 		if len(args) < 1 || len(args) > 2 {
-			return reply("BAD Error in IMAP command received by server.")
+			return c.imapBad(tag, imapBadCommand)
 		}
 		var ir *string
 		if len(args) == 2 {
@@ -117,7 +128,7 @@ func (c *client) imapCommand(cmd imapCommand) bool {
 		res, out := c.sasl(args[0], ir, func(ch string) error { return c.write("+ " + ch + "\r\n") })
 		return c.imapAuthResult(tag, res, out)
 	}
-	return reply("BAD Error in IMAP command received by server.")
+	return c.imapBad(tag, imapBadCommand)
 }
 
 func (c *client) imapAuthResult(tag string, res authResult, out saslOutcome) bool {
@@ -132,11 +143,15 @@ func (c *client) imapAuthResult(tag string, res authResult, out saslOutcome) boo
 	case saslCancelled:
 		return reply("BAD Authentication aborted by client.")
 	case saslBadBase64:
-		return reply("BAD Invalid base64 data in continued response")
+		return reply("NO [ALERT] Invalid base64 in response")
+	case saslBadInitial:
+		return reply("BAD Invalid base64 data in initial response")
 	case saslUnsupported:
-		return reply("NO Unsupported authentication mechanism.")
+		return reply("NO [ALERT] Unsupported authentication mechanism.")
 	case saslDisabled:
-		return reply("NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")
+		return reply("NO [PRIVACYREQUIRED] Plaintext authentication disabled.")
+	case saslSSLRequired:
+		return reply("NO [PRIVACYREQUIRED] Authentication not allowed until SSL/TLS is enabled.")
 	case saslTempFail:
 		return reply("NO [UNAVAILABLE] Temporary authentication failure.")
 	}

@@ -19,9 +19,9 @@ import (
 	"postdove/pkg/handoff"
 )
 
-// loginIdle is how long a client may stay silent before logging in
-// (Dovecot's login processes: 3 minutes... with auth; 60 s idle here).
-const loginIdle = 3 * time.Minute
+// loginIdle is how long a client may stay silent before logging in: 3
+// minutes, as Dovecot's login processes (a variable for the tests).
+var loginIdle = 3 * time.Minute
 
 // client is one connection in its pre-login state.
 type client struct {
@@ -39,10 +39,14 @@ type client struct {
 	session string
 	start   time.Time
 
-	attempts        int
+	attempts        int // logins and SASL exchanges begun
 	user, method    string
-	triedPlaintext  bool // a plaintext login refused on an insecure connection
+	failed          string // why the last attempt failed, when the log says more than "auth failed"
+	unfinished      bool   // the last SASL exchange ended by bad base64 in a response
+	successes       int    // logins whose mail process could not start
 	loggedOut, done bool
+	bad             int    // invalid commands so far
+	reason          string // why the dialogue ended, for the log
 	relay           func() // after handoff: relays the TLS session
 
 }
@@ -58,7 +62,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 func newClient(m *master, st *state, proto string, conn net.Conn, implicitTLS bool) *client {
 	c := &client{m: m, st: st, proto: proto, conn: conn, local: addrPort(conn.LocalAddr()),
 		remote: addrPort(conn.RemoteAddr()), session: sessionID(), start: time.Now()}
-	c.s = st.cfg.For(doveconf.Match{Protocol: proto, Local: c.local.Addr().String(), Remote: c.remote.Addr().String()})
+	c.s = st.settingsFor(doveconf.Match{Protocol: proto, Local: c.local.Addr().String(), Remote: c.remote.Addr().String()})
 	c.a = *st.auth[proto]
 	c.a.DisablePlaintext = c.s.Bool("disable_plaintext_auth") || c.s.Get("ssl") == "required"
 	c.a.FailureDelay = c.s.Duration("auth_failure_delay")
@@ -82,10 +86,29 @@ func (c *client) startTLS() {
 }
 
 // secured reports whether Dovecot counts the connection as secure: TLS,
-// or a client on loopback or on the server's own address.
+// a client on the server's own address (only that: from 127.0.0.2 to
+// 127.0.0.1 is not secured), or one in login_trusted_networks.
 func (c *client) secured() bool {
-	r := c.remote.Addr()
-	return c.tls != nil || r.IsLoopback() || r == c.local.Addr()
+	return c.tls != nil || c.remote.Addr() == c.local.Addr() || c.trusted()
+}
+
+// trusted reports whether the client is in login_trusted_networks.
+func (c *client) trusted() bool {
+	for _, n := range strings.FieldsFunc(c.s.Get("login_trusted_networks"), sep) {
+		if p, err := netip.ParsePrefix(n); err == nil && p.Contains(c.remote.Addr()) {
+			return true
+		}
+		if a, err := netip.ParseAddr(n); err == nil && a.Unmap() == c.remote.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
+// sslRequired reports whether ssl = required refuses every
+// authentication on this connection until it has TLS.
+func (c *client) sslRequired() bool {
+	return c.s.Get("ssl") == "required" && !c.secured()
 }
 
 func (c *client) transport() string {
@@ -99,7 +122,7 @@ func (c *client) transport() string {
 }
 
 func (c *client) request() auth.Request {
-	return auth.Request{Service: c.proto, RemoteIP: c.remote.Addr().String(), LocalIP: c.local.Addr().String(), Secured: c.tls != nil}
+	return auth.Request{Service: c.proto, RemoteIP: c.remote.Addr().String(), LocalIP: c.local.Addr().String(), Secured: c.secured()}
 }
 
 func (c *client) plaintextAllowed() bool {
@@ -121,15 +144,35 @@ func (c *client) fields(mpid int) string {
 func (c *client) disconnected() {
 	secs := int(time.Since(c.start).Seconds())
 	what := fmt.Sprintf("no auth attempts in %d secs", secs)
-	if c.attempts > 0 {
+	switch {
+	case c.attempts == 1 && c.unfinished:
+		what = fmt.Sprintf("client didn't finish SASL auth, waited %d secs", secs)
+	case c.attempts > 0 && c.failed != "":
+		what = c.failed
+	case c.successes > 0:
+		what = fmt.Sprintf("internal failure, %d successful auths", c.successes)
+	case c.attempts > 0:
 		what = fmt.Sprintf("auth failed, %d attempts in %d secs", c.attempts, secs)
-	} else if c.triedPlaintext {
-		what = "tried to use disallowed plaintext auth"
 	}
-	if c.loggedOut {
-		c.logf("Aborted login (%s): %s", what, c.fields(0))
-	} else {
-		c.logf("Disconnected (%s): %s", what, c.fields(0))
+	reason := c.reason
+	switch {
+	case c.loggedOut:
+		reason = "Aborted login by logging out"
+	case reason == "":
+		reason = "Connection closed"
+	}
+	c.logf("Disconnected: %s (%s): %s", reason, what, c.fields(0))
+}
+
+// readEnded notes why reading the client's next command failed: a
+// client silent for loginIdle is told so (bye is the reply's start,
+// "* BYE " or "-ERR ") and logged as Dovecot's login processes log it.
+func (c *client) readEnded(err error, bye string) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.reason = "Inactivity"
+		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.write(bye + "Disconnected for inactivity.\r\n")
 	}
 }
 
@@ -148,30 +191,39 @@ const (
 	saslOK saslOutcome = iota
 	saslFailed
 	saslCancelled
-	saslBadBase64
+	saslBadBase64  // in a response to a challenge
+	saslBadInitial // in the initial response
 	saslUnsupported
 	saslTempFail
-	saslDisabled
+	saslDisabled    // a plaintext mechanism without TLS
+	saslSSLRequired // ssl = required without TLS
 )
 
 func (c *client) sasl(mech string, ir *string, challenge func(string) error) (auth.Result, saslOutcome) {
 	var res auth.Result
 	mech = strings.ToUpper(mech)
 	c.method = mech
-	if (mech == "PLAIN" || mech == "LOGIN") && !c.plaintextAllowed() {
-		c.triedPlaintext = true
-		return res, saslDisabled
+	c.attempts++
+	c.unfinished = false
+	if c.sslRequired() {
+		return res, saslSSLRequired
 	}
 	srv, err := c.a.SASL(context.Background(), mech, c.request(), &res)
 	if err != nil {
+		c.failed = "tried to use unsupported auth mechanism"
 		return res, saslUnsupported
+	}
+	if (mech == "PLAIN" || mech == "LOGIN") && !c.plaintextAllowed() {
+		c.failed = "tried to use disallowed plaintext auth"
+		return res, saslDisabled
 	}
 	var resp []byte
 	if ir != nil {
 		if *ir != "=" {
 			b, err := base64.StdEncoding.DecodeString(*ir)
 			if err != nil {
-				return res, saslBadBase64
+				c.failed = "sent invalid base64 in response"
+				return res, saslBadInitial
 			}
 			resp = b
 		} else {
@@ -181,7 +233,7 @@ func (c *client) sasl(mech string, ir *string, challenge func(string) error) (au
 	for {
 		ch, done, err := srv.Next(resp)
 		if err != nil {
-			c.attempts++
+			c.failed = ""
 			if u := saslUser(mech, resp, srv); u != "" {
 				c.user = u
 			}
@@ -206,6 +258,7 @@ func (c *client) sasl(mech string, ir *string, challenge func(string) error) (au
 		}
 		b, err := base64.StdEncoding.DecodeString(line)
 		if err != nil {
+			c.unfinished = true
 			return res, saslBadBase64
 		}
 		resp = b
@@ -225,6 +278,16 @@ func saslUser(mech string, last []byte, srv sasl.Server) string {
 		return u.Username()
 	}
 	return ""
+}
+
+// plaintextRefused counts a plaintext login (IMAP LOGIN, POP3 USER or
+// PASS) refused on an insecure connection as an attempt, as Dovecot
+// does, and keeps the first user name tried for the log.
+func (c *client) plaintextRefused(user string) {
+	c.attempts++
+	if c.user == "" {
+		c.user = user
+	}
 }
 
 // login authenticates user and password (IMAP LOGIN, POP3 USER/PASS)
@@ -253,6 +316,7 @@ func (c *client) handoff(res auth.Result, tag string) error {
 	}
 	pid, err := c.m.procs.handoff(c, res, info)
 	if err != nil {
+		c.successes++
 		return err
 	}
 	c.logf("Login: %s", c.fields(pid))
@@ -261,6 +325,10 @@ func (c *client) handoff(res auth.Result, tag string) error {
 }
 
 type authResult = auth.Result
+
+// plaintextDisallowed is the reply to a plaintext login on an insecure
+// connection.
+const plaintextDisallowed = "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 
 // errInternal is what a client is told when its session cannot start.
 var errInternal = errors.New("Internal error occurred. Refer to server log for more information.")

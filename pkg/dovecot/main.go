@@ -245,8 +245,7 @@ func runMaster(path string, st *state, ready *os.File, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	m.log.logf("master: ", "Info", "Dovecot v%s (%s) starting up for %s", doveconf.Version, doveconf.Revision,
-		strings.Join(st.global.Protocols(), ", "))
+	m.log.logf("master: ", "Info", "%s", startupLine(st.global.Protocols()))
 	if ready != nil {
 		io.WriteString(ready, "ok\n")
 		ready.Close()
@@ -285,4 +284,20 @@ func (m *master) reload() {
 	if err != nil {
 		m.log.logf("master: ", "Error", "%v", err)
 	}
+}
+
+// startupLine is the master's first log line, as Dovecot words it: the
+// protocols, and whether core dumps are disabled (RLIMIT_CORE of 0).
+func startupLine(protocols []string) string {
+	line := fmt.Sprintf("Dovecot v%s (%s) starting up", doveconf.Version, doveconf.Revision)
+	if len(protocols) == 0 {
+		line += " without any protocols"
+	} else {
+		line += " for " + strings.Join(protocols, ", ")
+	}
+	var core syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_CORE, &core) == nil && core.Cur == 0 {
+		line += " (core dumps disabled)"
+	}
+	return line
 }

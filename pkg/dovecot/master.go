@@ -25,6 +25,29 @@ type state struct {
 	global *doveconf.Settings
 	tls    *tls.Config // nil with ssl = no
 	auth   map[string]*auth.Authenticator
+
+	byRemote bool // some remote filter: each client's settings are its own
+	mu       sync.Mutex
+	settings map[doveconf.Match]*doveconf.Settings
+}
+
+// settingsFor returns the settings for a connection matching m. They are
+// read only, and shared by the connections the same filters apply to: a
+// copy for each would cost every idle connection a few dozen KiB. A
+// configuration with remote filters gets a copy for each connection.
+func (st *state) settingsFor(m doveconf.Match) *doveconf.Settings {
+	if st.byRemote {
+		return st.cfg.For(m)
+	}
+	m.Remote = ""
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.settings[m]
+	if s == nil {
+		s = st.cfg.For(m)
+		st.settings[m] = s
+	}
+	return s
 }
 
 // loginServices are the login services and the protocol each serves.
@@ -40,7 +63,10 @@ func load(path string) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &state{cfg: cfg, global: cfg.Global(), auth: map[string]*auth.Authenticator{}}
+	st := &state{cfg: cfg, global: cfg.Global(), auth: map[string]*auth.Authenticator{}, settings: map[doveconf.Match]*doveconf.Settings{}}
+	for _, f := range cfg.Filters {
+		st.byRemote = st.byRemote || f.Remote != ""
+	}
 	if errs := doveconf.Check(st.global); len(errs) > 0 {
 		return nil, &doveconf.Error{File: path, Msg: errs[0]}
 	}

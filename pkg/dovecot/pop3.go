@@ -20,10 +20,14 @@ func (c *client) pop3Capa() string {
 
 // servePOP3 runs Dovecot's pop3-login dialogue on c.
 func (c *client) servePOP3() {
-	if c.write("+OK "+c.s.Get("login_greeting")+"\r\n") != nil {
+	greeting := "+OK "
+	if c.trusted() {
+		greeting += "[XCLIENT] "
+	}
+	if c.write(greeting+c.s.Get("login_greeting")+"\r\n") != nil {
 		return
 	}
-	bad, user := 0, ""
+	var user *string // USER's argument, which may be empty
 	for !c.done {
 		c.conn.SetReadDeadline(time.Now().Add(loginIdle))
 		line, err := readLine(c.br)
@@ -34,6 +38,7 @@ func (c *client) servePOP3() {
 			continue
 		}
 		if err != nil {
+			c.readEnded(err, "-ERR ")
 			return
 		}
 		name, args := pop3Command(line)
@@ -59,22 +64,34 @@ func (c *client) servePOP3() {
 				}
 			}
 		case "USER":
-			if len(args) != 1 {
-				ok = c.write("-ERR No username given.\r\n") == nil
-			} else if !c.plaintextAllowed() {
-				c.triedPlaintext = true
-				ok = c.write("-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n") == nil
-			} else {
-				user = args[0]
+			name := pop3Arg(line)
+			user = &name
+			if c.plaintextAllowed() {
 				ok = c.write("+OK\r\n") == nil
+			} else {
+				c.plaintextRefused(name)
+				ok = c.write("-ERR [AUTH] "+plaintextDisallowed+"\r\n") == nil
 			}
 		case "PASS":
-			if user == "" {
-				ok = c.write("-ERR No username given.\r\n") == nil
+			if user == nil {
+				// As pop3-login: a client over the bad command limit
+				// is let go at once; else the privacy rule comes first.
+				if c.bad < maxBadCommands && !c.plaintextAllowed() {
+					c.plaintextRefused("")
+					c.bad++
+					ok = c.write("-ERR [AUTH] "+plaintextDisallowed+"\r\n") == nil
+				} else {
+					ok = c.pop3Bad("No username given.")
+				}
 				break
 			}
-			res, out := c.login(user, strings.TrimPrefix(line[len("PASS"):], " "))
-			user = ""
+			if !c.plaintextAllowed() {
+				c.plaintextRefused("")
+				ok = c.write("-ERR [AUTH] "+plaintextDisallowed+"\r\n") == nil
+				break
+			}
+			res, out := c.login(*user, pop3Arg(line))
+			user = nil
 			ok = c.pop3AuthResult(res, out)
 		case "AUTH":
 			if len(args) == 0 {
@@ -88,13 +105,29 @@ func (c *client) servePOP3() {
 			res, out := c.sasl(args[0], ir, func(ch string) error { return c.write("+ " + ch + "\r\n") })
 			ok = c.pop3AuthResult(res, out)
 		default:
-			bad++
-			ok = c.write("-ERR Unknown command.\r\n") == nil && bad < maxBadCommands
+			ok = c.pop3Bad("Unknown command.")
 		}
 		if !ok {
 			return
 		}
 	}
+}
+
+// pop3Arg is everything after a command's name and the space after it.
+func pop3Arg(line string) string {
+	_, arg, _ := strings.Cut(line, " ")
+	return arg
+}
+
+// pop3Bad answers a bad command with -ERR msg; after maxBadCommands of
+// them, pop3-login answers the next with its own -ERR and hangs up.
+func (c *client) pop3Bad(msg string) bool {
+	if c.bad++; c.bad > maxBadCommands {
+		c.reason = "Disconnected: Too many bad commands"
+		c.write("-ERR Too many invalid bad commands.\r\n")
+		return false
+	}
+	return c.write("-ERR "+msg+"\r\n") == nil
 }
 
 func (c *client) pop3AuthResult(res authResult, out saslOutcome) bool {
@@ -109,11 +142,15 @@ func (c *client) pop3AuthResult(res authResult, out saslOutcome) bool {
 	case saslCancelled:
 		msg = "-ERR Authentication aborted by client."
 	case saslBadBase64:
-		msg = "-ERR Invalid base64 data in continued response"
+		msg = "-ERR [AUTH] Invalid base64 in response"
+	case saslBadInitial:
+		msg = "-ERR [AUTH] Invalid base64 data in initial response"
 	case saslUnsupported:
-		msg = "-ERR Unsupported authentication mechanism."
+		msg = "-ERR [AUTH] Unsupported authentication mechanism."
 	case saslDisabled:
-		msg = "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+		msg = "-ERR [AUTH] Plaintext authentication disabled."
+	case saslSSLRequired:
+		msg = "-ERR [AUTH] Authentication not allowed until SSL/TLS is enabled."
 	case saslTempFail:
 		msg = "-ERR [SYS/TEMP] Temporary authentication failure."
 	}
