@@ -180,8 +180,7 @@ func (c *client) proxyDest(res auth.Result, maybe bool) (*proxyDest, proxyFailur
 // (an auth failure has had its answer from proxyLogin).
 func (c *client) proxyFailed(tag string, f proxyFailure) {
 	if f == proxyAuth || f == proxyTempFail {
-		c.attempts++
-		return
+		return // the attempt was counted when it began
 	}
 	if c.proto == "imap" {
 		code := "UNAVAILABLE"

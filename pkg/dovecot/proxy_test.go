@@ -77,6 +77,7 @@ func startBackend(t *testing.T) *backendInst {
 	os.WriteFile(filepath.Join(dir, "users"), []byte("bob:{PLAIN}bpass:54322:54323::"+dir+"/bob\n"), 0o600)
 	conf := fmt.Sprintf(`protocols = imap pop3
 listen = 127.0.0.2
+login_trusted_networks = 127.0.0.0/8
 base_dir = %[1]s/run
 log_path = %[2]s
 default_login_user = nobody
