@@ -91,6 +91,25 @@ session:
 
 const pipelineSep = "\x00"
 
+// queueIDs and headerDates match what differs between two runs: queue IDs
+// and the dates of Received headers.
+var (
+	queueIDs    = regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
+	headerDates = regexp.MustCompile(`[A-Z][a-z][a-z], [ 0-9]\d \w+ \d{4} \d\d:\d\d:\d\d [-+]\d{4} \(\w+\)`)
+)
+
+// regularFiles lists the regular files below dir, in lexical order.
+func regularFiles(dir string) []string {
+	var files []string
+	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	return files
+}
+
 // smtpdPipelined is one smtpdTranscript command that sends cmds at once.
 func smtpdPipelined(cmds ...string) string { return strings.Join(cmds, pipelineSep) }
 
@@ -197,18 +216,7 @@ func (p *smtpdPair) compareLogs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []string
-		id := regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
-		for _, l := range strings.Split(string(b), "\n") {
-			_, rest, ok := strings.Cut(l, "postfix/smtpd[")
-			if !ok || strings.Contains(l, "overriding earlier entry") {
-				continue
-			}
-			_, rest, _ = strings.Cut(rest, "]: ")
-			out = append(out, id.ReplaceAllString(rest, "ID"))
-		}
-		sort.Strings(out)
-		return strings.Join(out, "\n")
+		return smtpdLogLines(string(b))
 	}
 	if got, want := norm(p.logf), norm(p.inst.Maillog); got != want {
 		t.Errorf("maillog:\npostdove:\n%s\npostfix:\n%s", got, want)
@@ -267,14 +275,8 @@ func TestSmtpdQueueFileTiming(t *testing.T) {
 	p.compareLogs(t)
 	// No unfinished file is left behind (the one message is queued).
 	time.Sleep(200 * time.Millisecond)
-	var left []string
-	filepath.Walk(filepath.Join(p.qdir, "incoming"), func(path string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			left = append(left, filepath.Base(path))
-		}
-		return nil
-	})
-	if len(left) != 1 || strings.HasPrefix(left[0], "tmp.") {
+	left := regularFiles(filepath.Join(p.qdir, "incoming"))
+	if len(left) != 1 || strings.HasPrefix(filepath.Base(left[0]), "tmp.") {
 		t.Errorf("incoming queue holds %v, want the one queued message", left)
 	}
 }
@@ -339,28 +341,7 @@ func TestSmtpdESMTPParameters(t *testing.T) {
 			"MAIL FROM:<a@b.example>", "RCPT TO:<root@mail.example.test> NOTIFY=NEVER,SUCCESS", "RCPT TO:<root@mail.example.test> NOTIFY=BOGUS",
 			"RCPT TO:<root@mail.example.test> ORCPT=foo", "RCPT TO:<root@mail.example.test> ORCPT=rfc822;a+2", "QUIT"},
 	})
-	summaries := func(dir string, cat func(path string) string) string {
-		var all []string
-		filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
-			if err == nil && fi.Mode().IsRegular() && !strings.HasPrefix(fi.Name(), "tmp.") {
-				all = append(all, dsnSummary(cat(path)))
-			}
-			return nil
-		})
-		sort.Strings(all)
-		return strings.Join(all, "\n--\n")
-	}
-	want := summaries(filepath.Join(p.inst.QueueDir, "hold"), func(path string) string {
-		return oracle.Run(p.inst.Command("postcat", path), "").Stdout
-	})
-	got := summaries(filepath.Join(p.qdir, "hold"), func(path string) string {
-		var out, errb strings.Builder
-		if postcat.Main([]string{"-c", p.cfgDir, path}, nil, &out, &errb) != 0 {
-			t.Errorf("postcat %s: %s", path, errb.String())
-		}
-		return out.String()
-	})
-	if want == "" || got != want {
+	if got, want := p.held(t, dsnSummary, "\n--\n"); want == "" || got != want {
 		t.Errorf("queue files:\npostdove:\n%s\npostfix:\n%s", got, want)
 	}
 }
@@ -393,37 +374,42 @@ func TestSmtpdBareNewline(t *testing.T) {
 	}
 }
 
-// heldHeaders returns the header of each message in the oracle's hold
-// queue and in postdove's (postcat -h), queue IDs and
-// dates blanked.
-func (p *smtpdPair) heldHeaders(t *testing.T) (got, want string) {
+// held returns reduce of the postcat listing (postcat with args) of each
+// message in postdove's hold queue and in the oracle's, sorted and
+// joined with sep.
+func (p *smtpdPair) held(t *testing.T, reduce func(string) string, sep string, args ...string) (got, want string) {
 	t.Helper()
-	blank := func(s string) string {
-		s = regexp.MustCompile(`\b[0-9A-F]{10,}\b`).ReplaceAllString(s, "ID")
-		return regexp.MustCompile(`[A-Z][a-z][a-z], [ 0-9]\d \w+ \d{4} \d\d:\d\d:\d\d [-+]\d{4} \(\w+\)`).ReplaceAllString(s, "DATE")
-	}
 	all := func(dir string, cat func(path string) string) string {
 		var out []string
-		filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
-			if err == nil && fi.Mode().IsRegular() && !strings.HasPrefix(fi.Name(), "tmp.") {
-				out = append(out, blank(cat(path)))
+		for _, path := range regularFiles(dir) {
+			if !strings.HasPrefix(filepath.Base(path), "tmp.") {
+				out = append(out, reduce(cat(path)))
 			}
-			return nil
-		})
+		}
 		sort.Strings(out)
-		return strings.Join(out, "--\n")
+		return strings.Join(out, sep)
 	}
 	want = all(filepath.Join(p.inst.QueueDir, "hold"), func(path string) string {
-		return oracle.Run(p.inst.Command("postcat", "-h", path), "").Stdout
+		return oracle.Run(p.inst.Command("postcat", slices.Concat(args, []string{path})...), "").Stdout
 	})
 	got = all(filepath.Join(p.qdir, "hold"), func(path string) string {
 		var out, errb strings.Builder
-		if postcat.Main([]string{"-h", "-c", p.cfgDir, path}, nil, &out, &errb) != 0 {
+		if postcat.Main(slices.Concat(args, []string{"-c", p.cfgDir, path}), nil, &out, &errb) != 0 {
 			t.Errorf("postcat %s: %s", path, errb.String())
 		}
 		return out.String()
 	})
 	return got, want
+}
+
+// heldHeaders returns the header of each message in the oracle's hold
+// queue and in postdove's (postcat -h), queue IDs and dates blanked.
+func (p *smtpdPair) heldHeaders(t *testing.T) (got, want string) {
+	t.Helper()
+	blank := func(s string) string {
+		return headerDates.ReplaceAllString(queueIDs.ReplaceAllString(s, "ID"), "DATE")
+	}
+	return p.held(t, blank, "--\n", "-h")
 }
 
 // TestSmtpdTLS: STARTTLS and smtps (smtpd_tls_wrappermode = yes) as
@@ -462,14 +448,13 @@ func TestSmtpdTLS(t *testing.T) {
 // queue IDs, sorted.
 func smtpdLogLines(log string) string {
 	var out []string
-	id := regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
 	for _, l := range strings.Split(log, "\n") {
 		_, rest, ok := strings.Cut(l, "postfix/smtpd[")
 		if !ok || strings.Contains(l, "overriding earlier entry") {
 			continue
 		}
 		_, rest, _ = strings.Cut(rest, "]: ")
-		out = append(out, id.ReplaceAllString(rest, "ID"))
+		out = append(out, queueIDs.ReplaceAllString(rest, "ID"))
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")
@@ -487,7 +472,6 @@ func TestSmtpdSendmailBs(t *testing.T) {
 	pd := oracle.StartPostdove(t, opts)
 	dialogue := "EHLO c.example\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\nRCPT TO:<x@elsewhere.example>\r\nRCPT TO:<root>\r\n" +
 		"DATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<root>\r\nRSET\r\nVRFY root\r\nFOO\r\nQUIT\r\n"
-	ids := regexp.MustCompile(`\b[0-9A-F]{10,}\b`)
 	run := func(inst *oracle.Instance) (string, string, string) {
 		res := oracle.Run(inst.Sendmail("-bs"), dialogue)
 		if res.Code != 0 || res.Stderr != "" {
@@ -496,15 +480,12 @@ func TestSmtpdSendmailBs(t *testing.T) {
 		var headers string
 		for i := 0; i < 100 && headers == ""; i++ {
 			time.Sleep(100 * time.Millisecond)
-			filepath.Walk(filepath.Join(inst.QueueDir, "deferred"), func(path string, fi os.FileInfo, err error) error {
-				if err == nil && fi.Mode().IsRegular() {
-					headers = oracle.Run(inst.Command("postcat", "-h", path), "").Stdout
-				}
-				return nil
-			})
+			for _, path := range regularFiles(filepath.Join(inst.QueueDir, "deferred")) {
+				headers = oracle.Run(inst.Command("postcat", "-h", path), "").Stdout
+			}
 		}
-		headers = regexp.MustCompile(`[A-Z][a-z][a-z], [ 0-9]\d \w+ \d{4} \d\d:\d\d:\d\d [-+]\d{4} \(\w+\)`).ReplaceAllString(headers, "DATE")
-		return ids.ReplaceAllString(res.Stdout, "ID"), smtpdLogLines(inst.ReadMaillog()), ids.ReplaceAllString(headers, "ID")
+		headers = headerDates.ReplaceAllString(headers, "DATE")
+		return queueIDs.ReplaceAllString(res.Stdout, "ID"), smtpdLogLines(inst.ReadMaillog()), queueIDs.ReplaceAllString(headers, "ID")
 	}
 	wantOut, wantLog, wantHdr := run(pf)
 	gotOut, gotLog, gotHdr := run(pd)

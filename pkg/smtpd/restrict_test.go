@@ -11,18 +11,6 @@ import (
 // settings (compat/restrictions_test.go runs the like against the
 // oracle).
 
-// logHas checks that the maillog has each of want.
-func (ts *testServer) logHas(t *testing.T, want ...string) string {
-	t.Helper()
-	log := ts.maillog(t)
-	for _, w := range want {
-		if !strings.Contains(log, w) {
-			t.Errorf("maillog lacks %q:\n%s", w, log)
-		}
-	}
-	return log
-}
-
 // smtpd_delay_reject = no: the client restrictions answer in place of
 // the banner, and every command but QUIT then gets 503; a 421 there ends
 // the session at once.
@@ -36,9 +24,7 @@ func TestDelayRejectConnect(t *testing.T) {
 503 5.7.0 Error: access denied for localhost[127.0.0.1]
 > FOO
 503 5.7.0 Error: access denied for localhost[127.0.0.1]
-> QUIT
-221 2.0.0 Bye
-`)
+`+quit)
 	ts.logHas(t, "]: NOQUEUE: reject: CONNECT from localhost[127.0.0.1]: 554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: Access denied; proto=SMTP\n",
 		"]: disconnect from localhost[127.0.0.1] ehlo=0/1 mail=0/1 quit=1 unknown=0/1 commands=1/4\n")
 
@@ -52,17 +38,7 @@ func TestDelayRejectConnect(t *testing.T) {
 	// Not rejected: the banner, and the client restrictions are not
 	// applied again at RCPT (a HOLD there would log a second line).
 	ts = start(t, "smtpd_delay_reject = no\nsmtpd_client_restrictions = check_client_access inline:{127.0.0.1=HOLD}\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> HELO client.example
-250 mail.example.test
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-250 2.1.5 Ok
-> QUIT
-221 2.0.0 Bye
-`)
+	dialog(t, ts.addr, heloMailAs("client.example")+rcptRoot("250 2.1.5 Ok")+quit)
 	if log := ts.logHas(t, "]: NOQUEUE: hold: CONNECT from localhost[127.0.0.1]: <localhost[127.0.0.1]>: Client host triggers HOLD action; proto=SMTP\n"); strings.Count(log, "hold:") != 1 {
 		t.Errorf("client restrictions applied again:\n%s", log)
 	}
@@ -73,25 +49,15 @@ func TestDelayRejectConnect(t *testing.T) {
 func TestDelayRejectHelo(t *testing.T) {
 	ts := start(t, "smtpd_delay_reject = no\nsmtpd_helo_required = yes\n"+
 		"smtpd_helo_restrictions = reject_non_fqdn_helo_hostname, check_helo_access inline:{bad.example=REJECT}\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> EHLO localhost
+	dialog(t, ts.addr, banner+`> EHLO localhost
 504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname
 > MAIL FROM:<a@b.example>
 503 5.5.1 Error: send HELO/EHLO first
-> HELO ok.example
-250 mail.example.test
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-250 2.1.5 Ok
-> HELO bad.example
+`+heloAs("ok.example")+mailFrom("a@b.example")+rcptRoot("250 2.1.5 Ok")+`> HELO bad.example
 554 5.7.1 <bad.example>: Helo command rejected: Access denied
 > RCPT TO:<root@localhost>
 250 2.1.5 Ok
-> QUIT
-221 2.0.0 Bye
-`)
+`+quit)
 	ts.logHas(t, "]: NOQUEUE: reject: EHLO from localhost[127.0.0.1]: 504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname; proto=SMTP helo=<localhost>\n",
 		": reject: HELO from localhost[127.0.0.1]: 554 5.7.1 <bad.example>: Helo command rejected: Access denied; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<bad.example>\n",
 		"]: disconnect from localhost[127.0.0.1] helo=1/2 ehlo=0/1 mail=1/2 rcpt=2 quit=1 commands=5/8\n")
@@ -103,9 +69,7 @@ func TestDelayRejectHelo(t *testing.T) {
 func TestDelayRejectMail(t *testing.T) {
 	ts := start(t, "smtpd_delay_reject = no\nsmtpd_reject_unlisted_sender = yes\n"+
 		"smtpd_sender_restrictions = check_sender_access inline:{rej@b.example=REJECT, hold@b.example=HOLD}\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-`+ehlo+`> MAIL FROM:<rej@b.example>
+	dialog(t, ts.addr, banner+ehlo+`> MAIL FROM:<rej@b.example>
 554 5.7.1 <rej@b.example>: Sender address rejected: Access denied
 > RCPT TO:<root@mail.example.test>
 503 5.5.1 Error: need MAIL command
@@ -121,9 +85,7 @@ func TestDelayRejectMail(t *testing.T) {
 354 End data with <CR><LF>.<CR><LF>
 > Subject: t\n\nhi\n.
 250 2.0.0 Ok: queued as *
-> QUIT
-221 2.0.0 Bye
-`)
+`+quit)
 	log := ts.logHas(t, "]: NOQUEUE: reject: MAIL from localhost[127.0.0.1]: 554 5.7.1 <rej@b.example>: Sender address rejected: Access denied; from=<rej@b.example> proto=ESMTP helo=<client.example>\n",
 		"]: NOQUEUE: reject: MAIL from localhost[127.0.0.1]: 550 5.1.0 <nosuchuser@mail.example.test>: Sender address rejected: User unknown in local recipient table; from=<nosuchuser@mail.example.test> proto=ESMTP helo=<client.example>\n",
 		"]: NOQUEUE: hold: MAIL from localhost[127.0.0.1]: <hold@b.example>: Sender address triggers HOLD action; from=<hold@b.example> proto=ESMTP helo=<client.example>\n")
@@ -140,51 +102,17 @@ func TestDelayRejectMail(t *testing.T) {
 // access_map_defer_code and access_map_reject_code.
 func TestDeferRejectCodes(t *testing.T) {
 	ts := start(t, "smtpd_client_restrictions = defer\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> HELO x.example
-250 mail.example.test
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-450 4.3.2 <localhost[127.0.0.1]>: Client host rejected: Try again later
-> QUIT
-221 2.0.0 Bye
-`)
+	dialog(t, ts.addr, heloMailAs("x.example")+rcptRoot("450 4.3.2 <localhost[127.0.0.1]>: Client host rejected: Try again later")+quit)
 	ts.logHas(t, "]: NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 450 4.3.2 <localhost[127.0.0.1]>: Client host rejected: Try again later; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<x.example>\n")
 
 	ts = start(t, "defer_code = 451\nreject_code = 550\naccess_map_defer_code = 421\naccess_map_reject_code = 553\n"+
 		"smtpd_helo_restrictions = check_helo_access inline:{x.example=DEFER, y.example=REJECT}\n"+
 		"smtpd_sender_restrictions = check_sender_access inline:{a@b.example=OK}, reject\n"+
 		"smtpd_recipient_restrictions = check_recipient_access inline:{root@localhost=OK}, defer\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> HELO y.example
-250 mail.example.test
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-553 5.7.1 <y.example>: Helo command rejected: Access denied
-> HELO z.example
-250 mail.example.test
-> MAIL FROM:<r@b.example>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-550 5.7.1 <r@b.example>: Sender address rejected: Access denied
-> RSET
-250 2.0.0 Ok
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-451 4.3.2 <root@mail.example.test>: Recipient address rejected: Try again later
-> HELO x.example
-250 mail.example.test
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-421 4.7.1 <x.example>: Helo command rejected: Access denied
-<EOF>
-`)
+	dialog(t, ts.addr, heloMailAs("y.example")+rcptRoot("553 5.7.1 <y.example>: Helo command rejected: Access denied")+
+		heloAs("z.example")+mailFrom("r@b.example")+rcptRoot("550 5.7.1 <r@b.example>: Sender address rejected: Access denied")+
+		"> RSET\n250 2.0.0 Ok\n"+mailFrom("a@b.example")+rcptRoot("451 4.3.2 <root@mail.example.test>: Recipient address rejected: Try again later")+
+		heloAs("x.example")+mailFrom("a@b.example")+rcptRoot("421 4.7.1 <x.example>: Helo command rejected: Access denied")+"<EOF>\n")
 }
 
 // A 421 (or 521) reply ends the session after it, as Postfix hangs up.
@@ -194,17 +122,7 @@ func TestHangup421(t *testing.T) {
 		{"t4@b.example", "421 4.7.0 <t4@b.example>: Sender address rejected: closing now"},
 		{"t5@b.example", "521 5.7.0 <t5@b.example>: Sender address rejected: gone"},
 	} {
-		dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> HELO x.example
-250 mail.example.test
-> MAIL FROM:<`+c.sender+`>
-250 2.1.0 Ok
-> RCPT TO:<root@mail.example.test>
-`+c.reply+`
-> RSET
-<EOF>
-`)
+		dialog(t, ts.addr, banner+heloAs("x.example")+mailFrom(c.sender)+rcptRoot(c.reply)+"> RSET\n<EOF>\n")
 	}
 	if log := ts.logHas(t, "]: disconnect from localhost[127.0.0.1] helo=1 mail=1 rcpt=0/1 commands=2/3\n"); strings.Contains(log, "rset") {
 		t.Errorf("RSET after 421 was served:\n%s", log)
@@ -214,47 +132,25 @@ func TestHangup421(t *testing.T) {
 // reject_unlisted_recipient as a restriction, with the implicit
 // smtpd_reject_unlisted_recipient off.
 func TestRejectUnlistedRecipient(t *testing.T) {
-	ts := start(t, "smtpd_reject_unlisted_recipient = no\nsmtpd_recipient_restrictions = reject_unlisted_recipient, permit\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> HELO x.example
-250 mail.example.test
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<nosuchuser@mail.example.test>
-550 5.1.1 <nosuchuser@mail.example.test>: Recipient address rejected: User unknown in local recipient table
-> RCPT TO:<root@mail.example.test>
-250 2.1.5 Ok
-> QUIT
-221 2.0.0 Bye
-`)
-	ts = start(t, "smtpd_reject_unlisted_recipient = no\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> HELO x.example
-250 mail.example.test
-> MAIL FROM:<a@b.example>
-250 2.1.0 Ok
-> RCPT TO:<nosuchuser@mail.example.test>
-250 2.1.5 Ok
-> QUIT
-221 2.0.0 Bye
-`)
+	for _, c := range []struct{ mainCF, replies string }{
+		{"smtpd_recipient_restrictions = reject_unlisted_recipient, permit\n",
+			"550 5.1.1 <nosuchuser@mail.example.test>: Recipient address rejected: User unknown in local recipient table\n" + rcptRoot("250 2.1.5 Ok")},
+		{"", "250 2.1.5 Ok\n"},
+	} {
+		ts := start(t, "smtpd_reject_unlisted_recipient = no\n"+c.mainCF)
+		dialog(t, ts.addr, heloMailAs("x.example")+"> RCPT TO:<nosuchuser@mail.example.test>\n"+c.replies+quit)
+	}
 }
 
 // reject_unauth_pipelining in smtpd_client_restrictions: after plain
 // HELO any command sent ahead is improper.
 func TestClientUnauthPipelining(t *testing.T) {
 	ts := start(t, "smtpd_client_restrictions = reject_unauth_pipelining\n")
-	dialog(t, ts.addr, `
-220 mail.example.test ESMTP Postfix
-> HELO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>
+	dialog(t, ts.addr, banner+`> HELO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>
 250 mail.example.test
 250 2.1.0 Ok
 503 5.5.0 <localhost[127.0.0.1]>: Client host rejected: Improper use of SMTP command pipelining
-> QUIT
-221 2.0.0 Bye
-`)
+`+quit)
 	ts.logHas(t, "]: improper command pipelining after HELO from localhost[127.0.0.1]: MAIL FROM:<a@b.example>\\r\\nRCPT TO:<root@mail.example.test>\\r\\n\n",
 		"]: NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 503 5.5.0 <localhost[127.0.0.1]>: Client host rejected: Improper use of SMTP command pipelining; from=<a@b.example> to=<root@mail.example.test> proto=SMTP helo=<c.example>\n")
 }
