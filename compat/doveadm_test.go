@@ -31,7 +31,7 @@ func oracleDoveadm(t *testing.T, o *oracle.Oracle, conf string, args ...string) 
 
 // writeConf writes a dovecot.conf into a folder the oracle's auth process
 // (running as the dovecot user) can read, and returns its path.
-func writeConf(t *testing.T, dir, text string) string {
+func writeConf(t testing.TB, dir, text string) string {
 	t.Helper()
 	p := filepath.Join(dir, "dovecot.conf")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -40,7 +40,7 @@ func writeConf(t *testing.T, dir, text string) string {
 	return p
 }
 
-func publicTempDir(t *testing.T) string {
+func publicTempDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
@@ -138,7 +138,7 @@ func oracleAuthServer(t *testing.T, o *oracle.Oracle, conf, baseDir string) {
 // oracle's usr/lib/dovecot at /usr/lib/dovecot (in their private mount
 // namespace only), for the programs that read built-in paths there (lmtp
 // opens /usr/lib/dovecot/modules whatever mail_plugin_dir says).
-func oracleDovecotMaster(t *testing.T, o *oracle.Oracle, conf, baseDir string, libOverlay bool) {
+func oracleDovecotMaster(t testing.TB, o *oracle.Oracle, conf, baseDir string, libOverlay bool) {
 	t.Helper()
 	dovecot := filepath.Join(o.Root, "usr/sbin/dovecot")
 	master := o.Doveconf("-c", conf, "-e", dovecot, "-c", conf, "-F")
