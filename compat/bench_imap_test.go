@@ -42,7 +42,7 @@ const (
 	benchAppends       = 2000 // by benchUsers clients, one per user
 	benchMixClients    = 100
 	benchMixRounds     = 20
-	benchIdleDefault   = 2000 // POSTDOVE_BENCH_IDLE overrides
+	benchIdleDefault   = 10000 // POSTDOVE_BENCH_IDLE overrides
 )
 
 // benchIdleConns is how many IDLE connections the memory benchmark opens.
@@ -330,10 +330,16 @@ func BenchmarkIMAP(b *testing.B) {
 		report(b, unit, v[0], v[1])
 	}
 	b.Run("Logins", func(b *testing.B) { both(b, "logins/s", benchLoginRate) })
-	b.Run("OpenCold", func(b *testing.B) { both(b, "s", func(s *imapServer) (float64, error) { return benchOpenBig(b, s, "cold") }) })
-	b.Run("OpenWarm", func(b *testing.B) { both(b, "s", func(s *imapServer) (float64, error) { return benchOpenBig(b, s, "warm") }) })
+	b.Run("OpenCold", func(b *testing.B) {
+		both(b, "s", func(s *imapServer) (float64, error) { return benchOpenBig(b, s, "cold") })
+	})
+	b.Run("OpenWarm", func(b *testing.B) {
+		both(b, "s", func(s *imapServer) (float64, error) { return benchOpenBig(b, s, "warm") })
+	})
 	b.Run("Append", func(b *testing.B) { both(b, "appends/s", benchAppendRate) })
-	b.Run("MixP99", func(b *testing.B) { both(b, "p99_ms", func(s *imapServer) (float64, error) { return benchMixP99(b, s) }) })
+	b.Run("MixP99", func(b *testing.B) {
+		both(b, "p99_ms", func(s *imapServer) (float64, error) { return benchMixP99(b, s) })
+	})
 	b.Run("IdleMemory", func(b *testing.B) {
 		both(b, "RSS_KiB/conn", func(s *imapServer) (float64, error) { return benchIdleMemory(b, s) })
 	})

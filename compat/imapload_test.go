@@ -14,6 +14,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -196,4 +197,34 @@ func (l *imapLoad) idle() error {
 		return fmt.Errorf("IDLE: %q", line)
 	}
 	return nil
+}
+
+// FuzzIMAPLoadResponse: whatever a server answers to a command, the load
+// generator returns (an error or a count) and does not panic or hang.
+func FuzzIMAPLoadResponse(f *testing.F) {
+	for _, s := range []string{
+		"* 1 FETCH (FLAGS () ENVELOPE (NIL {3}\r\nabc NIL))\r\na1 OK done\r\n",
+		"* OK x {99999999999}\r\n",
+		"a1 NO [ALERT] no\r\n",
+		"* 1 EXISTS\r\n* BYE {2+}\r\nab\r\na1 BAD x\r\n",
+		"a1",
+		"{5}\r\nabc",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		client, server := net.Pipe()
+		defer client.Close()
+		go func() {
+			defer server.Close()
+			if _, err := bufio.NewReader(server).ReadString('\n'); err != nil {
+				return
+			}
+			server.Write(data)
+		}()
+		l := newIMAPLoad(client)
+		if n, err := l.cmd("NOOP"); err == nil && n < 0 {
+			t.Fatalf("count %d", n)
+		}
+	})
 }
