@@ -32,7 +32,7 @@ func oracleDoveadm(t *testing.T, o *oracle.Oracle, conf string, args ...string) 
 
 // writeConf writes a dovecot.conf into a folder the oracle's auth process
 // (running as the dovecot user) can read, and returns its path.
-func writeConf(t *testing.T, dir, text string) string {
+func writeConf(t testing.TB, dir, text string) string {
 	t.Helper()
 	p := filepath.Join(dir, "dovecot.conf")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
