@@ -371,7 +371,7 @@ c.shutdown()
 	if wrong != "b'[AUTHENTICATIONFAILED] Authentication failed.'\n" {
 		t.Errorf("bob's wrong password through vm2: %q", wrong)
 	}
-	vm2.WaitLog(t, "dovecot: imap-login: Disconnected (auth failed, 1 attempts in ", "user=<bob>, method=PLAIN, rip="+lab.Addr("host"))
+	vm2.WaitLog(t, "dovecot: imap-login: Disconnected: ", " (auth failed, 1 attempts in ", "user=<bob>, method=PLAIN, rip="+lab.Addr("host"))
 	if after, _ := vm3.ReadFile("/var/log/maillog"); len(after) != len(before) {
 		t.Errorf("vm3 logged the wrong password:\n%s", after[len(before):])
 	}
