@@ -499,10 +499,10 @@ func (m *Mailbox) Sync() (*Status, error) {
 	return st, nil
 }
 
-// fill sets a message's sizes and date from what an earlier Sync knew of
-// the same file (p), else from its name and the file.
+// fill sets a message's sizes, date and envelope from what an earlier
+// Sync knew of the same file (p), else from its name and the file.
 func (m *Mailbox) fill(msg *Message, p *Message) bool {
-	if p != nil && p.UID == msg.UID && p.env != "" {
+	if p != nil && p.UID == msg.UID {
 		msg.Size, msg.VSize, msg.Date, msg.env = p.Size, p.VSize, p.Date, p.env
 		return true
 	}
@@ -521,12 +521,9 @@ func (m *Mailbox) fill(msg *Message, p *Message) bool {
 		}
 	}
 	msg.Date = time.Unix(0, fst.Mtim.Nano())
-	if msg.env = takeEnvelope(m.Dir, msg.Base); msg.env == "" {
-		var err error
-		if msg.env, err = readEnvelope(filepath.Join(m.Dir, msg.Path())); err != nil {
-			return false
-		}
-	}
+	// The header is read when the envelope is first asked for
+	// (LoadEnvelopes), not here: opening a large folder lists it.
+	msg.env = takeEnvelope(m.Dir, msg.Base)
 	return true
 }
 
