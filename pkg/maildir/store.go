@@ -660,7 +660,7 @@ func (m *Mailbox) assign(names []string) (*Uidlist, uidlistVersion, error, error
 	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool { return nameLess(names[i], names[j]) })
 	var add []UidRecord
 	for _, n := range names {
 		if u.UID(n) != 0 {
@@ -1083,4 +1083,36 @@ func vsize(path string) (int64, error) {
 	defer f.Close()
 	st, err := lineconv.Copy(io.Discard, f, lineconv.Options{})
 	return st.Bytes + st.BareLF, err
+}
+
+// nameLess orders new files for their UIDs as Dovecot does: by the time
+// in the name (seconds, then the microseconds after ".M"), both as
+// numbers, then by the whole name.
+func nameLess(a, b string) bool {
+	as, arest := leadingNumber(a)
+	bs, brest := leadingNumber(b)
+	if as != bs {
+		return as < bs
+	}
+	if strings.HasPrefix(arest, ".M") && strings.HasPrefix(brest, ".M") {
+		au, _ := leadingNumber(arest[2:])
+		bu, _ := leadingNumber(brest[2:])
+		if au != bu {
+			return au < bu
+		}
+	}
+	return a < b
+}
+
+// leadingNumber is the value of the digits s starts with (saturating)
+// and what follows them.
+func leadingNumber(s string) (uint64, string) {
+	var n uint64
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if n < 1<<59 {
+			n = n*10 + uint64(s[i]-'0')
+		}
+	}
+	return n, s[i:]
 }
