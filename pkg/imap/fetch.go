@@ -47,11 +47,18 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	}
 	// In chunks, so that the envelopes no Sync has read yet are read
 	// while the responses go out.
+	// The index keeps them once, after the last response.
 	const chunk = 1024
+	var loaded []maildir.Message
+	defer func() {
+		if len(loaded) > 0 {
+			s.box.mb.KeepEnvelopes(loaded)
+		}
+	}()
 	for len(items) > 0 {
 		n := min(chunk, len(items))
 		if options.Envelope {
-			s.box.loadEnvelopes(items[:n])
+			loaded = s.box.loadEnvelopes(items[:n], loaded)
 		}
 		for i := range items[:n] {
 			if err := s.fetchOne(w, &items[i], &kw, options, flags); err != nil {
@@ -64,8 +71,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 }
 
 // loadEnvelopes reads the envelopes of items that are not known yet
-// (SELECT does not read the messages) and shares them with the box.
-func (b *box) loadEnvelopes(items []item) {
+// (SELECT does not read the messages), shares them with the box and
+// appends the messages read to loaded.
+func (b *box) loadEnvelopes(items []item, loaded []maildir.Message) []maildir.Message {
 	var msgs []maildir.Message
 	var at []int
 	for i := range items {
@@ -74,10 +82,9 @@ func (b *box) loadEnvelopes(items []item) {
 			at = append(at, i)
 		}
 	}
-	if len(msgs) == 0 {
-		return
+	if len(msgs) == 0 || b.mb.LoadEnvelopes(msgs) == 0 {
+		return loaded
 	}
-	b.mb.LoadEnvelopes(msgs)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for j, i := range at {
@@ -87,6 +94,7 @@ func (b *box) loadEnvelopes(items []item) {
 			b.msgs[k].ShareEnvelope(&msgs[j])
 		}
 	}
+	return append(loaded, msgs...)
 }
 
 // fetchOne writes the FETCH response of one message.

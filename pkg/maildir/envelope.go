@@ -162,11 +162,11 @@ func readEnvelope(f io.Reader) string {
 }
 
 // LoadEnvelopes reads the envelopes that msgs (from a Sync of m) do not
-// know yet from the messages' headers, sets them in msgs and keeps them
-// in the folder's index, so that later Syncs know them. A message that
-// can not be read any more stays without.
-func (m *Mailbox) LoadEnvelopes(msgs []Message) {
-	got := map[uint32]*Message{}
+// know yet from the messages' headers and sets them in msgs; it returns
+// how many it read. A message that can not be read any more stays
+// without. KeepEnvelopes then records them for later Syncs.
+func (m *Mailbox) LoadEnvelopes(msgs []Message) int {
+	n := 0
 	for i := range msgs {
 		msg := &msgs[i]
 		if msg.env != "" {
@@ -178,7 +178,19 @@ func (m *Mailbox) LoadEnvelopes(msgs []Message) {
 		}
 		msg.env = readEnvelope(f)
 		f.Close()
-		got[msg.UID] = msg
+		n++
+	}
+	return n
+}
+
+// KeepEnvelopes adds the envelopes msgs know to the folder's index where
+// it lacks them, so that later Syncs know them.
+func (m *Mailbox) KeepEnvelopes(msgs []Message) {
+	got := make(map[uint32]*Message, len(msgs))
+	for i := range msgs {
+		if msgs[i].env != "" {
+			got[msgs[i].UID] = &msgs[i]
+		}
 	}
 	if len(got) == 0 {
 		return

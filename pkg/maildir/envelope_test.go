@@ -43,7 +43,7 @@ func envelopeOf(t *testing.T, mb *Mailbox, uid uint32) Envelope {
 	if m == nil {
 		t.Fatalf("no UID %d", uid)
 	}
-	mb.LoadEnvelopes(st.Messages)
+	loadEnvelopes(mb, st.Messages)
 	e, ok := m.Envelope()
 	if !ok {
 		t.Fatalf("UID %d: no envelope", uid)
@@ -132,7 +132,7 @@ func TestEnvelopeForeign(t *testing.T) {
 		if len(st.Messages) != len(files) {
 			t.Fatalf("%s: %d messages", what, len(st.Messages))
 		}
-		mb.LoadEnvelopes(st.Messages)
+		loadEnvelopes(mb, st.Messages)
 		for i := range st.Messages {
 			m := &st.Messages[i]
 			e, ok := m.Envelope()
@@ -217,5 +217,11 @@ func TestEnvelopeDovecotLDA(t *testing.T) {
 	age(t, mb.Dir)
 	if e := envelopeOf(t, mb, uid); e != envWant {
 		t.Fatalf("from the index: %+v", e)
+	}
+}
+
+func loadEnvelopes(mb *Mailbox, msgs []Message) {
+	if mb.LoadEnvelopes(msgs) > 0 {
+		mb.KeepEnvelopes(msgs)
 	}
 }
