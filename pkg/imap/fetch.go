@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -43,12 +45,56 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 		}
 	}
-	for i := range items {
-		if err := s.fetchOne(w, &items[i], &kw, options, flags); err != nil {
-			return err
+	// In chunks, so that the envelopes no Sync has read yet are read
+	// while the responses go out.
+	// The index keeps them once, after the last response.
+	const chunk = 1024
+	var loaded []maildir.Message
+	defer func() {
+		if len(loaded) > 0 {
+			s.box.mb.KeepEnvelopes(loaded)
 		}
+	}()
+	for len(items) > 0 {
+		n := min(chunk, len(items))
+		if options.Envelope {
+			loaded = s.box.loadEnvelopes(items[:n], loaded)
+		}
+		for i := range items[:n] {
+			if err := s.fetchOne(w, &items[i], &kw, options, flags); err != nil {
+				return err
+			}
+		}
+		items = items[n:]
 	}
 	return nil
+}
+
+// loadEnvelopes reads the envelopes of items that are not known yet
+// (SELECT does not read the messages), shares them with the box and
+// appends the messages read to loaded.
+func (b *box) loadEnvelopes(items []item, loaded []maildir.Message) []maildir.Message {
+	var msgs []maildir.Message
+	var at []int
+	for i := range items {
+		if items[i].msg.EnvelopeKey() == "" {
+			msgs = append(msgs, items[i].msg)
+			at = append(at, i)
+		}
+	}
+	if len(msgs) == 0 || b.mb.LoadEnvelopes(msgs) == 0 {
+		return loaded
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for j, i := range at {
+		items[i].msg.ShareEnvelope(&msgs[j])
+		k := sort.Search(len(b.msgs), func(k int) bool { return b.msgs[k].UID >= msgs[j].UID })
+		if k < len(b.msgs) {
+			b.msgs[k].ShareEnvelope(&msgs[j])
+		}
+	}
+	return append(loaded, msgs...)
 }
 
 // fetchOne writes the FETCH response of one message.
@@ -165,6 +211,15 @@ func toCRLF(w *bytes.Buffer, r io.Reader) error {
 // envelope returns a message's ENVELOPE from the fields the index keeps,
 // or from its header when the index does not know them.
 func (s *session) envelope(m *maildir.Message, load func() []byte) *imap.Envelope {
+	key := m.EnvelopeKey()
+	if key == "" {
+		return parseEnvelope(m, load)
+	}
+	return s.srv.envelopes.get(key, func() *imap.Envelope { return parseEnvelope(m, load) })
+}
+
+// parseEnvelope makes a message's ENVELOPE.
+func parseEnvelope(m *maildir.Message, load func() []byte) *imap.Envelope {
 	var h textproto.Header
 	if e, ok := m.Envelope(); ok {
 		for _, f := range []struct{ k, v string }{
@@ -180,4 +235,36 @@ func (s *session) envelope(m *maildir.Message, load func() []byte) *imap.Envelop
 		h = hh
 	}
 	return imapserver.ExtractEnvelope(h)
+}
+
+// envelopeCache keeps parsed ENVELOPEs by their raw fields
+// (Message.EnvelopeKey), so that fetching a mailbox again does not parse
+// its addresses and dates again. Past maxCachedEnvelopes it keeps what it
+// has and adds no more (a scan of a larger mailbox would otherwise evict
+// everything before it is asked for again).
+type envelopeCache struct {
+	mu sync.Mutex
+	m  map[string]*imap.Envelope
+}
+
+const maxCachedEnvelopes = 100000
+
+func (c *envelopeCache) get(key string, parse func() *imap.Envelope) *imap.Envelope {
+	c.mu.Lock()
+	e := c.m[key]
+	c.mu.Unlock()
+	if e != nil {
+		return e
+	}
+	e = parse()
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]*imap.Envelope{}
+	}
+	if len(c.m) < maxCachedEnvelopes {
+		// A copy: key may share the memory of a whole index file.
+		c.m[strings.Clone(key)] = e
+	}
+	c.mu.Unlock()
+	return e
 }

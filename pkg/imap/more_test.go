@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,5 +92,54 @@ func TestOpenStore(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("%q: %q, want %q", mail, got, want)
 		}
+	}
+}
+
+// TestEnvelopeReadByFetch: SELECT of files another program wrote does not
+// read them; the first FETCH ENVELOPE does, and leaves the envelopes in
+// postdove.index for the next process.
+func TestEnvelopeReadByFetch(t *testing.T) {
+	r := newRig(t)
+	mb, err := r.store.Mailbox("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("%d.M%dP1.vm", 1700000000+i, i)
+		if err := os.WriteFile(filepath.Join(mb.Dir, "new", name), []byte(testMessage(i)), 0600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := func() int {
+		st, err := mb.Sync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i := range st.Messages {
+			if _, ok := st.Messages[i].Envelope(); ok {
+				n++
+			}
+		}
+		return n
+	}
+	c := r.client(nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := known(); n != 0 {
+		t.Fatalf("%d envelopes read by SELECT", n)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1, 2, 3), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(msgs) != 3 {
+		t.Fatal(len(msgs), err)
+	}
+	for i, m := range msgs {
+		if want := fmt.Sprintf("test %d", i+1); m.Envelope == nil || m.Envelope.Subject != want || len(m.Envelope.From) != 1 || m.Envelope.From[0].Host != "example.org" {
+			t.Errorf("message %d: %+v, want subject %q", i+1, m.Envelope, want)
+		}
+	}
+	if n := known(); n != 3 {
+		t.Fatalf("%d envelopes in the index after FETCH, want 3", n)
 	}
 }

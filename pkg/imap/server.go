@@ -22,6 +22,8 @@ import (
 type Server struct {
 	mu    sync.Mutex
 	boxes map[string]*box // the selected mailboxes, by folder
+
+	envelopes envelopeCache
 }
 
 // NewServer returns the IMAP mail side of a user's process.
@@ -149,6 +151,10 @@ type wire struct {
 	greeted  bool
 	out      int64
 	tail     []byte // the last bytes written, to tell a LOGOUT
+	buf      []byte // written but not yet sent
+	timer    *time.Timer
+	armed    bool  // timer will flush buf
+	werr     error // the first failed send
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -168,6 +174,9 @@ func (w *wire) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	w.rmu.Unlock()
+	// imapserver asks for more input only when it has answered what it
+	// read: what it wrote goes out before waiting for the client.
+	w.flush()
 	n, err := w.Conn.Read(p)
 	w.rmu.Lock()
 	w.got(p[:n])
@@ -214,14 +223,63 @@ func (w *wire) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Writes are coalesced: imapserver flushes after every response, which
+// would be one write(2) per FETCH line. They are sent when imapserver
+// reads again (it has answered the command), when wireBuffer bytes are
+// waiting, and at most flushDelay after being written (updates pushed
+// during IDLE, replies while the client's next command is already read).
+const (
+	wireBuffer = 64 * 1024
+	flushDelay = 2 * time.Millisecond
+)
+
+// write queues p for the client; wmu is held.
 func (w *wire) write(p []byte) error {
-	n, err := w.Conn.Write(p)
-	w.out += int64(n)
-	w.tail = append(w.tail, p[:n]...)
+	if w.werr != nil {
+		return w.werr
+	}
+	w.buf = append(w.buf, p...)
+	w.tail = append(w.tail, p...)
 	if len(w.tail) > 64 {
 		w.tail = append(w.tail[:0], w.tail[len(w.tail)-64:]...)
 	}
+	if len(w.buf) >= wireBuffer {
+		return w.send()
+	}
+	if !w.armed {
+		w.armed = true
+		if w.timer == nil {
+			w.timer = time.AfterFunc(flushDelay, w.flush)
+		} else {
+			w.timer.Reset(flushDelay)
+		}
+	}
+	return nil
+}
+
+// send writes out what is queued; wmu is held.
+func (w *wire) send() error {
+	if len(w.buf) == 0 || w.werr != nil {
+		w.buf = w.buf[:0]
+		return w.werr
+	}
+	n, err := w.Conn.Write(w.buf)
+	w.out += int64(n)
+	w.werr = err
+	if cap(w.buf) > 4*wireBuffer {
+		w.buf = nil // a large literal's buffer is not kept
+	} else {
+		w.buf = w.buf[:0]
+	}
 	return err
+}
+
+// flush sends what is queued.
+func (w *wire) flush() {
+	w.wmu.Lock()
+	w.armed = false
+	w.send()
+	w.wmu.Unlock()
 }
 
 // loginReply turns imapserver's "* PREAUTH [CAPABILITY ...] text" into
@@ -262,6 +320,12 @@ func (w *wire) counts() (in, out int64) {
 func (w *wire) Close() error {
 	var err error
 	w.closeOnce.Do(func() {
+		w.flush()
+		w.wmu.Lock()
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		w.wmu.Unlock()
 		err = w.Conn.Close()
 		close(w.closed)
 	})

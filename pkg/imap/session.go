@@ -271,14 +271,15 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err != nil {
 		return nil, s.storeErr(name, err)
 	}
-	st, err := mb.Sync()
-	if err != nil {
-		return nil, s.storeErr(name, err)
-	}
 	if b := s.srv.lookup(mb.Dir); b != nil {
 		b.refresh(nil, nil)
 	}
-	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: st.UIDValidity}, nil
+	// The reply needs only the UIDVALIDITY, not a Sync.
+	validity, err := mb.UIDValidity()
+	if err != nil {
+		return nil, s.storeErr(name, err)
+	}
+	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: validity}, nil
 }
 
 // flagLetters splits IMAP flags into Maildir letters and keywords;

@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
-	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 )
@@ -141,13 +141,8 @@ func unfold(v []byte) string {
 	return string(out)
 }
 
-// readEnvelope reads the envelope from the header of the file at path.
-func readEnvelope(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
+// readEnvelope reads the envelope from the header of a message file.
+func readEnvelope(f io.Reader) string {
 	var c headerCapture
 	br := bufio.NewReaderSize(io.LimitReader(f, maxHeaderRead), 16*1024)
 	for !c.done {
@@ -163,7 +158,59 @@ func readEnvelope(path string) (string, error) {
 		}
 	}
 	e := parseEnvelope(c.buf)
-	return encodeEnvelope(&e), nil
+	return encodeEnvelope(&e)
+}
+
+// LoadEnvelopes reads the envelopes that msgs (from a Sync of m) do not
+// know yet from the messages' headers and sets them in msgs; it returns
+// how many it read. A message that can not be read any more stays
+// without. KeepEnvelopes then records them for later Syncs.
+func (m *Mailbox) LoadEnvelopes(msgs []Message) int {
+	n := 0
+	for i := range msgs {
+		msg := &msgs[i]
+		if msg.env != "" {
+			continue
+		}
+		f, err := m.OpenMessage(msg)
+		if err != nil {
+			continue
+		}
+		msg.env = readEnvelope(f)
+		f.Close()
+		n++
+	}
+	return n
+}
+
+// KeepEnvelopes adds the envelopes msgs know to the folder's index where
+// it lacks them, so that later Syncs know them.
+func (m *Mailbox) KeepEnvelopes(msgs []Message) {
+	got := make(map[uint32]*Message, len(msgs))
+	for i := range msgs {
+		if msgs[i].env != "" {
+			got[msgs[i].UID] = &msgs[i]
+		}
+	}
+	if len(got) == 0 {
+		return
+	}
+	// The index as it is now, with the envelopes added: still a cache
+	// of the versions it names, whoever wrote it.
+	x, err := readIndexFile(m.Dir)
+	if err != nil {
+		return
+	}
+	changed := false
+	for i := range x.msgs {
+		xm := &x.msgs[i]
+		if g := got[xm.UID]; g != nil && xm.env == "" && xm.Base == g.Base {
+			xm.env, changed = g.env, true
+		}
+	}
+	if changed {
+		writeAtomicNoSync(filepath.Join(m.Dir, IndexName), marshalIndex(x), m.store.opts)
+	}
 }
 
 // headerCapture keeps the header block of what is written through it,
@@ -230,3 +277,15 @@ func takeEnvelope(dir, base string) string {
 	}
 	return v.(string)
 }
+
+// ShareEnvelope gives m the envelope that o, the same message as another
+// Sync or LoadEnvelopes saw it, knows, when m does not know it.
+func (m *Message) ShareEnvelope(o *Message) {
+	if m.env == "" && m.UID == o.UID && m.Base == o.Base {
+		m.env = o.env
+	}
+}
+
+// EnvelopeKey is the envelope in a compact form, the same for the same
+// envelope; "" when not known.
+func (m *Message) EnvelopeKey() string { return m.env }

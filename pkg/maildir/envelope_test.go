@@ -43,6 +43,7 @@ func envelopeOf(t *testing.T, mb *Mailbox, uid uint32) Envelope {
 	if m == nil {
 		t.Fatalf("no UID %d", uid)
 	}
+	loadEnvelopes(mb, st.Messages)
 	e, ok := m.Envelope()
 	if !ok {
 		t.Fatalf("UID %d: no envelope", uid)
@@ -131,12 +132,23 @@ func TestEnvelopeForeign(t *testing.T) {
 		if len(st.Messages) != len(files) {
 			t.Fatalf("%s: %d messages", what, len(st.Messages))
 		}
+		loadEnvelopes(mb, st.Messages)
 		for i := range st.Messages {
 			m := &st.Messages[i]
 			e, ok := m.Envelope()
 			if want := files[m.File].want; !ok || e != want {
 				t.Errorf("%s: %s: %v %+v, want %+v", what, m.File, ok, e, want)
 			}
+		}
+	}
+	// Opening the folder lists it; the headers wait for LoadEnvelopes.
+	st, err := mb.Sync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range st.Messages {
+		if _, ok := st.Messages[i].Envelope(); ok {
+			t.Errorf("%s: envelope read by Sync", st.Messages[i].File)
 		}
 	}
 	check("first sync")
@@ -205,5 +217,11 @@ func TestEnvelopeDovecotLDA(t *testing.T) {
 	age(t, mb.Dir)
 	if e := envelopeOf(t, mb, uid); e != envWant {
 		t.Fatalf("from the index: %+v", e)
+	}
+}
+
+func loadEnvelopes(mb *Mailbox, msgs []Message) {
+	if mb.LoadEnvelopes(msgs) > 0 {
+		mb.KeepEnvelopes(msgs)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,5 +272,16 @@ func TestErrorNamesTmpFile(t *testing.T) {
 	_, err = Deliver(dir, iotest.ErrReader(errors.New("boom")), opts())
 	if !errors.As(err, &me) || me.Tmp != "" {
 		t.Errorf("read error: %v (Tmp %q)", err, me.Tmp)
+	}
+}
+
+// TestNameLess: new files get UIDs in the order of the times in their
+// names, numerically (".M96844" before ".M105698"), as Dovecot gives them.
+func TestNameLess(t *testing.T) {
+	names := []string{"1795769620.M105698P8638.vm", "1795769620.M96844P8637.vm", "99.M5P1.vm", "1795769620.M96844P8636.vm", "x", "1795769621.M1P1.vm"}
+	sort.Slice(names, func(i, j int) bool { return nameLess(names[i], names[j]) })
+	want := []string{"x", "99.M5P1.vm", "1795769620.M96844P8636.vm", "1795769620.M96844P8637.vm", "1795769620.M105698P8638.vm", "1795769621.M1P1.vm"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("%q", names)
 	}
 }

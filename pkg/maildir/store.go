@@ -499,10 +499,10 @@ func (m *Mailbox) Sync() (*Status, error) {
 	return st, nil
 }
 
-// fill sets a message's sizes and date from what an earlier Sync knew of
-// the same file (p), else from its name and the file.
+// fill sets a message's sizes, date and envelope from what an earlier
+// Sync knew of the same file (p), else from its name and the file.
 func (m *Mailbox) fill(msg *Message, p *Message) bool {
-	if p != nil && p.UID == msg.UID && p.env != "" {
+	if p != nil && p.UID == msg.UID {
 		msg.Size, msg.VSize, msg.Date, msg.env = p.Size, p.VSize, p.Date, p.env
 		return true
 	}
@@ -521,12 +521,9 @@ func (m *Mailbox) fill(msg *Message, p *Message) bool {
 		}
 	}
 	msg.Date = time.Unix(0, fst.Mtim.Nano())
-	if msg.env = takeEnvelope(m.Dir, msg.Base); msg.env == "" {
-		var err error
-		if msg.env, err = readEnvelope(filepath.Join(m.Dir, msg.Path())); err != nil {
-			return false
-		}
-	}
+	// The header is read when the envelope is first asked for
+	// (LoadEnvelopes), not here: opening a large folder lists it.
+	msg.env = takeEnvelope(m.Dir, msg.Base)
 	return true
 }
 
@@ -663,7 +660,7 @@ func (m *Mailbox) assign(names []string) (*Uidlist, uidlistVersion, error, error
 	if u == nil {
 		u = newUidlist(m.store.nextUIDValidity())
 	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool { return nameLess(names[i], names[j]) })
 	var add []UidRecord
 	for _, n := range names {
 		if u.UID(n) != 0 {
@@ -1086,4 +1083,36 @@ func vsize(path string) (int64, error) {
 	defer f.Close()
 	st, err := lineconv.Copy(io.Discard, f, lineconv.Options{})
 	return st.Bytes + st.BareLF, err
+}
+
+// nameLess orders new files for their UIDs as Dovecot does: by the time
+// in the name (seconds, then the microseconds after ".M"), both as
+// numbers, then by the whole name.
+func nameLess(a, b string) bool {
+	as, arest := leadingNumber(a)
+	bs, brest := leadingNumber(b)
+	if as != bs {
+		return as < bs
+	}
+	if strings.HasPrefix(arest, ".M") && strings.HasPrefix(brest, ".M") {
+		au, _ := leadingNumber(arest[2:])
+		bu, _ := leadingNumber(brest[2:])
+		if au != bu {
+			return au < bu
+		}
+	}
+	return a < b
+}
+
+// leadingNumber is the value of the digits s starts with (saturating)
+// and what follows them.
+func leadingNumber(s string) (uint64, string) {
+	var n uint64
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if n < 1<<59 {
+			n = n*10 + uint64(s[i]-'0')
+		}
+	}
+	return n, s[i:]
 }

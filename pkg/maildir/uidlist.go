@@ -325,6 +325,30 @@ func uidlistNext(dir string) (next uint32, ok bool) {
 	return max(u.NextUID, r.UID+1), true
 }
 
+// UIDValidity returns the folder's UIDVALIDITY from its uidlist's header,
+// without a Sync.
+func (m *Mailbox) UIDValidity() (uint32, error) {
+	f, err := os.Open(filepath.Join(m.Dir, UidlistName))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return 0, err
+	}
+	head = head[:n]
+	if nl := bytes.IndexByte(head, '\n'); nl >= 0 {
+		head = head[:nl+1]
+	}
+	u, err := ParseUidlist(head)
+	if err != nil {
+		return 0, err
+	}
+	return u.UIDValidity, nil
+}
+
 // Lock timing: Dovecot's dotlock on dovecot-uidlist is stale once neither
 // it nor the uidlist has changed for two minutes, or once it is older than
 // two seconds and names a process of this host that is gone.
