@@ -59,7 +59,7 @@ func BenchmarkDovecotIdleMemory(b *testing.B) {
 func (d *dovecotServer) idleCost(b *testing.B, login bool) (rss, pss float64) {
 	b.Helper()
 	master := d.masterPID(b)
-	rss0, pss0 := treeMemory(master)
+	rss0, pss0, _ := treeMemory(master)
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -94,8 +94,8 @@ func (d *dovecotServer) idleCost(b *testing.B, login bool) (rss, pss float64) {
 	}
 	// Let the processes settle.
 	time.Sleep(2 * time.Second)
-	rss1, pss1 := treeMemory(master)
-	b.Logf("%s: %d processes; RSS %d -> %d KiB, PSS %d -> %d KiB", d.name, len(descendants(master)), rss0, rss1, pss0, pss1)
+	rss1, pss1, procs := treeMemory(master)
+	b.Logf("%s: %d processes; RSS %d -> %d KiB, PSS %d -> %d KiB", d.name, procs, rss0, rss1, pss0, pss1)
 	return float64(rss1-rss0) / idleConns, float64(pss1-pss0) / idleConns
 }
 
@@ -110,61 +110,4 @@ func (d *dovecotServer) masterPID(b testing.TB) int {
 		b.Fatal(err)
 	}
 	return pid
-}
-
-// descendants returns pid and every process below it.
-func descendants(pid int) []int {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces.
-		s := string(stat)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 {
-			parent[p], _ = strconv.Atoi(f[1])
-		}
-	}
-	out := []int{pid}
-	for i := 0; i < len(out); i++ {
-		for p, pp := range parent {
-			if pp == out[i] {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// treeMemory sums VmRSS and Pss (KiB) over pid and its descendants.
-func treeMemory(pid int) (rss, pss int) {
-	for _, p := range descendants(pid) {
-		rss += procKiB(fmt.Sprintf("/proc/%d/status", p), "VmRSS:")
-		pss += procKiB(fmt.Sprintf("/proc/%d/smaps_rollup", p), "Pss:")
-	}
-	return rss, pss
-}
-
-func procKiB(file, field string) int {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, field); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				n, _ := strconv.Atoi(f[0])
-				return n
-			}
-		}
-	}
-	return 0
 }

@@ -13,7 +13,6 @@ package compat
 // so b.N is 1).
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand"
 	"net"
@@ -462,68 +461,6 @@ func benchMixP99(b *testing.B, s *imapServer) (float64, error) {
 	pct := func(p float64) float64 { return all[int(p*float64(len(all)-1))].Seconds() * 1000 }
 	b.Logf("%s: %d commands, p50 %.2fms, p90 %.2fms, p99 %.2fms, max %.2fms", s.name, len(all), pct(.5), pct(.9), pct(.99), pct(1))
 	return pct(.99), err
-}
-
-// procMem is one process's resident memory, in KiB.
-type procMem struct{ rss, pss int }
-
-// serverMemory returns the memory of root and its descendants, by pid.
-func serverMemory(root int) map[int]procMem {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		i := strings.LastIndexByte(string(stat), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		children[ppid] = append(children[ppid], pid)
-	}
-	mem := map[int]procMem{}
-	for todo := []int{root}; len(todo) > 0; {
-		pid := todo[0]
-		todo = append(todo[1:], children[pid]...)
-		mem[pid] = readProcMem(pid)
-	}
-	return mem
-}
-
-// readProcMem reads Rss and Pss from /proc/pid/smaps_rollup.
-func readProcMem(pid int) procMem {
-	var m procMem
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
-			continue
-		}
-		n, _ := strconv.Atoi(fields[1])
-		switch fields[0] {
-		case "Rss:":
-			m.rss = n
-		case "Pss:":
-			m.pss = n
-		}
-	}
-	return m
 }
 
 // memoryGrowth is what the processes of after hold beyond what the same

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,54 +165,11 @@ func benchIdleSessions(b *testing.B, addr string, n int) ([]net.Conn, error) {
 	return conns, nil
 }
 
-// systemMemory sums the resident memory (VmRSS) of a process and all its
+// systemMemory sums the resident memory (Rss) of a process and all its
 // descendants, and their proportional share (Pss), in bytes.
 func systemMemory(root int) (rss, pss int64, procs int) {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(st)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 {
-			parent[pid], _ = strconv.Atoi(f[1])
-		}
-	}
-	for pid := range parent {
-		p := pid
-		for p != root && p > 1 {
-			p = parent[p]
-		}
-		if p != root {
-			continue
-		}
-		procs++
-		rss += procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-		pss += procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
-	}
-	return rss, pss, procs
-}
-
-// procKB reads the "name   N kB" field of a /proc file, in bytes.
-func procKB(path, name string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == name {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n * 1024
-		}
-	}
-	return 0
+	r, p, n := treeMemory(root)
+	return int64(r) * 1024, int64(p) * 1024, n
 }
 
 // benchIdleRun starts one system with maxproc 1000, holds 1,000 idle

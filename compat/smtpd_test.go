@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -504,47 +503,8 @@ func TestSmtpdSendmailBs(t *testing.T) {
 // dns.test with records, without recursion (other names are refused),
 // until the test ends.
 func startNamed(t *testing.T, ip string, records string) {
-	t.Helper()
-	named, err := exec.LookPath("named")
-	if err != nil {
-		t.Skip("named not installed")
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	conf := fmt.Sprintf(`controls { };
-options { directory %q; listen-on port 53 { %s; }; listen-on-v6 { none; }; recursion no;
-  allow-query { any; }; dnssec-validation no; pid-file none; };
-zone "dns.test" { type master; file "db.dns.test"; };
-`, dir, ip)
-	zone := "$TTL 60\n$ORIGIN dns.test.\n@ IN SOA ns root ( 1 60 60 600 60 )\n@ IN NS ns\nns IN A " + ip + "\n" + records
-	if err := os.WriteFile(filepath.Join(dir, "named.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "db.dns.test"), []byte(zone), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(named, "-g", "-4", "-c", filepath.Join(dir, "named.conf"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(ip, "53"))
-	}}
-	for i := 0; ; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := r.LookupNS(ctx, "dns.test")
-		cancel()
-		if err == nil {
-			return
-		}
-		if i > 50 {
-			t.Fatalf("named does not answer: %v\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	oracle.StartNamed(t, ip, 53, oracle.Zone{Name: "dns.test",
+		Text: "$TTL 60\n$ORIGIN dns.test.\n@ IN SOA ns root ( 1 60 60 600 60 )\n@ IN NS ns\nns IN A " + ip + "\n" + records})
 }
 
 // TestSmtpdUnknownDomain: reject_unknown_sender_domain,

@@ -2,14 +2,9 @@ package smtp
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"postdove/compat/oracle"
 )
@@ -38,50 +33,8 @@ mxtls   A   127.0.0.3
 // broken.test, whose zone file is missing: SERVFAIL), and returns a
 // resolver that asks it.
 func startNamed(t *testing.T) *net.Resolver {
-	t.Helper()
-	named, err := exec.LookPath("named")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("named (bind9) is not installed")
-		}
-		t.Skip("named (bind9) is not installed")
-	}
-	dir := t.TempDir()
-	port := oracle.FreePort(t, "127.0.0.1")
-	conf := fmt.Sprintf(`options {
-	directory "%[1]s";
-	pid-file "%[1]s/named.pid";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion no;
-	dnssec-validation no;
-};
-controls { };
-zone "example.test" { type primary; file "%[1]s/example.test.zone"; };
-zone "broken.test" { type primary; file "%[1]s/missing.zone"; };
-`, dir, port)
-	os.WriteFile(filepath.Join(dir, "named.conf"), []byte(conf), 0o644)
-	os.WriteFile(filepath.Join(dir, "example.test.zone"), []byte(testZone), 0o644)
-	cmd := exec.Command(named, "-g", "-4", "-c", filepath.Join(dir, "named.conf"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", port))
-	}}
-	for i := 0; ; i++ {
-		if _, err := r.LookupIPAddr(context.Background(), "ns.example.test"); err == nil {
-			return r
-		}
-		if i > 200 {
-			t.Fatalf("named does not answer:\n%s", out.String())
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return oracle.StartNamed(t, "127.0.0.1", oracle.FreePort(t, "127.0.0.1"),
+		oracle.Zone{Name: "example.test", Text: testZone}, oracle.Zone{Name: "broken.test"})
 }
 
 func TestDeliverMX(t *testing.T) {
