@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Envelope is the raw header values that IMAP's ENVELOPE (RFC 3501
@@ -189,12 +190,20 @@ func (m *Mailbox) LoadEnvelopes(msgs []Message) int {
 			if msg.env != "" {
 				continue
 			}
-			f, err := m.OpenMessage(msg)
-			if err != nil {
-				continue
+			// A bare descriptor (os.Open would also fstat it and try
+			// to register it for polling), unless the file has moved.
+			fd, err := syscall.Open(filepath.Join(m.Dir, msg.Path()), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err == nil {
+				msg.env = readEnvelopeFile(fdReader(fd), scratch)
+				syscall.Close(fd)
+			} else {
+				f, err := m.OpenMessage(msg)
+				if err != nil {
+					continue
+				}
+				msg.env = readEnvelopeFile(f, scratch)
+				f.Close()
 			}
-			msg.env = readEnvelopeFile(f, scratch)
-			f.Close()
 			n.Add(1)
 		}
 	})
@@ -307,3 +316,22 @@ func (m *Message) ShareEnvelope(o *Message) {
 // EnvelopeKey is the envelope in a compact form, the same for the same
 // envelope; "" when not known.
 func (m *Message) EnvelopeKey() string { return m.env }
+
+// fdReader reads a file descriptor.
+type fdReader int
+
+func (r fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(r), p)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		if n == 0 && err == nil && len(p) > 0 {
+			err = io.EOF
+		}
+		return n, err
+	}
+}
