@@ -45,20 +45,35 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 		}
 	}
-	// In chunks, so that the envelopes no Sync has read yet are read
-	// while the responses go out.
+	// In chunks: the envelopes no Sync has read yet are read for the
+	// next chunk while the responses of this one go out.
 	// The index keeps them once, after the last response.
 	const chunk = 1024
 	var loaded []maildir.Message
+	var pending chan []maildir.Message // the next chunk's, being read
+	load := func(part []item) {
+		pending = make(chan []maildir.Message, 1)
+		go func(ch chan []maildir.Message) { ch <- s.box.loadEnvelopes(part, nil) }(pending)
+	}
 	defer func() {
+		if pending != nil {
+			loaded = append(loaded, <-pending...)
+		}
 		if len(loaded) > 0 {
 			s.box.mb.KeepEnvelopes(loaded)
 		}
 	}()
+	if options.Envelope {
+		load(items[:min(chunk, len(items))])
+	}
 	for len(items) > 0 {
 		n := min(chunk, len(items))
-		if options.Envelope {
-			loaded = s.box.loadEnvelopes(items[:n], loaded)
+		if pending != nil {
+			loaded = append(loaded, <-pending...)
+			pending = nil
+		}
+		if rest := items[n:]; options.Envelope && len(rest) > 0 {
+			load(rest[:min(chunk, len(rest))])
 		}
 		for i := range items[:n] {
 			if err := s.fetchOne(w, &items[i], &kw, options, flags); err != nil {

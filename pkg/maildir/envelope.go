@@ -1,13 +1,14 @@
 package maildir
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"io"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Envelope is the raw header values that IMAP's ENVELOPE (RFC 3501
@@ -141,46 +142,72 @@ func unfold(v []byte) string {
 	return string(out)
 }
 
-// readEnvelope reads the envelope from the header of a message file.
-func readEnvelope(f io.Reader) string {
-	var c headerCapture
-	br := bufio.NewReaderSize(io.LimitReader(f, maxHeaderRead), 16*1024)
-	for !c.done {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			c.Write(line)
+// headerChunk is how much of a message file one read takes: most
+// headers fit.
+const headerChunk = 4096
+
+// readEnvelopeFile reads the envelope from the header of a message file:
+// only up to the empty line that ends it (at most maxHeaderRead bytes),
+// a chunk at a time, into scratch (kept for the next file).
+func readEnvelopeFile(f io.Reader, scratch *[]byte) string {
+	buf := (*scratch)[:0]
+	for len(buf) < maxHeaderRead {
+		if cap(buf)-len(buf) < headerChunk {
+			buf = slices.Grow(buf, max(headerChunk, len(buf)))
 		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
+		prev := len(buf)
+		n, err := f.Read(buf[prev:min(cap(buf), maxHeaderRead)])
+		buf = buf[:prev+n]
+		if n == 0 || err != nil || headerEnded(buf, prev) {
 			break
 		}
 	}
-	e := parseEnvelope(c.buf)
+	*scratch = buf
+	e := parseEnvelope(buf)
 	return encodeEnvelope(&e)
+}
+
+// headerEnded reports whether buf, of which the bytes from prev on are
+// new, holds the empty line that ends a header.
+func headerEnded(buf []byte, prev int) bool {
+	if prev == 0 && (bytes.HasPrefix(buf, []byte("\n")) || bytes.HasPrefix(buf, []byte("\r\n"))) {
+		return true
+	}
+	from := max(0, prev-2)
+	return bytes.Contains(buf[from:], []byte("\n\n")) || bytes.Contains(buf[from:], []byte("\n\r\n"))
 }
 
 // LoadEnvelopes reads the envelopes that msgs (from a Sync of m) do not
 // know yet from the messages' headers and sets them in msgs; it returns
 // how many it read. A message that can not be read any more stays
-// without. KeepEnvelopes then records them for later Syncs.
+// without. KeepEnvelopes then records them for later Syncs. Several
+// files are read at once.
 func (m *Mailbox) LoadEnvelopes(msgs []Message) int {
-	n := 0
-	for i := range msgs {
-		msg := &msgs[i]
-		if msg.env != "" {
-			continue
+	var n atomic.Int64
+	forEachFile(len(msgs), func(lo, hi int, scratch *[]byte) {
+		for i := lo; i < hi; i++ {
+			msg := &msgs[i]
+			if msg.env != "" {
+				continue
+			}
+			// A bare descriptor (os.Open would also fstat it and try
+			// to register it for polling), unless the file has moved.
+			fd, err := syscall.Open(filepath.Join(m.Dir, msg.Path()), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err == nil {
+				msg.env = readEnvelopeFile(fdReader(fd), scratch)
+				syscall.Close(fd)
+			} else {
+				f, err := m.OpenMessage(msg)
+				if err != nil {
+					continue
+				}
+				msg.env = readEnvelopeFile(f, scratch)
+				f.Close()
+			}
+			n.Add(1)
 		}
-		f, err := m.OpenMessage(msg)
-		if err != nil {
-			continue
-		}
-		msg.env = readEnvelope(f)
-		f.Close()
-		n++
-	}
-	return n
+	})
+	return int(n.Load())
 }
 
 // KeepEnvelopes adds the envelopes msgs know to the folder's index where
@@ -289,3 +316,22 @@ func (m *Message) ShareEnvelope(o *Message) {
 // EnvelopeKey is the envelope in a compact form, the same for the same
 // envelope; "" when not known.
 func (m *Message) EnvelopeKey() string { return m.env }
+
+// fdReader reads a file descriptor.
+type fdReader int
+
+func (r fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(r), p)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		if n == 0 && err == nil && len(p) > 0 {
+			err = io.EOF
+		}
+		return n, err
+	}
+}

@@ -484,15 +484,23 @@ func (m *Mailbox) Sync() (*Status, error) {
 		}
 	}
 	st := &Status{UIDValidity: u.UIDValidity, UIDNext: u.NextUID, GUID: u.GUID, Keywords: kw, Warnings: warnings}
-	st.Messages = make([]Message, 0, len(files))
+	msgs := make([]Message, 0, len(files))
 	for _, r := range u.Records {
-		fe, ok := files[r.Name]
-		if !ok {
-			continue
+		if fe, ok := files[r.Name]; ok {
+			msgs = append(msgs, Message{UID: r.UID, File: fe.name, Base: r.Name, Sub: fe.sub, Info: fe.info})
 		}
-		msg := Message{UID: r.UID, File: fe.name, Base: r.Name, Sub: fe.sub, Info: fe.info}
-		if m.fill(&msg, prior[r.Name]) {
-			st.Messages = append(st.Messages, msg)
+	}
+	// The files are stated a few at once; those gone meanwhile drop out.
+	gone := make([]bool, len(msgs))
+	forEachFile(len(msgs), func(lo, hi int, _ *[]byte) {
+		for i := lo; i < hi; i++ {
+			gone[i] = !m.fill(&msgs[i], prior[msgs[i].Base])
+		}
+	})
+	st.Messages = msgs[:0]
+	for i := range msgs {
+		if !gone[i] {
+			st.Messages = append(st.Messages, msgs[i])
 		}
 	}
 	writeIndexFile(m.Dir, uv, mtimes, st, m.store.opts)
