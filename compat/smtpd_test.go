@@ -252,6 +252,10 @@ func TestSmtpdReplies(t *testing.T) {
 		{"EHLO c.example", "DATA", "DATA", "DATA", "MAIL FROM:<a@b.example>", "NOOP"},
 		{"EHLO c.example", "GET / HTTP/1.0", "NOOP"},
 		{"MAIL FROM:<a@b.example>", "RCPT TO:<x@elsewhere.example>", "QUIT"},
+		// Quoted local parts: the log has the internal form.
+		{"HELO c.example", "MAIL FROM:<\"a b\"@b.example>", "RCPT TO:<\"x@elsewhere\">",
+			"RCPT TO:<\"x y\"@elsewhere.example>", "RCPT TO:<\"a\\\"b\"@elsewhere.example>",
+			"RCPT TO:<\"x\\\\y\"@elsewhere.example>", "RSET", "MAIL FROM:<\"q\"@b.example>", "RCPT TO:<\"x@elsewhere\">", "QUIT"},
 	})
 	p.compareLogs(t)
 }
