@@ -36,7 +36,18 @@ func smtpdTranscript(t *testing.T, addr string, cmds []string) string {
 // wrapper is set (smtps); a STARTTLS answered 220 starts TLS either way.
 func smtpdSession(t *testing.T, addr string, wrapper bool, cmds []string) string {
 	t.Helper()
-	raw, err := net.Dial("tcp", addr)
+	return smtpdSessionFrom(t, "", addr, wrapper, cmds)
+}
+
+// smtpdSessionFrom is smtpdSession from source address src (any when
+// empty).
+func smtpdSessionFrom(t *testing.T, src, addr string, wrapper bool, cmds []string) string {
+	t.Helper()
+	d := net.Dialer{}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	raw, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +139,7 @@ type smtpdPair struct {
 	pfAddr, addr string
 	logf, qdir   string
 	cfgDir       string
+	from         string // the sessions' source address, when set
 }
 
 // startSmtpdPair starts Postfix 3.7's smtpd (master.cf: an inet service
@@ -197,8 +209,8 @@ func (p *smtpdPair) compare(t *testing.T, sessions [][]string) {
 func (p *smtpdPair) compareSessions(t *testing.T, wrapper bool, sessions [][]string) {
 	t.Helper()
 	for i, cmds := range sessions {
-		want := smtpdSession(t, p.pfAddr, wrapper, cmds)
-		got := smtpdSession(t, p.addr, wrapper, cmds)
+		want := smtpdSessionFrom(t, p.from, p.pfAddr, wrapper, cmds)
+		got := smtpdSessionFrom(t, p.from, p.addr, wrapper, cmds)
 		if got != want {
 			t.Errorf("session %d:\npostdove:\n%s\npostfix:\n%s", i, got, want)
 		}
@@ -252,6 +264,10 @@ func TestSmtpdReplies(t *testing.T) {
 		{"EHLO c.example", "DATA", "DATA", "DATA", "MAIL FROM:<a@b.example>", "NOOP"},
 		{"EHLO c.example", "GET / HTTP/1.0", "NOOP"},
 		{"MAIL FROM:<a@b.example>", "RCPT TO:<x@elsewhere.example>", "QUIT"},
+		// Quoted local parts: the log has the internal form.
+		{"HELO c.example", "MAIL FROM:<\"a b\"@b.example>", "RCPT TO:<\"x@elsewhere\">",
+			"RCPT TO:<\"x y\"@elsewhere.example>", "RCPT TO:<\"a\\\"b\"@elsewhere.example>",
+			"RCPT TO:<\"x\\\\y\"@elsewhere.example>", "RSET", "MAIL FROM:<\"q\"@b.example>", "RCPT TO:<\"x@elsewhere\">", "QUIT"},
 	})
 	p.compareLogs(t)
 }
@@ -507,28 +523,11 @@ func startNamed(t *testing.T, ip string, records string) {
 		Text: "$TTL 60\n$ORIGIN dns.test.\n@ IN SOA ns root ( 1 60 60 600 60 )\n@ IN NS ns\nns IN A " + ip + "\n" + records})
 }
 
-// TestSmtpdUnknownDomain: reject_unknown_sender_domain,
-// reject_unknown_recipient_domain and reject_unlisted_sender against
-// Postfix 3.7's smtpd, both asking the same named (the oracle through
-// /etc/resolv.conf in a private mount namespace): a domain without MX, A
-// or AAAA is "Domain not found" with unknown_address_reject_code, a null
-// MX refuses mail, a DNS failure defers only what would be accepted.
-func TestSmtpdUnknownDomain(t *testing.T) {
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("unshare(1) is needed for a private /etc/resolv.conf")
-	}
-	// resolv.conf has no port, and named listens only on the addresses
-	// of interfaces: 127.0.0.1:53.
-	ip := "127.0.0.1"
-	startNamed(t, ip, "has-a IN A 192.0.2.1\nhas-mx IN MX 10 mx\nmx IN A 192.0.2.2\nnullmx IN MX 0 .\n")
-	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(ip, "53"))
-	}}
-	p := startSmtpdPair(t, "mynetworks = 127.0.0.0/8\nsmtpd_error_sleep_time = 0\n"+
-		"smtpd_sender_restrictions = reject_unknown_sender_domain, reject_unlisted_sender\n"+
-		"smtpd_recipient_restrictions = reject_unknown_recipient_domain, permit\n", "",
-		func(s *smtpd.Server) { s.Resolver = resolver })
-	// The oracle again, its resolver asking named.
+// restartWithNamed restarts the oracle in a private mount namespace
+// whose /etc/resolv.conf names only the named on ip, and empties both
+// maillogs.
+func (p *smtpdPair) restartWithNamed(t *testing.T, ip string) {
+	t.Helper()
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	if err := os.WriteFile(resolv, []byte("nameserver "+ip+"\noptions timeout:1 attempts:1\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -549,6 +548,57 @@ func TestSmtpdUnknownDomain(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the probes' log lines, then a fresh start
 	os.WriteFile(p.logf, nil, 0o644)
 	os.WriteFile(p.inst.Maillog, nil, 0o644)
+}
+
+func skipWithoutUnshare(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare(1) is needed for a private /etc/resolv.conf")
+	}
+}
+
+// TestSmtpdReverseName: the client's name is its PTR name only when
+// that resolves back to its address; otherwise it is unknown, with
+// Postfix's warning (a name that does not exist, one with no address,
+// one with another address). Both servers ask the same named, clients
+// connect from 127.0.0.5-8 (not in /etc/hosts).
+func TestSmtpdReverseName(t *testing.T) {
+	skipWithoutUnshare(t)
+	ip := "127.0.0.1"
+	resolver := oracle.StartNamed(t, ip, 53, oracle.Zone{Name: "dns.test",
+		Text: "$TTL 60\n$ORIGIN dns.test.\n@ IN SOA ns root ( 1 60 60 600 60 )\n@ IN NS ns\nns IN A " + ip + "\n" +
+			"good IN A 127.0.0.5\nother IN A 192.0.2.9\nnoaddr IN MX 10 ns\n"},
+		oracle.Zone{Name: "127.in-addr.arpa",
+			Text: "$TTL 60\n$ORIGIN 127.in-addr.arpa.\n@ IN SOA ns.dns.test. root.dns.test. ( 1 60 60 600 60 )\n@ IN NS ns.dns.test.\n" +
+				"5.0.0 IN PTR good.dns.test.\n6.0.0 IN PTR other.dns.test.\n7.0.0 IN PTR gone.dns.test.\n8.0.0 IN PTR noaddr.dns.test.\n"})
+	p := startSmtpdPair(t, "smtpd_error_sleep_time = 0\n", "", func(s *smtpd.Server) { s.Resolver = resolver })
+	p.restartWithNamed(t, ip)
+	for _, from := range []string{"127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"} {
+		p.from = from
+		p.compare(t, [][]string{{"HELO c.example", "MAIL FROM:<a@b.example>", "RCPT TO:<x@elsewhere.example>", "QUIT"}})
+	}
+	p.compareLogs(t)
+}
+
+// TestSmtpdUnknownDomain: reject_unknown_sender_domain,
+// reject_unknown_recipient_domain and reject_unlisted_sender against
+// Postfix 3.7's smtpd, both asking the same named (the oracle through
+// /etc/resolv.conf in a private mount namespace): a domain without MX, A
+// or AAAA is "Domain not found" with unknown_address_reject_code, a null
+// MX refuses mail, a DNS failure defers only what would be accepted.
+func TestSmtpdUnknownDomain(t *testing.T) {
+	skipWithoutUnshare(t)
+	// resolv.conf has no port, and named listens only on the addresses
+	// of interfaces: 127.0.0.1:53.
+	ip := "127.0.0.1"
+	startNamed(t, ip, "has-a IN A 192.0.2.1\nhas-mx IN MX 10 mx\nmx IN A 192.0.2.2\nnullmx IN MX 0 .\n")
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(ip, "53"))
+	}}
+	p := startSmtpdPair(t, "mynetworks = 127.0.0.0/8\nsmtpd_error_sleep_time = 0\n"+
+		"smtpd_sender_restrictions = reject_unknown_sender_domain, reject_unlisted_sender\n"+
+		"smtpd_recipient_restrictions = reject_unknown_recipient_domain, permit\n", "",
+		func(s *smtpd.Server) { s.Resolver = resolver })
+	p.restartWithNamed(t, ip)
 	p.compare(t, [][]string{
 		{"HELO c.example", "MAIL FROM:<a@nowhere.dns.test>", "RCPT TO:<root@mail.example.test>", "RSET",
 			"MAIL FROM:<a@nullmx.dns.test>", "RCPT TO:<root@mail.example.test>", "RSET",

@@ -289,20 +289,23 @@ func (s *Server) serviceName() string {
 	return "smtp"
 }
 
-// clientName is the client's verified host name, or "unknown".
+// clientName is the client's verified host name, or "unknown". As
+// Postfix, a name from the PTR record that does not resolve back to ip
+// is logged as a warning and not used.
 func (s *Server) clientName(ctx context.Context, ip string) string {
 	if s.Lookup != nil {
 		return s.Lookup(ctx, ip)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	names, err := net.DefaultResolver.LookupAddr(ctx, ip)
+	names, err := s.dns().LookupAddr(ctx, ip)
 	if err != nil || len(names) == 0 {
 		return "unknown"
 	}
 	name := strings.TrimSuffix(names[0], ".")
-	addrs, err := net.DefaultResolver.LookupHost(ctx, name)
+	addrs, nx, err := forwardLookup(ctx, s.dns(), name)
 	if err != nil {
+		s.log.Warning("hostname %s does not resolve to address %s: %s", name, ip, forwardError(err, nx))
 		return "unknown"
 	}
 	for _, a := range addrs {
@@ -310,5 +313,6 @@ func (s *Server) clientName(ctx context.Context, ip string) string {
 			return name
 		}
 	}
+	s.log.Warning("hostname %s does not resolve to address %s", name, ip)
 	return "unknown"
 }

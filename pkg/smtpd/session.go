@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"postdove/pkg/addr"
 	"postdove/pkg/cleanup"
 	"postdove/pkg/queue"
 )
@@ -24,7 +25,8 @@ type session struct {
 	ctx    context.Context
 	conn   net.Conn
 	r      *bufio.Reader
-	w      *bufio.Writer
+	cmdR   *bufio.Reader // the command reader while r is a message body's large one
+	w      *replyWriter
 	name   string
 	ip     string
 	client string // name[ip]
@@ -83,7 +85,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	if h, _, err := net.SplitHostPort(ip); err == nil {
 		ip = h
 	}
-	ss := &session{s: s, ctx: ctx, conn: c, r: bufio.NewReaderSize(c, 8192), w: bufio.NewWriter(c),
+	ss := &session{s: s, ctx: ctx, conn: c, r: bufio.NewReaderSize(c, cmdReaderSize), w: newReplyWriter(c),
 		ip: ip, where: "CONNECT", proto: "SMTP", count: map[string][2]int{}}
 	ss.name = s.clientName(ctx, ip)
 	if mode := s.bareLF; mode != "" && !inNetworks(s.bareLFExempt, net.ParseIP(ip)) {
@@ -165,6 +167,7 @@ func (ss *session) fail(format string, args ...any) {
 // which bare reports), keeping at most max bytes of it.
 func (ss *session) readLine(max int) (line string, bare bool, err error) {
 	ss.w.Flush()
+	ss.smallReader()
 	ss.conn.SetReadDeadline(time.Now().Add(ss.s.timeout))
 	var buf []byte
 	for {
@@ -335,11 +338,13 @@ func (ss *session) logLine(id, action, what, text, to string) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s: %s from %s: %s;", id, action, what, ss.client, text)
+	// As Postfix, the addresses are logged in the external form of
+	// their internal form (the reply keeps the client's text).
 	if ss.sender != nil {
-		fmt.Fprintf(&b, " from=<%s>", *ss.sender)
+		fmt.Fprintf(&b, " from=<%s>", addr.External(addr.Unquote(*ss.sender)))
 	}
 	if to != "" {
-		fmt.Fprintf(&b, " to=<%s>", to)
+		fmt.Fprintf(&b, " to=<%s>", addr.External(addr.Unquote(to)))
 	}
 	fmt.Fprintf(&b, " proto=%s%s", ss.proto, ss.heloLog())
 	ss.s.log.Info("%s", b.String())
@@ -873,6 +878,7 @@ func (ss *session) data(arg string) (bool, error) {
 		res <- outcome{id, err}
 	}()
 	bw := bufio.NewWriterSize(pw, 64*1024)
+	ss.bigReader()
 	var size int64
 	tooBig, sawBare := false, false
 	prevBare := false // the line before ended in a bare LF

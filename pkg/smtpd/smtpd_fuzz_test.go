@@ -82,3 +82,35 @@ func FuzzXtext(f *testing.F) {
 		_ = validNotify(s)
 	})
 }
+
+// FuzzRcodeStream: the response code watched on a resolver's TCP stream
+// is the first message's (after its two-byte length) however the reads
+// split it, and no input panics.
+func FuzzRcodeStream(f *testing.F) {
+	f.Add([]byte("\x00\x1d\x12\x34\x81\x83rest"), uint8(1))
+	f.Add([]byte("\x00\x1d\x12\x34\x85\x80"), uint8(3))
+	f.Add([]byte("\x00"), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		a, b := net.Pipe()
+		defer a.Close()
+		go func() {
+			b.Write(data)
+			b.Close()
+		}()
+		var w rcodeWatch
+		c := &rcodeConn{Conn: a, w: &w}
+		buf := make([]byte, int(step%7)+1)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+		}
+		want := -1
+		if len(data) >= 6 {
+			want = int(data[5] & 0x0f)
+		}
+		if got := w.code(); got != want {
+			t.Errorf("%q in reads of %d: rcode %d, want %d", data, len(buf), got, want)
+		}
+	})
+}

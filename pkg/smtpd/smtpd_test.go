@@ -508,6 +508,28 @@ func TestLongLine(t *testing.T) {
 	}
 }
 
+// The body reader is swapped in for DATA and out after it: a pipelined
+// batch (EHLO, PIPELINING) whose body and next commands arrive in one
+// write, with body and command lines longer than the 1 KiB command
+// buffer, keeps every byte in order.
+func TestPipelinedBodyAcrossReaders(t *testing.T) {
+	ts := start(t, "")
+	body := strings.Repeat("z", 3000)
+	dialog(t, ts.addr, banner+ehlo+`> MAIL FROM:<a@b.example>\r\nRCPT TO:<root@mail.example.test>\r\nDATA
+250 2.1.0 Ok
+250 2.1.5 Ok
+354 End data with <CR><LF>.<CR><LF>
+> Subject: p\r\n\r\n`+body+`\r\n.\r\nMAIL FROM:<c@d.example>\r\nRCPT TO:<`+strings.Repeat("r", 1500)+`@mail.example.test>\r\nNOOP
+250 2.0.0 Ok: queued as *
+250 2.1.0 Ok
+*
+250 2.0.0 Ok
+`+quit)
+	if got := ts.queued(t); !strings.Contains(got, "\n\n"+body+"\n") {
+		t.Errorf("body not queued whole:\n%.300s", got)
+	}
+}
+
 // smtpd_helo_required and reject_unauth_pipelining in
 // smtpd_data_restrictions, as Postfix 3.7 answers (compat/oracle).
 func TestHeloRequiredPipelining(t *testing.T) {

@@ -45,8 +45,8 @@ func (ss *session) handshake() error {
 		ss.s.log.Info("Anonymous TLS connection established from %s: %s %s", ss.client, ss.tlsInfo[0], ss.tlsInfo[1])
 	}
 	ss.conn = tc
-	ss.r = bufio.NewReaderSize(tc, 8192)
-	ss.w = bufio.NewWriter(tc)
+	ss.r = bufio.NewReaderSize(tc, cmdReaderSize)
+	ss.w = newReplyWriter(tc)
 	ss.tlsOn = true
 	return nil
 }
